@@ -1,0 +1,2 @@
+//! Quickstart (to be written).
+fn main() {}

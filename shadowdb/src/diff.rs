@@ -1,0 +1,243 @@
+//! The row-level difference between what was cloned and what the sandbox holds now.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use safemodel::{Row, Value, Violation};
+use serde::Serialize;
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// A row that was not cloned and now exists.
+    Insert,
+    /// A cloned row whose values changed (its primary key did not).
+    Update,
+    /// A cloned row that no longer exists.
+    Delete,
+}
+
+impl Op {
+    /// `insert`, `update` or `delete`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+
+    /// `INSERT`, `UPDATE` or `DELETE`.
+    #[must_use]
+    pub fn sql_verb(self) -> &'static str {
+        match self {
+            Op::Insert => "INSERT",
+            Op::Update => "UPDATE",
+            Op::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.sql_verb())
+    }
+}
+
+/// The primary key of a row: `(column, value)` in key order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key(pub Vec<(String, Value)>);
+
+impl Key {
+    /// Renders as `id=7` or `a=1,b="x"` (text quoted), the form errors use.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, (col, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(col);
+            out.push('=');
+            match value {
+                Value::Text(s) => out.push_str(&format!("{s:?}")),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// One changed row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    /// The table (as scoped: `tasks`, `app.tasks`).
+    pub table: String,
+    /// Insert, update or delete.
+    pub op: Op,
+    /// The primary key (for an insert with a generated key: the provisional one).
+    pub key: Key,
+    /// The row as cloned (`None` for an insert). PII columns are absent.
+    pub old: Option<Row>,
+    /// The row as it is now (`None` for a delete). PII columns are absent.
+    pub new: Option<Row>,
+    /// For an update, the columns whose values differ, in column order; for an
+    /// insert, every column; for a delete, none.
+    pub changed: Vec<String>,
+    /// Contract violations of the new row (empty for deletes and valid rows).
+    pub violations: Vec<Violation>,
+}
+
+impl RowChange {
+    /// Whether the new row passed its contract.
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Per-table counts of each operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Rows inserted.
+    pub insert: usize,
+    /// Rows updated.
+    pub update: usize,
+    /// Rows deleted.
+    pub delete: usize,
+}
+
+impl Counts {
+    /// The count of one operation.
+    #[must_use]
+    pub fn of(&self, op: Op) -> usize {
+        match op {
+            Op::Insert => self.insert,
+            Op::Update => self.update,
+            Op::Delete => self.delete,
+        }
+    }
+
+    /// All rows changed.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.insert + self.update + self.delete
+    }
+
+    fn add(&mut self, op: Op) {
+        match op {
+            Op::Insert => self.insert += 1,
+            Op::Update => self.update += 1,
+            Op::Delete => self.delete += 1,
+        }
+    }
+}
+
+/// Everything the agent changed, row by row, in a deterministic order (table,
+/// then primary key).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    changes: Vec<RowChange>,
+    /// Production constraints the sandbox cannot enforce (CHECK constraints with
+    /// server functions, triggers, ...), as `table: description`, so a reviewer
+    /// knows what the sandbox did not check.
+    pub not_enforced: Vec<String>,
+}
+
+impl ChangeSet {
+    /// A changeset of `changes`; they are sorted by table, then key.
+    #[must_use]
+    pub fn new(mut changes: Vec<RowChange>, not_enforced: Vec<String>) -> Self {
+        changes.sort_by(|a, b| {
+            a.table
+                .cmp(&b.table)
+                .then_with(|| compare_keys(&a.key, &b.key))
+                .then_with(|| a.op.cmp(&b.op))
+        });
+        ChangeSet {
+            changes,
+            not_enforced,
+        }
+    }
+
+    /// Every changed row.
+    #[must_use]
+    pub fn changes(&self) -> &[RowChange] {
+        &self.changes
+    }
+
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Number of changed rows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Whether every new or changed row passed its contract.
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        self.changes.iter().all(RowChange::is_valid)
+    }
+
+    /// Counts per table and operation, tables in name order.
+    #[must_use]
+    pub fn summary(&self) -> BTreeMap<String, Counts> {
+        let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+        for c in &self.changes {
+            out.entry(c.table.clone()).or_default().add(c.op);
+        }
+        out
+    }
+
+    /// Counts of each operation over all tables.
+    #[must_use]
+    pub fn totals(&self) -> Counts {
+        let mut out = Counts::default();
+        for c in &self.changes {
+            out.add(c.op);
+        }
+        out
+    }
+}
+
+/// Orders keys value by value: numbers by number, text by bytes, NULL first.
+fn compare_keys(a: &Key, b: &Key) -> std::cmp::Ordering {
+    for ((_, x), (_, y)) in a.0.iter().zip(&b.0) {
+        let ord = compare_values(x, y);
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    a.0.len().cmp(&b.0.len())
+}
+
+/// A total order on values of one column, for sorting keys.
+#[must_use]
+pub fn compare_values(x: &Value, y: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (x, y) {
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
+        (Value::Text(a), Value::Text(b)) => a.cmp(b),
+        (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+        (Value::Decimal(a), Value::Decimal(b)) => {
+            safemodel::compare_decimal(a, b).unwrap_or_else(|| a.as_str().cmp(b.as_str()))
+        }
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        _ => x.to_string().cmp(&y.to_string()),
+    }
+}

@@ -1,0 +1,432 @@
+//! The one error type of `shadowdb`.
+//!
+//! Every variant names what a person needs to act (table, primary key, column,
+//! rule) and never a value of another tenant, a PII value or a password.
+//! Production's own error texts can quote other tenants' rows (PostgreSQL's
+//! `DETAIL: Key (title)=(..) already exists`), so a database error is kept
+//! behind `#[source]` only as its SQLSTATE code and a redacted summary.
+
+use std::fmt;
+
+use safemodel::RowViolations;
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in `shadowdb`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- opening -------------------------------------------------------
+    /// The scoped tables do not match their contracts or cannot be sandboxed;
+    /// every problem is listed.
+    #[error("cannot open the sandbox:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Schema(Vec<SchemaProblem>),
+    /// A stored production value that cannot be kept exactly (e.g. a
+    /// `bigint unsigned` above `i64::MAX`, a SQLite `DATE` column holding non-dates).
+    #[error("{table}[{key}].{column}: stored value cannot be cloned exactly: {reason}")]
+    Unclonable {
+        /// The table.
+        table: String,
+        /// The row's primary key.
+        key: String,
+        /// The column.
+        column: String,
+        /// Why, without the value.
+        reason: String,
+    },
+    /// The production database failed (connection, query). Redacted: no row data.
+    #[error("production database error{}: {summary}", .context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Database {
+        /// What we were doing (`clone of tasks`, `commit: INSERT INTO tasks`).
+        context: Option<String>,
+        /// SQLSTATE-level summary without row data.
+        summary: String,
+        /// The driver error (its `Display` may hold row data: never shown to an agent).
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+    /// The sandbox (SQLite) failed in a way that is not the agent's fault.
+    #[error("sandbox error: {0}")]
+    Sandbox(String),
+
+    // ---- agent statements ------------------------------------------------
+    /// The agent's SQL was refused by the sandbox itself (second wall).
+    #[error("refused by the sandbox: {0}")]
+    Refused(Refusal),
+    /// The agent's SQL failed in the sandbox (syntax, constraint, ...).
+    #[error("statement failed in the sandbox: {message}")]
+    Statement {
+        /// SQLite's message.
+        message: String,
+    },
+    /// The statement ran longer than the per-statement limit and was interrupted.
+    #[error("statement interrupted after {limit_ms} ms (time limit)")]
+    Timeout {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// A policy blocked the statement.
+    #[error("blocked by policy rule `{rule}`: {reason}")]
+    Blocked {
+        /// The rule id.
+        rule: String,
+        /// One line.
+        reason: String,
+    },
+    /// A write to a PII column (never cloned, so never writable).
+    #[error("{table}.{column}: column is PII and cannot be written")]
+    PiiWrite {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+
+    // ---- commit ----------------------------------------------------------
+    /// The sandbox changed after the changeset was reviewed.
+    #[error("the sandbox changed after the review: diff again and review the new changeset")]
+    ChangeSetChanged,
+    /// This sandbox was already committed.
+    #[error("this sandbox was already committed (commit {commit_id})")]
+    AlreadyCommitted {
+        /// The earlier commit.
+        commit_id: String,
+    },
+    /// A row would be written for, or taken from, another tenant.
+    #[error("tenant breach: {table}[{key}]: {reason}")]
+    TenantBreach {
+        /// The table.
+        table: String,
+        /// The primary key (of this tenant's row, never another's values).
+        key: String,
+        /// What was attempted.
+        reason: String,
+    },
+    /// Rows broke their contracts; every violation of every row is listed.
+    #[error("{} row(s) break their contract:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Contract(Vec<RowViolations>),
+    /// Rows changed in production since the clone (or a key already exists).
+    #[error("conflict: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Conflict(Vec<Conflict>),
+    /// A delete or key update would cascade onto rows outside the changeset.
+    #[error("{table}[{key}]: {op} would cascade onto `{referencing_table}` rows outside the changeset")]
+    Cascade {
+        /// The table of the deleted row.
+        table: String,
+        /// Its key.
+        key: String,
+        /// `DELETE` or `UPDATE`.
+        op: String,
+        /// The referencing table.
+        referencing_table: String,
+    },
+    /// The changeset needs approval and none was given.
+    #[error("needs approval: {}", .0.join("; "))]
+    NeedsApproval(Vec<String>),
+    /// The changeset is blocked by policy.
+    #[error("blocked: {}", .0.join("; "))]
+    PolicyBlocked(Vec<String>),
+
+    // ---- configuration / usage ---------------------------------------------
+    /// Invalid configuration or arguments.
+    #[error("{0}")]
+    Config(String),
+    /// A policy file or rule problem.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// A contract problem (duplicate models, ...).
+    #[error(transparent)]
+    Model(#[from] safemodel::Error),
+}
+
+/// One reason a table cannot be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaProblem {
+    /// The table does not exist.
+    TableMissing {
+        /// The table.
+        table: String,
+    },
+    /// The table has no primary key and none was given.
+    NoPrimaryKey {
+        /// The table.
+        table: String,
+    },
+    /// The tenant column does not exist.
+    TenantColumnMissing {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// The contract declares a column the table lacks.
+    ContractColumnMissing {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// A NOT NULL column without default that the contract omits (inserts would fail).
+    RequiredColumnNotInContract {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// The contract's type family differs from the column's.
+    TypeMismatch {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Declared by the contract.
+        contract: String,
+        /// The production type.
+        production: String,
+    },
+    /// The contract says NOT NULL is impossible but the column is nullable, or
+    /// the reverse.
+    NullabilityMismatch {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A column of a type shadowdb cannot keep exactly.
+    UnsupportedType {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The declared type.
+        declared: String,
+    },
+    /// No contract is registered for the table (open it as read-only context,
+    /// or allow uncontracted tables).
+    NoContract {
+        /// The table.
+        table: String,
+    },
+    /// The contract's primary key differs from the table's.
+    PrimaryKeyMismatch {
+        /// The table.
+        table: String,
+        /// The contract's key.
+        contract: Vec<String>,
+        /// The table's key.
+        production: Vec<String>,
+    },
+}
+
+impl fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaProblem::TableMissing { table } => write!(f, "table `{table}` does not exist"),
+            SchemaProblem::NoPrimaryKey { table } => write!(
+                f,
+                "table `{table}` has no primary key (give one with a row key)"
+            ),
+            SchemaProblem::TenantColumnMissing { table, column } => {
+                write!(f, "{table}: tenant column `{column}` does not exist")
+            }
+            SchemaProblem::ContractColumnMissing { table, column } => write!(
+                f,
+                "{table}: the contract declares column `{column}`, which the table lacks"
+            ),
+            SchemaProblem::RequiredColumnNotInContract { table, column } => write!(
+                f,
+                "{table}: column `{column}` is NOT NULL without default but not in the contract"
+            ),
+            SchemaProblem::TypeMismatch {
+                table,
+                column,
+                contract,
+                production,
+            } => write!(
+                f,
+                "{table}.{column}: the contract says {contract}, the table has {production}"
+            ),
+            SchemaProblem::NullabilityMismatch {
+                table,
+                column,
+                detail,
+            } => write!(f, "{table}.{column}: {detail}"),
+            SchemaProblem::UnsupportedType {
+                table,
+                column,
+                declared,
+            } => write!(
+                f,
+                "{table}.{column}: type `{declared}` cannot be sandboxed exactly"
+            ),
+            SchemaProblem::NoContract { table } => write!(
+                f,
+                "table `{table}` has no SafeModel contract (open it as read-only context, or allow uncontracted tables)"
+            ),
+            SchemaProblem::PrimaryKeyMismatch {
+                table,
+                contract,
+                production,
+            } => write!(
+                f,
+                "{table}: the contract's primary key is ({}), the table's is ({})",
+                contract.join(", "),
+                production.join(", ")
+            ),
+        }
+    }
+}
+
+/// Which wall of the sandbox refused a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `ATTACH` or `DETACH`.
+    Attach,
+    /// Loading an extension.
+    Extension,
+    /// A `PRAGMA`.
+    Pragma(String),
+    /// DDL: `CREATE`, `DROP`, `ALTER` of anything.
+    Ddl(String),
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`: the sandbox owns its transactions.
+    Transaction,
+    /// A table outside the scope.
+    OutsideScope(String),
+    /// A function not on the allowlist.
+    Function(String),
+    /// A write to a read-only table.
+    ReadOnly(String),
+    /// A write to a PII column.
+    Pii(String),
+    /// SQL text over the length limit.
+    TooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Any other operation outside the allowlist.
+    Other(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Attach => f.write_str("ATTACH/DETACH is not allowed"),
+            Refusal::Extension => f.write_str("loading extensions is not allowed"),
+            Refusal::Pragma(p) => write!(f, "PRAGMA {p} is not allowed"),
+            Refusal::Ddl(what) => write!(f, "{what} is not allowed (no DDL in the sandbox)"),
+            Refusal::Transaction => {
+                f.write_str("transaction control is not allowed (the sandbox owns its transactions)")
+            }
+            Refusal::OutsideScope(t) => write!(f, "table `{t}` is outside the scope"),
+            Refusal::Function(name) => write!(f, "function {name}() is not allowed"),
+            Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
+            Refusal::Pii(c) => write!(f, "column {c} is PII and cannot be read or written"),
+            Refusal::TooLong { limit } => write!(f, "SQL text longer than {limit} bytes"),
+            Refusal::Other(what) => write!(f, "{what} is not allowed"),
+        }
+    }
+}
+
+/// One row that moved on in production, or whose key is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The table.
+    pub table: String,
+    /// The primary key (of the row in this changeset).
+    pub key: String,
+    /// What happened.
+    pub kind: ConflictKind,
+}
+
+/// How a row conflicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The row changed since the clone; the columns that moved, where known.
+    Changed {
+        /// Columns whose production value differs from the cloned one.
+        columns: Vec<String>,
+    },
+    /// The row no longer exists in production.
+    Gone,
+    /// An insert whose key already exists in production (whoever owns it).
+    KeyExists,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ConflictKind::Changed { columns } if columns.is_empty() => {
+                write!(f, "{}[{}] changed in production since the clone", self.table, self.key)
+            }
+            ConflictKind::Changed { columns } => write!(
+                f,
+                "{}[{}] changed in production since the clone (columns: {})",
+                self.table,
+                self.key,
+                columns.join(", ")
+            ),
+            ConflictKind::Gone => write!(
+                f,
+                "{}[{}] no longer exists in production",
+                self.table, self.key
+            ),
+            ConflictKind::KeyExists => write!(
+                f,
+                "{}[{}] cannot be inserted: the key is already taken in production",
+                self.table, self.key
+            ),
+        }
+    }
+}
+
+impl Error {
+    /// A production error with context, redacted: the driver's message may
+    /// quote rows of other tenants, so only the SQLSTATE code and kind are kept.
+    pub(crate) fn database(context: impl Into<String>, source: sqlx::Error) -> Self {
+        Error::Database {
+            context: Some(context.into()),
+            summary: redact(&source),
+            source: Some(source),
+        }
+    }
+}
+
+/// A summary of a driver error that cannot carry row data.
+pub(crate) fn redact(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let kind = match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => "unique constraint violated",
+                sqlx::error::ErrorKind::ForeignKeyViolation => "foreign key constraint violated",
+                sqlx::error::ErrorKind::NotNullViolation => "NOT NULL constraint violated",
+                sqlx::error::ErrorKind::CheckViolation => "CHECK constraint violated",
+                _ => "database error",
+            };
+            let constraint = db
+                .constraint()
+                .map(|c| format!(" `{c}`"))
+                .unwrap_or_default();
+            if code.is_empty() {
+                format!("{kind}{constraint}")
+            } else {
+                format!("{kind}{constraint} (SQLSTATE {code})")
+            }
+        }
+        sqlx::Error::Io(_) => "connection lost".to_owned(),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
+        sqlx::Error::PoolClosed => "connection pool closed".to_owned(),
+        sqlx::Error::Tls(_) => "TLS error".to_owned(),
+        sqlx::Error::Protocol(_) => "protocol error (connection lost?)".to_owned(),
+        sqlx::Error::RowNotFound => "no row".to_owned(),
+        sqlx::Error::ColumnDecode { index, .. } => format!("cannot decode column {index}"),
+        sqlx::Error::Configuration(_) => "invalid connection configuration".to_owned(),
+        _ => "database error".to_owned(),
+    }
+}

@@ -1,0 +1,11 @@
+//! shadowdb: let an AI agent change a SQL database safely.
+
+pub mod diff;
+mod error;
+pub mod policy;
+pub mod prod;
+pub mod render;
+pub mod schema;
+pub mod types;
+
+pub use error::{Conflict, ConflictKind, Error, Refusal, Result, SchemaProblem};

@@ -1,0 +1,2 @@
+//! The `shadowdb` command line.
+fn main() {}

@@ -1,0 +1,4 @@
+//! End-to-end tests against real databases: SQLite always, PostgreSQL and
+//! MariaDB when their URLs are set (see `common`).
+
+mod common;
