@@ -55,7 +55,7 @@ pub struct ContainerAttrs {
     pub tenant: Option<LitStr>,
     pub krate: Option<Path>,
     /// The first `#[safemodel]` attribute, where "missing key" errors point.
-    pub first_attr: Option<Span>,
+    pub first_attr: Option<Attribute>,
 }
 
 /// `#[safemodel(..)]` on a field.
@@ -92,7 +92,7 @@ pub fn container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAttrs {
     out.first_attr = attrs
         .iter()
         .find(|a| a.path().is_ident("safemodel"))
-        .map(Attribute::span);
+        .cloned();
     out
 }
 
@@ -158,8 +158,8 @@ fn for_each_key(
     let mut seen = BTreeSet::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("safemodel")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
-            errors.error(
-                attr.span(),
+            errors.spanned(
+                attr,
                 format!(
                     "expected #[safemodel(key, ..)]; keys on {}: {}",
                     place.name(),
@@ -215,7 +215,11 @@ fn string(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
             format!("`{key}` takes a string: {key} = \"...\""),
         )
     })?;
-    let expr: Expr = value.parse()?;
+    let mut expr: Expr = value.parse()?;
+    // A string passed through a `macro_rules!` fragment arrives in an invisible group.
+    while let Expr::Group(group) = expr {
+        expr = *group.expr;
+    }
     match expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
@@ -244,7 +248,9 @@ fn flag(meta: &ParseNestedMeta<'_>) -> syn::Result<Span> {
         Ok(meta.path.span())
     } else {
         let key = path_text(&meta.path);
-        Err(meta.error(format_args!("`{key}` takes no value: write #[safemodel({key})]")))
+        Err(meta.error(format_args!(
+            "`{key}` takes no value: write #[safemodel({key})]"
+        )))
     }
 }
 
@@ -379,9 +385,12 @@ pub fn rules(attrs: &[Attribute], errors: &mut Errors) -> Vec<Rule> {
     let mut seen = BTreeSet::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("validate")) {
         if !matches!(attr.meta, syn::Meta::List(_)) {
-            errors.error(
-                attr.span(),
-                format!("expected #[validate(rule, ..)] with rules {}", quoted_list(RULES)),
+            errors.spanned(
+                attr,
+                format!(
+                    "expected #[validate(rule, ..)] with rules {}",
+                    quoted_list(RULES)
+                ),
             );
             continue;
         }
@@ -400,7 +409,10 @@ pub fn rules(attrs: &[Attribute], errors: &mut Errors) -> Vec<Rule> {
                 return skip_value(&meta);
             };
             if !seen.insert(name) {
-                local.error(span, format!("duplicate validate rule `{name}`; write it once"));
+                local.error(
+                    span,
+                    format!("duplicate validate rule `{name}`; write it once"),
+                );
                 return skip_value(&meta);
             }
             if let Some(rule) = rule(name, &meta, &mut local)? {
@@ -429,7 +441,16 @@ fn rule(name: &str, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Res
         _ => &["message"],
     };
     let mut args: Vec<(&'static str, Expr, Span)> = Vec::new();
-    if meta.input.peek(syn::token::Paren) {
+    let mut bad_args = false;
+    let empty_parens = meta.input.peek(syn::token::Paren)
+        && meta
+            .input
+            .fork()
+            .parse::<proc_macro2::Group>()
+            .is_ok_and(|g| g.stream().is_empty());
+    if empty_parens {
+        let _: proc_macro2::Group = meta.input.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
         meta.parse_nested_meta(|arg| {
             let key = path_text(&arg.path);
             let arg_span = arg.path.span();
@@ -441,10 +462,12 @@ fn rule(name: &str, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Res
                         quoted_list(allowed)
                     ),
                 );
+                bad_args = true;
                 return skip_value(&arg);
             };
             if args.iter().any(|(k, ..)| *k == key) {
                 errors.error(arg_span, format!("duplicate argument `{key}` of `{name}`"));
+                bad_args = true;
                 return skip_value(&arg);
             }
             let value: Expr = arg.value()?.parse()?;
@@ -456,13 +479,23 @@ fn rule(name: &str, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Res
             "write #[validate({name}(..))], not {name} = ..",
         )));
     }
+    if bad_args {
+        // Reported already; "needs `min`.." would only repeat it.
+        return Ok(None);
+    }
     let mut take = |key: &str| {
         args.iter()
             .position(|(k, ..)| *k == key)
             .map(|i| args.remove(i))
     };
     let message = match take("message") {
-        Some((_, Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }), _)) => Some(s),
+        Some((
+            _,
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }),
+            _,
+        )) => Some(s),
         Some((_, other, _)) => {
             errors.error(other.span(), "`message` takes a string: message = \"...\"");
             None
@@ -472,11 +505,11 @@ fn rule(name: &str, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Res
     let kind = match name {
         "length" => {
             let (min, max, equal) = (take("min"), take("max"), take("equal"));
-            if let Some((_, _, at)) = &equal {
-                if min.is_some() || max.is_some() {
-                    errors.error(*at, "`equal` cannot be combined with `min` or `max`");
-                    return Ok(None);
-                }
+            if let Some((_, _, at)) = &equal
+                && (min.is_some() || max.is_some())
+            {
+                errors.error(*at, "`equal` cannot be combined with `min` or `max`");
+                return Ok(None);
             }
             if min.is_none() && max.is_none() && equal.is_none() {
                 errors.error(span, "`length` needs `min`, `max` or `equal`");
@@ -515,14 +548,20 @@ fn rule(name: &str, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Res
         "regex" => match take("path") {
             Some((_, expr, _)) => RuleKind::Regex(regex_path(expr)?),
             None => {
-                errors.error(span, "`regex` needs the regex static: regex(path = *MY_REGEX)");
+                errors.error(
+                    span,
+                    "`regex` needs the regex static: regex(path = *MY_REGEX)",
+                );
                 return Ok(None);
             }
         },
         _ => match take("function") {
             Some((_, expr, _)) => RuleKind::Custom(function_path(expr)?),
             None => {
-                errors.error(span, "`custom` needs a function: custom(function = my_check)");
+                errors.error(
+                    span,
+                    "`custom` needs a function: custom(function = my_check)",
+                );
                 return Ok(None);
             }
         },
@@ -622,12 +661,18 @@ mod tests {
         assert_eq!(rules.len(), 4);
         assert!(matches!(
             rules.first().map(|r| &r.kind),
-            Some(RuleKind::Length { min: Some(_), max: Some(_), equal: None })
+            Some(RuleKind::Length {
+                min: Some(_),
+                max: Some(_),
+                equal: None
+            })
         ));
         let regex = rules.get(2).unwrap();
         assert!(matches!(&regex.kind, RuleKind::Regex(Expr::Path(p)) if p.path.is_ident("RE")));
         assert_eq!(regex.message.as_ref().unwrap().value(), "m");
-        assert!(matches!(&rules.get(3).unwrap().kind, RuleKind::Custom(p) if p.segments.len() == 2));
+        assert!(
+            matches!(&rules.get(3).unwrap().kind, RuleKind::Custom(p) if p.segments.len() == 2)
+        );
     }
 
     #[test]
@@ -650,7 +695,6 @@ mod tests {
                 "`length` needs `min`, `max` or `equal`",
                 "duplicate validate rule `length`; write it once",
                 "unknown argument `minimum` of validate rule `range`; expected `min`, `max`, `exclusive_min`, `exclusive_max` or `message`",
-                "`range` needs `min`, `max`, `exclusive_min` or `exclusive_max`",
             ]
         );
     }

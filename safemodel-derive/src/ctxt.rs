@@ -3,6 +3,7 @@
 use std::fmt::Display;
 
 use proc_macro2::Span;
+use quote::ToTokens;
 
 /// The errors found so far, combined into one `syn::Error`.
 #[derive(Default)]
@@ -16,6 +17,12 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// Records `message` over all of `tokens` (a type, an attribute), not just
+    /// their first token.
+    pub fn spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     /// Records an error already built (a parse error from syn).
     pub fn push(&mut self, error: syn::Error) {
         match &mut self.combined {
@@ -25,6 +32,7 @@ impl Errors {
     }
 
     /// Whether no error was recorded.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.combined.is_none()
     }

@@ -43,6 +43,7 @@ pub enum Class<'a> {
 
 impl Class<'_> {
     /// The family of the column (an `Option`'s inner family).
+    #[cfg(test)]
     pub fn family(&self) -> Option<Family> {
         match self {
             Class::Known(f) => Some(*f),
@@ -139,14 +140,10 @@ fn classify_path<'a>(ty: &'a Type, path: &'a syn::Path) -> Class<'a> {
             ));
         }
         "char" if plain => {
-            return Class::Unsupported(
-                "`char` has no SQL mapping; use `String`".to_owned(),
-            );
+            return Class::Unsupported("`char` has no SQL mapping; use `String`".to_owned());
         }
         "str" if plain => {
-            return Class::Unsupported(
-                "`str` has no SQL mapping; use `String`".to_owned(),
-            );
+            return Class::Unsupported("`str` has no SQL mapping; use `String`".to_owned());
         }
         "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" | "VecDeque" | "LinkedList"
         | "BinaryHeap" | "IndexMap" | "IndexSet" => {
@@ -202,25 +199,25 @@ pub fn type_text(ty: &Type) -> String {
         }
         out.push(ch);
     }
-    out.replace(";", "; ")
+    out
 }
 
 /// Why a column of `class` cannot hold a tenant, when the spelling says so.
 /// Other types are left to the `TenantType` bound.
 pub fn tenant_problem(class: &Class<'_>) -> Option<&'static str> {
     match class {
-        Class::Option(..) => Some(
-            "cannot be an `Option`: rows are scoped by `tenant = ?`, and NULL equals nothing",
-        ),
+        Class::Option(..) => {
+            Some("cannot be an `Option`: rows are scoped by `tenant = ?`, and NULL equals nothing")
+        }
         Class::Known(Family::Float) => Some(
             "cannot be a float: rows are scoped by equality, and floats do not compare exactly",
         ),
         Class::Known(Family::Bool) => {
             Some("cannot be a bool: two values cannot tell tenants apart")
         }
-        Class::Known(Family::Bytes) => Some(
-            "cannot be bytes: rows are scoped by equality on a key, not on binary data",
-        ),
+        Class::Known(Family::Bytes) => {
+            Some("cannot be bytes: rows are scoped by equality on a key, not on binary data")
+        }
         Class::Known(Family::Json) => Some(
             "cannot be JSON: rows are scoped by equality, and a document has no single equality",
         ),
@@ -243,11 +240,17 @@ mod tests {
             (parse_quote!(i64), "Some(Int)"),
             (parse_quote!(Option<u8>), "Some(Int)"),
             (parse_quote!(Vec<u8>), "Some(Bytes)"),
-            (parse_quote!(::chrono::DateTime<::chrono::Utc>), "Some(TimestampTz)"),
+            (
+                parse_quote!(::chrono::DateTime<::chrono::Utc>),
+                "Some(TimestampTz)",
+            ),
             (parse_quote!(serde_json::Value), "Some(Json)"),
             (parse_quote!(Value), "None"),
             (parse_quote!(TaskStatus), "None"),
-            (parse_quote!(std::option::Option<safemodel::Decimal>), "Some(Decimal)"),
+            (
+                parse_quote!(std::option::Option<safemodel::Decimal>),
+                "Some(Decimal)",
+            ),
         ];
         for (ty, expected) in cases {
             assert_eq!(class(&ty), expected, "{}", type_text(&ty));
@@ -258,10 +261,19 @@ mod tests {
     fn impossible_shapes_are_refused_with_a_reason() {
         let cases: [(Type, &str); 6] = [
             (parse_quote!(&'static str), "`&'static str` is a reference"),
-            (parse_quote!(HashMap<String, String>), "`HashMap<String, String>` has no SQL mapping; store a collection as JSON"),
-            (parse_quote!(Vec<String>), "`Vec<String>` has no SQL mapping: only `Vec<u8>`"),
+            (
+                parse_quote!(HashMap<String, String>),
+                "`HashMap<String, String>` has no SQL mapping; store a collection as JSON",
+            ),
+            (
+                parse_quote!(Vec<String>),
+                "`Vec<String>` has no SQL mapping: only `Vec<u8>`",
+            ),
             (parse_quote!((i64, i64)), "`(i64, i64)` is a tuple"),
-            (parse_quote!(Option<Option<i64>>), "`Option<Option<i64>>` nests `Option`"),
+            (
+                parse_quote!(Option<Option<i64>>),
+                "`Option<Option<i64>>` nests `Option`",
+            ),
             (parse_quote!([u8; 16]), "`[u8; 16]` has no SQL mapping"),
         ];
         for (ty, expected) in cases {

@@ -11,7 +11,7 @@ pub use crate::registry::Model;
 pub use inventory;
 pub use validator;
 
-use crate::error::{Rule, RowViolations, Violation};
+use crate::error::{RowViolations, Rule, Violation};
 use crate::model::TableInfo;
 use crate::row::Row;
 use crate::value::Value;
@@ -32,9 +32,6 @@ pub fn unknown_column(column: &str) -> Violation {
 
 /// Compile-time check used by the derive: the tenant field's type can scope rows.
 pub const fn assert_tenant_type<T: TenantType>() {}
-
-/// Compile-time check used by the derive: the field's type has a SQL mapping.
-pub const fn assert_field_type<T: FieldType>() {}
 
 /// The value of column `name`, expected at `index` (the contract's order, which
 /// is also the order of rows read through the contract), else searched by name.

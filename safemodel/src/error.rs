@@ -147,7 +147,11 @@ impl fmt::Display for RowViolations {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            write!(f, "{}[{}].{}: {}", self.table, self.key, v.column, v.message)?;
+            write!(
+                f,
+                "{}[{}].{}: {}",
+                self.table, self.key, v.column, v.message
+            )?;
         }
         Ok(())
     }

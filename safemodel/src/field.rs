@@ -175,7 +175,9 @@ impl FieldType for Decimal {
         match value {
             Value::Decimal(d) => Ok(d.clone()),
             // An integer is an exact decimal; a float never is.
-            Value::Int(i) => Decimal::new(i.to_string()).map_err(|_| FieldError::out_of_range("decimal")),
+            Value::Int(i) => {
+                Decimal::new(i.to_string()).map_err(|_| FieldError::out_of_range("decimal"))
+            }
             other => Err(FieldError::wrong_type(SqlType::Decimal, other)),
         }
     }
@@ -253,11 +255,23 @@ mod tests {
             i32::from_value(&Value::Int(1 << 40)).unwrap_err().rule,
             Rule::OutOfRange
         );
-        assert_eq!(u8::from_value(&Value::Int(300)).unwrap_err().message, "out of range for u8");
-        assert_eq!(u8::from_value(&Value::Int(-1)).unwrap_err().rule, Rule::OutOfRange);
+        assert_eq!(
+            u8::from_value(&Value::Int(300)).unwrap_err().message,
+            "out of range for u8"
+        );
+        assert_eq!(
+            u8::from_value(&Value::Int(-1)).unwrap_err().rule,
+            Rule::OutOfRange
+        );
         let e = i64::from_value(&Value::Text("42".into())).unwrap_err();
-        assert_eq!((e.rule, e.message.as_str()), (Rule::Type, "expected integer, got text"));
-        assert_eq!(i64::from_value(&Value::Null).unwrap_err().rule, Rule::NotNull);
+        assert_eq!(
+            (e.rule, e.message.as_str()),
+            (Rule::Type, "expected integer, got text")
+        );
+        assert_eq!(
+            i64::from_value(&Value::Null).unwrap_err().rule,
+            Rule::NotNull
+        );
         assert_eq!(Option::<i64>::from_value(&Value::Null), Ok(None));
     }
 
@@ -266,16 +280,27 @@ mod tests {
         let e = Decimal::from_value(&Value::Float(1.5)).unwrap_err();
         assert_eq!(e.message, "expected decimal, got float");
         assert_eq!(Decimal::from_value(&Value::Int(3)).unwrap().as_str(), "3");
-        assert_eq!(f32::from_value(&Value::Float(0.1)).unwrap_err().rule, Rule::OutOfRange);
+        assert_eq!(
+            f32::from_value(&Value::Float(0.1)).unwrap_err().rule,
+            Rule::OutOfRange
+        );
         assert_eq!(f32::from_value(&Value::Float(0.5)), Ok(0.5));
-        assert_eq!(f64::from_value(&Value::Int(1 << 60)).unwrap_err().rule, Rule::OutOfRange);
+        assert_eq!(
+            f64::from_value(&Value::Int(1 << 60)).unwrap_err().rule,
+            Rule::OutOfRange
+        );
     }
 
     #[test]
     fn text_is_not_trimmed() {
-        assert_eq!(String::from_value(&Value::Text(" a ".into())).unwrap(), " a ");
         assert_eq!(
-            String::from_value(&Value::Bytes(vec![0xff])).unwrap_err().message,
+            String::from_value(&Value::Text(" a ".into())).unwrap(),
+            " a "
+        );
+        assert_eq!(
+            String::from_value(&Value::Bytes(vec![0xff]))
+                .unwrap_err()
+                .message,
             "expected text, got bytes"
         );
     }

@@ -32,6 +32,9 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The derive writes `::safemodel::..`; this lets the crate's own tests use it.
+extern crate self as safemodel;
+
 mod error;
 mod field;
 mod model;
@@ -42,10 +45,13 @@ mod value;
 #[doc(hidden)]
 pub mod __private;
 
-pub use error::{Error, Result, Rule, RowViolations, Violation};
+pub use error::{Error, Result, RowViolations, Rule, Violation};
 pub use field::{FieldError, FieldType, SafeEnum, TenantType};
 pub use model::{CheckOptions, ColumnInfo, SafeModel, TableInfo};
 pub use registry::{Model, Registry, registry};
 pub use row::Row;
 pub use safemodel_derive::{SafeEnum, SafeModel};
+/// The error a `#[validate(custom(function = ..))]` function returns; its
+/// `code` becomes [`Rule::Custom`], its message (if any) the violation's message.
+pub use validator::ValidationError;
 pub use value::{Decimal, Json, SqlType, Value, compare_decimal};

@@ -34,7 +34,11 @@ impl Model {
     ///
     /// # Errors
     /// All violations of the row.
-    pub fn check_row(&self, row: &Row, options: CheckOptions) -> std::result::Result<(), RowViolations> {
+    pub fn check_row(
+        &self,
+        row: &Row,
+        options: CheckOptions,
+    ) -> std::result::Result<(), RowViolations> {
         (self.check_row)(row, options)
     }
 }

@@ -391,7 +391,11 @@ fn normalize_decimal(s: &str) -> String {
     let (int_digits, frac_digits) = digits.split_at(point.min(digits.len()));
     let int_digits = int_digits.trim_start_matches('0');
     let frac_digits = frac_digits.trim_end_matches('0');
-    let int_digits = if int_digits.is_empty() { "0" } else { int_digits };
+    let int_digits = if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    };
     let mut out = String::with_capacity(int_digits.len() + frac_digits.len() + 2);
     let zero = int_digits == "0" && frac_digits.is_empty();
     if negative && !zero {
@@ -502,7 +506,11 @@ pub fn compare_decimal(a: &Decimal, b: &Decimal) -> Option<Ordering> {
     }
     let (an, bn) = (a.starts_with('-'), b.starts_with('-'));
     if an != bn {
-        return Some(if an { Ordering::Less } else { Ordering::Greater });
+        return Some(if an {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        });
     }
     let (a_abs, b_abs) = (a.trim_start_matches('-'), b.trim_start_matches('-'));
     let (ai, af) = a_abs.split_once('.').unwrap_or((a_abs, ""));
@@ -530,14 +538,31 @@ mod tests {
         assert_eq!(d.as_str(), wide);
         assert_eq!(Decimal::new("1.10").unwrap(), Decimal::new("1.1").unwrap());
         assert_eq!(Decimal::new("-0.00").unwrap(), Decimal::new("0").unwrap());
-        assert_eq!(Decimal::new("1.5e3").unwrap(), Decimal::new("1500").unwrap());
-        assert_eq!(Decimal::new("15e-4").unwrap(), Decimal::new("0.0015").unwrap());
+        assert_eq!(
+            Decimal::new("1.5e3").unwrap(),
+            Decimal::new("1500").unwrap()
+        );
+        assert_eq!(
+            Decimal::new("15e-4").unwrap(),
+            Decimal::new("0.0015").unwrap()
+        );
         assert_ne!(Decimal::new("1.01").unwrap(), Decimal::new("1.1").unwrap());
     }
 
     #[test]
     fn decimal_refuses_non_numbers() {
-        for bad in ["", " 1", "1 ", "1.2.3", "abc", "--1", ".", "1e", "0x10", "1e9999999"] {
+        for bad in [
+            "",
+            " 1",
+            "1 ",
+            "1.2.3",
+            "abc",
+            "--1",
+            ".",
+            "1e",
+            "0x10",
+            "1e9999999",
+        ] {
             assert!(Decimal::new(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["0", "-1", "+2", ".5", "5.", "NaN", "Infinity", "-Infinity"] {
@@ -548,9 +573,18 @@ mod tests {
     #[test]
     fn decimal_order() {
         let d = |s| Decimal::new(s).unwrap();
-        assert_eq!(compare_decimal(&d("-2"), &d("-10")), Some(Ordering::Greater));
-        assert_eq!(compare_decimal(&d("0.5"), &d("0.25")), Some(Ordering::Greater));
-        assert_eq!(compare_decimal(&d("100"), &d("99.999")), Some(Ordering::Greater));
+        assert_eq!(
+            compare_decimal(&d("-2"), &d("-10")),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            compare_decimal(&d("0.5"), &d("0.25")),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            compare_decimal(&d("100"), &d("99.999")),
+            Some(Ordering::Greater)
+        );
         assert_eq!(compare_decimal(&d("NaN"), &d("1")), None);
     }
 

@@ -110,7 +110,9 @@ pub enum Error {
     #[error("conflict: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Conflict(Vec<Conflict>),
     /// A delete or key update would cascade onto rows outside the changeset.
-    #[error("{table}[{key}]: {op} would cascade onto `{referencing_table}` rows outside the changeset")]
+    #[error(
+        "{table}[{key}]: {op} would cascade onto `{referencing_table}` rows outside the changeset"
+    )]
     Cascade {
         /// The table of the deleted row.
         table: String,
@@ -319,9 +321,9 @@ impl fmt::Display for Refusal {
             Refusal::Extension => f.write_str("loading extensions is not allowed"),
             Refusal::Pragma(p) => write!(f, "PRAGMA {p} is not allowed"),
             Refusal::Ddl(what) => write!(f, "{what} is not allowed (no DDL in the sandbox)"),
-            Refusal::Transaction => {
-                f.write_str("transaction control is not allowed (the sandbox owns its transactions)")
-            }
+            Refusal::Transaction => f.write_str(
+                "transaction control is not allowed (the sandbox owns its transactions)",
+            ),
             Refusal::OutsideScope(t) => write!(f, "table `{t}` is outside the scope"),
             Refusal::Function(name) => write!(f, "function {name}() is not allowed"),
             Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
@@ -362,7 +364,11 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ConflictKind::Changed { columns } if columns.is_empty() => {
-                write!(f, "{}[{}] changed in production since the clone", self.table, self.key)
+                write!(
+                    f,
+                    "{}[{}] changed in production since the clone",
+                    self.table, self.key
+                )
             }
             ConflictKind::Changed { columns } => write!(
                 f,

@@ -5,6 +5,7 @@ mod error;
 pub mod policy;
 pub mod prod;
 pub mod render;
+mod sandbox;
 pub mod schema;
 pub mod types;
 

@@ -2,3 +2,4 @@
 //! MariaDB when their URLs are set (see `common`).
 
 mod common;
+mod schema;

@@ -98,7 +98,7 @@ struct Change<'a> {
     change: &'a RowChange,
 }
 
-impl Serialize for Change<'_> {
+impl<'a> Serialize for Change<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let Change { review, change } = *self;
         let table = change.table.as_str();
@@ -151,13 +151,7 @@ struct Violations<'a>(&'a [Violation]);
 
 impl Serialize for Violations<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|v| {
-            let mut entry = BTreeMap::new();
-            entry.insert("column", v.column.as_str());
-            entry.insert("rule", v.rule.name());
-            entry.insert("message", v.message.as_str());
-            OrderedViolation(v)
-        }))
+        s.collect_seq(self.0.iter().map(OrderedViolation))
     }
 }
 
@@ -201,8 +195,9 @@ impl Serialize for JsonValue<'_> {
                 Ok(doc) => doc.serialize(s),
                 Err(_) => s.serialize_str(j.as_str()),
             },
-            // Bytes as `\x0a1b`, like PostgreSQL's hex format; and any value
-            // kind added later as its text.
+            // `\x0a1b`, PostgreSQL's hex format.
+            Value::Bytes(_) => s.serialize_str(&self.0.to_string()),
+            // A kind of value added later: its text.
             other => s.serialize_str(&other.to_string()),
         }
     }

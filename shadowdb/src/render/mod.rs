@@ -14,14 +14,16 @@
 //! ```text
 //! BLOCKED
 //!   tasks[id=7].status: not one of todo, in_progress, done
-//! 1 insert, 1 update, 1 delete in 1 table
-//! This will DELETE 1 row from 'tasks'
+//!   tasks[id=9].title: length must be 1 to 200
+//!   tasks[id=9].due_at: missing
+//! 1 insert, 1 update in 1 table
 //!
-//!   TABLE  OP      KEY   COLUMN  OLD                  NEW        VALIDATION
-//! + tasks  INSERT  id=9  id                           9          PASS
-//! +                      title                        Buy milk   PASS
-//! ~ tasks  UPDATE  id=7  status  todo                 yolo_swag  FAIL: not one of todo, in_progress, done
-//! - tasks  DELETE  id=3          title=Old, status=done             PASS
+//!   TABLE  OP      KEY   COLUMN   OLD   NEW        VALIDATION
+//! ~ tasks  UPDATE  id=7  status   todo  yolo_swag  FAIL: not one of todo, in_progress, done
+//! + tasks  INSERT  id=9  id             9          FAIL: due_at: missing
+//! +                      user_id        42         PASS
+//! +                      title          ''         FAIL: length must be 1 to 200
+//! +                      status         todo       PASS
 //! ```
 //!
 //! - An UPDATE shows only its changed columns, an INSERT every column of the new
@@ -36,11 +38,16 @@
 //! - A PII column's value is never shown, only `<pii>`.
 //! - The table fits [`TextOptions::width`]: the OLD and NEW columns shrink
 //!   first, then VALIDATION, KEY, COLUMN and TABLE, each down to a minimum;
-//!   past that, lines are cut. Widths count East Asian wide characters as two
+//!   past that, every column down to one character (so `PASS`/`FAIL` stays in
+//!   view), and then lines are cut. When an old and a new value are both cut
+//!   and agree beyond the cut, both are shown from a little before their first
+//!   difference (`…ledger and sen…` / `…ledger, and se…`). Widths count East Asian wide characters as two
 //!   columns and combining marks as none (a small table of ranges rather than a
 //!   dependency: an odd character at worst misaligns one line).
 //! - At most [`TextOptions::max_lines`] lines of the table are shown, whole
 //!   changes only, then `… and 9,800 more changes (use --format json for all)`.
+//! - Then the production constraints the sandbox did not enforce, under
+//!   `Not enforced in the sandbox:`, and the notes under `Warnings:`.
 //! - Colours ([`TextOptions::color`]) are ANSI styles from `anstyle`: INSERT
 //!   green, UPDATE yellow, DELETE red, a failure bold red, the banner green, red
 //!   or yellow. Without colour the text holds no escape code at all.
@@ -104,7 +111,7 @@ mod json;
 mod text;
 
 pub use json::{render_json, render_json_string};
-pub use text::{TextOptions, render_text};
+pub use text::{DEFAULT_MAX_LINES, DEFAULT_WIDTH, TextOptions, render_text};
 
 use crate::diff::ChangeSet;
 
@@ -219,7 +226,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

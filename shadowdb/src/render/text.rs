@@ -111,7 +111,11 @@ pub fn render_text(review: &Review, opts: &TextOptions) -> String {
         write_table(&mut out, review, opts, paint);
     }
 
-    write_list(&mut out, "Not enforced in the sandbox:", &changeset.not_enforced);
+    write_list(
+        &mut out,
+        "Not enforced in the sandbox:",
+        &changeset.not_enforced,
+    );
     write_list(&mut out, "Warnings:", &review.notes);
     out
 }
@@ -177,7 +181,7 @@ const HEADERS: [&str; COLUMNS] = ["TABLE", "OP", "KEY", "COLUMN", "OLD", "NEW", 
 const MINIMUMS: [usize; COLUMNS] = [5, 6, 6, 6, 8, 8, 10];
 
 /// Which columns give up width, in turn: values first, since they are cut
-/// with an ellipsis anyway; the operation last.
+/// with an ellipsis anyway. The operation keeps its width but as a last resort.
 const SHRINK_ORDER: [&[usize]; 5] = [&[OLD, NEW], &[VALIDATION], &[KEY], &[COLUMN], &[TABLE]];
 
 /// The marker and its space.
@@ -185,7 +189,7 @@ const MARKER_WIDTH: usize = 2;
 const GAP: &str = "  ";
 
 /// One line of the table, before layout.
-struct Row {
+struct TableLine {
     op: Op,
     cells: [String; COLUMNS],
     failed: bool,
@@ -193,11 +197,11 @@ struct Row {
 
 fn write_table(out: &mut String, review: &Review, opts: &TextOptions, paint: Paint) {
     let changes = review.changeset.changes();
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<TableLine> = Vec::new();
     let mut shown = 0;
     for change in changes {
         let lines = change_rows(review, change);
-        if shown > 0 && rows.len() + lines.len() > opts.max_lines || opts.max_lines == 0 {
+        if opts.max_lines == 0 || (shown > 0 && rows.len() + lines.len() > opts.max_lines) {
             break;
         }
         rows.extend(lines);
@@ -224,13 +228,26 @@ fn write_table(out: &mut String, review: &Review, opts: &TextOptions, paint: Pai
     }
 }
 
-fn write_row(out: &mut String, row: &Row, widths: &[usize; COLUMNS], width: usize, paint: Paint) {
+fn write_row(
+    out: &mut String,
+    row: &TableLine,
+    widths: &[usize; COLUMNS],
+    width: usize,
+    paint: Paint,
+) {
     let (marker, style) = match row.op {
         Op::Insert => ("+", green()),
         Op::Update => ("~", yellow()),
         Op::Delete => ("-", red()),
     };
-    let text = format_line(marker, &row.cells, widths, width);
+    let mut cells = row.cells.clone();
+    if row.op == Op::Update {
+        // Show where an old and a new value differ, even past the cut.
+        let (old, new) = cut_pair(&row.cells[OLD], &row.cells[NEW], widths[OLD], widths[NEW]);
+        cells[OLD] = old;
+        cells[NEW] = new;
+    }
+    let text = format_line(marker, &cells, widths, width);
     if !paint.on {
         line(out, &text);
         return;
@@ -284,7 +301,7 @@ fn format_line(
 
 /// The width of each column: its widest cell, then shrunk until the table
 /// fits `width`.
-fn layout(rows: &[Row], width: usize) -> [usize; COLUMNS] {
+fn layout(rows: &[TableLine], width: usize) -> [usize; COLUMNS] {
     let mut widths = HEADERS.map(display_width);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(&row.cells) {
@@ -296,12 +313,12 @@ fn layout(rows: &[Row], width: usize) -> [usize; COLUMNS] {
     for stage in SHRINK_ORDER {
         shrink(&mut widths, &MINIMUMS, stage, &mut excess);
     }
-    // Still too wide: everything but the operation down to one character,
-    // the last columns first; what is left over is cut off the line's end.
+    // Still too wide: any column down to one character, the widest first;
+    // what is left over is cut off the line's end.
     shrink(
         &mut widths,
         &[1; COLUMNS],
-        &[VALIDATION, NEW, OLD, KEY, COLUMN, TABLE],
+        &[TABLE, OP, KEY, COLUMN, OLD, NEW, VALIDATION],
         &mut excess,
     );
     widths
@@ -344,7 +361,7 @@ fn shrink(
 }
 
 /// The table lines of one change: one per changed column, one for a delete.
-fn change_rows(review: &Review, change: &RowChange) -> Vec<Row> {
+fn change_rows(review: &Review, change: &RowChange) -> Vec<TableLine> {
     let table = &change.table;
     let show = |column: &str, value: Option<&Value>| show_value(review, table, column, value);
     let mut lines: Vec<(String, String, String)> = match change.op {
@@ -363,7 +380,11 @@ fn change_rows(review: &Review, change: &RowChange) -> Vec<Row> {
                 (column.clone(), show(column, old), show(column, new))
             })
             .collect(),
-        Op::Delete => vec![(String::new(), deleted_summary(review, change), String::new())],
+        Op::Delete => vec![(
+            String::new(),
+            deleted_summary(review, change),
+            String::new(),
+        )],
     };
     if lines.is_empty() {
         lines.push((String::new(), String::new(), String::new()));
@@ -412,7 +433,7 @@ fn change_rows(review: &Review, change: &RowChange) -> Vec<Row> {
             } else {
                 (String::new(), String::new(), String::new())
             };
-            Row {
+            TableLine {
                 op: change.op,
                 cells: [
                     table,
@@ -474,6 +495,10 @@ fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>)
         None => String::new(),
         Some(_) if review.is_pii(table, column) => PII.to_owned(),
         Some(Value::Text(s)) if s.is_empty() => "''".to_owned(),
+        // As in JSON (and PostgreSQL), rather than Rust's `inf`.
+        Some(Value::Float(x)) if x.is_infinite() => {
+            if *x > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+        }
         Some(value) => sanitize(&value.to_string()).into_owned(),
     }
 }
@@ -574,6 +599,41 @@ fn cut(text: &str, width: usize) -> Cow<'_, str> {
         out.push('…');
     }
     Cow::Owned(out)
+}
+
+/// An old and a new value cut to their widths. When both share a beginning
+/// longer than the cut, both start at the same place a little before their
+/// first difference (`…ledger and se…` / `…ledger, and s…`), so the change
+/// itself stays in view.
+fn cut_pair(old: &str, new: &str, old_width: usize, new_width: usize) -> (String, String) {
+    let width = old_width.min(new_width);
+    let same: usize = old
+        .chars()
+        .zip(new.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| char_width(a))
+        .sum();
+    let fits = display_width(old) <= old_width && display_width(new) <= new_width;
+    if fits || width < 4 || same + 1 < width {
+        return (
+            cut(old, old_width).into_owned(),
+            cut(new, new_width).into_owned(),
+        );
+    }
+    let skip = same - width / 3;
+    let window = |text: &str, width: usize| {
+        let mut skipped = 0;
+        let rest: String = text
+            .chars()
+            .skip_while(|ch| {
+                let before = skipped;
+                skipped += char_width(*ch);
+                before < skip
+            })
+            .collect();
+        format!("…{}", cut(&rest, width - 1))
+    };
+    (window(old, old_width), window(new, new_width))
 }
 
 /// Splits at a column count (the text is plain: no escape codes).

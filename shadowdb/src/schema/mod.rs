@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::prod::Production;
 use crate::types::ColumnKind;
 
+mod mapping;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -134,6 +135,10 @@ impl TableSchema {
 }
 
 /// Reflects `table`; `Ok(None)` when it does not exist.
+///
+/// The schema's `name` is `table` as given; other tables (foreign keys) are
+/// named as stored, qualified when `table` is or when they live in another
+/// schema than the default one.
 ///
 /// # Errors
 /// [`Error::Database`](crate::Error::Database) when the catalog cannot be read.

@@ -44,7 +44,13 @@ fn unique_name(test: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let clean: String = test
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(30)
         .collect();
     format!("sdb_{}_{}_{n}", clean, std::process::id())
@@ -52,7 +58,9 @@ fn unique_name(test: &str) -> String {
 
 /// Replaces the database part of a URL (`.../test` -> `.../name`).
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let cut = base.rfind('/').unwrap_or(base.len());
     let mut out = format!("{}/{name}", &base[..cut]);
     if let Some(q) = query {
@@ -86,7 +94,9 @@ impl TestDb {
             }
             Kind::Postgres => {
                 let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-                    eprintln!("skipped: {POSTGRES_ENV} is not set (PostgreSQL tests need a server; .ci/run sets it)");
+                    eprintln!(
+                        "skipped: {POSTGRES_ENV} is not set (PostgreSQL tests need a server; .ci/run sets it)"
+                    );
                     return None;
                 };
                 let admin = sqlx::postgres::PgPoolOptions::new()
@@ -115,7 +125,9 @@ impl TestDb {
             }
             Kind::MySql => {
                 let Ok(admin_url) = std::env::var(MYSQL_ENV) else {
-                    eprintln!("skipped: {MYSQL_ENV} is not set (MariaDB/MySQL tests need a server; .ci/run sets it)");
+                    eprintln!(
+                        "skipped: {MYSQL_ENV} is not set (MariaDB/MySQL tests need a server; .ci/run sets it)"
+                    );
                     return None;
                 };
                 let admin = sqlx::mysql::MySqlPoolOptions::new()
@@ -213,7 +225,10 @@ impl Drop for TestDb {
                 // Drop runs inside the test's runtime; a fresh thread with its
                 // own runtime can still await the DROP DATABASE.
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
                         return;
                     };
                     rt.block_on(async move {
@@ -227,7 +242,9 @@ impl Drop for TestDb {
                             }
                         } else if let Ok(admin) = sqlx::MySqlPool::connect(&admin_url).await {
                             let _ = admin
-                                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                                .execute(sqlx::AssertSqlSafe(format!(
+                                    "DROP DATABASE IF EXISTS `{name}`"
+                                )))
                                 .await;
                         }
                     });
@@ -243,7 +260,11 @@ impl Drop for TestDb {
 #[macro_export]
 macro_rules! each_db {
     ($test:expr, |$db:ident| $body:expr) => {{
-        for kind in [$crate::common::Kind::Sqlite, $crate::common::Kind::Postgres, $crate::common::Kind::MySql] {
+        for kind in [
+            $crate::common::Kind::Sqlite,
+            $crate::common::Kind::Postgres,
+            $crate::common::Kind::MySql,
+        ] {
             if let Some($db) = $crate::common::TestDb::new(kind, $test).await {
                 $body;
             }

@@ -1,0 +1,31 @@
+//! The SQL policy engine: the statement corpus, profiles and the config file,
+//! changeset rules, and a never-panics property test.
+
+// Helpers outside `#[test]` functions are test code too: a failed unwrap or
+// index here is a failed test (clippy.toml only covers `#[test]` bodies).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod policy {
+    pub mod changeset;
+    pub mod config;
+    pub mod corpus;
+    pub mod never_panics;
+    pub mod statements;
+}
+
+use shadowdb::policy::{Scope, ScopedTable};
+
+/// The scope every statement test runs against.
+pub fn scope() -> Scope {
+    Scope::new()
+        .with_table(ScopedTable::new("tasks").with_pii(["email", "phone"]))
+        .with_table(ScopedTable::new("projects"))
+        .with_table(ScopedTable::new("comments"))
+        .with_table(ScopedTable::new("app.invoices").with_pii(["billing_email"]))
+        .with_table(ScopedTable::new("countries").read_only())
+}

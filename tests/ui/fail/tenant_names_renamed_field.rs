@@ -1,0 +1,12 @@
+use safemodel::SafeModel;
+
+#[derive(SafeModel)]
+#[safemodel(table = "tasks", tenant = "user_id")]
+struct Task {
+    #[safemodel(primary_key)]
+    id: i64,
+    #[safemodel(rename = "owner")]
+    user_id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use safemodel::SafeModel;
+
+#[derive(SafeModel)]
+#[safemodel(table = "tasks", tenant = "tenant")]
+struct Task {
+    #[safemodel(primary_key)]
+    id: i64,
+    tenant: serde_json::Value,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use std::collections::HashMap;
+
+use safemodel::SafeModel;
+
+#[derive(SafeModel)]
+#[safemodel(table = "tasks", tenant = "user_id")]
+struct Task {
+    #[safemodel(primary_key)]
+    id: i64,
+    user_id: i64,
+    labels: HashMap<String, String>,
+}
+
+fn main() {}
