@@ -646,21 +646,19 @@ impl DecodeRow for sqlx::sqlite::SqliteRow {
     }
 }
 
-/// The SELECT of one tenant's rows: only the given columns, tenant bound.
+/// The SELECT of one tenant's rows (or all rows of a reference table).
 fn clone_sql(
     dialect: Dialect,
     schema: &TableSchema,
     cols: &[&ColumnSchema],
-    tenant: &ColumnSchema,
+    tenant: Option<&ColumnSchema>,
 ) -> String {
     let list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
-    format!(
-        "SELECT {} FROM {} WHERE {} = {}",
-        list.join(", "),
-        qualified(dialect, &schema.name),
-        dialect.quote(&tenant.name),
-        value_expr(dialect, tenant, 1)
-    )
+    let mut sql = format!("SELECT {} FROM {}", list.join(", "), qualified(dialect, &schema.name));
+    if let Some(t) = tenant {
+        sql.push_str(&format!(" WHERE {} = {}", dialect.quote(&t.name), value_expr(dialect, t, 1)));
+    }
+    sql
 }
 
 /// Streams the tenant's rows of `schema` (only `cols`), handing them to `sink`
@@ -673,19 +671,21 @@ pub(crate) async fn clone_rows(
     prod: &Production,
     schema: &TableSchema,
     cols: &[&ColumnSchema],
-    tenant_col: &ColumnSchema,
-    tenant: &Value,
+    tenant: Option<(&ColumnSchema, &Value)>,
     batch: usize,
     sink: &mut (dyn FnMut(Vec<Vec<Value>>) -> Result<()> + Send),
 ) -> Result<u64> {
     let dialect = prod.dialect();
-    let tenant_bind = write_bind(dialect, tenant_col, tenant).map_err(|e| {
-        Error::Config(format!(
-            "tenant value does not fit {}.{}: {}",
-            schema.name, tenant_col.name, e.0
-        ))
-    })?;
-    let sql = clone_sql(dialect, schema, cols, tenant_col);
+    let mut binds = Vec::new();
+    if let Some((tenant_col, tenant)) = tenant {
+        binds.push(write_bind(dialect, tenant_col, tenant).map_err(|e| {
+            Error::Config(format!(
+                "tenant value does not fit {}.{}: {}",
+                schema.name, tenant_col.name, e.0
+            ))
+        })?);
+    }
+    let sql = clone_sql(dialect, schema, cols, tenant.map(|t| t.0));
     let context = format!("clone of {}", schema.name);
     let batch = batch.max(1);
 
@@ -693,7 +693,7 @@ pub(crate) async fn clone_rows(
         ($conn:expr) => {{
             let query = bind_all!(
                 sqlx::query(sqlx::AssertSqlSafe(sql.clone())),
-                std::iter::once(&tenant_bind)
+                binds.iter()
             );
             let mut rows = query.fetch($conn);
             let mut buf: Vec<Vec<Value>> = Vec::with_capacity(batch);
@@ -865,23 +865,6 @@ impl ProdTx {
             ProdTx::MySql(tx) => tx.rollback().await,
             ProdTx::Sqlite(tx) => tx.rollback().await,
         };
-    }
-
-    /// The server-side id of this connection, for tests that kill it.
-    pub(crate) async fn backend_id(&mut self) -> Option<i64> {
-        match self {
-            ProdTx::Postgres(tx) => sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
-                .fetch_one(&mut **tx)
-                .await
-                .ok()
-                .map(i64::from),
-            ProdTx::MySql(tx) => sqlx::query_scalar::<_, u64>("SELECT CONNECTION_ID()")
-                .fetch_one(&mut **tx)
-                .await
-                .ok()
-                .and_then(|v| i64::try_from(v).ok()),
-            ProdTx::Sqlite(_) => None,
-        }
     }
 }
 

@@ -750,34 +750,4 @@ impl Sandbox {
         }
         Ok(())
     }
-
-    /// Replaces provisional keys by production's (after a commit).
-    pub(crate) fn rekey(&self, table: usize, column: usize, from: i64, to: i64) -> Result<()> {
-        let _in = Internal::new(&self.walls);
-        let Some(t) = self.tables.get(table) else {
-            return Ok(());
-        };
-        let Some(c) = t.columns.get(column) else {
-            return Ok(());
-        };
-        self.conn
-            .execute(
-                &format!("UPDATE {} SET {1} = ?1 WHERE {1} = ?2", q(&t.name), q(&c.name)),
-                rusqlite::params![to, from],
-            )
-            .map(|_| ())
-            .map_err(|e| sandbox_err(&e))
-    }
-
-    /// Rows of table `i` now (for tests and the CLI's `query`).
-    pub(crate) fn count(&self, i: usize) -> Result<u64> {
-        let _in = Internal::new(&self.walls);
-        let Some(t) = self.tables.get(i) else {
-            return Ok(0);
-        };
-        self.conn
-            .query_row(&format!("SELECT count(*) FROM {}", q(&t.name)), [], |r| r.get::<_, i64>(0))
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .map_err(|e| sandbox_err(&e))
-    }
 }

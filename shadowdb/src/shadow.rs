@@ -1,0 +1,865 @@
+//! `ShadowDb`: open a sandbox of one tenant's rows, run the agent's SQL, diff.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use safemodel::{CheckOptions, Model, Row, Rule, SqlType, Value, Violation, registry};
+
+use crate::diff::{ChangeSet, Key, Op, RowChange};
+use crate::error::{Error, Result, SchemaProblem};
+use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict};
+use crate::prod::{self, Production};
+use crate::sandbox::{Limits, Sandbox, SandboxColumn, SandboxFk, SandboxTable, StatementResult};
+use crate::schema::{self, FkAction, TableName, TableSchema};
+use crate::types::{ColumnKind, Dialect};
+
+/// Rows streamed from production per sandbox insert batch.
+const CLONE_BATCH: usize = 2_000;
+
+/// How one table is to be scoped.
+#[derive(Debug, Clone)]
+struct TableSpec {
+    name: TableName,
+    read_only: bool,
+    tenant_column: Option<String>,
+    row_key: Option<Vec<String>>,
+}
+
+/// Options of [`ShadowDb::open`]; start with [`ShadowDb::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct OpenOptions {
+    prod: Production,
+    tables: Vec<TableSpec>,
+    tenant: Option<Value>,
+    policy: Option<Policy>,
+    limits: Limits,
+    allow_uncontracted: bool,
+}
+
+impl OpenOptions {
+    /// Scopes a table the agent may change. It needs a registered
+    /// `#[derive(SafeModel)]` contract (or [`OpenOptions::allow_uncontracted`]).
+    pub fn table(mut self, name: &str) -> Self {
+        self.tables.push(TableSpec {
+            name: TableName::parse(name),
+            read_only: false,
+            tenant_column: None,
+            row_key: None,
+        });
+        self
+    }
+
+    /// Scopes several tables.
+    pub fn tables<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        for n in names {
+            self = self.table(n);
+        }
+        self
+    }
+
+    /// A read-only reference table (a lookup table) cloned for context: all of
+    /// its rows, or only the tenant's if a tenant column is set for it. Any
+    /// change to it is refused. No contract needed.
+    pub fn reference_table(mut self, name: &str) -> Self {
+        self.tables.push(TableSpec {
+            name: TableName::parse(name),
+            read_only: true,
+            tenant_column: None,
+            row_key: None,
+        });
+        self
+    }
+
+    /// Overrides the tenant column of a scoped table (default: the contract's).
+    pub fn tenant_column(mut self, table: &str, column: &str) -> Self {
+        let name = TableName::parse(table);
+        if let Some(t) = self.tables.iter_mut().find(|t| t.name == name) {
+            t.tenant_column = Some(column.to_owned());
+        }
+        self
+    }
+
+    /// The row key of a table without a primary key: columns that are unique.
+    pub fn row_key(mut self, table: &str, columns: &[&str]) -> Self {
+        let name = TableName::parse(table);
+        if let Some(t) = self.tables.iter_mut().find(|t| t.name == name) {
+            t.row_key = Some(columns.iter().map(|c| (*c).to_owned()).collect());
+        }
+        self
+    }
+
+    /// The tenant whose rows are cloned.
+    pub fn tenant(mut self, tenant: impl Into<Value>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The policy (default: the built-in `dev` profile).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Sandbox limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Allows writes to tables without a contract (schema, tenant and policy
+    /// checks still apply). Such tables need an explicit tenant column.
+    pub fn allow_uncontracted(mut self, allow: bool) -> Self {
+        self.allow_uncontracted = allow;
+        self
+    }
+
+    /// Reflects, checks every table against its contract, and clones the
+    /// tenant's rows into a fresh sandbox.
+    ///
+    /// # Errors
+    /// [`Error::Schema`] listing every problem found; [`Error::Database`];
+    /// [`Error::Unclonable`]; [`Error::Config`] without a tenant or tables.
+    pub async fn open(self) -> Result<ShadowDb> {
+        ShadowDb::open(self).await
+    }
+}
+
+/// One table in scope.
+#[derive(Debug, Clone)]
+pub(crate) struct Scoped {
+    pub schema: TableSchema,
+    pub model: Option<&'static Model>,
+    pub read_only: bool,
+    /// Index (in `schema.columns`) of the tenant column, if any.
+    pub tenant_col: Option<usize>,
+    /// Sandbox columns in order, as indices into `schema.columns`.
+    pub cols: Vec<usize>,
+    /// PII flags aligned with `cols`.
+    pub pii: Vec<bool>,
+    /// Key column positions within `cols`.
+    pub key: Vec<usize>,
+    /// Provisional key base for a generated single integer key.
+    pub generated_key: Option<i64>,
+    /// The name the agent uses in the sandbox.
+    pub sandbox_name: String,
+}
+
+impl Scoped {
+    pub(crate) fn col(&self, pos: usize) -> Option<&schema::ColumnSchema> {
+        self.cols.get(pos).and_then(|&i| self.schema.columns.get(i))
+    }
+}
+
+/// Rows cloned per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloneStats {
+    /// `(table, rows)` in scope order.
+    pub tables: Vec<(String, u64)>,
+    /// Time to reflect and clone.
+    pub elapsed: Duration,
+}
+
+/// A sandbox of one tenant's rows of some production tables.
+///
+/// Dropping it destroys the sandbox. See the crate docs for the flow.
+pub struct ShadowDb {
+    pub(crate) prod: Production,
+    pub(crate) tenant: Value,
+    pub(crate) tables: Vec<Scoped>,
+    sandbox: Mutex<Sandbox>,
+    pub(crate) policy: Policy,
+    scope: Scope,
+    pub(crate) log: Mutex<Vec<StatementVerdict>>,
+    stats: CloneStats,
+    pub(crate) committed: Option<String>,
+}
+
+impl std::fmt::Debug for ShadowDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShadowDb")
+            .field("dialect", &self.prod.dialect())
+            .field("tables", &self.table_names())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Provisional keys start here, by integer width, so they are easy to tell
+/// from production's and stay within the column's type.
+fn provisional_base(kind: &ColumnKind) -> Option<i64> {
+    match kind {
+        ColumnKind::Int16 => Some(30_000),
+        ColumnKind::Int32 => Some(2_000_000_000),
+        ColumnKind::Int64 | ColumnKind::UInt64 => Some(1 << 62),
+        _ => None,
+    }
+}
+
+fn fk_action(a: FkAction) -> &'static str {
+    match a {
+        FkAction::Restrict => "NO ACTION",
+        FkAction::Cascade => "CASCADE",
+        FkAction::SetNull => "SET NULL",
+        FkAction::SetDefault => "SET DEFAULT",
+    }
+}
+
+impl ShadowDb {
+    /// Starts the options of a sandbox on `prod` (a `PgPool`, `MySqlPool`,
+    /// `SqlitePool` or [`Production`]).
+    pub fn builder(prod: impl Into<Production>) -> OpenOptions {
+        OpenOptions {
+            prod: prod.into(),
+            tables: Vec::new(),
+            tenant: None,
+            policy: None,
+            limits: Limits::default(),
+            allow_uncontracted: false,
+        }
+    }
+
+    async fn open(opts: OpenOptions) -> Result<ShadowDb> {
+        let started = Instant::now();
+        let tenant = opts
+            .tenant
+            .clone()
+            .ok_or_else(|| Error::Config("no tenant given: call .tenant(..)".into()))?;
+        if opts.tables.is_empty() {
+            return Err(Error::Config("no table in scope: call .table(..)".into()));
+        }
+        if tenant.is_null() {
+            return Err(Error::Config("the tenant value is NULL".into()));
+        }
+        let reg = registry();
+        let mut problems = Vec::new();
+        let mut scoped = Vec::new();
+        for spec in &opts.tables {
+            let table = spec.name.to_string();
+            let Some(schema) = schema::reflect(&opts.prod, &spec.name).await? else {
+                problems.push(SchemaProblem::TableMissing { table });
+                continue;
+            };
+            let model = reg.get(&table)?;
+            if let Some(s) = check_table(spec, schema, model, opts.allow_uncontracted, &mut problems) {
+                scoped.push(s);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &scoped {
+            if !seen.insert(s.sandbox_name.to_ascii_lowercase()) {
+                return Err(Error::Config(format!(
+                    "two scoped tables are both called `{}` in the sandbox",
+                    s.sandbox_name
+                )));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Schema(problems));
+        }
+
+        let sandbox_tables: Vec<SandboxTable> =
+            scoped.iter().map(|s| sandbox_table(s, &scoped, &tenant)).collect();
+        let sandbox = Mutex::new(Sandbox::new(sandbox_tables, opts.limits)?);
+        let mut stats = CloneStats::default();
+        for (i, s) in scoped.iter().enumerate() {
+            let n = clone_table(&opts.prod, s, i, &tenant, &sandbox).await?;
+            stats.tables.push((s.schema.name.to_string(), n));
+        }
+        lock(&sandbox)?.seal()?;
+        stats.elapsed = started.elapsed();
+
+        let mut scope = Scope::new();
+        for s in &scoped {
+            let mut t = ScopedTable::new(s.sandbox_name.clone()).with_pii(
+                s.cols
+                    .iter()
+                    .zip(&s.pii)
+                    .filter(|(_, p)| **p)
+                    .filter_map(|(&i, _)| s.schema.columns.get(i).map(|c| c.name.clone())),
+            );
+            if s.read_only {
+                t = t.read_only();
+            }
+            scope.push(t);
+        }
+        tracing::info!(tables = ?stats.tables, elapsed_ms = stats.elapsed.as_millis(), "sandbox opened");
+        Ok(ShadowDb {
+            prod: opts.prod,
+            tenant,
+            tables: scoped,
+            sandbox,
+            policy: opts.policy.map_or_else(|| Policy::builtin("dev"), Ok)?,
+            scope,
+            log: Mutex::new(Vec::new()),
+            stats,
+            committed: None,
+        })
+    }
+
+    pub(crate) fn sandbox(&self) -> Result<MutexGuard<'_, Sandbox>> {
+        lock(&self.sandbox)
+    }
+
+    /// The production dialect.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.prod.dialect()
+    }
+
+    /// The tenant value.
+    #[must_use]
+    pub fn tenant(&self) -> &Value {
+        &self.tenant
+    }
+
+    /// The scoped tables, as named at open.
+    #[must_use]
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.schema.name.to_string()).collect()
+    }
+
+    /// The reflected schema of each scoped table.
+    #[must_use]
+    pub fn schemas(&self) -> Vec<&TableSchema> {
+        self.tables.iter().map(|t| &t.schema).collect()
+    }
+
+    /// Rows cloned per table and the time it took.
+    #[must_use]
+    pub fn clone_stats(&self) -> &CloneStats {
+        &self.stats
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Every statement run so far, with its policy verdict.
+    #[must_use]
+    pub fn statement_log(&self) -> Vec<StatementVerdict> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The PII columns of the scope as `(table, column)`.
+    #[must_use]
+    pub fn pii_columns(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            for (pos, p) in t.pii.iter().enumerate() {
+                if *p {
+                    if let Some(c) = t.col(pos) {
+                        out.push((t.schema.name.to_string(), c.name.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks a script against the policy without running it.
+    #[must_use]
+    pub fn check(&self, sql: &str) -> Vec<StatementVerdict> {
+        self.policy.check_sql(sql, &self.scope)
+    }
+
+    /// Runs the agent's SQL (one statement or a script) in the sandbox.
+    ///
+    /// Every statement is checked by the policy first; if any is blocked,
+    /// nothing runs. The script runs as one unit: if a statement fails, the
+    /// sandbox is as it was before. `params` bind `?` placeholders of a
+    /// single statement.
+    ///
+    /// # Errors
+    /// [`Error::Blocked`] (policy), [`Error::Refused`] (sandbox walls),
+    /// [`Error::Timeout`], [`Error::Statement`].
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+        self.run(sql, params)
+    }
+
+    /// Runs a query and returns its rows (the last statement's, for a script).
+    ///
+    /// # Errors
+    /// As [`ShadowDb::execute`].
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<crate::QueryResult> {
+        let results = self.run(sql, params)?;
+        Ok(results
+            .into_iter()
+            .rev()
+            .find_map(|r| r.rows)
+            .unwrap_or_default())
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+        let verdicts = self.policy.check_sql(sql, &self.scope);
+        if let Some(hit) = verdicts.iter().find_map(StatementVerdict::blocking_hit) {
+            let err = Error::Blocked {
+                rule: hit.rule.clone(),
+                reason: hit.reason.clone(),
+            };
+            if let Ok(mut log) = self.log.lock() {
+                log.extend(verdicts);
+            }
+            return Err(err);
+        }
+        let result = self.sandbox()?.run(sql, params);
+        if result.is_ok() {
+            if let Ok(mut log) = self.log.lock() {
+                log.extend(verdicts);
+            }
+        }
+        result
+    }
+
+    /// Reasons from the statements run so far that require approval.
+    pub(crate) fn statement_approvals(&self) -> Vec<String> {
+        self.statement_log()
+            .iter()
+            .flat_map(|v| v.hits.iter())
+            .filter(|h| h.decision == Decision::RequireApproval)
+            .map(|h| format!("{}: {}", h.rule, h.reason))
+            .collect()
+    }
+
+    /// The row-level difference between the clone and the sandbox now, each
+    /// new or changed row checked against its contract, the tenant, and what
+    /// production accepts for each column.
+    ///
+    /// # Errors
+    /// [`Error::Sandbox`] if the sandbox cannot be read.
+    pub fn diff(&self) -> Result<ChangeSet> {
+        let sandbox = self.sandbox()?;
+        let mut changes = Vec::new();
+        let mut not_enforced = Vec::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            for raw in sandbox.changes(i)? {
+                changes.extend(self.row_changes(t, raw));
+            }
+            for n in &t.schema.not_enforced {
+                not_enforced.push(format!("{}: {n}", t.schema.name));
+            }
+        }
+        Ok(ChangeSet::new(changes, not_enforced))
+    }
+
+    /// Turns one raw (old, new) pair into row changes (a key change is a
+    /// delete plus an insert).
+    fn row_changes(&self, t: &Scoped, raw: crate::sandbox::RawChange) -> Vec<RowChange> {
+        let (old_raw, new_raw) = raw;
+        let mut violations = Vec::new();
+        let old = old_raw.map(|v| self.typed_row(t, v, &mut Vec::new()));
+        let new = new_raw.map(|v| self.typed_row(t, v, &mut violations));
+        let table = t.schema.name.to_string();
+        let key_of = |row: &Row| {
+            Key(t
+                .key
+                .iter()
+                .filter_map(|&k| t.col(k))
+                .map(|c| (c.name.clone(), row.get(&c.name).cloned().unwrap_or(Value::Null)))
+                .collect())
+        };
+        match (old, new) {
+            (Some(old), None) => vec![RowChange {
+                table,
+                op: Op::Delete,
+                key: key_of(&old),
+                old: Some(old),
+                new: None,
+                changed: Vec::new(),
+                violations: Vec::new(),
+            }],
+            (None, Some(new)) => {
+                let key = key_of(&new);
+                let violations = self.check_new(t, &new, None, violations, &key);
+                vec![RowChange {
+                    table,
+                    op: Op::Insert,
+                    key,
+                    changed: new.columns().map(str::to_owned).collect(),
+                    old: None,
+                    new: Some(new),
+                    violations,
+                }]
+            }
+            (Some(old), Some(new)) => {
+                let (ko, kn) = (key_of(&old), key_of(&new));
+                if ko != kn {
+                    let violations = self.check_new(t, &new, None, violations, &kn);
+                    return vec![
+                        RowChange {
+                            table: table.clone(),
+                            op: Op::Delete,
+                            key: ko,
+                            old: Some(old),
+                            new: None,
+                            changed: Vec::new(),
+                            violations: Vec::new(),
+                        },
+                        RowChange {
+                            table,
+                            op: Op::Insert,
+                            key: kn,
+                            changed: new.columns().map(str::to_owned).collect(),
+                            old: None,
+                            new: Some(new),
+                            violations,
+                        },
+                    ];
+                }
+                let changed: Vec<String> = old
+                    .iter()
+                    .zip(new.values())
+                    .filter(|((_, a), b)| a != b)
+                    .map(|((c, _), _)| c.to_owned())
+                    .collect();
+                if changed.is_empty() {
+                    // Only representation changed (`1.10` -> `1.1`): not a change.
+                    return Vec::new();
+                }
+                let violations = self.check_new(t, &new, Some(&old), violations, &kn);
+                vec![RowChange {
+                    table,
+                    op: Op::Update,
+                    key: kn,
+                    old: Some(old),
+                    new: Some(new),
+                    changed,
+                    violations,
+                }]
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Reads raw sandbox values as their columns' kinds; PII columns are
+    /// left out (a non-NULL PII value is a violation: it cannot be written).
+    fn typed_row(&self, t: &Scoped, raw: Vec<Value>, violations: &mut Vec<Violation>) -> Row {
+        let mut row = Row::new();
+        let mut names: Vec<Box<str>> = Vec::with_capacity(raw.len());
+        let mut values = Vec::with_capacity(raw.len());
+        for (pos, v) in raw.into_iter().enumerate() {
+            let Some(col) = t.col(pos) else { continue };
+            if t.pii.get(pos).copied().unwrap_or(false) {
+                if !v.is_null() {
+                    violations.push(Violation::new(
+                        col.name.clone(),
+                        Rule::Other("pii".into()),
+                        "column is PII and cannot be written",
+                    ));
+                }
+                continue;
+            }
+            let typed = match prod::from_sqlite_storage(&col.kind, v.clone()) {
+                Ok(x) => x,
+                Err(msg) => {
+                    violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
+                    v
+                }
+            };
+            names.push(col.name.clone().into_boxed_str());
+            values.push(typed);
+        }
+        if !names.is_empty() {
+            row = Row::with_columns(names.into(), values);
+        }
+        row
+    }
+
+    /// Every violation of a new or changed row: decoding, contract, tenant,
+    /// and values production would reject.
+    fn check_new(
+        &self,
+        t: &Scoped,
+        new: &Row,
+        old: Option<&Row>,
+        mut violations: Vec<Violation>,
+        key: &Key,
+    ) -> Vec<Violation> {
+        let _ = key;
+        // Tenant: every written row carries the scope's tenant.
+        if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
+            let value = new.get(&tc.name).unwrap_or(&Value::Null);
+            if !tenant_eq(value, &self.tenant) {
+                let msg = if old.is_some() {
+                    "changes the tenant column (rows cannot move to another tenant)"
+                } else {
+                    "row belongs to another tenant"
+                };
+                violations.push(Violation::new(tc.name.clone(), Rule::Other("tenant".into()), msg));
+            }
+        }
+        if let Some(model) = t.model {
+            if let Err(rv) = model.check_row(new, CheckOptions::sandbox()) {
+                for v in rv.violations {
+                    if !violations.iter().any(|w| w.column == v.column && w.rule == v.rule) {
+                        violations.push(v);
+                    }
+                }
+            }
+        }
+        let dialect = self.prod.dialect();
+        for (name, value) in new.iter() {
+            let changed = old.is_none_or(|o| o.get(name) != Some(value));
+            if !changed || violations.iter().any(|v| v.column == name) {
+                continue;
+            }
+            if let Some(col) = t.schema.column(name) {
+                if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
+                    violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
+                } else if let Err(e) = prod::write_bind(dialect, col, value) {
+                    violations.push(Violation::new(name, Rule::Other("production_type".into()), e.0));
+                }
+            }
+        }
+        violations
+    }
+}
+
+fn lock(sandbox: &Mutex<Sandbox>) -> Result<MutexGuard<'_, Sandbox>> {
+    sandbox
+        .lock()
+        .map_err(|_| Error::Sandbox("the sandbox was poisoned by a panic".into()))
+}
+
+/// Tenant equality: exact, but an integer tenant also matches a decimal or
+/// text tenant column holding the same number/text form.
+pub(crate) fn tenant_eq(value: &Value, tenant: &Value) -> bool {
+    match (value, tenant) {
+        (Value::Decimal(d), Value::Int(i)) | (Value::Int(i), Value::Decimal(d)) => {
+            safemodel::Decimal::new(i.to_string()).is_ok_and(|x| &x == d)
+        }
+        _ => value == tenant,
+    }
+}
+
+/// Checks one table against its contract and builds its scope entry.
+fn check_table(
+    spec: &TableSpec,
+    schema: TableSchema,
+    model: Option<&'static Model>,
+    allow_uncontracted: bool,
+    problems: &mut Vec<SchemaProblem>,
+) -> Option<Scoped> {
+    let table = spec.name.to_string();
+    let before = problems.len();
+    if model.is_none() && !spec.read_only && !allow_uncontracted {
+        problems.push(SchemaProblem::NoContract { table: table.clone() });
+    }
+    let info = model.map(Model::info);
+    // Columns in the sandbox: the contract's, or every column without one.
+    let wanted: Vec<(String, bool)> = match info {
+        Some(info) => info.columns.iter().map(|c| (c.name.to_owned(), c.pii)).collect(),
+        None => schema.columns.iter().map(|c| (c.name.clone(), false)).collect(),
+    };
+    let mut cols = Vec::new();
+    let mut pii = Vec::new();
+    for (name, is_pii) in &wanted {
+        match schema.columns.iter().position(|c| &c.name == name) {
+            Some(i) => {
+                cols.push(i);
+                pii.push(*is_pii);
+            }
+            None => problems.push(SchemaProblem::ContractColumnMissing {
+                table: table.clone(),
+                column: name.clone(),
+            }),
+        }
+    }
+    if let Some(info) = info {
+        for c in info.columns {
+            if let Some(col) = schema.column(c.name) {
+                match col.kind.family() {
+                    Some(family) if family != c.sql_type && !compatible(family, c.sql_type) => {
+                        problems.push(SchemaProblem::TypeMismatch {
+                            table: table.clone(),
+                            column: c.name.to_owned(),
+                            contract: c.sql_type.name().to_owned(),
+                            production: col.declared_type.clone(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for col in &schema.columns {
+            if !col.nullable && !col.has_default && info.column(&col.name).is_none() {
+                problems.push(SchemaProblem::RequiredColumnNotInContract {
+                    table: table.clone(),
+                    column: col.name.clone(),
+                });
+            }
+        }
+    }
+    for &i in &cols {
+        if let Some(col) = schema.columns.get(i) {
+            if let ColumnKind::Unsupported(declared) = &col.kind {
+                problems.push(SchemaProblem::UnsupportedType {
+                    table: table.clone(),
+                    column: col.name.clone(),
+                    declared: declared.clone(),
+                });
+            }
+        }
+    }
+    // Key: the table's primary key, or the row key given for it.
+    let key_names: Vec<String> = spec.row_key.clone().unwrap_or_else(|| schema.primary_key.clone());
+    if key_names.is_empty() {
+        problems.push(SchemaProblem::NoPrimaryKey { table: table.clone() });
+    }
+    if let (Some(info), None) = (info, &spec.row_key) {
+        let contract: Vec<String> = info.primary_key.iter().map(|s| (*s).to_owned()).collect();
+        if !key_names.is_empty() && contract != key_names {
+            problems.push(SchemaProblem::PrimaryKeyMismatch {
+                table: table.clone(),
+                contract,
+                production: key_names.clone(),
+            });
+        }
+    }
+    let mut key = Vec::new();
+    for k in &key_names {
+        match cols.iter().position(|&i| schema.columns.get(i).is_some_and(|c| &c.name == k)) {
+            Some(p) => key.push(p),
+            None if schema.column(k).is_none() => problems.push(SchemaProblem::ContractColumnMissing {
+                table: table.clone(),
+                column: k.clone(),
+            }),
+            None => problems.push(SchemaProblem::ContractColumnMissing {
+                table: table.clone(),
+                column: k.clone(),
+            }),
+        }
+    }
+    // Tenant column.
+    let tenant_name = spec
+        .tenant_column
+        .clone()
+        .or_else(|| info.map(|i| i.tenant.to_owned()));
+    let tenant_col = match &tenant_name {
+        Some(name) => match schema.columns.iter().position(|c| &c.name == name) {
+            Some(i) => Some(i),
+            None => {
+                problems.push(SchemaProblem::TenantColumnMissing {
+                    table: table.clone(),
+                    column: name.clone(),
+                });
+                None
+            }
+        },
+        None if spec.read_only => None,
+        None => {
+            problems.push(SchemaProblem::TenantColumnMissing {
+                table: table.clone(),
+                column: "(none given: set a tenant column for this table)".into(),
+            });
+            None
+        }
+    };
+    if problems.len() > before {
+        return None;
+    }
+    let generated_key = match key.as_slice() {
+        [only] => cols
+            .get(*only)
+            .and_then(|&i| schema.columns.get(i))
+            .filter(|c| c.generated)
+            .and_then(|c| provisional_base(&c.kind)),
+        _ => None,
+    };
+    Some(Scoped {
+        sandbox_name: schema.name.name.clone(),
+        schema,
+        model,
+        read_only: spec.read_only,
+        tenant_col,
+        cols,
+        pii,
+        key,
+        generated_key,
+    })
+}
+
+/// Families a contract may declare for a column of another family without
+/// loss: an integer column read into a decimal field.
+fn compatible(production: SqlType, contract: SqlType) -> bool {
+    matches!((production, contract), (SqlType::Int, SqlType::Decimal))
+}
+
+fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
+    let columns = s
+        .cols
+        .iter()
+        .zip(&s.pii)
+        .filter_map(|(&i, &pii)| {
+            s.schema.columns.get(i).map(|c| SandboxColumn {
+                name: c.name.clone(),
+                kind: c.kind.clone(),
+                nullable: c.nullable,
+                pii,
+            })
+        })
+        .collect();
+    let tenant_pos = s
+        .tenant_col
+        .and_then(|ti| s.cols.iter().position(|&i| i == ti));
+    let foreign_keys = s
+        .schema
+        .foreign_keys
+        .iter()
+        .filter_map(|fk| {
+            let parent = all.iter().find(|o| o.schema.name.name == fk.ref_table.name)?;
+            Some(SandboxFk {
+                columns: fk.columns.clone(),
+                parent: parent.sandbox_name.clone(),
+                parent_columns: fk.ref_columns.clone(),
+                on_delete: fk_action(fk.on_delete),
+                on_update: fk_action(fk.on_update),
+            })
+        })
+        .collect();
+    SandboxTable {
+        name: s.sandbox_name.clone(),
+        columns,
+        key: s.key.clone(),
+        read_only: s.read_only,
+        generated_key: if s.read_only { None } else { s.generated_key },
+        tenant: tenant_pos.map(|p| (p, tenant.clone())),
+        foreign_keys,
+    }
+}
+
+/// Streams one table's tenant rows into the sandbox; PII columns are not read.
+async fn clone_table(
+    prod: &Production,
+    s: &Scoped,
+    i: usize,
+    tenant: &Value,
+    sandbox: &Mutex<Sandbox>,
+) -> Result<u64> {
+    let read: Vec<&schema::ColumnSchema> = s
+        .cols
+        .iter()
+        .zip(&s.pii)
+        .filter(|(_, pii)| !**pii)
+        .filter_map(|(&c, _)| s.schema.columns.get(c))
+        .collect();
+    let pii = s.pii.clone();
+    let mut sink = move |rows: Vec<Vec<Value>>| -> Result<()> {
+        let full: Vec<Vec<Value>> = rows
+            .into_iter()
+            .map(|r| {
+                let mut it = r.into_iter();
+                pii.iter()
+                    .map(|p| if *p { Value::Null } else { it.next().unwrap_or(Value::Null) })
+                    .collect()
+            })
+            .collect();
+        lock(sandbox)?.load(i, &full)
+    };
+    let filter = s
+        .tenant_col
+        .and_then(|c| s.schema.columns.get(c))
+        .map(|tc| (tc, tenant));
+    prod::clone_rows(prod, &s.schema, &read, filter, CLONE_BATCH, &mut sink).await
+}
