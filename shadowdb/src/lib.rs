@@ -15,3 +15,8 @@ pub use error::{Conflict, ConflictKind, Error, Refusal, Result, SchemaProblem};
 pub use sandbox::{Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
