@@ -140,6 +140,78 @@ pub enum Error {
     /// A contract problem (duplicate models, ...).
     #[error(transparent)]
     Model(#[from] safemodel::Error),
+
+    // ---- approval, audit, limits ----------------------------------------
+    /// The approver said no.
+    #[error("approval {request_id} denied by {by}: {reason}")]
+    ApprovalDenied {
+        /// The approval request.
+        request_id: String,
+        /// Who denied it.
+        by: String,
+        /// Why, as the reviewer put it.
+        reason: String,
+    },
+    /// Nobody answered within the request's timeout, which counts as a denial.
+    #[error("approval {request_id} was not answered within {} ms: denied", .timeout.as_millis())]
+    ApprovalTimedOut {
+        /// The approval request.
+        request_id: String,
+        /// The timeout it had.
+        timeout: std::time::Duration,
+    },
+    /// An answer to a request that is unknown, already decided or expired.
+    #[error("approval {request_id} is not pending (unknown, already decided or expired)")]
+    ApprovalNotPending {
+        /// The approval request.
+        request_id: String,
+    },
+    /// The approver could not ask (the terminal is gone, ...).
+    #[error("approval could not be asked: {context}")]
+    ApprovalFailed {
+        /// What failed.
+        context: String,
+        /// The I/O error, when there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The audit trail could not be written or read.
+    #[error("audit trail: {context}")]
+    Audit {
+        /// What failed (`writing audit.jsonl`, `line 7 of audit.jsonl is not an event`).
+        context: String,
+        /// The I/O error, when there was one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// A rate limit was reached; the same call succeeds after `retry_after`.
+    #[error("rate limit reached: {limit}; retry after {} ms", .retry_after.as_millis())]
+    RateLimited {
+        /// Which limit (`statements per tenant`, `commits per actor`).
+        limit: String,
+        /// How long until one more call is allowed.
+        retry_after: std::time::Duration,
+    },
+    /// The session ran its maximum number of statements.
+    #[error("session limit reached: at most {max} statements per session")]
+    TooManyStatements {
+        /// The limit.
+        max: u64,
+    },
+    /// The session is older than its maximum duration.
+    #[error("session limit reached: sessions last at most {} s", .max_duration.as_secs_f64())]
+    SessionExpired {
+        /// The limit.
+        max_duration: std::time::Duration,
+    },
+    /// A commit would change more rows than one commit may.
+    #[error("commit refused: {rows} rows changed, at most {max} per commit")]
+    CommitTooLarge {
+        /// Rows the changeset changes.
+        rows: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// One reason a table cannot be opened.
@@ -310,6 +382,11 @@ pub enum Refusal {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A query returning more rows than the limit (add a `LIMIT`).
+    TooManyRows {
+        /// The limit in rows.
+        limit: usize,
+    },
     /// Any other operation outside the allowlist.
     Other(String),
 }
@@ -329,6 +406,9 @@ impl fmt::Display for Refusal {
             Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
             Refusal::Pii(c) => write!(f, "column {c} is PII and cannot be read or written"),
             Refusal::TooLong { limit } => write!(f, "SQL text longer than {limit} bytes"),
+            Refusal::TooManyRows { limit } => {
+                write!(f, "a result of more than {limit} rows (add a LIMIT)")
+            }
             Refusal::Other(what) => write!(f, "{what} is not allowed"),
         }
     }
@@ -358,6 +438,9 @@ pub enum ConflictKind {
     Gone,
     /// An insert whose key already exists in production (whoever owns it).
     KeyExists,
+    /// The row key matched several production rows (a row key that is not
+    /// unique there); nothing is committed.
+    NotUnique,
 }
 
 impl fmt::Display for Conflict {
@@ -385,6 +468,11 @@ impl fmt::Display for Conflict {
             ConflictKind::KeyExists => write!(
                 f,
                 "{}[{}] cannot be inserted: the key is already taken in production",
+                self.table, self.key
+            ),
+            ConflictKind::NotUnique => write!(
+                f,
+                "{}[{}] matched several rows in production (the row key is not unique there)",
                 self.table, self.key
             ),
         }

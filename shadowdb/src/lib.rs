@@ -1,7 +1,11 @@
-//! shadowdb: let an AI agent change a SQL database safely.
+#![doc = include_str!("../../README.md")]
 
+pub mod cli;
+pub mod approve;
+pub mod audit;
 pub mod diff;
 mod error;
+pub mod limits;
 pub mod policy;
 pub mod prod;
 pub mod render;
@@ -16,7 +20,3 @@ pub use sandbox::{Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

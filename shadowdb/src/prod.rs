@@ -121,7 +121,12 @@ pub(crate) fn qualified(dialect: Dialect, name: &TableName) -> String {
 /// The expression that reads a column exactly (used by the clone and by the
 /// optimistic guard, so the guard compares exactly what was read).
 pub(crate) fn read_expr(dialect: Dialect, col: &ColumnSchema) -> String {
-    let q = dialect.quote(&col.name);
+    read_expr_at(dialect, col, &dialect.quote(&col.name))
+}
+
+/// [`read_expr`] of a column reference written by the caller (`t."c"`).
+pub(crate) fn read_expr_at(dialect: Dialect, col: &ColumnSchema, q: &str) -> String {
+    let q = q.to_owned();
     match (dialect, &col.kind) {
         (
             Dialect::Postgres,
@@ -160,7 +165,13 @@ fn read_as_text(dialect: Dialect, kind: &ColumnKind) -> bool {
 
 /// The placeholder expression for writing a value into the column.
 pub(crate) fn value_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> String {
-    let p = dialect.placeholder(n);
+    cast_expr(dialect, col, &dialect.placeholder(n))
+}
+
+/// An expression holding a value as bound by [`write_bind`] (a placeholder, or
+/// a column of a batch of such values), cast to the column's type.
+pub(crate) fn cast_expr(dialect: Dialect, col: &ColumnSchema, p: &str) -> String {
+    let p = p.to_owned();
     match (dialect, &col.kind) {
         (Dialect::Postgres, ColumnKind::Decimal) => format!("{p}::numeric"),
         (Dialect::Postgres, ColumnKind::Interval) => format!("{p}::interval"),
@@ -176,8 +187,13 @@ pub(crate) fn value_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> Stri
 /// MySQL compares text under the column's collation (`'a' = 'A'`, trailing
 /// spaces ignored), so text is compared as bytes there.
 pub(crate) fn guard_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> String {
-    let read = read_expr(dialect, col);
-    let p = dialect.placeholder(n);
+    guard_cmp(dialect, col, &dialect.quote(&col.name), &dialect.placeholder(n))
+}
+
+/// [`guard_expr`] of a column reference (`t."c"`) and an expression holding
+/// the value as bound by [`guard_bind`] (a placeholder, or a batch column).
+pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
+    let read = read_expr_at(dialect, col, col_ref);
     match dialect {
         Dialect::MySql if read_as_text(dialect, &col.kind) => {
             format!("CAST({read} AS BINARY) <=> CAST({p} AS BINARY)")
@@ -364,6 +380,113 @@ pub(crate) fn guard_bind(
         });
     }
     write_bind(dialect, col, value)
+}
+
+/// One column of a batch, for PostgreSQL: the values of many rows as one
+/// array parameter (`unnest($1::int8[], ..)`), so a batch of any size is a
+/// few parameters and one prepared statement, whatever its row count.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BindArray {
+    Bool(Vec<Option<bool>>),
+    I16(Vec<Option<i16>>),
+    I32(Vec<Option<i32>>),
+    I64(Vec<Option<i64>>),
+    F32(Vec<Option<f32>>),
+    F64(Vec<Option<f64>>),
+    Text(Vec<Option<String>>),
+    Bytes(Vec<Option<Vec<u8>>>),
+    Uuid(Vec<Option<uuid::Uuid>>),
+    Date(Vec<Option<NaiveDate>>),
+    Time(Vec<Option<NaiveTime>>),
+    Timestamp(Vec<Option<NaiveDateTime>>),
+    TimestampTz(Vec<Option<DateTime<Utc>>>),
+}
+
+/// The type of a bound value (a NULL's declared type).
+fn bind_type(b: &Bind) -> NullAs {
+    match b {
+        Bind::Null(t) => *t,
+        Bind::Bool(_) => NullAs::Bool,
+        Bind::I16(_) => NullAs::I16,
+        Bind::I32(_) => NullAs::I32,
+        Bind::I64(_) => NullAs::I64,
+        Bind::F32(_) => NullAs::F32,
+        Bind::F64(_) => NullAs::F64,
+        Bind::Text(_) => NullAs::Text,
+        Bind::Bytes(_) => NullAs::Bytes,
+        Bind::Uuid(_) => NullAs::Uuid,
+        Bind::Date(_) => NullAs::Date,
+        Bind::Time(_) => NullAs::Time,
+        Bind::Timestamp(_) => NullAs::Timestamp,
+        Bind::TimestampTz(_) => NullAs::TimestampTz,
+    }
+}
+
+impl BindArray {
+    /// Gathers one column's values. They are all of one type, as
+    /// [`write_bind`] and [`guard_bind`] give for one column (NULLs fit any).
+    pub(crate) fn gather(binds: Vec<Bind>) -> Result<BindArray, BindError> {
+        let ty = binds
+            .iter()
+            .find(|b| !matches!(b, Bind::Null(_)))
+            .or_else(|| binds.first())
+            .map_or(NullAs::Text, bind_type);
+        let mixed = || BindError("values of different types in one column".to_owned());
+        macro_rules! gather {
+            ($variant:ident) => {{
+                let mut out = Vec::with_capacity(binds.len());
+                for b in binds {
+                    out.push(match b {
+                        Bind::Null(_) => None,
+                        Bind::$variant(v) => Some(v),
+                        _ => return Err(mixed()),
+                    });
+                }
+                BindArray::$variant(out)
+            }};
+        }
+        Ok(match ty {
+            NullAs::Bool => gather!(Bool),
+            NullAs::I16 => gather!(I16),
+            NullAs::I32 => gather!(I32),
+            NullAs::I64 => gather!(I64),
+            NullAs::F32 => gather!(F32),
+            NullAs::F64 => gather!(F64),
+            NullAs::Text => gather!(Text),
+            NullAs::Bytes => gather!(Bytes),
+            NullAs::Uuid => gather!(Uuid),
+            NullAs::Date => gather!(Date),
+            NullAs::Time => gather!(Time),
+            NullAs::Timestamp => gather!(Timestamp),
+            NullAs::TimestampTz => gather!(TimestampTz),
+        })
+    }
+
+    /// The PostgreSQL array type, for an explicit cast of the parameter.
+    pub(crate) fn pg_type(&self) -> &'static str {
+        match self {
+            BindArray::Bool(_) => "bool[]",
+            BindArray::I16(_) => "int2[]",
+            BindArray::I32(_) => "int4[]",
+            BindArray::I64(_) => "int8[]",
+            BindArray::F32(_) => "float4[]",
+            BindArray::F64(_) => "float8[]",
+            BindArray::Text(_) => "text[]",
+            BindArray::Bytes(_) => "bytea[]",
+            BindArray::Uuid(_) => "uuid[]",
+            BindArray::Date(_) => "date[]",
+            BindArray::Time(_) => "time[]",
+            BindArray::Timestamp(_) => "timestamp[]",
+            BindArray::TimestampTz(_) => "timestamptz[]",
+        }
+    }
+}
+
+/// A parameter of a PostgreSQL statement: one value, or a batch column.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PgParam<'a> {
+    One(&'a Bind),
+    Many(&'a BindArray),
 }
 
 fn is_finite_decimal(d: &Decimal) -> bool {
@@ -844,6 +967,65 @@ impl ProdTx {
             ProdTx::MySql(tx) => go!(tx),
             ProdTx::Sqlite(tx) => go!(tx),
         }
+    }
+
+    /// Runs a statement without parameters through the simple (text)
+    /// protocol: `SAVEPOINT` and its kin, which MySQL does not prepare.
+    pub(crate) async fn execute_raw(
+        &mut self,
+        sql: &'static str,
+    ) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            ProdTx::Postgres(tx) => (&mut **tx).execute(sql).await.map(|_| ()),
+            ProdTx::MySql(tx) => (&mut **tx).execute(sql).await.map(|_| ()),
+            ProdTx::Sqlite(tx) => (&mut **tx).execute(sql).await.map(|_| ()),
+        }
+    }
+
+    /// Runs a PostgreSQL statement whose parameters may be arrays, and
+    /// decodes each row's columns as `cols`.
+    pub(crate) async fn fetch_pg(
+        &mut self,
+        sql: String,
+        params: &[PgParam<'_>],
+        cols: &[&ColumnSchema],
+    ) -> std::result::Result<Vec<Vec<Value>>, FetchError> {
+        let ProdTx::Postgres(tx) = self else {
+            return Err(FetchError::Decode(
+                "array parameters are PostgreSQL's only".to_owned(),
+            ));
+        };
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            q = match p {
+                PgParam::One(b) => bind_all!(q, std::iter::once(*b)),
+                PgParam::Many(a) => match a {
+                    BindArray::Bool(v) => q.bind(v.as_slice()),
+                    BindArray::I16(v) => q.bind(v.as_slice()),
+                    BindArray::I32(v) => q.bind(v.as_slice()),
+                    BindArray::I64(v) => q.bind(v.as_slice()),
+                    BindArray::F32(v) => q.bind(v.as_slice()),
+                    BindArray::F64(v) => q.bind(v.as_slice()),
+                    BindArray::Text(v) => q.bind(v.as_slice()),
+                    BindArray::Bytes(v) => q.bind(v.as_slice()),
+                    BindArray::Uuid(v) => q.bind(v.as_slice()),
+                    BindArray::Date(v) => q.bind(v.as_slice()),
+                    BindArray::Time(v) => q.bind(v.as_slice()),
+                    BindArray::Timestamp(v) => q.bind(v.as_slice()),
+                    BindArray::TimestampTz(v) => q.bind(v.as_slice()),
+                },
+            };
+        }
+        let rows = q.fetch_all(&mut **tx).await.map_err(FetchError::Db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut values = Vec::with_capacity(cols.len());
+            for (i, col) in cols.iter().enumerate() {
+                values.push(DecodeRow::decode(row, i, col).map_err(FetchError::Decode)?);
+            }
+            out.push(values);
+        }
+        Ok(out)
     }
 
     /// Commits.

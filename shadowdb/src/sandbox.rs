@@ -111,6 +111,20 @@ struct Walls {
     scoped: HashSet<String>,
     read_only: HashSet<String>,
     pii: HashSet<(String, String)>,
+    /// Virtual table modules compiled into this SQLite (`dbstat`, `fts5`,
+    /// ...): their eponymous tables are outside the scope.
+    modules: HashSet<String>,
+}
+
+/// Table-valued functions on the allowlist (read as tables by SQLite).
+const TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
+
+/// The schema tables: SQLite's own DDL writes them, the agent may not.
+fn is_schema_table(lower: &str) -> bool {
+    matches!(
+        lower,
+        "sqlite_master" | "sqlite_schema" | "sqlite_temp_master" | "sqlite_temp_schema"
+    )
 }
 
 impl Walls {
@@ -132,25 +146,43 @@ impl Walls {
         match ctx.action {
             AuthAction::Select | AuthAction::Recursive => Authorization::Allow,
             AuthAction::Read { table_name, .. } => {
-                if ctx.database_name.is_some_and(|d| d != "main") {
-                    return self.refuse(Refusal::OutsideScope(table_name.to_owned()));
-                }
-                if self.scoped.contains(&lower(table_name)) {
+                let name = lower(table_name);
+                let allowed = match ctx.database_name {
+                    Some("main") => {
+                        self.scoped.contains(&name) || TABLE_FUNCTIONS.contains(&name.as_str())
+                    }
+                    // SQLite names no database for the source of `count(*)`,
+                    // which may be a CTE or a subquery (whose own reads are
+                    // authorized one by one): anything but a real table
+                    // outside the scope.
+                    None => {
+                        self.scoped.contains(&name)
+                            || TABLE_FUNCTIONS.contains(&name.as_str())
+                            || !(name.starts_with("sqlite_")
+                                || name.starts_with("pragma_")
+                                || name.starts_with(BASE_PREFIX)
+                                || self.modules.contains(&name))
+                    }
+                    Some(_) => false,
+                };
+                if allowed {
                     Authorization::Allow
                 } else {
                     self.refuse(Refusal::OutsideScope(table_name.to_owned()))
                 }
             }
-            AuthAction::Insert { table_name } | AuthAction::Delete { table_name } => {
-                self.write_allowed(table_name, None)
-            }
+            AuthAction::Insert { table_name } => self.write_allowed(table_name, None, "CREATE"),
+            AuthAction::Delete { table_name } => self.write_allowed(table_name, None, "DROP"),
             AuthAction::Update {
                 table_name,
                 column_name,
-            } => self.write_allowed(table_name, Some(column_name)),
+            } => self.write_allowed(table_name, Some(column_name), "ALTER"),
             AuthAction::Function { function_name } => {
-                if FUNCTIONS.contains(&lower(function_name).as_str()) {
+                let name = lower(function_name);
+                if FUNCTIONS.contains(&name.as_str()) {
                     Authorization::Allow
+                } else if name == "load_extension" {
+                    self.refuse(Refusal::Extension)
                 } else {
                     self.refuse(Refusal::Function(function_name.to_owned()))
                 }
@@ -190,8 +222,15 @@ impl Walls {
         }
     }
 
-    fn write_allowed(&self, table: &str, column: Option<&str>) -> Authorization {
+    /// `ddl`: the DDL a write of this kind to the schema table is part of.
+    fn write_allowed(&self, table: &str, column: Option<&str>, ddl: &str) -> Authorization {
         let t = table.to_ascii_lowercase();
+        if is_schema_table(&t) {
+            // Only DDL writes the schema table (SQLite refuses the agent's own
+            // DELETE/UPDATE of it), and SQLite asks for it before naming the
+            // DDL (`DROP TABLE` asks to delete from `sqlite_master` first).
+            return self.refuse(Refusal::Ddl(ddl.into()));
+        }
         if !self.scoped.contains(&t) {
             return self.refuse(Refusal::OutsideScope(table.to_owned()));
         }
@@ -306,8 +345,11 @@ fn q(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// Prefix of the baseline tables (the clone as it was), hidden from the agent.
+const BASE_PREFIX: &str = "__base_";
+
 fn base_name(i: usize) -> String {
-    format!("__base_{i}")
+    format!("{BASE_PREFIX}{i}")
 }
 
 fn sandbox_err(e: &rusqlite::Error) -> Error {
@@ -369,7 +411,19 @@ impl Sandbox {
     /// Creates the tables (walls down: nothing of the agent's runs yet).
     pub(crate) fn new(tables: Vec<SandboxTable>, limits: Limits) -> Result<Sandbox> {
         let conn = Connection::open_in_memory().map_err(|e| sandbox_err(&e))?;
+        let modules = {
+            let mut stmt = conn
+                .prepare("SELECT lower(name) FROM pragma_module_list")
+                .map_err(|e| sandbox_err(&e))?;
+            let names = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| sandbox_err(&e))?;
+            names
+                .collect::<rusqlite::Result<HashSet<String>>>()
+                .map_err(|e| sandbox_err(&e))?
+        };
         let walls = Arc::new(Walls {
+            modules,
             internal: AtomicBool::new(true),
             refusal: Mutex::new(None),
             deadline_ns: AtomicU64::new(u64::MAX),
@@ -524,6 +578,11 @@ impl Sandbox {
             if let Some(base) = t.generated_key {
                 // New rows the agent inserts without a key get provisional keys
                 // from `base` up, which are easy to tell from cloned ones.
+                // Loading rows already made SQLite write the table's row here,
+                // and it reads the first row of a name, so replace it.
+                self.conn
+                    .execute("DELETE FROM sqlite_sequence WHERE name = ?1", [&t.name])
+                    .map_err(|e| sandbox_err(&e))?;
                 self.conn
                     .execute(
                         "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
@@ -607,6 +666,12 @@ impl Sandbox {
         let result = self.run_inner(sql, params);
         self.disarm();
         let _in = Internal::new(&self.walls);
+        if self.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back itself (an interrupted
+            // write, a full sandbox): the savepoint is gone and the sandbox is
+            // as it was before the script.
+            return result;
+        }
         let end = if result.is_ok() {
             "RELEASE agent"
         } else {
@@ -644,10 +709,9 @@ impl Sandbox {
                 let mut rows = stmt.raw_query();
                 while let Some(row) = rows.next().map_err(|e| self.agent_error(&e))? {
                     if rows_out.len() >= self.limits.max_result_rows {
-                        return Err(Error::Refused(Refusal::Other(format!(
-                            "a result of more than {} rows (add a LIMIT)",
-                            self.limits.max_result_rows
-                        ))));
+                        return Err(Error::Refused(Refusal::TooManyRows {
+                            limit: self.limits.max_result_rows,
+                        }));
                     }
                     let mut values = Vec::with_capacity(width);
                     for i in 0..width {

@@ -652,6 +652,11 @@ fn check_table(
         Some(info) => info.columns.iter().map(|c| (c.name.to_owned(), c.pii)).collect(),
         None => schema.columns.iter().map(|c| (c.name.clone(), false)).collect(),
     };
+    // The tenant column: the one given for the table, else the contract's.
+    let tenant_name = spec
+        .tenant_column
+        .clone()
+        .or_else(|| info.map(|i| i.tenant.to_owned()));
     let mut cols = Vec::new();
     let mut pii = Vec::new();
     for (name, is_pii) in &wanted {
@@ -660,6 +665,8 @@ fn check_table(
                 cols.push(i);
                 pii.push(*is_pii);
             }
+            // A missing tenant column is reported once, as such, below.
+            None if tenant_name.as_ref() == Some(name) => {}
             None => problems.push(SchemaProblem::ContractColumnMissing {
                 table: table.clone(),
                 column: name.clone(),
@@ -731,11 +738,6 @@ fn check_table(
             }),
         }
     }
-    // Tenant column.
-    let tenant_name = spec
-        .tenant_column
-        .clone()
-        .or_else(|| info.map(|i| i.tenant.to_owned()));
     let tenant_col = match &tenant_name {
         Some(name) => match schema.columns.iter().position(|c| &c.name == name) {
             Some(i) => Some(i),
@@ -747,7 +749,8 @@ fn check_table(
                 None
             }
         },
-        None if spec.read_only => None,
+        // A table refused for want of a contract needs no tenant problem too.
+        None if spec.read_only || (model.is_none() && !allow_uncontracted) => None,
         None => {
             problems.push(SchemaProblem::TenantColumnMissing {
                 table: table.clone(),
@@ -778,6 +781,20 @@ fn check_table(
         key,
         generated_key,
     })
+}
+
+/// The problems [`ShadowDb::open`] would report for `schema` scoped as a
+/// writable table under `model` (for `shadowdb schema`).
+pub(crate) fn contract_problems(schema: &TableSchema, model: &'static Model) -> Vec<SchemaProblem> {
+    let spec = TableSpec {
+        name: schema.name.clone(),
+        read_only: false,
+        tenant_column: None,
+        row_key: None,
+    };
+    let mut problems = Vec::new();
+    let _ = check_table(&spec, schema.clone(), Some(model), false, &mut problems);
+    problems
 }
 
 /// Families a contract may declare for a column of another family without

@@ -13,18 +13,18 @@
 //! state (a fresh `diff()` is empty) and the `ShadowDb` refuses a second
 //! commit: open a new one for further work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use safemodel::{Row, RowViolations, Value};
 
-use crate::diff::{ChangeSet, Counts, Op, RowChange};
+use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::policy::Decision;
-use crate::prod::{self, Bind, FetchError, ProdTx};
-use crate::schema::{ColumnSchema, FkAction};
+use crate::prod::{self, Bind, BindArray, FetchError, PgParam, ProdTx};
+use crate::schema::{ColumnSchema, FkAction, TableName};
 use crate::shadow::{Scoped, ShadowDb, tenant_eq};
-use crate::types::Dialect;
+use crate::types::{ColumnKind, Dialect};
 
 /// What to do with rows that conflict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -257,19 +257,16 @@ impl ShadowDb {
     }
 
     async fn apply(&self, cs: &ChangeSet, opts: &CommitOptions, started: Instant) -> Result<CommitReport> {
-        let dialect = self.prod.dialect();
         let mut tx = ProdTx::begin(&self.prod).await?;
         let mut conflicts = Vec::new();
-        let mut skipped = Vec::new();
         let mut generated = Vec::new();
         let mut written: BTreeMap<String, Counts> = BTreeMap::new();
         let order = self.fk_order();
 
         let result: Result<()> = async {
-            // Deletes must not cascade onto rows outside the changeset.
-            for c in cs.changes().iter().filter(|c| c.op == Op::Delete) {
-                self.check_cascade(&mut tx, c).await?;
-            }
+            // Deletes and updates of referenced columns must not cascade onto
+            // rows outside the changeset.
+            self.check_cascades(&mut tx, cs).await?;
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else { continue };
                 let name = t.schema.name.to_string();
@@ -282,18 +279,21 @@ impl ShadowDb {
                     written.entry(name.clone()).or_default().insert += usize::try_from(done).unwrap_or(usize::MAX);
                 }
             }
-            for c in cs.changes().iter().filter(|c| c.op == Op::Update) {
-                let Some(t) = self.scoped(&c.table) else { continue };
-                if self.update_row(&mut tx, t, c, &mut conflicts).await? {
-                    written.entry(c.table.clone()).or_default().update += 1;
+            for &ti in &order {
+                let Some(t) = self.tables.get(ti) else { continue };
+                for group in groups(t, cs, Op::Update) {
+                    let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
+                    if done > 0 {
+                        written.entry(t.schema.name.to_string()).or_default().update += done;
+                    }
                 }
             }
             for &ti in order.iter().rev() {
                 let Some(t) = self.tables.get(ti) else { continue };
-                let name = t.schema.name.to_string();
-                for c in cs.changes().iter().filter(|c| c.table == name && c.op == Op::Delete) {
-                    if self.delete_row(&mut tx, t, c, &mut conflicts).await? {
-                        written.entry(name.clone()).or_default().delete += 1;
+                for group in groups(t, cs, Op::Delete) {
+                    let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
+                    if done > 0 {
+                        written.entry(t.schema.name.to_string()).or_default().delete += done;
                     }
                 }
             }
@@ -305,6 +305,7 @@ impl ShadowDb {
             tx.rollback().await;
             return Err(e);
         }
+        let mut skipped = Vec::new();
         if !conflicts.is_empty() {
             match opts.on_conflict {
                 OnConflict::Abort => {
@@ -317,7 +318,6 @@ impl ShadowDb {
         tx.commit()
             .await
             .map_err(|e| Error::database("commit: COMMIT", e))?;
-        let _ = dialect;
         Ok(CommitReport {
             commit_id: uuid::Uuid::new_v4().to_string(),
             rows: written,
@@ -345,6 +345,19 @@ impl ShadowDb {
         })
     }
 
+    /// The cloned value of a guarded column, bound as the guard reads it.
+    fn guard_value(dialect: Dialect, col: &ColumnSchema, v: &Value, c: &RowChange) -> Result<Bind> {
+        prod::guard_bind(dialect, col, v).map_err(|e| {
+            Error::Conflict(vec![Conflict {
+                table: c.table.clone(),
+                key: c.key.render(),
+                kind: ConflictKind::Changed {
+                    columns: vec![format!("{} ({})", col.name, e.0)],
+                },
+            }])
+        })
+    }
+
     /// `key = .. AND tenant = ..`, starting at placeholder `n`.
     fn key_where(
         &self,
@@ -356,14 +369,14 @@ impl ShadowDb {
     ) -> Result<String> {
         let mut parts = Vec::new();
         let mut cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
-        if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
+        if let Some(tc) = tenant_col(t) {
             if !cols.iter().any(|k| k.name == tc.name) {
                 cols.push(tc);
             }
         }
         let key = c.key.render();
         for col in cols {
-            let v = if t.tenant_col.and_then(|i| t.schema.columns.get(i)).is_some_and(|tc| tc.name == col.name) {
+            let v = if tenant_col(t).is_some_and(|tc| tc.name == col.name) {
                 self.tenant.clone()
             } else {
                 row.get(&col.name).cloned().unwrap_or(Value::Null)
@@ -377,22 +390,210 @@ impl ShadowDb {
     /// `AND <every cloned column is as cloned>`.
     fn guards(dialect: Dialect, t: &Scoped, old: &Row, c: &RowChange, binds: &mut Vec<Bind>) -> Result<String> {
         let mut out = String::new();
-        let key_cols: Vec<&str> = t.key.iter().filter_map(|&k| t.col(k)).map(|c| c.name.as_str()).collect();
-        for (name, v) in old.iter() {
-            if key_cols.contains(&name) {
-                continue;
-            }
-            let Some(col) = t.schema.column(name) else { continue };
-            let b = prod::guard_bind(dialect, col, v).map_err(|e| Error::Conflict(vec![Conflict {
-                table: c.table.clone(),
-                key: c.key.render(),
-                kind: ConflictKind::Changed { columns: vec![format!("{name} ({})", e.0)] },
-            }]))?;
-            binds.push(b);
+        for col in Shape::guard_cols(t, old) {
+            let v = old.get(&col.name).unwrap_or(&Value::Null);
+            binds.push(Self::guard_value(dialect, col, v, c)?);
             out.push_str(" AND ");
             out.push_str(&prod::guard_expr(dialect, col, binds.len()));
         }
         Ok(out)
+    }
+
+    /// Applies one group of updates or deletes in batches. Returns the rows
+    /// written; rows whose guard failed become conflicts.
+    async fn apply_group(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        group: &Group<'_>,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<usize> {
+        let dialect = self.prod.dialect();
+        let Some(first) = group.changes.first() else { return Ok(0) };
+        let Some(old) = &first.old else { return Ok(0) };
+        let shape = Shape::new(t, old, if group.op == Op::Update { &first.changed } else { &[] });
+        // MySQL reports only a count of matched rows. That proves "exactly one
+        // row per change" only where the key is unique in production.
+        if dialect == Dialect::MySql && t.schema.primary_key != shape.key_names(t) {
+            return self.apply_rows(tx, t, &group.changes, group.op, conflicts).await;
+        }
+        let per = batch_rows(dialect, shape.width());
+        let mut done = 0;
+        for chunk in group.changes.chunks(per) {
+            done += match dialect {
+                Dialect::MySql => self.mysql_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
+                _ => self.returning_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
+            };
+        }
+        Ok(done)
+    }
+
+    /// The binds of one row of a batch: key, new values, cloned values.
+    fn row_binds(&self, dialect: Dialect, shape: &Shape<'_>, c: &RowChange) -> Result<Vec<Bind>> {
+        let key = c.key.render();
+        let mut out = Vec::with_capacity(shape.width());
+        let old = c.old.as_ref();
+        let get = |row: Option<&Row>, name: &str| row.and_then(|r| r.get(name)).cloned().unwrap_or(Value::Null);
+        for col in &shape.keys {
+            out.push(Self::bind(dialect, col, &get(old, &col.name), &c.table, &key)?);
+        }
+        for col in &shape.sets {
+            out.push(Self::bind(dialect, col, &get(c.new.as_ref(), &col.name), &c.table, &key)?);
+        }
+        for col in &shape.guards {
+            out.push(Self::guard_value(dialect, col, &get(old, &col.name), c)?);
+        }
+        Ok(out)
+    }
+
+    fn tenant_bind(&self, dialect: Dialect, t: &Scoped, c: &RowChange) -> Result<Option<Bind>> {
+        tenant_col(t)
+            .map(|tc| Self::bind(dialect, tc, &self.tenant, &c.table, &c.key.render()))
+            .transpose()
+    }
+
+    /// PostgreSQL and SQLite: one statement per batch whose `RETURNING` names
+    /// the rows it wrote; the others failed their guard (conflicts).
+    async fn returning_batch(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        shape: &Shape<'_>,
+        op: Op,
+        chunk: &[&RowChange],
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<usize> {
+        let dialect = self.prod.dialect();
+        let Some(first) = chunk.first() else { return Ok(0) };
+        let tenant = self.tenant_bind(dialect, t, first)?;
+        let ctx = || format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let fail = |e: FetchError| match e {
+            FetchError::Db(e) => Error::database(ctx(), e),
+            FetchError::Decode(m) => Error::Sandbox(m),
+        };
+        // Which change each returned row belongs to.
+        let hits: Vec<Option<usize>> = if dialect == Dialect::Postgres {
+            let mut columns: Vec<Vec<Bind>> = (0..shape.width()).map(|_| Vec::with_capacity(chunk.len())).collect();
+            for c in chunk {
+                for (col, b) in columns.iter_mut().zip(self.row_binds(dialect, shape, c)?) {
+                    col.push(b);
+                }
+            }
+            let arrays = columns
+                .into_iter()
+                .map(BindArray::gather)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?;
+            let types: Vec<&str> = arrays.iter().map(BindArray::pg_type).collect();
+            let sql = shape.sql(dialect, op, chunk.len(), &types);
+            let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
+            params.extend(tenant.iter().map(PgParam::One));
+            let ord = ordinal_col();
+            let rows = tx.fetch_pg(sql, &params, &[&ord]).await.map_err(fail)?;
+            rows.iter()
+                .map(|r| match r.first() {
+                    Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            let mut binds = Vec::with_capacity(chunk.len() * shape.width() + 1);
+            for c in chunk {
+                binds.extend(self.row_binds(dialect, shape, c)?);
+            }
+            binds.extend(tenant);
+            let sql = shape.sql(dialect, op, chunk.len(), &[]);
+            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+            let rows = tx.fetch(sql, &binds, &key_cols).await.map_err(fail)?;
+            let index: HashMap<String, usize> =
+                chunk.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
+            rows.into_iter()
+                .map(|values| {
+                    let key = Key(key_cols.iter().map(|c| c.name.clone()).zip(values).collect());
+                    index.get(&key.render()).copied()
+                })
+                .collect()
+        };
+        let mut written = vec![false; chunk.len()];
+        for hit in hits {
+            match hit.and_then(|i| written.get_mut(i)) {
+                Some(w) if !*w => *w = true,
+                // A key that matched several rows (a row key that is not
+                // unique in production): rows were written that no change
+                // names, so nothing may be committed, whatever the mode.
+                _ => return Err(Error::Conflict(vec![not_unique(first)])),
+            }
+        }
+        let mut done = 0;
+        for (c, w) in chunk.iter().zip(written) {
+            if w {
+                done += 1;
+            } else if let Some(old) = &c.old {
+                conflicts.push(self.diagnose(tx, t, c, old).await?);
+            }
+        }
+        Ok(done)
+    }
+
+    /// MySQL: one statement per batch; MySQL counts the rows it matched
+    /// (sqlx sets CLIENT_FOUND_ROWS, so a row written with its own values
+    /// still counts). A short count undoes the batch and redoes it row by row
+    /// to find the conflicts.
+    async fn mysql_batch(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        shape: &Shape<'_>,
+        op: Op,
+        chunk: &[&RowChange],
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<usize> {
+        let dialect = self.prod.dialect();
+        let Some(first) = chunk.first() else { return Ok(0) };
+        let ctx = format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let mut binds = Vec::with_capacity(chunk.len() * shape.width() + 1);
+        for c in chunk {
+            binds.extend(self.row_binds(dialect, shape, c)?);
+        }
+        binds.extend(self.tenant_bind(dialect, t, first)?);
+        let sql = shape.sql(dialect, op, chunk.len(), &[]);
+        tx.execute_raw("SAVEPOINT shadowdb_batch")
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        let n = tx
+            .execute(sql, &binds)
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        if usize::try_from(n).is_ok_and(|n| n == chunk.len()) {
+            tx.execute_raw("RELEASE SAVEPOINT shadowdb_batch")
+                .await
+                .map_err(|e| Error::database(ctx.clone(), e))?;
+            return Ok(chunk.len());
+        }
+        tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_batch")
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        self.apply_rows(tx, t, chunk, op, conflicts).await
+    }
+
+    /// Row by row: one statement per change, each checked to touch one row.
+    async fn apply_rows(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        changes: &[&RowChange],
+        op: Op,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<usize> {
+        let mut done = 0;
+        for c in changes {
+            let wrote = match op {
+                Op::Update => self.update_row(tx, t, c, conflicts).await?,
+                _ => self.delete_row(tx, t, c, conflicts).await?,
+            };
+            done += usize::from(wrote);
+        }
+        Ok(done)
     }
 
     async fn update_row(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange, conflicts: &mut Vec<Conflict>) -> Result<bool> {
@@ -418,11 +619,7 @@ impl ShadowDb {
             .execute(sql, &binds)
             .await
             .map_err(|e| Error::database(format!("commit: UPDATE {}[{key}]", c.table), e))?;
-        if n == 1 {
-            return Ok(true);
-        }
-        conflicts.push(self.diagnose(tx, t, c, old).await?);
-        Ok(false)
+        self.one_row(tx, t, c, old, n, conflicts).await
     }
 
     async fn delete_row(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange, conflicts: &mut Vec<Conflict>) -> Result<bool> {
@@ -437,11 +634,29 @@ impl ShadowDb {
             .execute(sql, &binds)
             .await
             .map_err(|e| Error::database(format!("commit: DELETE {}[{key}]", c.table), e))?;
-        if n == 1 {
-            return Ok(true);
+        self.one_row(tx, t, c, old, n, conflicts).await
+    }
+
+    /// Checks a statement touched exactly one row: none is a conflict to
+    /// diagnose; several (a row key not unique in production) wrote rows no
+    /// change names, which no mode may commit.
+    async fn one_row(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        c: &RowChange,
+        old: &Row,
+        n: u64,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<bool> {
+        match n {
+            1 => Ok(true),
+            0 => {
+                conflicts.push(self.diagnose(tx, t, c, old).await?);
+                Ok(false)
+            }
+            _ => Err(Error::Conflict(vec![not_unique(c)])),
         }
-        conflicts.push(self.diagnose(tx, t, c, old).await?);
-        Ok(false)
     }
 
     /// Why an update or delete touched no row: the row is gone (for this
@@ -479,57 +694,101 @@ impl ShadowDb {
         })
     }
 
-    /// Refuses a delete that production would cascade onto rows outside the
-    /// changeset (another table out of scope, or another tenant's rows).
-    async fn check_cascade(&self, tx: &mut ProdTx, c: &RowChange) -> Result<()> {
-        let dialect = self.prod.dialect();
-        let Some(t) = self.scoped(&c.table) else { return Ok(()) };
-        let Some(old) = &c.old else { return Ok(()) };
-        for r in &t.schema.referenced_by {
-            if r.foreign_key.on_delete == FkAction::Restrict {
-                continue;
-            }
-            let child = self.tables.iter().find(|o| o.schema.name.name == r.table.name);
-            let mut binds = Vec::new();
-            let mut parts = Vec::new();
-            for (fc, pc) in r.foreign_key.columns.iter().zip(&r.foreign_key.ref_columns) {
-                let Some(pcol) = t.schema.column(pc) else { continue };
-                let v = old.get(pc).cloned().unwrap_or(Value::Null);
-                binds.push(Self::bind(dialect, pcol, &v, &c.table, &c.key.render())?);
-                parts.push(format!("{} = {}", dialect.quote(fc), prod::value_expr(dialect, pcol, binds.len())));
-            }
-            // A scoped child's rows of this tenant are in the sandbox, which
-            // mirrors the cascade; only other tenants' rows would be touched.
-            if let Some(tc) = child.and_then(|ch| ch.tenant_col.and_then(|i| ch.schema.columns.get(i))) {
-                binds.push(Self::bind(dialect, tc, &self.tenant, &c.table, &c.key.render())?);
-                parts.push(format!(
-                    "NOT ({} = {})",
-                    dialect.quote(&tc.name),
-                    prod::value_expr(dialect, tc, binds.len())
-                ));
-            }
-            let sql = format!(
-                "SELECT 1 FROM {} WHERE {} LIMIT 1",
-                prod::qualified(dialect, &r.table),
-                parts.join(" AND ")
-            );
-            let rows = tx
-                .fetch(sql, &binds, &[])
-                .await
-                .map_err(|e| match e {
-                    FetchError::Db(e) => Error::database(format!("commit: cascade check of {}", c.table), e),
-                    FetchError::Decode(m) => Error::Sandbox(m),
-                })?;
-            if !rows.is_empty() {
-                return Err(Error::Cascade {
-                    table: c.table.clone(),
-                    key: c.key.render(),
-                    op: "DELETE".into(),
-                    referencing_table: r.table.to_string(),
-                });
+    /// Refuses deletes (and updates of referenced columns) that production
+    /// would cascade onto rows outside the changeset: rows of a table out of
+    /// scope, or another tenant's rows of a scoped one. One query per
+    /// referencing foreign key and batch; a hit is then narrowed to its row.
+    async fn check_cascades(&self, tx: &mut ProdTx, cs: &ChangeSet) -> Result<()> {
+        for t in &self.tables {
+            let name = t.schema.name.to_string();
+            for r in &t.schema.referenced_by {
+                let fk = &r.foreign_key;
+                let touching: Vec<&RowChange> = cs
+                    .changes()
+                    .iter()
+                    .filter(|c| c.table == name)
+                    .filter(|c| match c.op {
+                        Op::Delete => fk.on_delete != FkAction::Restrict,
+                        Op::Update => {
+                            fk.on_update != FkAction::Restrict
+                                && fk.ref_columns.iter().any(|rc| c.changed.contains(rc))
+                        }
+                        Op::Insert => false,
+                    })
+                    .collect();
+                let per = (self.prod.dialect().max_binds() / (fk.columns.len() + 1)).clamp(1, 1_000);
+                for chunk in touching.chunks(per) {
+                    if !self.cascade_hits(tx, t, r, chunk).await? {
+                        continue;
+                    }
+                    for c in chunk {
+                        if self.cascade_hits(tx, t, r, std::slice::from_ref(c)).await? {
+                            return Err(Error::Cascade {
+                                table: c.table.clone(),
+                                key: c.key.render(),
+                                op: c.op.sql_verb().to_owned(),
+                                referencing_table: r.table.to_string(),
+                            });
+                        }
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// Whether rows of `r.table` outside the changeset reference any of the
+    /// cloned rows of `changes`.
+    async fn cascade_hits(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        r: &crate::schema::Referencing,
+        changes: &[&RowChange],
+    ) -> Result<bool> {
+        let dialect = self.prod.dialect();
+        let fk = &r.foreign_key;
+        let Some(first) = changes.first() else { return Ok(false) };
+        let pcols: Vec<&ColumnSchema> = fk.ref_columns.iter().filter_map(|pc| t.schema.column(pc)).collect();
+        if pcols.len() != fk.columns.len() {
+            return Ok(false);
+        }
+        let mut binds = Vec::new();
+        let mut tuples = Vec::new();
+        for c in changes {
+            let Some(old) = &c.old else { continue };
+            let mut exprs = Vec::new();
+            for pcol in &pcols {
+                let v = old.get(&pcol.name).cloned().unwrap_or(Value::Null);
+                binds.push(Self::bind(dialect, pcol, &v, &c.table, &c.key.render())?);
+                exprs.push(prod::value_expr(dialect, pcol, binds.len()));
+            }
+            tuples.push(exprs);
+        }
+        let lhs: Vec<String> = fk.columns.iter().map(|fc| dialect.quote(fc)).collect();
+        let mut sql = format!(
+            "SELECT 1 FROM {} WHERE {}",
+            prod::qualified(dialect, &r.table),
+            in_list(dialect, &lhs, &tuples)
+        );
+        // A scoped child's rows of this tenant are in the sandbox, which
+        // mirrors the cascade in the changeset; only other tenants' rows
+        // (NULL included) would be touched.
+        let child = self.tables.iter().find(|o| o.schema.name == r.table);
+        if let Some(tc) = child.and_then(tenant_col) {
+            binds.push(Self::bind(dialect, tc, &self.tenant, &first.table, &first.key.render())?);
+            let q = dialect.quote(&tc.name);
+            sql.push_str(&format!(
+                " AND ({q} IS NULL OR NOT ({q} = {}))",
+                prod::value_expr(dialect, tc, binds.len())
+            ));
+        }
+        sql.push_str(" LIMIT 1");
+        let rows = tx.fetch(sql, &binds, &[]).await.map_err(|e| match e {
+            FetchError::Db(e) => Error::database(format!("commit: cascade check of {}", first.table), e),
+            FetchError::Decode(m) => Error::Sandbox(m),
+        })?;
+        Ok(!rows.is_empty())
     }
 
     /// Inserts a table's new rows: checks no key is taken, then multi-row
@@ -624,14 +883,13 @@ impl ShadowDb {
                     binds.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
                     exprs.push(prod::value_expr(dialect, col, binds.len()));
                 }
-                tuples.push(if exprs.len() == 1 { exprs.concat() } else { format!("({})", exprs.join(", ")) });
+                tuples.push(exprs);
             }
-            let lhs = if names.len() == 1 { names.concat() } else { format!("({})", names.join(", ")) };
             let sql = format!(
-                "SELECT {} FROM {} WHERE {lhs} IN ({})",
+                "SELECT {} FROM {} WHERE {}",
                 reads.join(", "),
                 prod::qualified(dialect, &t.schema.name),
-                tuples.join(", ")
+                in_list(dialect, &names, &tuples)
             );
             let found = tx.fetch(sql, &binds, &key_cols).await.map_err(|e| match e {
                 FetchError::Db(e) => Error::database(format!("commit: key check of {table}"), e),
@@ -705,5 +963,231 @@ impl ShadowDb {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+/// The tenant column of a scoped table.
+fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
+    t.tenant_col.and_then(|i| t.schema.columns.get(i))
+}
+
+/// A change whose key matched several production rows.
+fn not_unique(c: &RowChange) -> Conflict {
+    Conflict {
+        table: c.table.clone(),
+        key: c.key.render(),
+        kind: ConflictKind::NotUnique,
+    }
+}
+
+/// `lhs IN (..)` for one column or a tuple of columns (SQLite takes a tuple
+/// list only as a `VALUES` subquery).
+fn in_list(dialect: Dialect, lhs: &[String], tuples: &[Vec<String>]) -> String {
+    if tuples.is_empty() {
+        return "1 = 0".to_owned();
+    }
+    if let [one] = lhs {
+        let items: Vec<String> = tuples.iter().map(|t| t.join(", ")).collect();
+        return format!("{one} IN ({})", items.join(", "));
+    }
+    let rows: Vec<String> = tuples.iter().map(|t| format!("({})", t.join(", "))).collect();
+    match dialect {
+        Dialect::Sqlite => format!("({}) IN (VALUES {})", lhs.join(", "), rows.join(", ")),
+        _ => format!("({}) IN ({})", lhs.join(", "), rows.join(", ")),
+    }
+}
+
+/// Rows per batched UPDATE or DELETE of `width` values a row. PostgreSQL's
+/// batch is one array parameter per column, whatever its length; SQLite and
+/// MySQL take one parameter per value, within their bind limits.
+fn batch_rows(dialect: Dialect, width: usize) -> usize {
+    let by_binds = dialect.max_binds().saturating_sub(1) / width.max(1);
+    match dialect {
+        Dialect::Postgres => 10_000,
+        Dialect::Sqlite => by_binds.clamp(1, 2_000),
+        Dialect::MySql => by_binds.clamp(1, 1_000),
+    }
+}
+
+/// Updates (or deletes) of one table that set the same columns and guard
+/// the same ones, so one statement shape serves them all.
+struct Group<'a> {
+    op: Op,
+    changes: Vec<&'a RowChange>,
+}
+
+/// The table's changes of `op`, grouped by statement shape, in changeset order.
+fn groups<'a>(t: &Scoped, cs: &'a ChangeSet, op: Op) -> Vec<Group<'a>> {
+    let name = t.schema.name.to_string();
+    let mut index: HashMap<(Vec<String>, Vec<String>), usize> = HashMap::new();
+    let mut out: Vec<Group<'a>> = Vec::new();
+    for c in cs.changes().iter().filter(|c| c.op == op && c.table == name) {
+        let Some(old) = &c.old else { continue };
+        let guards: Vec<String> = Shape::guard_cols(t, old).iter().map(|c| c.name.clone()).collect();
+        let sets = if op == Op::Update { c.changed.clone() } else { Vec::new() };
+        let slot = *index.entry((sets, guards)).or_insert_with(|| {
+            out.push(Group { op, changes: Vec::new() });
+            out.len() - 1
+        });
+        if let Some(g) = out.get_mut(slot) {
+            g.changes.push(c);
+        }
+    }
+    out
+}
+
+/// The columns of one batched statement: a row of the batch holds the key
+/// (`k0..`), the new values (`n0..`, updates only) and the cloned values of
+/// every other column (`o0..`), in this order.
+struct Shape<'a> {
+    table: &'a TableName,
+    /// Key columns other than the tenant column, matched with `=`.
+    keys: Vec<&'a ColumnSchema>,
+    /// The whole key, as `RETURNING` gives it back.
+    all_keys: Vec<&'a ColumnSchema>,
+    /// Compared with the scope's tenant.
+    tenant: Option<&'a ColumnSchema>,
+    /// Set to their new values (updates).
+    sets: Vec<&'a ColumnSchema>,
+    /// Compared NULL-safe and exactly with their cloned values.
+    guards: Vec<&'a ColumnSchema>,
+}
+
+impl<'a> Shape<'a> {
+    fn new(t: &'a Scoped, old: &Row, changed: &[String]) -> Shape<'a> {
+        let tenant = tenant_col(t);
+        let all_keys: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        Shape {
+            table: &t.schema.name,
+            keys: all_keys
+                .iter()
+                .copied()
+                .filter(|k| tenant.is_none_or(|tc| tc.name != k.name))
+                .collect(),
+            all_keys,
+            tenant,
+            sets: changed.iter().filter_map(|n| t.schema.column(n)).collect(),
+            guards: Self::guard_cols(t, old),
+        }
+    }
+
+    /// Every cloned column but the key and the tenant (compared by `=`).
+    fn guard_cols(t: &'a Scoped, old: &Row) -> Vec<&'a ColumnSchema> {
+        let tenant = tenant_col(t).map(|c| c.name.as_str());
+        old.columns()
+            .filter(|name| Some(*name) != tenant)
+            .filter(|name| !t.key.iter().filter_map(|&k| t.col(k)).any(|k| k.name == *name))
+            .filter_map(|name| t.schema.column(name))
+            .collect()
+    }
+
+    fn key_names(&self, t: &Scoped) -> Vec<String> {
+        t.key.iter().filter_map(|&k| t.col(k)).map(|c| c.name.clone()).collect()
+    }
+
+    fn width(&self) -> usize {
+        self.keys.len() + self.sets.len() + self.guards.len()
+    }
+
+    fn names(&self) -> Vec<String> {
+        (0..self.keys.len())
+            .map(|i| format!("k{i}"))
+            .chain((0..self.sets.len()).map(|i| format!("n{i}")))
+            .chain((0..self.guards.len()).map(|i| format!("o{i}")))
+            .collect()
+    }
+
+    /// The statement for a batch of `rows` rows. Parameters: the batch's
+    /// values (PostgreSQL: one array of type `pg_types[i]` per column), then
+    /// the tenant.
+    fn sql(&self, dialect: Dialect, op: Op, rows: usize, pg_types: &[&str]) -> String {
+        let q = |s: &str| dialect.quote(s);
+        let (t, v) = (q("__sdb_t"), q("__sdb_v"));
+        let vcol = |name: String| format!("{v}.{}", q(&name));
+        let tcol = |c: &ColumnSchema| format!("{t}.{}", q(&c.name));
+        let names = self.names();
+        let quoted: Vec<String> = names.iter().map(|n| q(n)).collect();
+        let table = prod::qualified(dialect, self.table);
+        let on: Vec<String> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{} = {}", tcol(k), prod::cast_expr(dialect, k, &vcol(format!("k{i}")))))
+            .collect();
+        let mut wh: Vec<String> = Vec::new();
+        if let Some(tc) = self.tenant {
+            wh.push(format!("{} = {}", tcol(tc), prod::value_expr(dialect, tc, names.len() + 1)));
+        }
+        for (i, g) in self.guards.iter().enumerate() {
+            wh.push(prod::guard_cmp(dialect, g, &tcol(g), &vcol(format!("o{i}"))));
+        }
+        let sets: Vec<String> = self
+            .sets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let lhs = if dialect == Dialect::MySql { tcol(c) } else { q(&c.name) };
+                format!("{lhs} = {}", prod::cast_expr(dialect, c, &vcol(format!("n{i}"))))
+            })
+            .collect();
+        let and = |parts: &[String]| if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") };
+        let all: Vec<String> = on.iter().chain(&wh).cloned().collect();
+        let (cond, on, wh, sets) = (and(&all), and(&on), and(&wh), sets.join(", "));
+        match dialect {
+            Dialect::Postgres => {
+                let args: Vec<String> =
+                    pg_types.iter().enumerate().map(|(i, ty)| format!("${}::{ty}", i + 1)).collect();
+                let ord = q("__sdb_ord");
+                let from = format!(
+                    "unnest({}) WITH ORDINALITY AS {v}({}, {ord})",
+                    args.join(", "),
+                    quoted.join(", ")
+                );
+                match op {
+                    Op::Update => format!("UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"),
+                    _ => format!("DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}"),
+                }
+            }
+            Dialect::Sqlite => {
+                let row = format!("({})", vec!["?"; names.len()].join(", "));
+                let with = format!("WITH {v}({}) AS (VALUES {}) ", quoted.join(", "), vec![row; rows].join(", "));
+                let ret: Vec<String> = self.all_keys.iter().map(|k| q(&k.name)).collect();
+                let ret = ret.join(", ");
+                match op {
+                    Op::Update => format!("{with}UPDATE {table} AS {t} SET {sets} FROM {v} WHERE {cond} RETURNING {ret}"),
+                    _ => {
+                        let tkeys: Vec<String> = self.all_keys.iter().map(|k| tcol(k)).collect();
+                        format!(
+                            "{with}DELETE FROM {table} WHERE ({ret}) IN (SELECT {} FROM {table} AS {t} JOIN {v} ON {on} WHERE {wh}) RETURNING {ret}",
+                            tkeys.join(", ")
+                        )
+                    }
+                }
+            }
+            Dialect::MySql => {
+                let first: Vec<String> = quoted.iter().map(|n| format!("? AS {n}")).collect();
+                let first = format!("SELECT {}", first.join(", "));
+                let more = format!("SELECT {}", vec!["?"; names.len()].join(", "));
+                let derived: Vec<String> =
+                    std::iter::once(first).chain(std::iter::repeat_n(more, rows.saturating_sub(1))).collect();
+                let derived = derived.join(" UNION ALL ");
+                match op {
+                    Op::Update => format!("UPDATE {table} AS {t} JOIN ({derived}) AS {v} ON {on} SET {sets} WHERE {wh}"),
+                    _ => format!("DELETE {t} FROM {table} AS {t} JOIN ({derived}) AS {v} ON {on} WHERE {wh}"),
+                }
+            }
+        }
+    }
+}
+
+/// The column `RETURNING` gives the ordinal of a row of a PostgreSQL batch in.
+fn ordinal_col() -> ColumnSchema {
+    ColumnSchema {
+        name: "__sdb_ord".to_owned(),
+        declared_type: "bigint".to_owned(),
+        kind: ColumnKind::Int64,
+        nullable: false,
+        has_default: false,
+        generated: false,
     }
 }

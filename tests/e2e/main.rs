@@ -2,5 +2,7 @@
 //! MariaDB when their URLs are set (see `common`).
 
 mod common;
+mod fidelity;
 mod schema;
+mod sandbox;
 mod smoke;

@@ -1,0 +1,130 @@
+//! Statements over tables whose every column is text: the approvals and the
+//! audit tables. SQL is written with `?` placeholders and rewritten for
+//! PostgreSQL; every value is bound, never spliced.
+
+use futures_util::TryStreamExt;
+use sqlx::Row as _;
+
+use crate::prod::Production;
+use crate::types::Dialect;
+
+/// `sql` with each `?` turned into the dialect's placeholder (`$1`, `$2`, ..).
+/// Only for shadowdb's own statements, which hold no `?` inside literals.
+pub(crate) fn placeholders(dialect: Dialect, sql: &str) -> String {
+    if dialect != Dialect::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push_str(&dialect.placeholder(n));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// An exact text comparison `column = ?`: MySQL compares under the column's
+/// collation (`'A' = 'a'`), so there the bytes are compared.
+pub(crate) fn text_eq(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("CAST({column} AS BINARY) = CAST(? AS BINARY)"),
+        Dialect::Postgres | Dialect::Sqlite => format!("{column} = ?"),
+    }
+}
+
+/// A text comparison `column <op> ?` by bytes (timestamps in one fixed format).
+pub(crate) fn text_cmp(dialect: Dialect, column: &str, op: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("CAST({column} AS BINARY) {op} CAST(? AS BINARY)"),
+        Dialect::Postgres => format!("{column} COLLATE \"C\" {op} ?"),
+        Dialect::Sqlite => format!("{column} {op} ?"),
+    }
+}
+
+/// Runs a statement with text binds (`None` is NULL); returns rows affected.
+pub(crate) async fn execute(
+    prod: &Production,
+    sql: &str,
+    binds: &[Option<&str>],
+) -> Result<u64, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(placeholders(prod.dialect(), sql));
+    macro_rules! go {
+        ($pool:expr) => {{
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b.map(str::to_owned));
+            }
+            q.execute($pool).await.map(|r| r.rows_affected())
+        }};
+    }
+    match prod {
+        Production::Postgres(p) => go!(p),
+        Production::MySql(p) => go!(p),
+        Production::Sqlite(p) => go!(p),
+    }
+}
+
+/// Runs a query whose columns are all text; each row as `Option<String>`s.
+pub(crate) async fn fetch(
+    prod: &Production,
+    sql: &str,
+    binds: &[Option<&str>],
+) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(placeholders(prod.dialect(), sql));
+    macro_rules! go {
+        ($pool:expr) => {{
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b.map(str::to_owned));
+            }
+            let mut rows = q.fetch($pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                let mut values = Vec::with_capacity(row.len());
+                for i in 0..row.len() {
+                    values.push(row.try_get::<Option<String>, _>(i)?);
+                }
+                out.push(values);
+            }
+            Ok(out)
+        }};
+    }
+    match prod {
+        Production::Postgres(p) => go!(p),
+        Production::MySql(p) => go!(p),
+        Production::Sqlite(p) => go!(p),
+    }
+}
+
+/// Runs each DDL statement of `statements`, tolerating a concurrent creator:
+/// two processes racing on `CREATE TABLE IF NOT EXISTS` can fail one of them
+/// in PostgreSQL (a duplicate catalog row), and the second try sees the table.
+pub(crate) async fn create(prod: &Production, statements: &[String]) -> Result<(), sqlx::Error> {
+    for sql in statements {
+        if execute(prod, sql, &[]).await.is_err() {
+            execute(prod, sql, &[]).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        assert_eq!(
+            placeholders(Dialect::Postgres, "a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
+        assert_eq!(
+            placeholders(Dialect::MySql, "a = ? AND b = ?"),
+            "a = ? AND b = ?"
+        );
+    }
+}

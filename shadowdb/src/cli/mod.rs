@@ -1,0 +1,756 @@
+//! The `shadowdb` command line, as a library entry point.
+//!
+//! Contracts are Rust types, so the stock `shadowdb` binary knows none. A
+//! binary of your own that links your `#[derive(SafeModel)]` types in and
+//! calls [`main`] is the same command line with your contracts registered:
+//!
+//! ```no_run
+//! // src/bin/shadowdb.rs of your application. Your contracts register
+//! // themselves when their crate is linked in: if nothing else of it is used
+//! // here, name it (`use my_models as _;`) so the linker keeps it.
+//! fn main() -> std::process::ExitCode {
+//!     shadowdb::cli::main()
+//! }
+//! ```
+//!
+//! # Commands
+//!
+//! - `shadowdb run --db URL --tenant VALUE --table NAME... [--sql FILE|-]
+//!   [--dry-run] [--yes] [--format text|json]`: clones the tenant's rows of the
+//!   tables into a sandbox, runs the SQL there (every statement through the
+//!   policy first), shows the review (text on standard output, or JSON), and
+//!   then: with `--dry-run` stops; with `--yes` commits; on a terminal asks
+//!   `Apply N changes to production? [y/N]` (default no); otherwise does not
+//!   commit and says why. Everything but the review (the prompt, the outcome,
+//!   errors) goes to standard error, so `--format json` output stays one JSON
+//!   document. A changeset that needs approval is committed after `y` at the
+//!   prompt, or with `--yes --approved-by NAME`; `--yes` alone does not approve.
+//! - `shadowdb check --sql FILE|- [--table NAME...]`: the policy's decision on
+//!   each statement, without a database. The scope is the `--table` tables;
+//!   without `--table`, every table the SQL names with an unqualified name (so
+//!   only schema-qualified names, `sqlite_*` tables and table-valued functions
+//!   are outside it).
+//! - `shadowdb schema --db URL --table NAME...`: each table as reflected, and
+//!   whether a contract is registered for it and matches.
+//! - `shadowdb policy`: the resolved policy as TOML.
+//!
+//! The tenant value is given as text and read as the tenant column's type:
+//! an integer column takes an integer, a `uuid` column a UUID, anything else
+//! the text as given.
+//!
+//! Tables without a contract are refused for writing unless
+//! `--allow-uncontracted` is given, with `--tenant-column COL` naming their
+//! tenant column; the schema, tenant and policy checks still apply to them.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (`run --dry-run`, `check`: safe to commit) |
+//! | 1 | error: database, file, configuration |
+//! | 2 | usage: invalid arguments |
+//! | 3 | blocked by policy or contract |
+//! | 4 | declined, not confirmed, or needs approval |
+//! | 5 | conflict: rows changed in production since the clone |
+//!
+//! # Environment
+//!
+//! - `DATABASE_URL`: the database when `--db` is not given (keeps credentials
+//!   out of shell history). A password in a URL is never printed: not in
+//!   errors, not with `-v`.
+//! - `SHADOWDB_PROFILE`: the policy profile when `--profile` is not given.
+//! - `NO_COLOR`: no colour even on a terminal (piped output never has any).
+//! - `SHADOWDB_ASSUME_TTY=1`: a testing aid: prompt on standard input even
+//!   when it is not a terminal, so tests can answer the prompt.
+//!
+//! Errors are one line, `error: …` (a schema or contract error lists its
+//! problems below it); `-v` adds the chain of causes.
+
+mod check;
+mod run;
+mod schema;
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal as _, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, SchemaProblem};
+use crate::render::TextOptions;
+
+/// The environment variable that makes the CLI prompt on standard input even
+/// when it is not a terminal (a testing aid).
+pub const ASSUME_TTY_ENV: &str = "SHADOWDB_ASSUME_TTY";
+
+/// How the command line ended; [`ExitCode`] through `From`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Exit {
+    /// 0: success.
+    Success,
+    /// 1: an error (database, file, configuration).
+    Error,
+    /// 2: invalid arguments.
+    Usage,
+    /// 3: blocked by policy or contract.
+    Blocked,
+    /// 4: declined, not confirmed, or needs approval.
+    NotApproved,
+    /// 5: rows changed in production since the clone.
+    Conflict,
+}
+
+impl Exit {
+    /// The process exit code.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Error => 1,
+            Exit::Usage => 2,
+            Exit::Blocked => 3,
+            Exit::NotApproved => 4,
+            Exit::Conflict => 5,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+/// Where the command line reads and writes.
+pub struct Io<'a> {
+    stdin: Box<dyn BufRead + 'a>,
+    stdout: Box<dyn Write + 'a>,
+    stderr: Box<dyn Write + 'a>,
+    stdin_is_terminal: bool,
+    interactive: bool,
+    text: TextOptions,
+}
+
+impl std::fmt::Debug for Io<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Io")
+            .field("interactive", &self.interactive)
+            .field("text", &self.text)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Io<'static> {
+    /// The process's standard streams. Interactive (the commit prompt is
+    /// shown) when standard input and standard error are terminals, or when
+    /// `SHADOWDB_ASSUME_TTY=1`; colour and width as [`TextOptions::for_stdout`].
+    #[must_use]
+    pub fn std() -> Self {
+        let stdin_is_terminal = std::io::stdin().is_terminal();
+        let assume = std::env::var_os(ASSUME_TTY_ENV).is_some_and(|v| v == "1");
+        Io {
+            stdin: Box::new(std::io::stdin().lock()),
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            stdin_is_terminal,
+            interactive: assume || (stdin_is_terminal && std::io::stderr().is_terminal()),
+            text: TextOptions::for_stdout(),
+        }
+    }
+}
+
+impl<'a> Io<'a> {
+    /// Streams of your own: not interactive, plain text 100 columns wide.
+    pub fn new(stdin: impl BufRead + 'a, stdout: impl Write + 'a, stderr: impl Write + 'a) -> Self {
+        Io {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            stdin_is_terminal: false,
+            interactive: false,
+            text: TextOptions::plain(crate::render::DEFAULT_WIDTH),
+        }
+    }
+
+    /// Whether to ask `Apply N changes to production? [y/N]` on these streams.
+    #[must_use]
+    pub fn interactive(mut self, interactive: bool) -> Self {
+        self.interactive = interactive;
+        self
+    }
+
+    /// How the text review is written.
+    #[must_use]
+    pub fn text_options(mut self, text: TextOptions) -> Self {
+        self.text = text;
+        self
+    }
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (run --dry-run, check: safe to commit)
+  1  error: database, file, configuration
+  2  usage: invalid arguments
+  3  blocked by policy or contract
+  4  declined, not confirmed, or needs approval
+  5  conflict: rows changed in production since the clone
+
+Environment:
+  DATABASE_URL          the database when --db is not given (a password is never printed)
+  SHADOWDB_PROFILE      the policy profile when --profile is not given
+  NO_COLOR              no colour, even on a terminal
+  SHADOWDB_ASSUME_TTY   1: prompt on standard input even if it is not a terminal (for tests)";
+
+/// Let an AI agent change a SQL database safely: a sandbox of one tenant's
+/// rows, a row diff, contract and policy checks, and an atomic commit.
+#[derive(Debug, Parser)]
+#[command(name = "shadowdb", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// More detail: connection, clone sizes, every statement's decision, and
+    /// the causes of an error.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL in a sandbox of one tenant's rows, review the change, and commit it.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// The policy's decision on each statement of a script (no database needed).
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Tables as reflected, and whether each has a contract that matches.
+    #[command(after_help = EXIT_CODES)]
+    Schema(SchemaArgs),
+    /// Print the resolved policy as TOML.
+    #[command(after_help = EXIT_CODES)]
+    Policy(PolicyArgs),
+}
+
+/// The database URL.
+#[derive(Debug, Clone, Args)]
+struct DbArg {
+    /// The production database: postgres://, mysql://, mariadb:// or sqlite: URL.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    db: String,
+}
+
+/// Which policy.
+#[derive(Debug, Clone, Args)]
+struct PolicyArgs {
+    /// A shadowdb.toml with policy profiles (default: the built-in profiles).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The profile: dev, staging, prod or one of the file's (default:
+    /// $SHADOWDB_PROFILE, else the file's default_profile, else dev).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A dashboard for people (colour only on a terminal).
+    Text,
+    /// JSON for programs, in the shape documented in `shadowdb::render`.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The tenant whose rows are cloned (read as the tenant column's type).
+    #[arg(long, value_name = "VALUE")]
+    tenant: String,
+    /// A table the SQL may change (repeat, or give several).
+    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
+    tables: Vec<String>,
+    /// The SQL to run: a file, or - for standard input.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    sql: PathBuf,
+    /// Show the review, commit nothing. Exits 0 if safe to commit, 3 if
+    /// blocked, 4 if it needs approval.
+    #[arg(long)]
+    dry_run: bool,
+    /// Commit without asking (a change that needs approval also needs --approved-by).
+    #[arg(short, long)]
+    yes: bool,
+    /// Who approves a change that needs approval, with --yes.
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// How the review is written.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Allow writes to tables without a SafeModel contract (schema, tenant and
+    /// policy checks still apply); needs --tenant-column.
+    #[arg(long)]
+    allow_uncontracted: bool,
+    /// The tenant column of the tables without a contract.
+    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
+    tenant_column: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct CheckArgs {
+    /// The SQL to check: a file, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    sql: PathBuf,
+    /// The tables in scope (default: every table the SQL names without a schema).
+    #[arg(long = "table", value_name = "NAME", num_args = 1..)]
+    tables: Vec<String>,
+    /// How the decisions are written.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct SchemaArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The tables to show.
+    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
+    tables: Vec<String>,
+}
+
+/// Why a command stopped.
+#[derive(Debug)]
+enum Failure {
+    /// An error of the library.
+    Lib(Error),
+    /// Invalid arguments found after parsing (exit 2).
+    Usage(String),
+    /// A file or stream failed.
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Lib(e)
+    }
+}
+
+impl From<safemodel::Error> for Failure {
+    fn from(e: safemodel::Error) -> Self {
+        Failure::Lib(Error::Model(e))
+    }
+}
+
+impl From<crate::policy::PolicyError> for Failure {
+    fn from(e: crate::policy::PolicyError) -> Self {
+        Failure::Lib(Error::Policy(e))
+    }
+}
+
+/// The state of one invocation.
+struct Ctx<'i, 'a> {
+    io: &'i mut Io<'a>,
+    verbose: bool,
+    /// Text never to print (the database password, raw and decoded).
+    secrets: Vec<String>,
+}
+
+impl Ctx<'_, '_> {
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// Writes to standard output (the review, the command's result).
+    fn out(&mut self, text: &str) {
+        let text = self.scrub(text);
+        let _ = self.io.stdout.write_all(text.as_bytes());
+        let _ = self.io.stdout.flush();
+    }
+
+    /// Writes one message line to standard error.
+    fn note(&mut self, text: &str) {
+        let mut text = self.scrub(text);
+        text.push('\n');
+        let _ = self.io.stderr.write_all(text.as_bytes());
+        let _ = self.io.stderr.flush();
+    }
+
+    /// A message shown only with `-v`.
+    fn detail(&mut self, text: &str) {
+        if self.verbose {
+            self.note(text);
+        }
+    }
+
+    /// Reads the SQL: a file, or standard input for `-`.
+    fn read_sql(&mut self, path: &std::path::Path) -> Result<String, Failure> {
+        if path.as_os_str() == "-" {
+            if self.io.stdin_is_terminal {
+                self.note("Reading SQL from standard input (end it with Ctrl-D).");
+            }
+            let mut sql = String::new();
+            self.io
+                .stdin
+                .read_to_string(&mut sql)
+                .map_err(|source| Failure::Io {
+                    what: "cannot read SQL from standard input".into(),
+                    source,
+                })?;
+            Ok(sql)
+        } else {
+            std::fs::read_to_string(path).map_err(|source| Failure::Io {
+                what: format!("cannot read SQL file {}", path.display()),
+                source,
+            })
+        }
+    }
+
+    /// Asks `question [y/N]`; anything but `y`/`yes` (and end of input) is no.
+    fn confirm(&mut self, question: &str) -> Result<bool, Failure> {
+        let _ = write!(self.io.stderr, "{question} [y/N] ");
+        let _ = self.io.stderr.flush();
+        let mut answer = String::new();
+        let read = self
+            .io
+            .stdin
+            .read_line(&mut answer)
+            .map_err(|source| Failure::Io {
+                what: "cannot read the answer".into(),
+                source,
+            })?;
+        if read == 0 || !self.io.stdin_is_terminal {
+            // No terminal echoed the answer's newline: end the prompt line.
+            let _ = writeln!(self.io.stderr);
+        }
+        let answer = answer.trim().to_ascii_lowercase();
+        Ok(answer == "y" || answer == "yes")
+    }
+
+    /// Reports a failure and gives its exit code.
+    fn fail(&mut self, failure: Failure) -> Exit {
+        match failure {
+            Failure::Usage(message) => {
+                self.note(&format!("error: {message}"));
+                Exit::Usage
+            }
+            Failure::Io { what, source } => {
+                self.note(&format!("error: {what}: {source}"));
+                Exit::Error
+            }
+            Failure::Lib(err) => {
+                self.note(&format!("error: {err}"));
+                if let Some(hint) = hint(&err) {
+                    self.note(&format!("hint: {hint}"));
+                }
+                if self.verbose {
+                    let mut source = std::error::Error::source(&err);
+                    while let Some(cause) = source {
+                        self.note(&format!("  caused by: {cause}"));
+                        source = cause.source();
+                    }
+                }
+                exit_of(&err)
+            }
+        }
+    }
+}
+
+/// What to do about an error, when it is not obvious.
+fn hint(err: &Error) -> Option<&'static str> {
+    match err {
+        Error::Schema(problems)
+            if problems
+                .iter()
+                .any(|p| matches!(p, SchemaProblem::NoContract { .. })) =>
+        {
+            Some(
+                "contracts are Rust types: call shadowdb::cli::main() from a binary that links your \
+                 #[derive(SafeModel)] types, or pass --allow-uncontracted --tenant-column COL",
+            )
+        }
+        Error::Conflict(_) => Some("production moved on: run the SQL again on a fresh sandbox"),
+        _ => None,
+    }
+}
+
+/// The exit code of an error.
+fn exit_of(err: &Error) -> Exit {
+    match err {
+        Error::Conflict(_) => Exit::Conflict,
+        Error::NeedsApproval(_) => Exit::NotApproved,
+        Error::Blocked { .. }
+        | Error::PolicyBlocked(_)
+        | Error::Contract(_)
+        | Error::TenantBreach { .. }
+        | Error::Cascade { .. }
+        | Error::Refused(_)
+        | Error::PiiWrite { .. } => Exit::Blocked,
+        Error::Schema(problems)
+            if !problems
+                .iter()
+                .all(|p| matches!(p, SchemaProblem::TableMissing { .. })) =>
+        {
+            Exit::Blocked
+        }
+        _ => Exit::Error,
+    }
+}
+
+/// Connects to production. A server is tried once directly first: the pool
+/// retries a refused connection until its timeout (30 s), while a person at a
+/// terminal wants to hear at once that the address is wrong.
+async fn connect(url: &str) -> Result<crate::prod::Production, Failure> {
+    use sqlx::Connection as _;
+
+    let scheme = url.split(':').next().unwrap_or("");
+    let probe = match scheme {
+        "postgres" | "postgresql" => match sqlx::PgConnection::connect(url).await {
+            Ok(conn) => conn.close().await,
+            Err(e) => Err(e),
+        },
+        "mysql" | "mariadb" => {
+            match sqlx::MySqlConnection::connect(&url.replacen("mariadb:", "mysql:", 1)).await {
+                Ok(conn) => conn.close().await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(()),
+    };
+    if let Err(source) = probe {
+        let summary = match &source {
+            // An I/O error says `Connection refused (os error 111)`: no URL in it.
+            sqlx::Error::Io(e) => format!("cannot connect: {e}"),
+            other => crate::error::redact(other),
+        };
+        return Err(Failure::Lib(Error::Database {
+            context: Some(format!("connecting to {}", crate::prod::redact_url(url))),
+            summary,
+            source: Some(source),
+        }));
+    }
+    Ok(crate::prod::Production::connect(url).await?)
+}
+
+/// The password of a database URL, as written and percent-decoded.
+fn url_secrets(url: &str) -> Vec<String> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return Vec::new();
+    };
+    let Some((_, password)) = userinfo.split_once(':') else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !password.is_empty() {
+        out.push(password.to_owned());
+        let decoded = percent_decode(password);
+        if decoded != password {
+            out.push(decoded);
+        }
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs the command line with the process's arguments and standard streams,
+/// on a runtime of its own; returns the exit code (see the [module docs](self)).
+#[must_use]
+pub fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {err}"
+            );
+            return Exit::Error.into();
+        }
+    };
+    let mut io = Io::std();
+    runtime.block_on(run(std::env::args_os(), &mut io)).into()
+}
+
+/// Runs the command line: `args` as `std::env::args_os()` gives them (the
+/// program name first), reading and writing `io`.
+pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> Exit {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let text = err.render().to_string();
+            let stream = if err.use_stderr() {
+                &mut io.stderr
+            } else {
+                &mut io.stdout
+            };
+            let _ = stream.write_all(text.as_bytes());
+            let _ = stream.flush();
+            return if err.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
+        }
+    };
+    let secrets = match &cli.command {
+        Command::Run(a) => url_secrets(&a.db.db),
+        Command::Schema(a) => url_secrets(&a.db.db),
+        Command::Check(_) | Command::Policy(_) => Vec::new(),
+    };
+    let mut ctx = Ctx {
+        io,
+        verbose: cli.verbose > 0,
+        secrets,
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(&mut ctx, args).await,
+        Command::Check(args) => check::check(&mut ctx, &args),
+        Command::Schema(args) => schema::schema(&mut ctx, &args).await,
+        Command::Policy(args) => check::policy(&mut ctx, &args),
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(failure) => ctx.fail(failure),
+    }
+}
+
+/// Columns of text aligned with two spaces between them, trailing spaces
+/// trimmed, each line prefixed by `indent`.
+fn aligned(indent: &str, rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(slot) => *slot = (*slot).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from(indent);
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let w = widths.get(i).copied().unwrap_or(0);
+            let _ = write!(line, "{cell:<w$}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `1 change`, `3 changes`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", crate::render::thousands(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_of_urls() {
+        assert_eq!(
+            url_secrets("postgres://postgres:secretpw@127.0.0.1:1/x"),
+            vec!["secretpw"]
+        );
+        assert_eq!(
+            url_secrets("postgres://u:p%40ss@h/db?sslmode=disable"),
+            vec!["p%40ss", "p@ss"]
+        );
+        assert!(url_secrets("postgres://u@h/db").is_empty());
+        assert!(url_secrets("sqlite:///tmp/x.db").is_empty());
+        assert!(url_secrets("sqlite::memory:").is_empty());
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Exit::Success.code(), 0);
+        assert_eq!(exit_of(&Error::Conflict(Vec::new())), Exit::Conflict);
+        assert_eq!(
+            exit_of(&Error::NeedsApproval(Vec::new())),
+            Exit::NotApproved
+        );
+        assert_eq!(exit_of(&Error::PolicyBlocked(Vec::new())), Exit::Blocked);
+        assert_eq!(
+            exit_of(&Error::Schema(vec![SchemaProblem::TableMissing {
+                table: "t".into()
+            }])),
+            Exit::Error
+        );
+        assert_eq!(
+            exit_of(&Error::Schema(vec![SchemaProblem::NoContract {
+                table: "t".into()
+            }])),
+            Exit::Blocked
+        );
+        assert_eq!(exit_of(&Error::Config("x".into())), Exit::Error);
+    }
+
+    #[test]
+    fn aligns_columns() {
+        let rows = vec![
+            vec!["a".to_owned(), "bb".to_owned(), String::new()],
+            vec!["ccc".to_owned(), "d".to_owned(), "e".to_owned()],
+        ];
+        assert_eq!(aligned("  ", &rows), "  a    bb\n  ccc  d   e\n");
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,258 @@
+//! `shadowdb run`: sandbox, SQL, review, and (maybe) commit.
+
+use safemodel::{Decimal, Value};
+
+use super::check::{load, verdict_lines};
+use super::{Ctx, Exit, Failure, Format, RunArgs, plural};
+use crate::ShadowDb;
+use crate::diff::{ChangeSet, Op};
+use crate::policy::Decision;
+use crate::prod::{Production, redact_url};
+use crate::render::{Review, Verdict, render_json_string, render_text, verdict_of};
+use crate::schema::{TableName, reflect};
+use crate::sync::{CommitOptions, CommitReport};
+use crate::types::ColumnKind;
+
+pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Failure> {
+    let policy = load(&args.policy)?;
+    let sql = ctx.read_sql(&args.sql)?;
+
+    // Which tables have no contract, and what that needs.
+    let registry = safemodel::registry();
+    let mut uncontracted = Vec::new();
+    let mut tenant_column = None;
+    for table in &args.tables {
+        match registry.get(table)? {
+            Some(model) => {
+                tenant_column
+                    .get_or_insert_with(|| (table.clone(), model.info().tenant.to_owned()));
+            }
+            None => uncontracted.push(table.clone()),
+        }
+    }
+    if args.allow_uncontracted && !uncontracted.is_empty() {
+        let Some(col) = &args.tenant_column else {
+            return Err(Failure::Usage(format!(
+                "`{}` has no contract: --allow-uncontracted needs --tenant-column COL",
+                uncontracted.join("`, `")
+            )));
+        };
+        if tenant_column.is_none() {
+            tenant_column = uncontracted.first().map(|t| (t.clone(), col.clone()));
+        }
+    }
+
+    let prod = super::connect(&args.db.db).await?;
+    ctx.detail(&format!(
+        "connected to {} ({})",
+        redact_url(&args.db.db),
+        prod.dialect().name()
+    ));
+    ctx.detail(&format!(
+        "policy: profile `{}` ({})",
+        policy.profile(),
+        policy.origin()
+    ));
+    let tenant = tenant_value(&prod, &args.tenant, tenant_column.as_ref()).await?;
+
+    let mut builder = ShadowDb::builder(prod)
+        .tables(args.tables.iter().map(String::as_str))
+        .tenant(tenant)
+        .policy(policy)
+        .allow_uncontracted(args.allow_uncontracted);
+    if let Some(col) = &args.tenant_column {
+        for table in &uncontracted {
+            builder = builder.tenant_column(table, col);
+        }
+    }
+    let mut db = builder.open().await?;
+    for (table, rows) in &db.clone_stats().tables {
+        ctx.detail(&format!(
+            "cloned {} of `{table}`",
+            plural(usize::try_from(*rows).unwrap_or(usize::MAX), "row")
+        ));
+    }
+
+    let executed = db.execute(&sql, &[]).await;
+    let log = db.statement_log();
+    if ctx.verbose && !log.is_empty() {
+        let lines = verdict_lines(&log);
+        ctx.note(lines.trim_end());
+    }
+    executed?;
+
+    let changeset = db.diff()?;
+    let review = review(&db, &changeset);
+    match args.format {
+        Format::Text => {
+            let text = render_text(&review, &ctx.io.text);
+            ctx.out(&text);
+        }
+        Format::Json => {
+            let mut text = render_json_string(&review, true);
+            text.push('\n');
+            ctx.out(&text);
+        }
+    }
+
+    let verdict_exit = match &review.verdict {
+        Verdict::Safe => Exit::Success,
+        Verdict::Blocked(_) => Exit::Blocked,
+        Verdict::NeedsApproval(_) => Exit::NotApproved,
+    };
+    if changeset.is_empty() {
+        ctx.note("Nothing to commit.");
+        return Ok(Exit::Success);
+    }
+    if args.dry_run {
+        ctx.note("Dry run: nothing was committed.");
+        return Ok(verdict_exit);
+    }
+    if matches!(review.verdict, Verdict::Blocked(_)) {
+        ctx.note("Not committed: the change is blocked (see the reasons above).");
+        return Ok(Exit::Blocked);
+    }
+    let needs_approval = matches!(review.verdict, Verdict::NeedsApproval(_));
+    let mut options = CommitOptions::new();
+    let question = format!("Apply {} to production?", plural(changeset.len(), "change"));
+    if args.yes {
+        if needs_approval {
+            match &args.approved_by {
+                Some(who) => options = options.approved_by(who.clone()),
+                None => {
+                    ctx.note(
+                        "Not committed: the change needs approval, which --yes does not give \
+                         (add --approved-by NAME, or answer the prompt on a terminal).",
+                    );
+                    return Ok(Exit::NotApproved);
+                }
+            }
+        }
+    } else if ctx.io.interactive {
+        if !ctx.confirm(&question)? {
+            ctx.note("Not committed: declined.");
+            return Ok(Exit::NotApproved);
+        }
+        if needs_approval {
+            let who = args.approved_by.clone().unwrap_or_else(prompt_user);
+            options = options.approved_by(who);
+        }
+    } else {
+        ctx.note(
+            "Not committed: there is no terminal to ask for confirmation \
+             (pass --yes to commit without asking, or --dry-run to only review).",
+        );
+        return Ok(Exit::NotApproved);
+    }
+
+    let report = db.commit_with(&changeset, options).await?;
+    report_commit(ctx, &report);
+    Ok(Exit::Success)
+}
+
+/// The review: the contract checks, the policy's decisions on the statements
+/// run and on the changeset, PII masked.
+fn review<'a>(db: &ShadowDb, changeset: &'a ChangeSet) -> Review<'a> {
+    let hits = db.policy().check_changeset(changeset);
+    let log = db.statement_log();
+    let statement_hits = log.iter().flat_map(|v| v.hits.iter());
+    let mut block = Vec::new();
+    let mut approval = Vec::new();
+    let mut notes = Vec::new();
+    for hit in statement_hits {
+        let line = format!("{}: {}", hit.rule, hit.reason);
+        match hit.decision {
+            Decision::Block => block.push(line),
+            Decision::RequireApproval => approval.push(line),
+            Decision::Warn => notes.push(line),
+            Decision::Allow | Decision::Audit => {}
+        }
+    }
+    for hit in hits {
+        match hit.decision {
+            Decision::Block => block.push(hit.reason),
+            Decision::RequireApproval => approval.push(hit.reason),
+            Decision::Warn => notes.push(hit.reason),
+            Decision::Allow | Decision::Audit => {}
+        }
+    }
+    for list in [&mut block, &mut approval, &mut notes] {
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|l| seen.insert(l.clone()));
+    }
+    Review {
+        changeset,
+        verdict: verdict_of(changeset, block, approval),
+        pii_columns: db.pii_columns(),
+        notes,
+    }
+}
+
+/// Who answered the prompt.
+fn prompt_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    format!("{user} (shadowdb prompt)")
+}
+
+fn report_commit(ctx: &mut Ctx<'_, '_>, report: &CommitReport) {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for op in [Op::Insert, Op::Update, Op::Delete] {
+        let n: usize = report.rows.values().map(|c| c.of(op)).sum();
+        total += n;
+        if n > 0 {
+            parts.push(plural(n, op.name()));
+        }
+    }
+    ctx.note(&format!(
+        "Committed {} to production ({}).",
+        plural(total, "change"),
+        parts.join(", ")
+    ));
+    for key in &report.generated_keys {
+        ctx.note(&format!(
+            "  {}.{}: provisional {} is {} in production",
+            key.table, key.column, key.provisional, key.assigned
+        ));
+    }
+    ctx.detail(&format!("commit id {}", report.commit_id));
+}
+
+/// The tenant as the tenant column's type: integer, UUID, decimal, else text.
+async fn tenant_value(
+    prod: &Production,
+    text: &str,
+    column: Option<&(String, String)>,
+) -> Result<Value, Failure> {
+    let kind = match column {
+        Some((table, col)) => reflect(prod, &TableName::parse(table))
+            .await?
+            .and_then(|s| {
+                s.column(col)
+                    .map(|c| (c.kind.clone(), format!("{table}.{col}")))
+            }),
+        None => None,
+    };
+    let Some((kind, name)) = kind else {
+        // No column to read it by: open reports what is missing.
+        return Ok(Value::Text(text.to_owned()));
+    };
+    let bad = |what: &str| {
+        Failure::Usage(format!(
+            "--tenant `{text}` is not {what} (the tenant column {name} is)"
+        ))
+    };
+    Ok(match kind {
+        ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 | ColumnKind::UInt64 => {
+            Value::Int(text.parse().map_err(|_| bad("an integer"))?)
+        }
+        ColumnKind::Uuid => Value::Uuid(text.parse().map_err(|_| bad("a UUID"))?),
+        ColumnKind::Decimal => match text.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Decimal(Decimal::new(text).map_err(|_| bad("a decimal"))?),
+        },
+        _ => Value::Text(text.to_owned()),
+    })
+}

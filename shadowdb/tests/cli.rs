@@ -1,0 +1,745 @@
+//! The `shadowdb` binary end to end, against SQLite (always) and PostgreSQL
+//! (when `SHADOWDB_TEST_POSTGRES_URL` is set; each test creates its own
+//! database and drops it afterwards).
+//!
+//! The stock binary has no contracts, so writes go through
+//! `--allow-uncontracted --tenant-column user_id`.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::FutureExt as _;
+use sqlx::Connection as _;
+
+const POSTGRES_ENV: &str = "SHADOWDB_TEST_POSTGRES_URL";
+
+const SETUP: &[&str] = &[
+    "INSERT INTO tasks VALUES (1, 42, 'a', 'todo')",
+    "INSERT INTO tasks VALUES (2, 42, 'b', 'todo')",
+    "INSERT INTO tasks VALUES (3, 99, 'c', 'todo')",
+];
+
+/// Three changes: an update, an insert, a delete.
+const AGENT_SQL: &str = "UPDATE tasks SET status = 'done' WHERE id = 1;\n\
+     INSERT INTO tasks (id, title, status) VALUES (10, 'new', 'todo');\n\
+     DELETE FROM tasks WHERE id = 2;\n";
+
+const BEFORE: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|99|c|todo"];
+const AFTER: &[&str] = &["1|42|a|done", "3|99|c|todo", "10|42|new|todo"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of one test (plain data, so test bodies can own a copy).
+#[derive(Debug, Clone)]
+struct TestDb {
+    kind: Kind,
+    url: String,
+    name: String,
+    admin_url: String,
+}
+
+fn unique(test: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "sdb_cli_{test}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let cut = base.rfind('/').unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..cut]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestDb {
+    async fn sqlite(test: &str) -> TestDb {
+        let path = std::env::temp_dir().join(format!("{}.db", unique(test)));
+        let db = TestDb {
+            kind: Kind::Sqlite,
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            name: path.display().to_string(),
+            admin_url: String::new(),
+        };
+        db.exec("CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)").await;
+        db
+    }
+
+    async fn postgres(test: &str) -> Option<TestDb> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            eprintln!("skipped PostgreSQL: {POSTGRES_ENV} is not set");
+            return None;
+        };
+        let name = unique(test);
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect admin");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        admin.close().await.expect("close");
+        let db = TestDb {
+            kind: Kind::Postgres,
+            url: with_database(&admin_url, &name),
+            name,
+            admin_url,
+        };
+        db.exec("CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)").await;
+        Some(db)
+    }
+
+    async fn exec(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("exec");
+                c.close().await.expect("close");
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut c).await.expect("exec");
+                c.close().await.expect("close");
+            }
+        }
+    }
+
+    async fn setup(&self) {
+        for s in SETUP {
+            self.exec(s).await;
+        }
+    }
+
+    /// Production's tasks as `id|user_id|title|status`, by id.
+    async fn tasks(&self) -> Vec<String> {
+        let sql = "SELECT id, user_id, title, status FROM tasks ORDER BY id";
+        let rows: Vec<(i64, i64, String, String)> = match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                let rows = sqlx::query_as(sql).fetch_all(&mut c).await.expect("query");
+                c.close().await.expect("close");
+                rows
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                let rows = sqlx::query_as(sql).fetch_all(&mut c).await.expect("query");
+                c.close().await.expect("close");
+                rows
+            }
+        };
+        rows.into_iter()
+            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+            .collect()
+    }
+
+    async fn drop_db(self) {
+        match self.kind {
+            Kind::Sqlite => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+                }
+            }
+            Kind::Postgres => {
+                let mut admin = sqlx::PgConnection::connect(&self.admin_url)
+                    .await
+                    .expect("connect admin");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                )))
+                .execute(&mut admin)
+                .await
+                .expect("drop database");
+                let _ = admin.close().await;
+            }
+        }
+    }
+
+    /// `run` against this database for tenant 42 on `tasks`, plus `extra`.
+    fn run_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "run",
+            "--db",
+            &self.url,
+            "--tenant",
+            "42",
+            "--table",
+            "tasks",
+            "--allow-uncontracted",
+            "--tenant-column",
+            "user_id",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    }
+}
+
+/// Runs `body` on SQLite, then on PostgreSQL when configured; drops each
+/// database afterwards, also when the body panics.
+async fn each_db<F, Fut>(test: &str, body: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut dbs = vec![TestDb::sqlite(test).await];
+    dbs.extend(TestDb::postgres(test).await);
+    for db in dbs {
+        let result = AssertUnwindSafe(body(db.clone())).catch_unwind().await;
+        db.drop_db().await;
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn command(args: &[String]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shadowdb"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("SHADOWDB_PROFILE")
+        .env_remove("SHADOWDB_ASSUME_TTY")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs the binary with `stdin` and extra environment variables.
+fn shadowdb(args: &[String], stdin: &str, env: &[(&str, &str)]) -> Out {
+    let mut cmd = command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn shadowdb");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    Out {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn sql_file(test: &str, sql: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.sql", unique(test)));
+    std::fs::write(&path, sql).expect("write SQL file");
+    path
+}
+
+#[tokio::test]
+async fn dry_run_json_has_the_documented_shape() {
+    each_db("dry_json", |db| async move {
+        db.setup().await;
+        let out = shadowdb(
+            &db.run_args(&["--dry-run", "--format", "json"]),
+            AGENT_SQL,
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stderr, "Dry run: nothing was committed.\n");
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["verdict"], "safe");
+        assert_eq!(doc["reasons"], serde_json::json!([]));
+        assert_eq!(
+            doc["summary"],
+            serde_json::json!({
+                "tables": { "tasks": { "insert": 1, "update": 1, "delete": 1 } },
+                "insert": 1, "update": 1, "delete": 1, "total": 3
+            })
+        );
+        let changes = doc["changes"].as_array().expect("changes");
+        assert_eq!(changes.len(), 3);
+        let update = changes
+            .iter()
+            .find(|c| c["operation"] == "update")
+            .expect("an update");
+        assert_eq!(
+            *update,
+            serde_json::json!({
+                "operation": "update",
+                "table": "tasks",
+                "pk": { "id": 1 },
+                "old": { "id": 1, "user_id": 42, "title": "a", "status": "todo" },
+                "new": { "id": 1, "user_id": 42, "title": "a", "status": "done" },
+                "changed": ["status"],
+                "violations": []
+            })
+        );
+        let insert = changes
+            .iter()
+            .find(|c| c["operation"] == "insert")
+            .expect("insert");
+        assert_eq!(insert["old"], serde_json::Value::Null);
+        assert_eq!(insert["new"]["user_id"], 42);
+        let delete = changes
+            .iter()
+            .find(|c| c["operation"] == "delete")
+            .expect("delete");
+        assert_eq!(delete["new"], serde_json::Value::Null);
+        assert_eq!(delete["pk"], serde_json::json!({ "id": 2 }));
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn yes_commits() {
+    each_db("yes", |db| async move {
+        db.setup().await;
+        let out = shadowdb(&db.run_args(&["--yes"]), AGENT_SQL, &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "Committed 3 changes to production (1 insert, 1 update, 1 delete).\n"
+        );
+        assert!(out.stdout.starts_with("SAFE TO COMMIT\n"), "{}", out.stdout);
+        assert_eq!(db.tasks().await, AFTER);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_terminal_or_yes_nothing_is_committed() {
+    each_db("no_tty", |db| async move {
+        db.setup().await;
+        let out = shadowdb(&db.run_args(&[]), AGENT_SQL, &[]);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "Not committed: there is no terminal to ask for confirmation \
+             (pass --yes to commit without asking, or --dry-run to only review).\n"
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prompt_answered_yes_no_and_not_at_all() {
+    each_db("prompt", |db| async move {
+        let sql = sql_file("prompt", AGENT_SQL);
+        let sql = sql.display().to_string();
+        let tty = [("SHADOWDB_ASSUME_TTY", "1")];
+        db.setup().await;
+
+        let out = shadowdb(&db.run_args(&["--sql", &sql]), "n\n", &tty);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "Apply 3 changes to production? [y/N] \nNot committed: declined.\n"
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+
+        // No answer at all (end of input) is no.
+        let out = shadowdb(&db.run_args(&["--sql", &sql]), "", &tty);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stderr.ends_with("Not committed: declined.\n"),
+            "{out:?}"
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+
+        let out = shadowdb(&db.run_args(&["--sql", &sql]), "y\n", &tty);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "Apply 3 changes to production? [y/N] \n\
+             Committed 3 changes to production (1 insert, 1 update, 1 delete).\n"
+        );
+        assert_eq!(db.tasks().await, AFTER);
+        let _ = std::fs::remove_file(sql);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_blocked_statement_exits_3_and_runs_nothing() {
+    each_db("blocked", |db| async move {
+        db.setup().await;
+        let sql = "UPDATE tasks SET status = 'done' WHERE id = 1; DELETE FROM tasks";
+        let out = shadowdb(&db.run_args(&["--yes"]), sql, &[]);
+        assert_eq!(out.code, 3, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "error: blocked by policy rule `delete_without_where`: \
+             DELETE from `tasks` has no WHERE clause: it removes every row\n"
+        );
+        assert_eq!(out.stdout, "");
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_row_of_another_tenant_is_blocked() {
+    each_db("tenant", |db| async move {
+        db.setup().await;
+        let sql = "INSERT INTO tasks (id, user_id, title, status) VALUES (11, 99, 'x', 'todo')";
+        let out = shadowdb(&db.run_args(&["--yes"]), sql, &[]);
+        assert_eq!(out.code, 3, "{out:?}");
+        assert!(
+            out.stdout
+                .starts_with("BLOCKED\n  tasks[id=11].user_id: row belongs to another tenant\n"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stderr,
+            "Not committed: the change is blocked (see the reasons above).\n"
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_row_changed_in_production_after_the_clone_is_a_conflict() {
+    each_db("conflict", |db| async move {
+        db.setup().await;
+        let sql = sql_file("conflict", AGENT_SQL);
+        let mut cmd = command(&db.run_args(&["--sql", &sql.display().to_string()]));
+        cmd.env("SHADOWDB_ASSUME_TTY", "1");
+        let mut child = cmd.spawn().expect("spawn");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        // Wait for the prompt: the sandbox is cloned and reviewed.
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("[y/N] ") {
+            let buf = stderr.fill_buf().expect("read stderr");
+            assert!(!buf.is_empty(), "no prompt: {}", String::from_utf8_lossy(&seen));
+            let n = buf.len();
+            seen.extend_from_slice(buf);
+            stderr.consume(n);
+        }
+        db.exec("UPDATE tasks SET title = 'moved on' WHERE id = 1").await;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"y\n")
+            .expect("answer");
+        stderr.read_to_end(&mut seen).expect("read stderr");
+        let status = child.wait().expect("wait");
+        let stderr = String::from_utf8(seen).expect("utf-8");
+        assert_eq!(status.code(), Some(5), "{stderr}");
+        assert!(
+            stderr.ends_with(
+                "error: conflict: tasks[id=1] changed in production since the clone (columns: title)\n\
+                 hint: production moved on: run the SQL again on a fresh sandbox\n"
+            ),
+            "{stderr}"
+        );
+        assert_eq!(
+            db.tasks().await,
+            ["1|42|moved on|todo", "2|42|b|todo", "3|99|c|todo"]
+        );
+        let _ = std::fs::remove_file(sql);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn piped_text_has_no_escape_codes() {
+    each_db("plain", |db| async move {
+        db.setup().await;
+        let out = shadowdb(&db.run_args(&["--dry-run", "-v"]), AGENT_SQL, &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(!out.stdout.contains('\x1b') && !out.stderr.contains('\x1b'), "{out:?}");
+        assert_eq!(
+            out.stdout,
+            "SAFE TO COMMIT\n\
+             1 insert, 1 update, 1 delete in 1 table\n\
+             This will DELETE 1 row from 'tasks'\n\
+             \n\
+            \x20 TABLE  OP      KEY    COLUMN   OLD                               NEW   VALIDATION\n\
+             ~ tasks  UPDATE  id=1   status   todo                              done  PASS\n\
+             - tasks  DELETE  id=2            user_id=42, title=b, status=todo        PASS\n\
+             + tasks  INSERT  id=10  id                                         10    PASS\n\
+             +                       user_id                                    42    PASS\n\
+             +                       title                                      new   PASS\n\
+             +                       status                                     todo  PASS\n"
+        );
+        // -v: where, what was cloned, every statement's decision; never a password.
+        let dialect = match db.kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+        };
+        assert!(out.stderr.contains(&format!("({dialect})\n")), "{}", out.stderr);
+        assert!(
+            out.stderr.ends_with(
+                "policy: profile `dev` (built-in)\n\
+                 cloned 2 rows of `tasks`\n\
+                 1. allow  UPDATE tasks SET status = 'done' WHERE id = 1\n\
+                 2. allow  INSERT INTO tasks (id, title, status) VALUES (10, 'new', 'todo')\n\
+                 3. allow  DELETE FROM tasks WHERE id = 2\n\
+                 Dry run: nothing was committed.\n"
+            ),
+            "{}",
+            out.stderr
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn uncontracted_tables_need_the_flag_and_a_tenant_column() {
+    let db = TestDb::sqlite("uncontracted").await;
+    db.setup().await;
+    let base = [
+        "run", "--db", &db.url, "--tenant", "42", "--table", "tasks", "--yes",
+    ];
+    let out = shadowdb(&args(&base), AGENT_SQL, &[]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "error: cannot open the sandbox:\n  - table `tasks` has no SafeModel contract"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("\nhint: contracts are Rust types"),
+        "{}",
+        out.stderr
+    );
+
+    let mut with_flag = args(&base);
+    with_flag.push("--allow-uncontracted".into());
+    let out = shadowdb(&with_flag, AGENT_SQL, &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: `tasks` has no contract: --allow-uncontracted needs --tenant-column COL\n"
+    );
+
+    let out = shadowdb(&db.run_args(&["--tenant", "forty-two"]), AGENT_SQL, &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("error: the argument '--tenant <VALUE>' cannot be used multiple times"),
+        "{}",
+        out.stderr
+    );
+    let mut bad_tenant = db.run_args(&[]);
+    bad_tenant[4] = "forty-two".into();
+    let out = shadowdb(&bad_tenant, AGENT_SQL, &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: --tenant `forty-two` is not an integer (the tenant column tasks.user_id is)\n"
+    );
+    assert_eq!(db.tasks().await, BEFORE);
+    db.drop_db().await;
+}
+
+#[test]
+fn a_password_is_never_printed() {
+    let url = "postgres://postgres:secretpw@127.0.0.1:1/x";
+    let runs = [
+        shadowdb(
+            &args(&[
+                "run", "--db", url, "--tenant", "1", "--table", "t", "-v", "--yes",
+            ]),
+            "SELECT 1",
+            &[],
+        ),
+        shadowdb(
+            &args(&["run", "--tenant", "1", "--table", "t", "-v", "--yes"]),
+            "SELECT 1",
+            &[("DATABASE_URL", url)],
+        ),
+        shadowdb(
+            &args(&["schema", "-v", "--table", "t"]),
+            "",
+            &[("DATABASE_URL", url)],
+        ),
+        shadowdb(&args(&["run", "--help"]), "", &[("DATABASE_URL", url)]),
+    ];
+    for out in &runs {
+        assert!(!out.stdout.contains("secretpw"), "{out:?}");
+        assert!(!out.stderr.contains("secretpw"), "{out:?}");
+    }
+    for out in &runs[..3] {
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with(
+                "error: production database error (connecting to postgres://postgres:***@127.0.0.1:1/x): cannot connect: "
+            ),
+            "{out:?}"
+        );
+    }
+    assert_eq!(runs[3].code, 0);
+}
+
+#[test]
+fn check_prints_each_statement_decision() {
+    let sql = "UPDATE tasks SET title = 'x' WHERE id = 1;\n\
+               delete FROM Tasks -- all of them\n;\n\
+               SELECT * FROM tasks;\n\
+               INSERT OR REPLACE INTO tasks (id, title) VALUES (1, 'y')";
+    let out = shadowdb(&args(&["check", "--sql", "-"]), sql, &[]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.stderr, "");
+    assert_eq!(
+        out.stdout,
+        "Profile `dev` (built-in); scope: tasks\n\
+         \n\
+         1. allow  UPDATE tasks SET title = 'x' WHERE id = 1\n\
+         2. block  DELETE FROM Tasks\n\
+        \x20  - delete_without_where (block): DELETE from `tasks` has no WHERE clause: it removes every row\n\
+         3. warn  SELECT * FROM tasks\n\
+        \x20  - select_star (warn): SELECT * reads every column; name the columns\n\
+         4. require_approval  INSERT OR REPLACE INTO tasks (id, title) VALUES (1, 'y')\n\
+        \x20  - upsert (require_approval): INSERT OR REPLACE into `tasks` deletes and re-inserts existing rows\n\
+         \n\
+         4 statements: 1 allow, 1 warn, 1 require_approval, 1 block\n"
+    );
+
+    // With --table, other tables are outside the scope; approval alone exits 4.
+    let sql = "SELECT id FROM other; INSERT OR REPLACE INTO tasks (id) VALUES (1)";
+    let out = shadowdb(
+        &args(&["check", "--sql", "-", "--table", "tasks"]),
+        sql,
+        &[],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout.contains(
+            "1. block  SELECT id FROM other\n   - outside_scope (block): table `other` is outside the scope\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = shadowdb(
+        &args(&["check", "--sql", "-", "--table", "tasks"]),
+        "INSERT OR REPLACE INTO tasks (id) VALUES (1)",
+        &[],
+    );
+    assert_eq!(out.code, 4, "{out:?}");
+
+    let out = shadowdb(
+        &args(&["check", "--sql", "-", "--format", "json"]),
+        "DROP TABLE tasks",
+        &[],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(doc["profile"], "dev");
+    assert_eq!(doc["statements"][0]["decision"], "block");
+    assert_eq!(doc["statements"][0]["hits"][0]["rule"], "drop");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_lists_exit_codes() {
+    let out = shadowdb(&args(&["run", "--db", "sqlite::memory:"]), "", &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("error: the following required arguments were not provided:"),
+        "{}",
+        out.stderr
+    );
+    let out = shadowdb(&args(&["frobnicate"]), "", &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = shadowdb(&args(&["--help"]), "", &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("Exit codes:\n  0  success"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("  5  conflict"), "{}", out.stdout);
+}
+
+#[test]
+fn policy_prints_the_resolved_profile() {
+    let out = shadowdb(&args(&["policy", "--profile", "staging"]), "", &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("# shadowdb policy in force: profile \"staging\" (from built-in)\n"),
+        "{}",
+        out.stdout
+    );
+    let out = shadowdb(&args(&["policy", "--profile", "nope"]), "", &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: unknown policy profile `nope` (known: dev, staging, prod)\n"
+    );
+}
+
+#[tokio::test]
+async fn schema_shows_columns_and_contract_status() {
+    let db = TestDb::sqlite("schema").await;
+    let out = shadowdb(
+        &args(&["schema", "--db", &db.url, "--table", "tasks"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "tasks (sqlite)\n\
+        \x20 contract: none (writes need a #[derive(SafeModel)] contract, or --allow-uncontracted --tenant-column COL)\n\
+        \x20 primary key: id\n\
+        \x20 COLUMN   TYPE     NULL      DEFAULT    CONTRACT\n\
+        \x20 id       INTEGER  not null  generated\n\
+        \x20 user_id  INTEGER  not null\n\
+        \x20 title    TEXT     not null\n\
+        \x20 status   TEXT     not null\n"
+    );
+    let out = shadowdb(
+        &args(&["schema", "--db", &db.url, "--table", "nope"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "nope: does not exist\n");
+    db.drop_db().await;
+}
