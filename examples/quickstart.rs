@@ -78,7 +78,12 @@ impl Drop for TempDb {
 }
 
 fn heading(text: &str) {
-    println!("\n== {text} ==\n");
+    // The first heading opens the output; the others follow a blank line.
+    static FIRST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    if !FIRST.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        println!();
+    }
+    println!("== {text} ==\n");
 }
 
 fn show_sql(sql: &str) {
@@ -92,10 +97,7 @@ async fn print_tasks(pool: &SqlitePool) -> Result<(), Box<dyn Error>> {
         sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY user_id, id")
             .fetch_all(pool)
             .await?;
-    println!(
-        "  {:>3}  {:>7}  {:<20}  {}",
-        "id", "user_id", "title", "status"
-    );
+    println!("   id  user_id  title                 status");
     for (id, user_id, title, status) in rows {
         println!("  {id:>3}  {user_id:>7}  {title:<20}  {status}");
     }

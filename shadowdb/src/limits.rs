@@ -30,9 +30,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::HashMapStateStore;
-use governor::Quota;
 
 use crate::error::{Error, Result};
 
@@ -120,11 +120,13 @@ impl FromStr for Rate {
         let (count, window) = s.split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         let window = window.trim();
-        let split = window
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(bad)?;
+        let split = window.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let (n, unit) = window.split_at(split);
-        let n: u32 = if n.is_empty() { 1 } else { n.parse().map_err(|_| bad())? };
+        let n: u32 = if n.is_empty() {
+            1
+        } else {
+            n.parse().map_err(|_| bad())?
+        };
         let unit_len = match unit.trim().trim_end_matches('s') {
             "m" if unit.trim() == "ms" => Duration::from_millis(1),
             "" => Duration::from_secs(1), // `s`, trimmed to nothing
@@ -273,7 +275,12 @@ impl RateLimiter {
     /// [`Error::RateLimited`] naming the limit reached (the actor's is checked
     /// first; a call refused by the tenant's limit has used one of the actor's).
     pub fn check_statement(&self, tenant: &str, actor: &str) -> Result<()> {
-        self.check(&self.statements_actor, &self.statements_tenant, tenant, actor)
+        self.check(
+            &self.statements_actor,
+            &self.statements_tenant,
+            tenant,
+            actor,
+        )
     }
 
     /// Counts one commit of `actor` for `tenant`.
@@ -468,7 +475,10 @@ mod tests {
         let r: Rate = "1/day".parse().unwrap();
         assert_eq!(r.window(), Duration::from_secs(86_400));
         for bad in ["", "0/minute", "x/minute", "3/fortnight", "3", "3/"] {
-            assert!(matches!(bad.parse::<Rate>(), Err(Error::Config(_))), "{bad}");
+            assert!(
+                matches!(bad.parse::<Rate>(), Err(Error::Config(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -136,11 +136,23 @@ pub(crate) fn read_expr_at(dialect: Dialect, col: &ColumnSchema, q: &str) -> Str
             | ColumnKind::Enum(_)
             | ColumnKind::Array,
         ) => format!("{q}::text"),
+        // `char(n)` pads with spaces PostgreSQL itself ignores (`'ab'::char(5)
+        // = 'ab   '`, and `::text` strips them). The guard compares it with a
+        // text parameter, that is as text: read it so too, and the clone and
+        // the guard agree. Written back, `'ab'` is padded again.
+        (Dialect::Postgres, ColumnKind::Text) if is_pg_bpchar(&col.declared_type) => {
+            format!("{q}::text")
+        }
         (Dialect::MySql, ColumnKind::Decimal | ColumnKind::Json | ColumnKind::Enum(_)) => {
             format!("CAST({q} AS CHAR)")
         }
         _ => q,
     }
+}
+
+/// Whether a PostgreSQL declared type (`format_type`) is blank-padded `char(n)`.
+fn is_pg_bpchar(declared: &str) -> bool {
+    declared == "character" || declared == "bpchar" || declared.starts_with("character(")
 }
 
 /// Whether the column is read and guarded as text in this dialect.
@@ -580,9 +592,27 @@ fn decode_mysql(
         return Ok(Value::Null);
     }
     let r = match &col.kind {
-        ColumnKind::Bool => row.try_get::<bool, _>(i).map(Value::Bool),
+        ColumnKind::Bool => {
+            // `tinyint(1)` holds -128..=127: only 0 and 1 are booleans, any
+            // other value would come back as 1 and then never match its guard.
+            let v = row.try_get::<i8, _>(i).map_err(|e| e.to_string())?;
+            return match v {
+                0 => Ok(Value::Bool(false)),
+                1 => Ok(Value::Bool(true)),
+                _ => Err("a tinyint(1) boolean holding a value other than 0 or 1".to_owned()),
+            };
+        }
         ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 => {
-            row.try_get::<i64, _>(i).map(Value::Int)
+            // An unsigned column (`int unsigned`) decodes only as an unsigned type.
+            match row.try_get::<i64, _>(i) {
+                Ok(v) => Ok(Value::Int(v)),
+                Err(signed) => {
+                    let v = row.try_get::<u64, _>(i).map_err(|_| signed.to_string())?;
+                    return i64::try_from(v)
+                        .map(Value::Int)
+                        .map_err(|_| "an unsigned value above 9223372036854775807".to_owned());
+                }
+            }
         }
         ColumnKind::UInt64 => {
             let v = row.try_get::<u64, _>(i).map_err(|e| e.to_string())?;
@@ -828,9 +858,17 @@ pub(crate) async fn clone_rows(
             {
                 let mut values = Vec::with_capacity(cols.len());
                 for (i, col) in cols.iter().enumerate() {
-                    values.push(
-                        DecodeRow::decode(&row, i, col).map_err(|r| unclonable(schema, col, &r))?,
-                    );
+                    let value = DecodeRow::decode(&row, i, col)
+                        .map_err(|r| unclonable(schema, col, &r))?;
+                    // SQLite stores a bound NaN as NULL: refuse rather than change it.
+                    if matches!(value, Value::Float(x) if x.is_nan()) {
+                        return Err(unclonable(
+                            schema,
+                            col,
+                            "a NaN float, which the sandbox (SQLite) cannot hold",
+                        ));
+                    }
+                    values.push(value);
                 }
                 buf.push(values);
                 total += 1;
@@ -907,9 +945,13 @@ impl ProdTx {
                 mysql_utc(&mut tx, ctx).await?;
                 ProdTx::MySql(tx)
             }
-            Production::Sqlite(p) => {
-                ProdTx::Sqlite(p.begin().await.map_err(|e| Error::database(ctx, e))?)
-            }
+            // IMMEDIATE: the write lock from the start, so rows read to
+            // check them cannot change before they are written.
+            Production::Sqlite(p) => ProdTx::Sqlite(
+                p.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| Error::database(ctx, e))?,
+            ),
         })
     }
 

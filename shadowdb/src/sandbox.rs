@@ -237,10 +237,10 @@ impl Walls {
         if self.read_only.contains(&t) {
             return self.refuse(Refusal::ReadOnly(table.to_owned()));
         }
-        if let Some(c) = column {
-            if self.pii.contains(&(t, c.to_ascii_lowercase())) {
-                return self.refuse(Refusal::Pii(format!("{table}.{c}")));
-            }
+        if let Some(c) = column
+            && self.pii.contains(&(t, c.to_ascii_lowercase()))
+        {
+            return self.refuse(Refusal::Pii(format!("{table}.{c}")));
         }
         Authorization::Allow
     }
@@ -507,10 +507,10 @@ impl Sandbox {
             } else if !c.nullable && !c.pii {
                 def.push_str(" NOT NULL");
             }
-            if let Some((ti, v)) = &t.tenant {
-                if *ti == i {
-                    def.push_str(&format!(" DEFAULT {}", literal(&to_sandbox(v))));
-                }
+            if let Some((ti, v)) = &t.tenant
+                && *ti == i
+            {
+                def.push_str(&format!(" DEFAULT {}", literal(&to_sandbox(v))));
             }
             defs.push(def);
         }
@@ -625,10 +625,10 @@ impl Sandbox {
 
     /// Maps a SQLite error of an agent statement to the right variant.
     fn agent_error(&self, e: &rusqlite::Error) -> Error {
-        if let Ok(mut slot) = self.walls.refusal.lock() {
-            if let Some(r) = slot.take() {
-                return Error::Refused(r);
-            }
+        if let Ok(mut slot) = self.walls.refusal.lock()
+            && let Some(r) = slot.take()
+        {
+            return Error::Refused(r);
         }
         match e.sqlite_error_code() {
             Some(ErrorCode::OperationInterrupted) => Error::Timeout {

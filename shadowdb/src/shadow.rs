@@ -348,10 +348,8 @@ impl ShadowDb {
         let mut out = Vec::new();
         for t in &self.tables {
             for (pos, p) in t.pii.iter().enumerate() {
-                if *p {
-                    if let Some(c) = t.col(pos) {
-                        out.push((t.schema.name.to_string(), c.name.clone()));
-                    }
+                if *p && let Some(c) = t.col(pos) {
+                    out.push((t.schema.name.to_string(), c.name.clone()));
                 }
             }
         }
@@ -404,10 +402,10 @@ impl ShadowDb {
             return Err(err);
         }
         let result = self.sandbox()?.run(sql, params);
-        if result.is_ok() {
-            if let Ok(mut log) = self.log.lock() {
-                log.extend(verdicts);
-            }
+        if result.is_ok()
+            && let Ok(mut log) = self.log.lock()
+        {
+            log.extend(verdicts);
         }
         result
     }
@@ -589,12 +587,12 @@ impl ShadowDb {
                 violations.push(Violation::new(tc.name.clone(), Rule::Other("tenant".into()), msg));
             }
         }
-        if let Some(model) = t.model {
-            if let Err(rv) = model.check_row(new, CheckOptions::sandbox()) {
-                for v in rv.violations {
-                    if !violations.iter().any(|w| w.column == v.column && w.rule == v.rule) {
-                        violations.push(v);
-                    }
+        if let Some(model) = t.model
+            && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
+        {
+            for v in rv.violations {
+                if !violations.iter().any(|w| w.column == v.column && w.rule == v.rule) {
+                    violations.push(v);
                 }
             }
         }
@@ -699,14 +697,14 @@ fn check_table(
         }
     }
     for &i in &cols {
-        if let Some(col) = schema.columns.get(i) {
-            if let ColumnKind::Unsupported(declared) = &col.kind {
-                problems.push(SchemaProblem::UnsupportedType {
-                    table: table.clone(),
-                    column: col.name.clone(),
-                    declared: declared.clone(),
-                });
-            }
+        if let Some(col) = schema.columns.get(i)
+            && let ColumnKind::Unsupported(declared) = &col.kind
+        {
+            problems.push(SchemaProblem::UnsupportedType {
+                table: table.clone(),
+                column: col.name.clone(),
+                declared: declared.clone(),
+            });
         }
     }
     // Key: the table's primary key, or the row key given for it.

@@ -421,8 +421,9 @@ impl ShadowDb {
         let mut done = 0;
         for chunk in group.changes.chunks(per) {
             done += match dialect {
+                Dialect::Postgres => self.pg_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
                 Dialect::MySql => self.mysql_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
-                _ => self.returning_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
+                Dialect::Sqlite => self.sqlite_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
             };
         }
         Ok(done)
@@ -452,9 +453,10 @@ impl ShadowDb {
             .transpose()
     }
 
-    /// PostgreSQL and SQLite: one statement per batch whose `RETURNING` names
-    /// the rows it wrote; the others failed their guard (conflicts).
-    async fn returning_batch(
+    /// PostgreSQL: one statement per batch, its values in one array per
+    /// column, whose `RETURNING` names the rows it wrote; the others failed
+    /// their guard (conflicts).
+    async fn pg_batch(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -472,58 +474,27 @@ impl ShadowDb {
             FetchError::Decode(m) => Error::Sandbox(m),
         };
         // Which change each returned row belongs to.
-        let hits: Vec<Option<usize>> = if dialect == Dialect::Postgres {
-            let mut columns: Vec<Vec<Bind>> = (0..shape.width()).map(|_| Vec::with_capacity(chunk.len())).collect();
-            for c in chunk {
-                for (col, b) in columns.iter_mut().zip(self.row_binds(dialect, shape, c)?) {
-                    col.push(b);
-                }
-            }
-            let arrays = columns
-                .into_iter()
-                .map(BindArray::gather)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?;
-            let types: Vec<&str> = arrays.iter().map(BindArray::pg_type).collect();
-            let sql = shape.sql(dialect, op, chunk.len(), &types);
-            let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
-            params.extend(tenant.iter().map(PgParam::One));
-            let ord = ordinal_col();
-            let rows = tx.fetch_pg(sql, &params, &[&ord]).await.map_err(fail)?;
-            rows.iter()
-                .map(|r| match r.first() {
-                    Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
-                    _ => None,
-                })
-                .collect()
-        } else {
-            let mut binds = Vec::with_capacity(chunk.len() * shape.width() + 1);
-            for c in chunk {
-                binds.extend(self.row_binds(dialect, shape, c)?);
-            }
-            binds.extend(tenant);
-            let sql = shape.sql(dialect, op, chunk.len(), &[]);
-            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
-            let rows = tx.fetch(sql, &binds, &key_cols).await.map_err(fail)?;
-            let index: HashMap<String, usize> =
-                chunk.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
-            rows.into_iter()
-                .map(|values| {
-                    let key = Key(key_cols.iter().map(|c| c.name.clone()).zip(values).collect());
-                    index.get(&key.render()).copied()
-                })
-                .collect()
-        };
-        let mut written = vec![false; chunk.len()];
-        for hit in hits {
-            match hit.and_then(|i| written.get_mut(i)) {
-                Some(w) if !*w => *w = true,
-                // A key that matched several rows (a row key that is not
-                // unique in production): rows were written that no change
-                // names, so nothing may be committed, whatever the mode.
-                _ => return Err(Error::Conflict(vec![not_unique(first)])),
+        let mut columns: Vec<Vec<Bind>> = (0..shape.width()).map(|_| Vec::with_capacity(chunk.len())).collect();
+        for c in chunk {
+            for (col, b) in columns.iter_mut().zip(self.row_binds(dialect, shape, c)?) {
+                col.push(b);
             }
         }
+        let arrays = columns
+            .into_iter()
+            .map(BindArray::gather)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?;
+        let types: Vec<&str> = arrays.iter().map(BindArray::pg_type).collect();
+        let sql = shape.sql(dialect, op, chunk.len(), &types);
+        let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
+        params.extend(tenant.iter().map(PgParam::One));
+        let rows = tx.fetch_pg(sql, &params, &[&ordinal_col()]).await.map_err(fail)?;
+        let hits = rows.iter().map(|r| match r.first() {
+            Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
+            _ => None,
+        });
+        let written = once_each(hits, chunk)?;
         let mut done = 0;
         for (c, w) in chunk.iter().zip(written) {
             if w {
@@ -533,6 +504,108 @@ impl ShadowDb {
             }
         }
         Ok(done)
+    }
+
+    /// SQLite: values are dynamically typed there, so one instant or UUID
+    /// can be stored in several text forms and a SQL comparison with the
+    /// cloned value would not be exact. The batch's rows are read instead,
+    /// decoded as the clone decoded them and compared value by value, under
+    /// the write lock the transaction took at `BEGIN IMMEDIATE` (no other
+    /// writer until commit); then one statement writes the rows that are
+    /// still as cloned, `WHERE` key and tenant, and `RETURNING` names them.
+    async fn sqlite_batch(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        shape: &Shape<'_>,
+        op: Op,
+        chunk: &[&RowChange],
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<usize> {
+        let dialect = self.prod.dialect();
+        let Some(first) = chunk.first() else { return Ok(0) };
+        let tenant = self.tenant_bind(dialect, t, first)?;
+        let ctx = || format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let fail = |e: FetchError| match e {
+            FetchError::Db(e) => Error::database(ctx(), e),
+            FetchError::Decode(m) => Error::Sandbox(m),
+        };
+        let index: HashMap<String, usize> = chunk.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
+        let key_of = |values: &mut dyn Iterator<Item = Value>| {
+            let key = Key(shape.all_keys.iter().map(|c| c.name.clone()).zip(values).collect());
+            index.get(&key.render()).copied()
+        };
+
+        // The rows as production holds them now.
+        let keys_only = Shape { sets: Vec::new(), guards: Vec::new(), ..shape.clone() };
+        let mut binds = Vec::with_capacity(chunk.len() * keys_only.width() + 1);
+        for c in chunk {
+            binds.extend(self.row_binds(dialect, &keys_only, c)?);
+        }
+        binds.extend(tenant.clone());
+        let read: Vec<&ColumnSchema> = shape.all_keys.iter().chain(&shape.guards).copied().collect();
+        let rows = tx.fetch(keys_only.select_sql(dialect, chunk.len(), &read), &binds, &read).await.map_err(fail)?;
+        let mut now: Vec<Option<Vec<Value>>> = vec![None; chunk.len()];
+        for row in rows {
+            let mut values = row.into_iter();
+            let at = key_of(&mut values.by_ref().take(shape.all_keys.len()));
+            match at.and_then(|i| now.get_mut(i)) {
+                Some(slot @ None) => *slot = Some(values.collect()),
+                _ => return Err(Error::Conflict(vec![not_unique(first)])),
+            }
+        }
+        let mut still = Vec::with_capacity(chunk.len());
+        for (c, now) in chunk.iter().zip(now) {
+            let old = c.old.as_ref();
+            let moved: Vec<String> = match &now {
+                None => {
+                    conflicts.push(Conflict { table: c.table.clone(), key: c.key.render(), kind: ConflictKind::Gone });
+                    continue;
+                }
+                Some(values) => shape
+                    .guards
+                    .iter()
+                    .zip(values)
+                    .filter(|(col, v)| !same(old.and_then(|o| o.get(&col.name)), v))
+                    .map(|(col, _)| col.name.clone())
+                    .collect(),
+            };
+            if moved.is_empty() {
+                still.push(*c);
+            } else {
+                conflicts.push(Conflict {
+                    table: c.table.clone(),
+                    key: c.key.render(),
+                    kind: ConflictKind::Changed { columns: moved },
+                });
+            }
+        }
+        if still.is_empty() {
+            return Ok(0);
+        }
+
+        let write = Shape { guards: Vec::new(), ..shape.clone() };
+        let mut binds = Vec::with_capacity(still.len() * write.width() + 1);
+        for c in &still {
+            binds.extend(self.row_binds(dialect, &write, c)?);
+        }
+        binds.extend(tenant);
+        let rows = tx
+            .fetch(write.sql(dialect, op, still.len(), &[]), &binds, &shape.all_keys)
+            .await
+            .map_err(fail)?;
+        let index: HashMap<String, usize> = still.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
+        let hits = rows.into_iter().map(|values| {
+            let key = Key(shape.all_keys.iter().map(|c| c.name.clone()).zip(values).collect());
+            index.get(&key.render()).copied()
+        });
+        let written = once_each(hits, &still)?;
+        // Every row read as unchanged is written: the lock held since BEGIN
+        // IMMEDIATE lets no other writer in between.
+        if written.iter().any(|w| !w) {
+            return Err(Error::Conflict(vec![not_unique(first)]));
+        }
+        Ok(still.len())
     }
 
     /// MySQL: one statement per batch; MySQL counts the rows it matched
@@ -682,7 +755,7 @@ impl ShadowDb {
                 columns: cols
                     .iter()
                     .zip(now)
-                    .filter(|(col, v)| old.get(&col.name) != Some(v))
+                    .filter(|(col, v)| !same(old.get(&col.name), v))
                     .map(|(col, _)| col.name.clone())
                     .collect(),
             },
@@ -980,6 +1053,36 @@ fn not_unique(c: &RowChange) -> Conflict {
     }
 }
 
+/// Which changes of a batch the rows a statement returned belong to: each
+/// exactly once, or none. A change matched by several rows (a row key not
+/// unique in production) wrote rows no change names: nothing may be
+/// committed, whatever the mode.
+fn once_each(hits: impl IntoIterator<Item = Option<usize>>, chunk: &[&RowChange]) -> Result<Vec<bool>> {
+    let mut written = vec![false; chunk.len()];
+    for hit in hits {
+        match hit.and_then(|i| written.get_mut(i)) {
+            Some(w) if !*w => *w = true,
+            _ => {
+                let culprit = hit.and_then(|i| chunk.get(i)).or_else(|| chunk.first());
+                return Err(Error::Conflict(culprit.map(|c| not_unique(c)).into_iter().collect()));
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Exact equality of a cloned value with production's current one: equal,
+/// and for kinds kept as text (decimals, JSON) the same text, as the SQL
+/// guards of the other databases compare them.
+fn same(old: Option<&Value>, now: &Value) -> bool {
+    match (old, now) {
+        (Some(Value::Decimal(a)), Value::Decimal(b)) => a.as_str() == b.as_str(),
+        (Some(Value::Json(a)), Value::Json(b)) => a.as_str() == b.as_str(),
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    }
+}
+
 /// `lhs IN (..)` for one column or a tuple of columns (SQLite takes a tuple
 /// list only as a `VALUES` subquery).
 fn in_list(dialect: Dialect, lhs: &[String], tuples: &[Vec<String>]) -> String {
@@ -1039,6 +1142,7 @@ fn groups<'a>(t: &Scoped, cs: &'a ChangeSet, op: Op) -> Vec<Group<'a>> {
 /// The columns of one batched statement: a row of the batch holds the key
 /// (`k0..`), the new values (`n0..`, updates only) and the cloned values of
 /// every other column (`o0..`), in this order.
+#[derive(Clone)]
 struct Shape<'a> {
     table: &'a TableName,
     /// Key columns other than the tenant column, matched with `=`.
@@ -1095,6 +1199,33 @@ impl<'a> Shape<'a> {
             .chain((0..self.sets.len()).map(|i| format!("n{i}")))
             .chain((0..self.guards.len()).map(|i| format!("o{i}")))
             .collect()
+    }
+
+    /// SQLite: `read` of the rows of a batch of `rows` keys, this tenant's.
+    fn select_sql(&self, dialect: Dialect, rows: usize, read: &[&ColumnSchema]) -> String {
+        let q = |s: &str| dialect.quote(s);
+        let (t, v) = (q("__sdb_t"), q("__sdb_v"));
+        let names: Vec<String> = self.names().iter().map(|n| q(n)).collect();
+        let row = format!("({})", vec!["?"; names.len()].join(", "));
+        let on: Vec<String> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{t}.{} = {v}.{}", q(&k.name), q(&format!("k{i}"))))
+            .collect();
+        let list: Vec<String> = read.iter().map(|c| prod::read_expr_at(dialect, c, &format!("{t}.{}", q(&c.name)))).collect();
+        let mut sql = format!(
+            "WITH {v}({}) AS (VALUES {}) SELECT {} FROM {} AS {t} JOIN {v} ON {}",
+            names.join(", "),
+            vec![row; rows].join(", "),
+            list.join(", "),
+            prod::qualified(dialect, self.table),
+            if on.is_empty() { "1 = 1".to_owned() } else { on.join(" AND ") }
+        );
+        if let Some(tc) = self.tenant {
+            sql.push_str(&format!(" WHERE {t}.{} = ?", q(&tc.name)));
+        }
+        sql
     }
 
     /// The statement for a batch of `rows` rows. Parameters: the batch's

@@ -5,6 +5,10 @@
 //! The stock binary has no contracts, so writes go through
 //! `--allow-uncontracted --tenant-column user_id`.
 
+// Test helpers outside `#[test]` functions fail loudly too: clippy.toml's
+// allowances cover only the test functions themselves.
+#![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::AssertUnwindSafe;
@@ -599,6 +603,8 @@ fn a_password_is_never_printed() {
             &[("DATABASE_URL", url)],
         ),
         shadowdb(&args(&["run", "--help"]), "", &[("DATABASE_URL", url)]),
+        // A URL where clap expects none comes back in clap's message.
+        shadowdb(&args(&["run", url]), "", &[]),
     ];
     for out in &runs {
         assert!(!out.stdout.contains("secretpw"), "{out:?}");
@@ -614,6 +620,14 @@ fn a_password_is_never_printed() {
         );
     }
     assert_eq!(runs[3].code, 0);
+    assert_eq!(runs[4].code, 2);
+    assert!(
+        runs[4]
+            .stderr
+            .contains("unexpected argument 'postgres://postgres:***@127.0.0.1:1/x'"),
+        "{:?}",
+        runs[4]
+    );
 }
 
 #[test]

@@ -6,3 +6,4 @@ mod fidelity;
 mod schema;
 mod sandbox;
 mod smoke;
+mod sync;

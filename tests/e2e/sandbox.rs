@@ -3,6 +3,13 @@
 //! limit, atomic scripts, the diff, PII, generated keys, foreign keys, names,
 //! row keys, and a 200,000-row clone.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic fails the calling test"
+)]
+
 use std::time::{Duration, Instant};
 
 use safemodel::{Rule, SafeEnum, SafeModel, Value, Violation};
@@ -102,15 +109,28 @@ async fn clone_holds_only_the_tenants_rows() {
             .unwrap();
         assert_eq!(
             sdb.clone_stats().tables,
-            vec![("sb_iso_tasks".to_owned(), 3), ("sb_iso_labels".to_owned(), 3)]
+            vec![
+                ("sb_iso_tasks".to_owned(), 3),
+                ("sb_iso_labels".to_owned(), 3)
+            ]
         );
         assert_eq!(sdb.table_names(), vec!["sb_iso_tasks", "sb_iso_labels"]);
-        assert_eq!(rows(&sdb, "SELECT count(*) FROM sb_iso_tasks").await, vec![vec![int(3)]]);
         assert_eq!(
-            rows(&sdb, "SELECT count(*) FROM sb_iso_tasks WHERE user_id <> 2 OR user_id IS NULL").await,
+            rows(&sdb, "SELECT count(*) FROM sb_iso_tasks").await,
+            vec![vec![int(3)]]
+        );
+        assert_eq!(
+            rows(
+                &sdb,
+                "SELECT count(*) FROM sb_iso_tasks WHERE user_id <> 2 OR user_id IS NULL"
+            )
+            .await,
             vec![vec![int(0)]]
         );
-        assert_eq!(rows(&sdb, "SELECT DISTINCT user_id FROM sb_iso_tasks").await, vec![vec![int(2)]]);
+        assert_eq!(
+            rows(&sdb, "SELECT DISTINCT user_id FROM sb_iso_tasks").await,
+            vec![vec![int(2)]]
+        );
         assert_eq!(
             rows(&sdb, "SELECT id, title FROM sb_iso_tasks ORDER BY id").await,
             vec![
@@ -121,10 +141,17 @@ async fn clone_holds_only_the_tenants_rows() {
         );
         // No other tenant's text anywhere in the sandbox.
         assert_eq!(
-            rows(&sdb, "SELECT count(*) FROM sb_iso_tasks WHERE title LIKE 'one%' OR title LIKE 'three%'").await,
+            rows(
+                &sdb,
+                "SELECT count(*) FROM sb_iso_tasks WHERE title LIKE 'one%' OR title LIKE 'three%'"
+            )
+            .await,
             vec![vec![int(0)]]
         );
-        assert_eq!(rows(&sdb, "SELECT count(*) FROM sb_iso_labels").await, vec![vec![int(3)]]);
+        assert_eq!(
+            rows(&sdb, "SELECT count(*) FROM sb_iso_labels").await,
+            vec![vec![int(3)]]
+        );
         assert!(sdb.diff().unwrap().is_empty());
     });
 }
@@ -222,15 +249,30 @@ async fn every_schema_problem_in_one_error() {
         let t = |s: &str| s.to_owned();
         let declared_unsupported = pick(&db, "MONEY", "money", "bit(3)");
         let declared_text = pick(&db, "TEXT", "text", "text");
-        let Error::Schema(problems) = &err else { panic!("{err}") };
+        let Error::Schema(problems) = &err else {
+            panic!("{err}")
+        };
         assert_eq!(
             problems,
             &vec![
-                SchemaProblem::TableMissing { table: t("sb_sch_missing") },
-                SchemaProblem::NoPrimaryKey { table: t("sb_sch_nopk") },
-                SchemaProblem::TenantColumnMissing { table: t("sb_sch_notenant"), column: t("owner_id") },
-                SchemaProblem::ContractColumnMissing { table: t("sb_sch_extra"), column: t("due") },
-                SchemaProblem::RequiredColumnNotInContract { table: t("sb_sch_required"), column: t("code") },
+                SchemaProblem::TableMissing {
+                    table: t("sb_sch_missing")
+                },
+                SchemaProblem::NoPrimaryKey {
+                    table: t("sb_sch_nopk")
+                },
+                SchemaProblem::TenantColumnMissing {
+                    table: t("sb_sch_notenant"),
+                    column: t("owner_id")
+                },
+                SchemaProblem::ContractColumnMissing {
+                    table: t("sb_sch_extra"),
+                    column: t("due")
+                },
+                SchemaProblem::RequiredColumnNotInContract {
+                    table: t("sb_sch_required"),
+                    column: t("code")
+                },
                 SchemaProblem::TypeMismatch {
                     table: t("sb_sch_type"),
                     column: t("title"),
@@ -242,7 +284,9 @@ async fn every_schema_problem_in_one_error() {
                     column: t("amount"),
                     declared: t(declared_unsupported),
                 },
-                SchemaProblem::NoContract { table: t("sb_sch_nocontract") },
+                SchemaProblem::NoContract {
+                    table: t("sb_sch_nocontract")
+                },
             ],
             "{err}"
         );
@@ -259,7 +303,10 @@ async fn every_schema_problem_in_one_error() {
             .unwrap();
         assert_eq!(
             sdb.clone_stats().tables,
-            vec![("sb_sch_ref".to_owned(), 0), ("sb_sch_nocontract".to_owned(), 0)]
+            vec![
+                ("sb_sch_ref".to_owned(), 0),
+                ("sb_sch_nocontract".to_owned(), 0)
+            ]
         );
     });
 }
@@ -307,22 +354,66 @@ async fn open_walls(db: &TestDb, policy: Policy, limits: Limits) -> ShadowDb {
 /// policy rule that blocks them first.
 fn forbidden() -> Vec<(&'static str, Refusal, &'static str)> {
     vec![
-        ("ATTACH DATABASE '/tmp/sb_evil.db' AS evil", Refusal::Attach, "attach"),
-        ("SELECT load_extension('/tmp/sb_evil')", Refusal::Extension, "forbidden_function"),
-        ("PRAGMA writable_schema = 1", Refusal::Pragma("writable_schema".into()), "pragma"),
+        (
+            "ATTACH DATABASE '/tmp/sb_evil.db' AS evil",
+            Refusal::Attach,
+            "attach",
+        ),
+        (
+            "SELECT load_extension('/tmp/sb_evil')",
+            Refusal::Extension,
+            "forbidden_function",
+        ),
+        (
+            "PRAGMA writable_schema = 1",
+            Refusal::Pragma("writable_schema".into()),
+            "pragma",
+        ),
         (
             "CREATE TRIGGER sb_t AFTER INSERT ON sb_wall_tasks BEGIN DELETE FROM sb_wall_tasks; END",
             Refusal::Ddl("CREATE/DROP TRIGGER".into()),
             "create",
         ),
-        ("DROP TABLE sb_wall_tasks", Refusal::Ddl("DROP".into()), "drop"),
-        ("CREATE TABLE sb_x (a INTEGER)", Refusal::Ddl("CREATE".into()), "create"),
-        ("CREATE INDEX sb_i ON sb_wall_tasks (title)", Refusal::Ddl("CREATE".into()), "create"),
-        ("ALTER TABLE sb_wall_tasks ADD COLUMN x INTEGER", Refusal::Ddl("ALTER TABLE".into()), "alter"),
-        ("SELECT name FROM pragma_table_info('sb_wall_tasks')", Refusal::OutsideScope("pragma_table_info".into()), "outside_scope"),
-        ("SELECT count(*) FROM dbstat", Refusal::OutsideScope("dbstat".into()), "outside_scope"),
-        ("SELECT name FROM sqlite_master", Refusal::OutsideScope("sqlite_master".into()), "outside_scope"),
-        ("SELECT count(*) FROM __base_0", Refusal::OutsideScope("__base_0".into()), "outside_scope"),
+        (
+            "DROP TABLE sb_wall_tasks",
+            Refusal::Ddl("DROP".into()),
+            "drop",
+        ),
+        (
+            "CREATE TABLE sb_x (a INTEGER)",
+            Refusal::Ddl("CREATE".into()),
+            "create",
+        ),
+        (
+            "CREATE INDEX sb_i ON sb_wall_tasks (title)",
+            Refusal::Ddl("CREATE".into()),
+            "create",
+        ),
+        (
+            "ALTER TABLE sb_wall_tasks ADD COLUMN x INTEGER",
+            Refusal::Ddl("ALTER TABLE".into()),
+            "alter",
+        ),
+        (
+            "SELECT name FROM pragma_table_info('sb_wall_tasks')",
+            Refusal::OutsideScope("pragma_table_info".into()),
+            "outside_scope",
+        ),
+        (
+            "SELECT count(*) FROM dbstat",
+            Refusal::OutsideScope("dbstat".into()),
+            "outside_scope",
+        ),
+        (
+            "SELECT name FROM sqlite_master",
+            Refusal::OutsideScope("sqlite_master".into()),
+            "outside_scope",
+        ),
+        (
+            "SELECT count(*) FROM __base_0",
+            Refusal::OutsideScope("__base_0".into()),
+            "outside_scope",
+        ),
         ("BEGIN", Refusal::Transaction, "transaction"),
         ("SAVEPOINT sb_s1", Refusal::Transaction, "transaction"),
         (
@@ -350,7 +441,10 @@ async fn the_sandbox_refuses_with_its_own_variant() {
         );
     }
     // A production table outside the scope is simply not there.
-    let err = sdb.query("SELECT secret FROM sb_wall_secrets", &[]).await.unwrap_err();
+    let err = sdb
+        .query("SELECT secret FROM sb_wall_secrets", &[])
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Statement { message } if message == "no such table: sb_wall_secrets"),
         "{err:?}"
@@ -363,7 +457,10 @@ async fn the_sandbox_refuses_with_its_own_variant() {
         "{err:?}"
     );
     // Nothing of it happened: same rows, no diff, still answering.
-    assert_eq!(rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await, vec![vec![int(3)]]);
+    assert_eq!(
+        rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
+        vec![vec![int(3)]]
+    );
     assert!(sdb.diff().unwrap().is_empty());
 }
 
@@ -395,11 +492,23 @@ async fn length_and_result_size_limits() {
         ..Limits::default()
     };
     let sdb = open_walls(&db, permissive(), limits).await;
-    let long = format!("SELECT id FROM sb_wall_tasks WHERE title = '{}'", "x".repeat(300));
+    let long = format!(
+        "SELECT id FROM sb_wall_tasks WHERE title = '{}'",
+        "x".repeat(300)
+    );
     let err = sdb.query(&long, &[]).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::TooLong { limit: 200 })), "{err:?}");
-    let err = sdb.query("SELECT id FROM sb_wall_tasks", &[]).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::TooManyRows { limit: 2 })), "{err:?}");
+    assert!(
+        matches!(err, Error::Refused(Refusal::TooLong { limit: 200 })),
+        "{err:?}"
+    );
+    let err = sdb
+        .query("SELECT id FROM sb_wall_tasks", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Refused(Refusal::TooManyRows { limit: 2 })),
+        "{err:?}"
+    );
     assert_eq!(
         rows(&sdb, "SELECT id FROM sb_wall_tasks ORDER BY id LIMIT 2").await,
         vec![vec![int(1)], vec![int(2)]]
@@ -416,13 +525,19 @@ async fn a_runaway_query_times_out_and_the_sandbox_stays_usable() {
     let sdb = open_walls(&db, Policy::builtin("dev").unwrap(), limits).await;
     let started = Instant::now();
     let err = sdb
-        .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c", &[])
+        .query(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c",
+            &[],
+        )
         .await
         .unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, Error::Timeout { limit_ms: 200 }), "{err:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert_eq!(rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await, vec![vec![int(3)]]);
+    assert_eq!(
+        rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
+        vec![vec![int(3)]]
+    );
     // A write interrupted half-way leaves nothing behind.
     let err = sdb
         .execute(
@@ -433,7 +548,9 @@ async fn a_runaway_query_times_out_and_the_sandbox_stays_usable() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { limit_ms: 200 }), "{err:?}");
     assert!(sdb.diff().unwrap().is_empty());
-    sdb.execute("UPDATE sb_wall_tasks SET title = 'fast' WHERE id = 1", &[]).await.unwrap();
+    sdb.execute("UPDATE sb_wall_tasks SET title = 'fast' WHERE id = 1", &[])
+        .await
+        .unwrap();
     assert_eq!(sdb.diff().unwrap().len(), 1);
 }
 
@@ -449,26 +566,42 @@ async fn a_failing_script_leaves_the_sandbox_unchanged() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Statement { message } if message.contains("UNIQUE constraint failed")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Statement { message } if message.contains("UNIQUE constraint failed")),
+        "{err:?}"
+    );
     // The second statement is refused by a wall.
     let err = sdb
-        .execute("DELETE FROM sb_wall_tasks WHERE id = 3; DROP TABLE sb_wall_labels", &[])
+        .execute(
+            "DELETE FROM sb_wall_tasks WHERE id = 3; DROP TABLE sb_wall_labels",
+            &[],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::Ddl(_))), "{err:?}");
     assert_eq!(
         rows(&sdb, "SELECT id, title FROM sb_wall_tasks ORDER BY id").await,
-        vec![vec![int(1), text("a")], vec![int(2), text("b")], vec![int(3), text("c")]]
+        vec![
+            vec![int(1), text("a")],
+            vec![int(2), text("b")],
+            vec![int(3), text("c")]
+        ]
     );
     assert!(sdb.diff().unwrap().is_empty());
     // Bound parameters work, and a good script applies as a whole.
     let results = sdb
-        .execute("UPDATE sb_wall_tasks SET title = ? WHERE id = ?", &[text("bound"), int(2)])
+        .execute(
+            "UPDATE sb_wall_tasks SET title = ? WHERE id = ?",
+            &[text("bound"), int(2)],
+        )
         .await
         .unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].rows_affected, 1);
-    assert_eq!(rows(&sdb, "SELECT title FROM sb_wall_tasks WHERE id = 2").await, vec![vec![text("bound")]]);
+    assert_eq!(
+        rows(&sdb, "SELECT title FROM sb_wall_tasks WHERE id = 2").await,
+        vec![vec![text("bound")]]
+    );
 }
 
 // ---- 5. the diff -------------------------------------------------------------
@@ -546,12 +679,28 @@ async fn diff_inserts_updates_deletes_key_changes_and_violations() {
             .iter()
             .map(|c| (c.op, c.key.clone(), c.changed.clone()))
             .collect();
-        let all = || vec!["id".to_owned(), "user_id".to_owned(), "title".to_owned(), "status".to_owned(), "priority".to_owned()];
+        let all = || {
+            vec![
+                "id".to_owned(),
+                "user_id".to_owned(),
+                "title".to_owned(),
+                "status".to_owned(),
+                "priority".to_owned(),
+            ]
+        };
         assert_eq!(
             got,
             vec![
-                (Op::Update, key(&[("id", int(2))]), vec!["status".to_owned()]),
-                (Op::Update, key(&[("id", int(3))]), vec!["priority".to_owned()]),
+                (
+                    Op::Update,
+                    key(&[("id", int(2))]),
+                    vec!["status".to_owned()]
+                ),
+                (
+                    Op::Update,
+                    key(&[("id", int(3))]),
+                    vec!["priority".to_owned()]
+                ),
                 (Op::Delete, key(&[("id", int(4))]), vec![]),
                 (Op::Delete, key(&[("id", int(5))]), vec![]),
                 (Op::Insert, key(&[("id", int(10))]), all()),
@@ -567,30 +716,51 @@ async fn diff_inserts_updates_deletes_key_changes_and_violations() {
         assert_eq!(row_pairs(c[3].old.as_ref()), task_row(5, "five", "todo", 5));
         assert!(c[4].old.is_none());
         assert_eq!(row_pairs(c[4].new.as_ref()), task_row(10, "ten", "todo", 0));
-        assert_eq!(row_pairs(c[6].new.as_ref()), task_row(20, "five", "todo", 5));
+        assert_eq!(
+            row_pairs(c[6].new.as_ref()),
+            task_row(20, "five", "todo", 5)
+        );
         // Validation: each new or changed row through its contract.
         let violations: Vec<Vec<Violation>> = c.iter().map(|c| c.violations.clone()).collect();
         assert_eq!(
             violations,
             vec![
                 vec![],
-                vec![Violation::new("priority", Rule::Range, "must be between 0 and 5")],
+                vec![Violation::new(
+                    "priority",
+                    Rule::Range,
+                    "must be between 0 and 5"
+                )],
                 vec![],
                 vec![],
                 vec![],
-                vec![Violation::new("title", Rule::Length, "length must be between 1 and 50")],
+                vec![Violation::new(
+                    "title",
+                    Rule::Length,
+                    "length must be between 1 and 50"
+                )],
                 vec![],
             ]
         );
         assert!(!cs.is_valid());
         assert_eq!(
             cs.summary().into_iter().collect::<Vec<_>>(),
-            vec![("sb_diff_tasks".to_owned(), Counts { insert: 3, update: 2, delete: 2 })]
+            vec![(
+                "sb_diff_tasks".to_owned(),
+                Counts {
+                    insert: 3,
+                    update: 2,
+                    delete: 2
+                }
+            )]
         );
         // Deterministic: the same changeset every time.
         assert_eq!(sdb.diff().unwrap(), cs);
         // Nothing reached production.
-        assert_eq!(db.rows("SELECT count(*) FROM sb_diff_tasks").await, vec![vec!["6"]]);
+        assert_eq!(
+            db.rows("SELECT count(*) FROM sb_diff_tasks").await,
+            vec![vec!["6"]]
+        );
     });
 }
 
@@ -605,11 +775,20 @@ async fn pii_is_never_cloned_and_stays_untouched() {
             .await
             .unwrap();
         assert_eq!(
-            rows(&sdb, "SELECT count(*) FROM sb_diff_tasks WHERE email IS NOT NULL").await,
+            rows(
+                &sdb,
+                "SELECT count(*) FROM sb_diff_tasks WHERE email IS NOT NULL"
+            )
+            .await,
             vec![vec![int(0)]]
         );
-        assert_eq!(sdb.pii_columns(), vec![("sb_diff_tasks".to_owned(), "email".to_owned())]);
-        sdb.execute("UPDATE sb_diff_tasks SET title = 'first' WHERE id = 1", &[]).await.unwrap();
+        assert_eq!(
+            sdb.pii_columns(),
+            vec![("sb_diff_tasks".to_owned(), "email".to_owned())]
+        );
+        sdb.execute("UPDATE sb_diff_tasks SET title = 'first' WHERE id = 1", &[])
+            .await
+            .unwrap();
         sdb.execute(
             "INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (12, 'twelve', 'todo', 2)",
             &[],
@@ -619,11 +798,16 @@ async fn pii_is_never_cloned_and_stays_untouched() {
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 2);
         assert_eq!(cs.changes()[0].changed, vec!["title".to_owned()]);
-        assert!(cs.changes().iter().all(|c| c.new.as_ref().is_some_and(|r| r.get("email").is_none())));
+        assert!(
+            cs.changes()
+                .iter()
+                .all(|c| c.new.as_ref().is_some_and(|r| r.get("email").is_none()))
+        );
         assert!(cs.is_valid(), "{cs:?}");
         sdb.commit(&cs).await.unwrap();
         assert_eq!(
-            db.rows("SELECT id, title, email FROM sb_diff_tasks ORDER BY id").await,
+            db.rows("SELECT id, title, email FROM sb_diff_tasks ORDER BY id")
+                .await,
             vec![
                 vec!["1", "first", "one@example.com"],
                 vec!["2", "two", "NULL"],
@@ -671,8 +855,11 @@ async fn composite_keys() {
         .await
         .unwrap();
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String, Vec<String>)> =
-            cs.changes().iter().map(|c| (c.op, c.key.render(), c.changed.clone())).collect();
+        let got: Vec<(Op, String, Vec<String>)> = cs
+            .changes()
+            .iter()
+            .map(|c| (c.op, c.key.render(), c.changed.clone()))
+            .collect();
         let all = || vec!["org_id".to_owned(), "member".to_owned(), "role".to_owned()];
         assert_eq!(
             got,
@@ -681,13 +868,18 @@ async fn composite_keys() {
                 (Op::Delete, "org_id=1,member=\"ann\"".to_owned(), vec![]),
                 (Op::Insert, "org_id=1,member=\"anna\"".to_owned(), all()),
                 (Op::Delete, "org_id=1,member=\"bob\"".to_owned(), vec![]),
-                (Op::Update, "org_id=1,member=\"cy\"".to_owned(), vec!["role".to_owned()]),
+                (
+                    Op::Update,
+                    "org_id=1,member=\"cy\"".to_owned(),
+                    vec!["role".to_owned()]
+                ),
             ]
         );
         assert!(cs.is_valid(), "{cs:?}");
         sdb.commit(&cs).await.unwrap();
         assert_eq!(
-            db.rows("SELECT org_id, member, role FROM sb_members ORDER BY org_id, member").await,
+            db.rows("SELECT org_id, member, role FROM sb_members ORDER BY org_id, member")
+                .await,
             vec![
                 vec!["1", "abe", "dev"],
                 vec!["1", "anna", "admin"],
@@ -732,8 +924,12 @@ async fn generated_keys_are_provisional_then_real() {
             .open()
             .await
             .unwrap();
-        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new one')", &[]).await.unwrap();
-        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new two')", &[]).await.unwrap();
+        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new one')", &[])
+            .await
+            .unwrap();
+        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new two')", &[])
+            .await
+            .unwrap();
         let got = rows(&sdb, "SELECT id, user_id FROM sb_gen_notes ORDER BY id").await;
         let p1 = PROVISIONAL_BASE_I64 + 1;
         let p2 = PROVISIONAL_BASE_I64 + 2;
@@ -750,19 +946,33 @@ async fn generated_keys_are_provisional_then_real() {
         let keys: Vec<(Op, Key)> = cs.changes().iter().map(|c| (c.op, c.key.clone())).collect();
         assert_eq!(
             keys,
-            vec![(Op::Insert, key(&[("id", int(p1))])), (Op::Insert, key(&[("id", int(p2))]))]
+            vec![
+                (Op::Insert, key(&[("id", int(p1))])),
+                (Op::Insert, key(&[("id", int(p2))]))
+            ]
         );
         assert!(cs.is_valid(), "{cs:?}");
         let report = sdb.commit(&cs).await.unwrap();
         assert_eq!(
             report.generated_keys,
             vec![
-                GeneratedKey { table: "sb_gen_notes".into(), column: "id".into(), provisional: p1, assigned: 4 },
-                GeneratedKey { table: "sb_gen_notes".into(), column: "id".into(), provisional: p2, assigned: 5 },
+                GeneratedKey {
+                    table: "sb_gen_notes".into(),
+                    column: "id".into(),
+                    provisional: p1,
+                    assigned: 4
+                },
+                GeneratedKey {
+                    table: "sb_gen_notes".into(),
+                    column: "id".into(),
+                    provisional: p2,
+                    assigned: 5
+                },
             ]
         );
         assert_eq!(
-            db.rows("SELECT id, user_id, body FROM sb_gen_notes ORDER BY id").await,
+            db.rows("SELECT id, user_id, body FROM sb_gen_notes ORDER BY id")
+                .await,
             vec![
                 vec!["1", "7", "a"],
                 vec!["2", "7", "b"],
@@ -863,21 +1073,34 @@ async fn schema_qualified_table_on_postgres() {
         .open()
         .await
         .unwrap();
-    assert_eq!(sdb.clone_stats().tables, vec![("app.sb_q_tasks".to_owned(), 2)]);
+    assert_eq!(
+        sdb.clone_stats().tables,
+        vec![("app.sb_q_tasks".to_owned(), 2)]
+    );
     assert_eq!(
         rows(&sdb, "SELECT id, title FROM sb_q_tasks ORDER BY id").await,
         vec![vec![int(1), text("app one")], vec![int(2), text("app two")]]
     );
-    sdb.execute("UPDATE sb_q_tasks SET title = 'changed' WHERE id = 2", &[]).await.unwrap();
+    sdb.execute("UPDATE sb_q_tasks SET title = 'changed' WHERE id = 2", &[])
+        .await
+        .unwrap();
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), 1);
     assert_eq!(cs.changes()[0].table, "app.sb_q_tasks");
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
-        db.rows("SELECT id, title FROM app.sb_q_tasks ORDER BY id").await,
-        vec![vec!["1", "app one"], vec!["2", "changed"], vec!["3", "app other"]]
+        db.rows("SELECT id, title FROM app.sb_q_tasks ORDER BY id")
+            .await,
+        vec![
+            vec!["1", "app one"],
+            vec!["2", "changed"],
+            vec!["3", "app other"]
+        ]
     );
-    assert_eq!(db.rows("SELECT id, title FROM public.sb_q_tasks").await, vec![vec!["1", "public one"]]);
+    assert_eq!(
+        db.rows("SELECT id, title FROM public.sb_q_tasks").await,
+        vec![vec!["1", "public one"]]
+    );
 }
 
 #[derive(Debug, SafeModel)]
@@ -910,17 +1133,34 @@ async fn mixed_case_names() {
             .open()
             .await
             .unwrap();
-        assert_eq!(sdb.clone_stats().tables, vec![("SbMixedTasks".to_owned(), 1)]);
-        sdb.execute("UPDATE SbMixedTasks SET Title = 'ONE' WHERE Id = 1", &[]).await.unwrap();
-        sdb.execute("INSERT INTO \"SbMixedTasks\" (\"Id\", \"Title\") VALUES (3, 'three')", &[]).await.unwrap();
+        assert_eq!(
+            sdb.clone_stats().tables,
+            vec![("SbMixedTasks".to_owned(), 1)]
+        );
+        sdb.execute("UPDATE SbMixedTasks SET Title = 'ONE' WHERE Id = 1", &[])
+            .await
+            .unwrap();
+        sdb.execute(
+            "INSERT INTO \"SbMixedTasks\" (\"Id\", \"Title\") VALUES (3, 'three')",
+            &[],
+        )
+        .await
+        .unwrap();
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String, Vec<String>)> =
-            cs.changes().iter().map(|c| (c.op, c.key.render(), c.changed.clone())).collect();
+        let got: Vec<(Op, String, Vec<String>)> = cs
+            .changes()
+            .iter()
+            .map(|c| (c.op, c.key.render(), c.changed.clone()))
+            .collect();
         assert_eq!(
             got,
             vec![
                 (Op::Update, "Id=1".to_owned(), vec!["Title".to_owned()]),
-                (Op::Insert, "Id=3".to_owned(), vec!["Id".to_owned(), "UserId".to_owned(), "Title".to_owned()]),
+                (
+                    Op::Insert,
+                    "Id=3".to_owned(),
+                    vec!["Id".to_owned(), "UserId".to_owned(), "Title".to_owned()]
+                ),
             ]
         );
         sdb.commit(&cs).await.unwrap();
@@ -932,7 +1172,11 @@ async fn mixed_case_names() {
         );
         assert_eq!(
             db.rows(sql).await,
-            vec![vec!["1", "7", "ONE"], vec!["2", "8", "two"], vec!["3", "7", "three"]]
+            vec![
+                vec!["1", "7", "ONE"],
+                vec!["2", "8", "two"],
+                vec!["3", "7", "three"]
+            ]
         );
     });
 }
@@ -973,7 +1217,11 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
         .await
         .unwrap();
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String)> = cs.changes().iter().map(|c| (c.op, c.key.render())).collect();
+        let got: Vec<(Op, String)> = cs
+            .changes()
+            .iter()
+            .map(|c| (c.op, c.key.render()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -984,8 +1232,13 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
         );
         sdb.commit(&cs).await.unwrap();
         assert_eq!(
-            db.rows("SELECT sku, user_id, qty FROM sb_stock ORDER BY sku").await,
-            vec![vec!["a", "7", "10"], vec!["c", "8", "3"], vec!["z", "7", "26"]]
+            db.rows("SELECT sku, user_id, qty FROM sb_stock ORDER BY sku")
+                .await,
+            vec![
+                vec!["a", "7", "10"],
+                vec!["c", "8", "3"],
+                vec!["z", "7", "26"]
+            ]
         );
     });
 }
@@ -1023,19 +1276,133 @@ async fn clone_200k_rows_and_diff_10_percent() {
         .await
         .unwrap();
     let opened = started.elapsed();
-    assert_eq!(sdb.clone_stats().tables, vec![("sb_big".to_owned(), 200_000)]);
-    let done = sdb.execute("UPDATE sb_big SET n = n + 1 WHERE id % 10 = 0", &[]).await.unwrap();
+    assert_eq!(
+        sdb.clone_stats().tables,
+        vec![("sb_big".to_owned(), 200_000)]
+    );
+    let done = sdb
+        .execute("UPDATE sb_big SET n = n + 1 WHERE id % 10 = 0", &[])
+        .await
+        .unwrap();
     assert_eq!(done[0].rows_affected, 20_000);
     let started = Instant::now();
     let cs = sdb.diff().unwrap();
     let diffed = started.elapsed();
     eprintln!("200,000 rows: open {opened:?}, diff of 20,000 updates {diffed:?}");
     assert_eq!(cs.len(), 20_000);
-    assert_eq!(cs.totals(), Counts { insert: 0, update: 20_000, delete: 0 });
+    assert_eq!(
+        cs.totals(),
+        Counts {
+            insert: 0,
+            update: 20_000,
+            delete: 0
+        }
+    );
     assert!(cs.changes().iter().all(|c| c.changed == ["n"]));
     let first = &cs.changes()[0];
     assert_eq!(first.key, key(&[("id", int(10))]));
     assert_eq!(first.new.as_ref().and_then(|r| r.get("n")), Some(&int(11)));
     assert_eq!(cs.changes()[19_999].key, key(&[("id", int(200_000))]));
     assert!(cs.is_valid());
+}
+
+#[tokio::test]
+async fn ordinary_agent_sql_passes_the_walls() {
+    let db = wall_db().await;
+    let sdb = open_walls(&db, Policy::builtin("dev").unwrap(), Limits::default()).await;
+    for (sql, want) in [
+        (
+            "WITH mine AS (SELECT id, title FROM sb_wall_tasks) SELECT count(*) FROM mine",
+            vec![vec![int(3)]],
+        ),
+        (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT sum(x) FROM c",
+            vec![vec![int(15)]],
+        ),
+        (
+            "SELECT count(*) FROM (SELECT id FROM sb_wall_tasks WHERE id > 1)",
+            vec![vec![int(2)]],
+        ),
+        (
+            "SELECT value FROM json_each('[1, 2]') ORDER BY value",
+            vec![vec![int(1)], vec![int(2)]],
+        ),
+        (
+            "SELECT id, row_number() OVER (ORDER BY id DESC) FROM sb_wall_tasks WHERE id < 3 ORDER BY id",
+            vec![vec![int(1), int(2)], vec![int(2), int(1)]],
+        ),
+        (
+            "SELECT t.title, l.label FROM sb_wall_tasks t JOIN sb_wall_labels l ON l.code = 'todo' WHERE t.id = 1",
+            vec![vec![text("a"), text("To do")]],
+        ),
+        // PII is readable, and NULL: it was never cloned.
+        (
+            "SELECT email FROM sb_wall_tasks ORDER BY id",
+            vec![vec![Value::Null]; 3],
+        ),
+    ] {
+        assert_eq!(rows(&sdb, sql).await, want, "{sql}");
+    }
+    let done = sdb
+        .execute(
+            "UPDATE sb_wall_tasks SET title = upper(title) WHERE id IN (SELECT id FROM sb_wall_tasks WHERE id < 3)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(done[0].rows_affected, 2);
+    let result = sdb
+        .query(
+            "SELECT id, title FROM sb_wall_tasks WHERE id < 3 ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result.to_json(),
+        serde_json::json!([{"id": 1, "title": "A"}, {"id": 2, "title": "B"}])
+    );
+    assert_eq!(
+        sdb.diff().unwrap().totals(),
+        Counts {
+            insert: 0,
+            update: 2,
+            delete: 0
+        }
+    );
+}
+
+#[tokio::test]
+async fn what_the_sandbox_cannot_enforce_is_on_the_changeset() {
+    let db = TestDb::new(Kind::Sqlite, "sb_not_enforced").await.unwrap();
+    db.exec(
+        "CREATE TABLE sb_iso_tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL CHECK (length(title) < 90));
+         INSERT INTO sb_iso_tasks VALUES (1, 1, 'a')",
+    )
+    .await;
+    let shadowdb::prod::Production::Sqlite(pool) = &db.prod else {
+        unreachable!()
+    };
+    sqlx::query("CREATE TRIGGER sb_audit AFTER UPDATE ON sb_iso_tasks BEGIN SELECT 1; END")
+        .execute(pool)
+        .await
+        .unwrap();
+    let sdb = ShadowDb::builder(db.prod.clone())
+        .table("sb_iso_tasks")
+        .tenant(1_i64)
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("UPDATE sb_iso_tasks SET title = 'b' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert_eq!(cs.len(), 1);
+    assert_eq!(
+        cs.not_enforced,
+        vec![
+            "sb_iso_tasks: CHECK (length(title) < 90)",
+            "sb_iso_tasks: trigger sb_audit"
+        ]
+    );
 }

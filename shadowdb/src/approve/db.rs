@@ -252,7 +252,13 @@ impl Store {
              WHERE {} AND status = 'pending'",
             text_eq(dialect, "id")
         );
-        let mut binds = vec![Some(status.name()), by, reason, Some(now.as_str()), Some(id)];
+        let mut binds = vec![
+            Some(status.name()),
+            by,
+            reason,
+            Some(now.as_str()),
+            Some(id),
+        ];
         if let Some(at) = unexpired_at {
             sql.push_str(&format!(" AND {}", text_cmp(dialect, "expires_at", ">")));
             binds.push(Some(at));
@@ -333,7 +339,9 @@ impl DbApprover {
             ],
         )
         .await
-        .map_err(|e| Error::database(format!("storing approval request in {APPROVALS_TABLE}"), e))?;
+        .map_err(|e| {
+            Error::database(format!("storing approval request in {APPROVALS_TABLE}"), e)
+        })?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@
 //! - [`DbApprover`]: the request waits in the table `shadowdb_approvals` of the
 //!   production database, where a reviewer in another process or on another
 //!   machine decides through [`DbApprovals`].
-//! - [`DenyAll`]: no.
+//! - [`DenyAll`], which always says no.
 //!
 //! ```
 //! use std::time::Duration;
@@ -79,8 +79,10 @@ pub trait Approver: Send + Sync {
     /// # Errors
     /// When the approver cannot ask at all (its terminal or database failed);
     /// a "no" is `Ok(Denied)`, not an error.
-    fn decide<'a>(&'a self, request: &'a ApprovalRequest)
-    -> BoxFuture<'a, Result<ApprovalDecision>>;
+    fn decide<'a>(
+        &'a self,
+        request: &'a ApprovalRequest,
+    ) -> BoxFuture<'a, Result<ApprovalDecision>>;
 }
 
 /// What an approver is asked.

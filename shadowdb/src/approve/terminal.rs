@@ -39,10 +39,7 @@ impl std::fmt::Debug for TerminalApprover {
 impl TerminalApprover {
     /// Asks on `input` and `output`; the approver is named after `$USER`
     /// (`terminal` when unset).
-    pub fn new(
-        input: impl BufRead + Send + 'static,
-        output: impl Write + Send + 'static,
-    ) -> Self {
+    pub fn new(input: impl BufRead + Send + 'static, output: impl Write + Send + 'static) -> Self {
         let user = std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
@@ -177,9 +174,18 @@ mod tests {
         let yes = ApprovalDecision::Approved { by: "u".into() };
         assert_eq!(answer(Some("y\n"), "u"), yes);
         assert_eq!(answer(Some("  YES \r\n"), "u"), yes);
-        assert!(matches!(answer(Some("n\n"), "u"), ApprovalDecision::Denied { .. }));
-        assert!(matches!(answer(Some("yep\n"), "u"), ApprovalDecision::Denied { .. }));
-        assert!(matches!(answer(Some("\n"), "u"), ApprovalDecision::Denied { .. }));
+        assert!(matches!(
+            answer(Some("n\n"), "u"),
+            ApprovalDecision::Denied { .. }
+        ));
+        assert!(matches!(
+            answer(Some("yep\n"), "u"),
+            ApprovalDecision::Denied { .. }
+        ));
+        assert!(matches!(
+            answer(Some("\n"), "u"),
+            ApprovalDecision::Denied { .. }
+        ));
         assert!(matches!(answer(None, "u"), ApprovalDecision::Denied { .. }));
     }
 }

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
-use super::textsql::{self, text_cmp, text_eq};
+use super::textsql::{self, text_cmp};
 use super::{AuditEvent, AuditQuery, AuditSink, format_time};
 use crate::approve::BoxFuture;
 use crate::error::{Error, Result};
@@ -137,7 +137,9 @@ pub async fn insert_event(conn: impl Into<AuditConn<'_>>, event: &AuditEvent) ->
             for v in &values {
                 q = q.bind(v.clone());
             }
-            q.execute($conn).await.map_err(|e| Error::database(ctx(), e))?;
+            q.execute($conn)
+                .await
+                .map_err(|e| Error::database(ctx(), e))?;
         }};
     }
     match conn.into() {
@@ -212,9 +214,12 @@ impl DbAuditSink {
         let dialect = self.prod.dialect();
         let mut conditions: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
+        // Plain `=`, which indexes serve: under MySQL's case-insensitive
+        // collations it matches a superset, and the exact filter below
+        // keeps only exact matches.
         let mut eq = |column: &str, value: Option<&str>| {
             if let Some(v) = value {
-                conditions.push(text_eq(dialect, column));
+                conditions.push(format!("{column} = ?"));
                 binds.push(v.to_owned());
             }
         };
@@ -245,7 +250,7 @@ impl DbAuditSink {
         for row in rows {
             let json = row.into_iter().next().flatten().unwrap_or_default();
             let event = AuditEvent::from_json(&json)?;
-            // The SQL filter compared bytes; this keeps the two paths identical.
+            // Exact text and microsecond times: the same filter as the file's.
             if query.matches(&event) {
                 out.push(event);
             }
@@ -265,5 +270,62 @@ impl AuditSink for DbAuditSink {
                 .map(|_| ())
                 .map_err(|e| Error::database(format!("writing to {AUDIT_TABLE}"), e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditKind;
+
+    async fn count(prod: &Production, sql: &str) -> usize {
+        textsql::fetch(prod, sql, &[]).await.unwrap().len()
+    }
+
+    /// The record and the data it describes commit, or roll back, together.
+    #[tokio::test]
+    async fn record_in_tx_shares_the_commit() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let prod = Production::Sqlite(pool);
+        textsql::execute(&prod, "CREATE TABLE t (id text)", &[])
+            .await
+            .unwrap();
+        ensure_audit_table(&prod).await.unwrap();
+        let event = AuditEvent::now(
+            "s",
+            "42",
+            "agent",
+            AuditKind::Rollback {
+                commit_id: "c1".into(),
+                rollback_id: "r1".into(),
+                rows_affected: 1,
+            },
+        );
+
+        let mut tx = ProdTx::begin(&prod).await.unwrap();
+        tx.execute("INSERT INTO t VALUES ('x')".into(), &[])
+            .await
+            .unwrap();
+        record_in_tx(&mut tx, &event).await.unwrap();
+        tx.rollback().await;
+        assert_eq!(count(&prod, "SELECT id FROM t").await, 0);
+        assert_eq!(count(&prod, "SELECT event FROM shadowdb_audit").await, 0);
+
+        let mut tx = ProdTx::begin(&prod).await.unwrap();
+        tx.execute("INSERT INTO t VALUES ('x')".into(), &[])
+            .await
+            .unwrap();
+        record_in_tx(&mut tx, &event).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&prod, "SELECT id FROM t").await, 1);
+        let stored = DbAuditSink::new(prod)
+            .query(&AuditQuery::new().commit("c1"))
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![event]);
     }
 }

@@ -87,7 +87,7 @@ impl AuditSink for JsonlSink {
                 let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.flush())
-                    .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
+                    .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
                     .map_err(io_error(ctx))
             })
             .await

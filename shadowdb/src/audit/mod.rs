@@ -67,9 +67,12 @@ use crate::diff::{ChangeSet, Op};
 use crate::error::{Error, Result};
 use crate::policy::{Decision, StatementVerdict};
 
-pub use db::{AUDIT_TABLE, AuditConn, DbAuditSink, ensure_audit_table, insert_event};
-#[allow(unused_imports, reason = "the commit in sync.rs writes its record with it")]
+#[allow(
+    unused_imports,
+    reason = "the commit in sync.rs writes its record with it"
+)]
 pub(crate) use db::record_in_tx;
+pub use db::{AUDIT_TABLE, AuditConn, DbAuditSink, ensure_audit_table, insert_event};
 pub use jsonl::{JsonlSink, query_jsonl};
 pub use query::AuditQuery;
 pub use redact::{RedactedSql, Redactor};
@@ -588,25 +591,27 @@ pub fn image_value(json: &serde_json::Value, ty: SqlType) -> std::result::Result
         (_, J::Null) => Value::Null,
         (SqlType::Bool, J::Bool(b)) => Value::Bool(*b),
         (SqlType::Int, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
-        (SqlType::Float, J::Number(n)) => Value::Float(
-            n.to_string()
-                .parse::<f64>()
-                .map_err(|_| wrong())?,
-        ),
+        (SqlType::Float, J::Number(n)) => {
+            Value::Float(n.to_string().parse::<f64>().map_err(|_| wrong())?)
+        }
         (SqlType::Float, J::String(s)) => Value::Float(match s.as_str() {
             "NaN" => f64::NAN,
             "Infinity" => f64::INFINITY,
             "-Infinity" => f64::NEG_INFINITY,
             _ => return Err(wrong()),
         }),
-        (SqlType::Decimal, J::String(s)) => Value::Decimal(Decimal::new(s.as_str()).map_err(|_| wrong())?),
+        (SqlType::Decimal, J::String(s)) => {
+            Value::Decimal(Decimal::new(s.as_str()).map_err(|_| wrong())?)
+        }
         (SqlType::Text, J::String(s)) => Value::Text(s.clone()),
         (SqlType::Bytes, J::String(s)) => Value::Bytes(
             s.strip_prefix("\\x")
                 .and_then(|h| hex::decode(h).ok())
                 .ok_or_else(wrong)?,
         ),
-        (SqlType::Uuid, J::String(s)) => Value::Uuid(uuid::Uuid::try_parse(s).map_err(|_| wrong())?),
+        (SqlType::Uuid, J::String(s)) => {
+            Value::Uuid(uuid::Uuid::try_parse(s).map_err(|_| wrong())?)
+        }
         (SqlType::Date, J::String(s)) => {
             Value::Date(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| wrong())?)
         }
@@ -943,7 +948,10 @@ mod tests {
         assert_eq!(format_time(&t), "2024-05-01T12:00:00.000000Z");
         let t = parse_time("2024-05-01T12:00:00.123456789Z").unwrap();
         assert_eq!(format_time(&t), "2024-05-01T12:00:00.123456Z");
-        assert_eq!(format_time(&DateTime::<Utc>::MAX_UTC), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_time(&DateTime::<Utc>::MAX_UTC),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ impl AuditQuery {
         self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
             && self.actor.as_ref().is_none_or(|a| *a == event.actor)
             && self.kind.is_none_or(|k| k == event.kind.kind_name())
-            && self.session_id.as_ref().is_none_or(|s| *s == event.session_id)
+            && self
+                .session_id
+                .as_ref()
+                .is_none_or(|s| *s == event.session_id)
             && self
                 .commit_id
                 .as_ref()

@@ -63,7 +63,9 @@ impl Redactor {
     /// [`Error::Config`] when the pattern does not compile.
     pub fn with_pattern(mut self, pattern: &str) -> Result<Self> {
         let re = Regex::new(pattern).map_err(|e| {
-            Error::Config(format!("audit secret pattern `{pattern}` is not a valid regex: {e}"))
+            Error::Config(format!(
+                "audit secret pattern `{pattern}` is not a valid regex: {e}"
+            ))
         })?;
         self.patterns.push(re);
         Ok(self)
@@ -192,8 +194,7 @@ fn mask_literals(sql: &str) -> String {
             }
             // Blob literals `x'0a'`, and the other prefixed strings.
             'x' | 'X' | 'e' | 'E' | 'n' | 'N' | 'b' | 'B'
-                if at(i + 1) == Some('\'')
-                    && !at(i.wrapping_sub(1)).is_some_and(is_ident_char) =>
+                if at(i + 1) == Some('\'') && !at(i.wrapping_sub(1)).is_some_and(is_ident_char) =>
             {
                 i = skip_quoted(i + 1, '\'');
                 out.push('?');
@@ -230,7 +231,9 @@ fn mask_literals(sql: &str) -> String {
                 i = (i + 2).min(chars.len());
                 out.push_str("/* *** */");
             }
-            c if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 // A number: digits, a point, hex digits of `0x..`, an exponent.
                 while let Some(d) = at(i) {
                     let exponent_sign = (d == '+' || d == '-')
@@ -278,8 +281,14 @@ mod tests {
             m("INSERT INTO t1(a, \"b'c\") VALUES ('it''s', -12.5e-3, X'0A', 0x1F)"),
             "INSERT INTO t1(a, \"b'c\") VALUES (?, -?, ?, ?)"
         );
-        assert_eq!(m("SELECT [we'ird], `x'y` FROM t2 /* 'a' */"), "SELECT [we'ird], `x'y` FROM t2 /* *** */");
-        assert_eq!(m("SELECT ?1, :name, @v, $1 FROM t"), "SELECT ?1, :name, @v, $1 FROM t");
+        assert_eq!(
+            m("SELECT [we'ird], `x'y` FROM t2 /* 'a' */"),
+            "SELECT [we'ird], `x'y` FROM t2 /* *** */"
+        );
+        assert_eq!(
+            m("SELECT ?1, :name, @v, $1 FROM t"),
+            "SELECT ?1, :name, @v, $1 FROM t"
+        );
         assert_eq!(m("SELECT 'unterminated"), "SELECT ?");
         assert_eq!(m("SELECT e'x', col_e FROM t"), "SELECT ?, col_e FROM t");
     }

@@ -375,14 +375,16 @@ impl Ctx<'_, '_> {
         out
     }
 
-    /// Writes to standard output (the review, the command's result).
+    /// Writes to standard output (the review, the command's result). Not
+    /// scrubbed: it holds rows and schemas, never the URL, and replacing a
+    /// short password inside JSON could break the document.
     fn out(&mut self, text: &str) {
-        let text = self.scrub(text);
         let _ = self.io.stdout.write_all(text.as_bytes());
         let _ = self.io.stdout.flush();
     }
 
-    /// Writes one message line to standard error.
+    /// Writes one message line to standard error, the password scrubbed
+    /// (a second line of defence: no message should hold the URL).
     fn note(&mut self, text: &str) {
         let mut text = self.scrub(text);
         text.push('\n');
@@ -492,14 +494,17 @@ fn hint(err: &Error) -> Option<&'static str> {
 fn exit_of(err: &Error) -> Exit {
     match err {
         Error::Conflict(_) => Exit::Conflict,
-        Error::NeedsApproval(_) => Exit::NotApproved,
+        Error::NeedsApproval(_) | Error::ApprovalDenied { .. } | Error::ApprovalTimedOut { .. } => {
+            Exit::NotApproved
+        }
         Error::Blocked { .. }
         | Error::PolicyBlocked(_)
         | Error::Contract(_)
         | Error::TenantBreach { .. }
         | Error::Cascade { .. }
         | Error::Refused(_)
-        | Error::PiiWrite { .. } => Exit::Blocked,
+        | Error::PiiWrite { .. }
+        | Error::CommitTooLarge { .. } => Exit::Blocked,
         Error::Schema(problems)
             if !problems
                 .iter()
@@ -618,14 +623,31 @@ pub fn main() -> ExitCode {
 /// Runs the command line: `args` as `std::env::args_os()` gives them (the
 /// program name first), reading and writing `io`.
 pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> Exit {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // Every password of every URL given, found before parsing: a URL given
+    // where clap did not expect one comes back in clap's own error message.
+    let env_url = std::env::var("DATABASE_URL").ok();
+    let mut secrets: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .chain(env_url.as_deref())
+        .flat_map(url_secrets)
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let mut ctx = Ctx {
+        io,
+        verbose: false,
+        secrets,
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
-            let text = err.render().to_string();
+            let text = ctx.scrub(&err.render().to_string());
             let stream = if err.use_stderr() {
-                &mut io.stderr
+                &mut ctx.io.stderr
             } else {
-                &mut io.stdout
+                &mut ctx.io.stdout
             };
             let _ = stream.write_all(text.as_bytes());
             let _ = stream.flush();
@@ -636,16 +658,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
             };
         }
     };
-    let secrets = match &cli.command {
-        Command::Run(a) => url_secrets(&a.db.db),
-        Command::Schema(a) => url_secrets(&a.db.db),
-        Command::Check(_) | Command::Policy(_) => Vec::new(),
-    };
-    let mut ctx = Ctx {
-        io,
-        verbose: cli.verbose > 0,
-        secrets,
-    };
+    ctx.verbose = cli.verbose > 0;
     let result = match cli.command {
         Command::Run(args) => run::run(&mut ctx, args).await,
         Command::Check(args) => check::check(&mut ctx, &args),
