@@ -101,7 +101,7 @@ fn update_time() -> DateTime<Utc> {
 }
 
 /// One row of the table.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 struct Row {
     id: i64,
     user_id: i64,
@@ -288,11 +288,15 @@ async fn run_ours(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
 async fn run_floor(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
     let pool = connect(url).await?;
     let t = Instant::now();
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT id, user_id, title, status, priority, updated_at FROM tasks WHERE user_id = $1")
-            .bind(TENANT)
-            .fetch_all(&pool)
-            .await?;
+    let rows: Vec<Row> = sqlx::query_as::<_, (i64, i64, String, String, i32, DateTime<Utc>)>(
+        "SELECT id, user_id, title, status, priority, updated_at FROM tasks WHERE user_id = $1",
+    )
+    .bind(TENANT)
+    .fetch_all(&pool)
+    .await?
+    .into_iter()
+    .map(|(id, user_id, title, status, priority, updated_at)| Row { id, user_id, title, status, priority, updated_at })
+    .collect();
     let read = t.elapsed();
     let t = Instant::now();
     let c = changes(n, &rows);

@@ -1406,3 +1406,62 @@ async fn what_the_sandbox_cannot_enforce_is_on_the_changeset() {
         ]
     );
 }
+
+#[derive(Debug, SafeModel)]
+#[safemodel(table = "sb_gen_ident", tenant = "user_id")]
+pub struct SbGenIdent {
+    #[safemodel(primary_key)]
+    pub id: i32,
+    pub user_id: i64,
+    pub body: String,
+}
+
+/// The documented first provisional key of a 32-bit generated key.
+const PROVISIONAL_BASE_I32: i64 = 2_000_000_000;
+
+#[tokio::test]
+async fn identity_columns_on_postgres_get_32_bit_provisional_keys() {
+    let Some(db) = TestDb::new(Kind::Postgres, "sb_identity").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE sb_gen_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id bigint NOT NULL, body text NOT NULL);
+         INSERT INTO sb_gen_ident (user_id, body) VALUES (7, 'a'), (8, 'b')",
+    )
+    .await;
+    let mut sdb = ShadowDb::builder(db.prod.clone())
+        .table("sb_gen_ident")
+        .tenant(7_i64)
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("INSERT INTO sb_gen_ident (body) VALUES ('new')", &[])
+        .await
+        .unwrap();
+    let p = PROVISIONAL_BASE_I32 + 1;
+    assert_eq!(
+        rows(&sdb, "SELECT id, body FROM sb_gen_ident ORDER BY id").await,
+        vec![vec![int(1), text("a")], vec![int(p), text("new")]]
+    );
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    let report = sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        report.generated_keys,
+        vec![GeneratedKey {
+            table: "sb_gen_ident".into(),
+            column: "id".into(),
+            provisional: p,
+            assigned: 3,
+        }]
+    );
+    assert_eq!(
+        db.rows("SELECT id, user_id, body FROM sb_gen_ident ORDER BY id")
+            .await,
+        vec![
+            vec!["1", "7", "a"],
+            vec!["2", "8", "b"],
+            vec!["3", "7", "new"]
+        ]
+    );
+}
