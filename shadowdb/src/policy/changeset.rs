@@ -179,17 +179,24 @@ fn is_negative(value: &Value) -> bool {
 
 /// Glob match, ASCII case-insensitive: `*` any run, `?` one character.
 pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+    wildcard(pattern, text, '*', '?')
+}
+
+/// Wildcard match, ASCII case-insensitive, with `any` matching any run of
+/// characters and `one` exactly one (glob: `*`/`?`, SQL LIKE: `%`/`_`).
+/// Backtracks to the last `any` only, so it is linear in practice.
+pub(crate) fn wildcard(pattern: &str, text: &str, any: char, one: char) -> bool {
     let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
     let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         match (p.get(pi), t.get(ti)) {
-            (Some('*'), _) => {
+            (Some(pc), _) if *pc == any => {
                 star = Some((pi, ti));
                 pi += 1;
             }
-            (Some(pc), Some(tc)) if *pc == '?' || pc == tc => {
+            (Some(pc), Some(tc)) if *pc == one || pc == tc => {
                 pi += 1;
                 ti += 1;
             }
@@ -203,8 +210,7 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == any))
 }
 
 pub(crate) fn check(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {

@@ -1265,32 +1265,7 @@ fn const_text(c: &Const) -> Option<String> {
 /// SQLite's LIKE without ESCAPE: `%` any run, `_` one character, ASCII
 /// case-insensitive.
 fn like(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match (p.get(pi), t.get(ti)) {
-            (Some('%'), _) => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            (Some(pc), Some(tc)) if *pc == '_' || pc == tc => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == '%'))
+    super::changeset::wildcard(pattern, text, '%', '_')
 }
 
 fn fold_binary(left: &Expr, op: &BinaryOperator, right: &Expr, d: usize) -> Option<Const> {
