@@ -168,18 +168,19 @@ fn changes(n: u64, tenant_rows: &[Row]) -> Changes {
 
 /// The agent's SQL, run in the sandbox: the same changes.
 fn agent_sql(n: u64) -> String {
-    let mut sql = "UPDATE tasks SET status = 'done', priority = priority + 1, updated_at = '2025-01-01 00:00:00+00:00' WHERE id % 10 = 0;\n".to_owned();
+    let mut sql = "UPDATE tasks SET status = 'done', priority = priority + 1, updated_at = '2025-01-01 00:00:00+00:00' WHERE id % 10 = 0;\n\
+                   DELETE FROM tasks WHERE id % 100 = 1;\n"
+        .to_owned();
     if n / 100 > 0 {
         let _ = writeln!(
             sql,
             "INSERT INTO tasks (id, user_id, title, status, priority, updated_at) \
              WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < {}) \
-             SELECT {} + x, {TENANT}, 'new ' || x, 'todo', 3, '2025-01-01 00:00:00+00:00' FROM s;",
+             SELECT {} + x, {TENANT}, 'new ' || x, 'todo', 3, '2025-01-01 00:00:00+00:00' FROM s",
             n / 100,
             3 * n
         );
     }
-    sql.push_str("DELETE FROM tasks WHERE id % 100 = 1");
     sql
 }
 

@@ -803,6 +803,12 @@ impl Sandbox {
         Ok(out)
     }
 
+    /// Rows inserted, updated or deleted since the sandbox was created, by
+    /// anyone (SQLite's `total_changes`): no data changes while it stands still.
+    pub(crate) fn total_changes(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
     /// Makes the current state the new baseline (after a commit).
     pub(crate) fn rebase(&self) -> Result<()> {
         let _in = Internal::new(&self.walls);

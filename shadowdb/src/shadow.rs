@@ -173,6 +173,12 @@ pub struct ShadowDb {
     pub(crate) log: Mutex<Vec<StatementVerdict>>,
     stats: CloneStats,
     pub(crate) committed: Option<String>,
+    /// The last diff and the sandbox's change counter when it was taken:
+    /// while the counter stands still, a commit need not diff again.
+    pub(crate) last_diff: Mutex<Option<(u64, ChangeSet)>>,
+    /// Set by a commit: the baseline is to become the sandbox's current
+    /// state, done by the next diff (a committed sandbox rarely diffs again).
+    pub(crate) stale_baseline: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ShadowDb {
@@ -293,6 +299,8 @@ impl ShadowDb {
             log: Mutex::new(Vec::new()),
             stats,
             committed: None,
+            last_diff: Mutex::new(None),
+            stale_baseline: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -428,6 +436,10 @@ impl ShadowDb {
     /// [`Error::Sandbox`] if the sandbox cannot be read.
     pub fn diff(&self) -> Result<ChangeSet> {
         let sandbox = self.sandbox()?;
+        if self.stale_baseline.load(std::sync::atomic::Ordering::Acquire) {
+            sandbox.rebase()?;
+            self.stale_baseline.store(false, std::sync::atomic::Ordering::Release);
+        }
         let mut changes = Vec::new();
         let mut not_enforced = Vec::new();
         for (i, t) in self.tables.iter().enumerate() {
@@ -438,7 +450,11 @@ impl ShadowDb {
                 not_enforced.push(format!("{}: {n}", t.schema.name));
             }
         }
-        Ok(ChangeSet::new(changes, not_enforced))
+        let cs = ChangeSet::new(changes, not_enforced);
+        if let Ok(mut last) = self.last_diff.lock() {
+            *last = Some((sandbox.total_changes(), cs.clone()));
+        }
+        Ok(cs)
     }
 
     /// Turns one raw (old, new) pair into row changes (a key change is a

@@ -126,10 +126,8 @@ impl ShadowDb {
         if let Some(id) = &self.committed {
             return Err(Error::AlreadyCommitted { commit_id: id.clone() });
         }
-        let current = self.diff()?;
-        if &current != reviewed {
-            return Err(Error::ChangeSetChanged);
-        }
+        let current = self.current(reviewed)?;
+        eprintln!("PROF rediff {:?}", started.elapsed());
         self.gate_tenant(&current)?;
         let broken: Vec<RowViolations> = current
             .changes()
@@ -146,11 +144,36 @@ impl ShadowDb {
         }
         self.gate_policy(&current, &opts)?;
 
+        eprintln!("PROF gates {:?}", started.elapsed());
         let report = self.apply(&current, &opts, started).await?;
-        self.sandbox()?.rebase()?;
+        eprintln!("PROF apply {:?}", started.elapsed());
+        self.stale_baseline.store(true, std::sync::atomic::Ordering::Release);
+        eprintln!("PROF rebase {:?}", started.elapsed());
         self.committed = Some(report.commit_id.clone());
         tracing::info!(commit_id = %report.commit_id, rows = current.len(), "committed");
         Ok(report)
+    }
+
+    /// The sandbox's changeset now, which must be `reviewed`. The last diff
+    /// serves when the sandbox has not changed since it was taken (SQLite's
+    /// change counter stands still); otherwise the sandbox is diffed again.
+    fn current(&self, reviewed: &ChangeSet) -> Result<ChangeSet> {
+        let version = self.sandbox()?.total_changes();
+        let cached = self
+            .last_diff
+            .lock()
+            .ok()
+            .and_then(|mut last| last.take())
+            .filter(|(v, cs)| *v == version && cs == reviewed)
+            .map(|(_, cs)| cs);
+        let current = match cached {
+            Some(cs) => cs,
+            None => self.diff()?,
+        };
+        if &current != reviewed {
+            return Err(Error::ChangeSetChanged);
+        }
+        Ok(current)
     }
 
     fn scoped(&self, table: &str) -> Option<&Scoped> {
@@ -267,6 +290,7 @@ impl ShadowDb {
             // Deletes and updates of referenced columns must not cascade onto
             // rows outside the changeset.
             self.check_cascades(&mut tx, cs).await?;
+            eprintln!("PROF   cascades {:?}", started.elapsed());
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else { continue };
                 let name = t.schema.name.to_string();
@@ -279,6 +303,7 @@ impl ShadowDb {
                     written.entry(name.clone()).or_default().insert += usize::try_from(done).unwrap_or(usize::MAX);
                 }
             }
+            eprintln!("PROF   inserts {:?}", started.elapsed());
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else { continue };
                 for group in groups(t, cs, Op::Update) {
@@ -288,6 +313,7 @@ impl ShadowDb {
                     }
                 }
             }
+            eprintln!("PROF   updates {:?}", started.elapsed());
             for &ti in order.iter().rev() {
                 let Some(t) = self.tables.get(ti) else { continue };
                 for group in groups(t, cs, Op::Delete) {
@@ -315,9 +341,11 @@ impl ShadowDb {
                 OnConflict::Skip => skipped = conflicts,
             }
         }
+        eprintln!("PROF   deletes {:?}", started.elapsed());
         tx.commit()
             .await
             .map_err(|e| Error::database("commit: COMMIT", e))?;
+        eprintln!("PROF   COMMIT {:?}", started.elapsed());
         Ok(CommitReport {
             commit_id: uuid::Uuid::new_v4().to_string(),
             rows: written,
@@ -473,6 +501,7 @@ impl ShadowDb {
             FetchError::Db(e) => Error::database(ctx(), e),
             FetchError::Decode(m) => Error::Sandbox(m),
         };
+        let tb = Instant::now();
         // Which change each returned row belongs to.
         let mut columns: Vec<Vec<Bind>> = (0..shape.width()).map(|_| Vec::with_capacity(chunk.len())).collect();
         for c in chunk {
@@ -489,7 +518,9 @@ impl ShadowDb {
         let sql = shape.sql(dialect, op, chunk.len(), &types);
         let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
         params.extend(tenant.iter().map(PgParam::One));
+        let tq = Instant::now();
         let rows = tx.fetch_pg(sql, &params, &[&ordinal_col()]).await.map_err(fail)?;
+        eprintln!("PROF     pg_batch {} rows: build {:?} query {:?}", chunk.len(), tq.duration_since(tb), tq.elapsed());
         let hits = rows.iter().map(|r| match r.first() {
             Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
             _ => None,
@@ -1106,7 +1137,7 @@ fn in_list(dialect: Dialect, lhs: &[String], tuples: &[Vec<String>]) -> String {
 fn batch_rows(dialect: Dialect, width: usize) -> usize {
     let by_binds = dialect.max_binds().saturating_sub(1) / width.max(1);
     match dialect {
-        Dialect::Postgres => 10_000,
+        Dialect::Postgres => std::env::var("SDB_PG_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000),
         Dialect::Sqlite => by_binds.clamp(1, 2_000),
         Dialect::MySql => by_binds.clamp(1, 1_000),
     }
@@ -1274,6 +1305,17 @@ impl<'a> Shape<'a> {
                     args.join(", "),
                     quoted.join(", ")
                 );
+                // The key array again, as `= ANY`: without it the planner
+                // joins the batch to every row of the tenant (a hash over the
+                // tenant's rows); with it, to the batch's rows found by key.
+                let mut cond = cond;
+                for (i, k) in self.keys.iter().enumerate() {
+                    let col = format!("{t}.{}", q(&k.name));
+                    let arg = format!("${}::{}", i + 1, pg_types.get(i).copied().unwrap_or("text[]"));
+                    if prod::cast_expr(dialect, k, &col) == col {
+                        cond.push_str(&format!(" AND {col} = ANY({arg})"));
+                    }
+                }
                 match op {
                     Op::Update => format!("UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"),
                     _ => format!("DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}"),
