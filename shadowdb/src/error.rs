@@ -498,7 +498,9 @@ pub(crate) fn redact(e: &sqlx::Error) -> String {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             // The server ended the session (PostgreSQL's admin/crash shutdown,
             // `pg_terminate_backend`, a connection exception; MySQL's `KILL`).
-            if matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "70100") || code.starts_with("08") {
+            if matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "70100")
+                || code.starts_with("08")
+            {
                 return format!("connection lost: the server ended the session (SQLSTATE {code})");
             }
             let kind = match db.kind() {

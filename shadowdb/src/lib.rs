@@ -1,8 +1,8 @@
 #![doc = include_str!("../../README.md")]
 
-pub mod cli;
 pub mod approve;
 pub mod audit;
+pub mod cli;
 pub mod diff;
 mod error;
 pub mod limits;
@@ -10,13 +10,12 @@ pub mod policy;
 pub mod prod;
 pub mod render;
 mod sandbox;
+pub mod schema;
 mod shadow;
 mod sync;
-pub mod schema;
 pub mod types;
 
 pub use error::{Conflict, ConflictKind, Error, Refusal, Result, SchemaProblem};
 pub use sandbox::{Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};
-

@@ -197,11 +197,15 @@ impl Walls {
             AuthAction::CreateIndex { .. }
             | AuthAction::CreateTempIndex { .. }
             | AuthAction::DropIndex { .. }
-            | AuthAction::DropTempIndex { .. } => self.refuse(Refusal::Ddl("CREATE/DROP INDEX".into())),
+            | AuthAction::DropTempIndex { .. } => {
+                self.refuse(Refusal::Ddl("CREATE/DROP INDEX".into()))
+            }
             AuthAction::CreateTable { .. }
             | AuthAction::CreateTempTable { .. }
             | AuthAction::DropTable { .. }
-            | AuthAction::DropTempTable { .. } => self.refuse(Refusal::Ddl("CREATE/DROP TABLE".into())),
+            | AuthAction::DropTempTable { .. } => {
+                self.refuse(Refusal::Ddl("CREATE/DROP TABLE".into()))
+            }
             AuthAction::CreateTrigger { .. }
             | AuthAction::CreateTempTrigger { .. }
             | AuthAction::DropTrigger { .. }
@@ -211,7 +215,9 @@ impl Walls {
             AuthAction::CreateView { .. }
             | AuthAction::CreateTempView { .. }
             | AuthAction::DropView { .. }
-            | AuthAction::DropTempView { .. } => self.refuse(Refusal::Ddl("CREATE/DROP VIEW".into())),
+            | AuthAction::DropTempView { .. } => {
+                self.refuse(Refusal::Ddl("CREATE/DROP VIEW".into()))
+            }
             AuthAction::AlterTable { .. } => self.refuse(Refusal::Ddl("ALTER TABLE".into())),
             AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => {
                 self.refuse(Refusal::Ddl("CREATE/DROP VIRTUAL TABLE".into()))
@@ -251,23 +257,132 @@ impl Walls {
 /// `fts3_tokenizer`, `sqlite_*` introspection, `randomblob`/`zeroblob` beyond
 /// the value-length limit are stopped by that limit anyway.
 const FUNCTIONS: &[&str] = &[
-    "abs", "changes", "char", "coalesce", "concat", "concat_ws", "format", "printf", "glob",
-    "hex", "ifnull", "iif", "if", "instr", "last_insert_rowid", "length", "like", "likelihood",
-    "likely", "lower", "ltrim", "max", "min", "nullif", "octet_length", "quote", "random",
-    "randomblob", "replace", "round", "rtrim", "sign", "substr", "substring", "total_changes",
-    "trim", "typeof", "unhex", "unicode", "unlikely", "upper", "zeroblob", "avg", "count",
-    "group_concat", "string_agg", "sum", "total", "median", "date", "time", "datetime",
-    "julianday", "unixepoch", "strftime", "timediff", "json", "jsonb", "json_array",
-    "jsonb_array", "json_array_length", "json_error_position", "json_extract", "jsonb_extract",
-    "json_insert", "jsonb_insert", "json_object", "jsonb_object", "json_patch", "jsonb_patch",
-    "json_pretty", "json_remove", "jsonb_remove", "json_replace", "jsonb_replace", "json_set",
-    "jsonb_set", "json_type", "json_valid", "json_quote", "json_group_array",
-    "jsonb_group_array", "json_group_object", "jsonb_group_object", "json_each", "json_tree",
-    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
-    "first_value", "last_value", "nth_value", "acos", "acosh", "asin", "asinh", "atan",
-    "atan2", "atanh", "ceil", "ceiling", "cos", "cosh", "degrees", "exp", "floor", "ln", "log",
-    "log10", "log2", "mod", "pi", "pow", "power", "radians", "sin", "sinh", "sqrt", "tan",
-    "tanh", "trunc",
+    "abs",
+    "changes",
+    "char",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "format",
+    "printf",
+    "glob",
+    "hex",
+    "ifnull",
+    "iif",
+    "if",
+    "instr",
+    "last_insert_rowid",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "lower",
+    "ltrim",
+    "max",
+    "min",
+    "nullif",
+    "octet_length",
+    "quote",
+    "random",
+    "randomblob",
+    "replace",
+    "round",
+    "rtrim",
+    "sign",
+    "substr",
+    "substring",
+    "total_changes",
+    "trim",
+    "typeof",
+    "unhex",
+    "unicode",
+    "unlikely",
+    "upper",
+    "zeroblob",
+    "avg",
+    "count",
+    "group_concat",
+    "string_agg",
+    "sum",
+    "total",
+    "median",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    "json",
+    "jsonb",
+    "json_array",
+    "jsonb_array",
+    "json_array_length",
+    "json_error_position",
+    "json_extract",
+    "jsonb_extract",
+    "json_insert",
+    "jsonb_insert",
+    "json_object",
+    "jsonb_object",
+    "json_patch",
+    "jsonb_patch",
+    "json_pretty",
+    "json_remove",
+    "jsonb_remove",
+    "json_replace",
+    "jsonb_replace",
+    "json_set",
+    "jsonb_set",
+    "json_type",
+    "json_valid",
+    "json_quote",
+    "json_group_array",
+    "jsonb_group_array",
+    "json_group_object",
+    "jsonb_group_object",
+    "json_each",
+    "json_tree",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "ceil",
+    "ceiling",
+    "cos",
+    "cosh",
+    "degrees",
+    "exp",
+    "floor",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "mod",
+    "pi",
+    "pow",
+    "power",
+    "radians",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+    "trunc",
 ];
 
 /// The result of one statement run by the agent.
@@ -313,8 +428,10 @@ fn value_to_json(v: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
-        Value::Float(x) => serde_json::Number::from_f64(*x)
-            .map_or_else(|| serde_json::Value::String(x.to_string()), serde_json::Value::Number),
+        Value::Float(x) => serde_json::Number::from_f64(*x).map_or_else(
+            || serde_json::Value::String(x.to_string()),
+            serde_json::Value::Number,
+        ),
         other => serde_json::Value::String(other.to_string()),
     }
 }
@@ -384,9 +501,7 @@ pub(crate) fn to_sandbox(v: &Value) -> SqlValue {
         Value::Date(d) => SqlValue::Text(d.format("%Y-%m-%d").to_string()),
         Value::Time(t) => SqlValue::Text(t.format("%H:%M:%S%.f").to_string()),
         Value::Timestamp(t) => SqlValue::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
-        Value::TimestampTz(t) => {
-            SqlValue::Text(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string())
-        }
+        Value::TimestampTz(t) => SqlValue::Text(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
         Value::Json(j) => SqlValue::Text(j.as_str().to_owned()),
         _ => SqlValue::Null,
     }
@@ -437,9 +552,10 @@ impl Sandbox {
             pii: tables
                 .iter()
                 .flat_map(|t| {
-                    t.columns.iter().filter(|c| c.pii).map(|c| {
-                        (t.name.to_ascii_lowercase(), c.name.to_ascii_lowercase())
-                    })
+                    t.columns
+                        .iter()
+                        .filter(|c| c.pii)
+                        .map(|c| (t.name.to_ascii_lowercase(), c.name.to_ascii_lowercase()))
                 })
                 .collect(),
         });
@@ -459,7 +575,11 @@ impl Sandbox {
     fn configure(&self) -> Result<()> {
         use rusqlite::config::DbConfig;
         let c = &self.conn;
-        let set = |cfg, on| c.set_db_config(cfg, on).map(|_| ()).map_err(|e| sandbox_err(&e));
+        let set = |cfg, on| {
+            c.set_db_config(cfg, on)
+                .map(|_| ())
+                .map_err(|e| sandbox_err(&e))
+        };
         set(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         set(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         set(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
@@ -472,7 +592,10 @@ impl Sandbox {
                 .map_err(|e| sandbox_err(&e))
         };
         lim(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
-        lim(Limit::SQLITE_LIMIT_SQL_LENGTH, self.limits.max_sql_bytes.max(10_000))?;
+        lim(
+            Limit::SQLITE_LIMIT_SQL_LENGTH,
+            self.limits.max_sql_bytes.max(10_000),
+        )?;
         lim(Limit::SQLITE_LIMIT_LENGTH, self.limits.max_value_bytes)?;
         lim(Limit::SQLITE_LIMIT_EXPR_DEPTH, 200)?;
         lim(Limit::SQLITE_LIMIT_COMPOUND_SELECT, 100)?;
@@ -515,7 +638,12 @@ impl Sandbox {
             defs.push(def);
         }
         if !rowid_key {
-            let key: Vec<String> = t.key.iter().filter_map(|&i| t.columns.get(i)).map(|c| q(&c.name)).collect();
+            let key: Vec<String> = t
+                .key
+                .iter()
+                .filter_map(|&i| t.columns.get(i))
+                .map(|c| q(&c.name))
+                .collect();
             defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
         }
         if with_fks {
@@ -556,8 +684,15 @@ impl Sandbox {
         };
         let cols: Vec<String> = t.columns.iter().map(|c| q(&c.name)).collect();
         let marks = vec!["?"; cols.len()].join(", ");
-        let sql = format!("INSERT INTO {} ({}) VALUES ({marks})", q(&t.name), cols.join(", "));
-        let tx = self.conn.unchecked_transaction().map_err(|e| sandbox_err(&e))?;
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            q(&t.name),
+            cols.join(", ")
+        );
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| sandbox_err(&e))?;
         {
             let mut stmt = tx.prepare(&sql).map_err(|e| sandbox_err(&e))?;
             for row in rows {
@@ -573,7 +708,11 @@ impl Sandbox {
     pub(crate) fn seal(&self) -> Result<()> {
         let _in = Internal::new(&self.walls);
         for (i, t) in self.tables.iter().enumerate() {
-            let sql = format!("INSERT INTO {} SELECT * FROM {}", q(&base_name(i)), q(&t.name));
+            let sql = format!(
+                "INSERT INTO {} SELECT * FROM {}",
+                q(&base_name(i)),
+                q(&t.name)
+            );
             self.conn.execute_batch(&sql).map_err(|e| sandbox_err(&e))?;
             if let Some(base) = t.generated_key {
                 // New rows the agent inserts without a key get provisional keys
@@ -599,7 +738,8 @@ impl Sandbox {
             .conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(|e| sandbox_err(&e))?;
-        let growth = i64::try_from(self.limits.max_growth_bytes).unwrap_or(i64::MAX) / page_size.max(1);
+        let growth =
+            i64::try_from(self.limits.max_growth_bytes).unwrap_or(i64::MAX) / page_size.max(1);
         self.conn
             .execute_batch(&format!(
                 "PRAGMA max_page_count = {}; PRAGMA foreign_keys = ON;",
@@ -614,9 +754,10 @@ impl Sandbox {
             *r = None;
         }
         let deadline = self.walls.epoch.elapsed() + self.limits.statement_time;
-        self.walls
-            .deadline_ns
-            .store(u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.walls.deadline_ns.store(
+            u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     fn disarm(&self) {
@@ -693,7 +834,10 @@ impl Sandbox {
             if wanted > 0 {
                 if wanted != params.len() {
                     return Err(Error::Statement {
-                        message: format!("the statement has {wanted} parameters, {} given", params.len()),
+                        message: format!(
+                            "the statement has {wanted} parameters, {} given",
+                            params.len()
+                        ),
                     });
                 }
                 for (i, p) in params.iter().enumerate() {
@@ -703,7 +847,11 @@ impl Sandbox {
             }
             let readonly = stmt.readonly();
             if stmt.column_count() > 0 {
-                let columns: Vec<String> = stmt.column_names().iter().map(|s| (*s).to_owned()).collect();
+                let columns: Vec<String> = stmt
+                    .column_names()
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
                 let width = columns.len();
                 let mut rows_out = Vec::new();
                 let mut rows = stmt.raw_query();
@@ -761,8 +909,16 @@ impl Sandbox {
             .iter()
             .map(|c| format!("b.{0} IS c.{0}", q(&c.name)))
             .collect();
-        let b_cols: Vec<String> = t.columns.iter().map(|c| format!("b.{}", q(&c.name))).collect();
-        let c_cols: Vec<String> = t.columns.iter().map(|c| format!("c.{}", q(&c.name))).collect();
+        let b_cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("b.{}", q(&c.name)))
+            .collect();
+        let c_cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("c.{}", q(&c.name)))
+            .collect();
         let first_key = t
             .key
             .first()
@@ -781,9 +937,14 @@ impl Sandbox {
         );
         let mut out = Vec::new();
         let read = |row: &rusqlite::Row<'_>, from: usize| -> rusqlite::Result<Vec<Value>> {
-            (from..from + n).map(|j| row.get_ref(j).map(raw_value)).collect()
+            (from..from + n)
+                .map(|j| row.get_ref(j).map(raw_value))
+                .collect()
         };
-        let mut stmt = self.conn.prepare(&changed_sql).map_err(|e| sandbox_err(&e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&changed_sql)
+            .map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
             let old = read(row, 0).map_err(|e| sandbox_err(&e))?;
@@ -795,7 +956,10 @@ impl Sandbox {
             };
             out.push((Some(old), new));
         }
-        let mut stmt = self.conn.prepare(&inserted_sql).map_err(|e| sandbox_err(&e))?;
+        let mut stmt = self
+            .conn
+            .prepare(&inserted_sql)
+            .map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
             out.push((None, Some(read(row, 0).map_err(|e| sandbox_err(&e))?)));
@@ -815,7 +979,10 @@ impl Sandbox {
         for (i, t) in self.tables.iter().enumerate() {
             let b = q(&base_name(i));
             self.conn
-                .execute_batch(&format!("DELETE FROM {b}; INSERT INTO {b} SELECT * FROM {};", q(&t.name)))
+                .execute_batch(&format!(
+                    "DELETE FROM {b}; INSERT INTO {b} SELECT * FROM {};",
+                    q(&t.name)
+                ))
                 .map_err(|e| sandbox_err(&e))?;
         }
         Ok(())

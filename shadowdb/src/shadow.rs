@@ -246,7 +246,9 @@ impl ShadowDb {
                 continue;
             };
             let model = reg.get(&table)?;
-            if let Some(s) = check_table(spec, schema, model, opts.allow_uncontracted, &mut problems) {
+            if let Some(s) =
+                check_table(spec, schema, model, opts.allow_uncontracted, &mut problems)
+            {
                 scoped.push(s);
             }
         }
@@ -263,8 +265,10 @@ impl ShadowDb {
             return Err(Error::Schema(problems));
         }
 
-        let sandbox_tables: Vec<SandboxTable> =
-            scoped.iter().map(|s| sandbox_table(s, &scoped, &tenant)).collect();
+        let sandbox_tables: Vec<SandboxTable> = scoped
+            .iter()
+            .map(|s| sandbox_table(s, &scoped, &tenant))
+            .collect();
         let sandbox = Mutex::new(Sandbox::new(sandbox_tables, opts.limits)?);
         let mut stats = CloneStats::default();
         for (i, s) in scoped.iter().enumerate() {
@@ -323,7 +327,10 @@ impl ShadowDb {
     /// The scoped tables, as named at open.
     #[must_use]
     pub fn table_names(&self) -> Vec<String> {
-        self.tables.iter().map(|t| t.schema.name.to_string()).collect()
+        self.tables
+            .iter()
+            .map(|t| t.schema.name.to_string())
+            .collect()
     }
 
     /// The reflected schema of each scoped table.
@@ -436,9 +443,13 @@ impl ShadowDb {
     /// [`Error::Sandbox`] if the sandbox cannot be read.
     pub fn diff(&self) -> Result<ChangeSet> {
         let sandbox = self.sandbox()?;
-        if self.stale_baseline.load(std::sync::atomic::Ordering::Acquire) {
+        if self
+            .stale_baseline
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             sandbox.rebase()?;
-            self.stale_baseline.store(false, std::sync::atomic::Ordering::Release);
+            self.stale_baseline
+                .store(false, std::sync::atomic::Ordering::Release);
         }
         let mut changes = Vec::new();
         let mut not_enforced = Vec::new();
@@ -470,7 +481,12 @@ impl ShadowDb {
                 .key
                 .iter()
                 .filter_map(|&k| t.col(k))
-                .map(|c| (c.name.clone(), row.get(&c.name).cloned().unwrap_or(Value::Null)))
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        row.get(&c.name).cloned().unwrap_or(Value::Null),
+                    )
+                })
                 .collect())
         };
         match (old, new) {
@@ -600,14 +616,21 @@ impl ShadowDb {
                 } else {
                     "row belongs to another tenant"
                 };
-                violations.push(Violation::new(tc.name.clone(), Rule::Other("tenant".into()), msg));
+                violations.push(Violation::new(
+                    tc.name.clone(),
+                    Rule::Other("tenant".into()),
+                    msg,
+                ));
             }
         }
         if let Some(model) = t.model
             && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
         {
             for v in rv.violations {
-                if !violations.iter().any(|w| w.column == v.column && w.rule == v.rule) {
+                if !violations
+                    .iter()
+                    .any(|w| w.column == v.column && w.rule == v.rule)
+                {
                     violations.push(v);
                 }
             }
@@ -622,7 +645,11 @@ impl ShadowDb {
                 if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
                 } else if let Err(e) = prod::write_bind(dialect, col, value) {
-                    violations.push(Violation::new(name, Rule::Other("production_type".into()), e.0));
+                    violations.push(Violation::new(
+                        name,
+                        Rule::Other("production_type".into()),
+                        e.0,
+                    ));
                 }
             }
         }
@@ -658,13 +685,23 @@ fn check_table(
     let table = spec.name.to_string();
     let before = problems.len();
     if model.is_none() && !spec.read_only && !allow_uncontracted {
-        problems.push(SchemaProblem::NoContract { table: table.clone() });
+        problems.push(SchemaProblem::NoContract {
+            table: table.clone(),
+        });
     }
     let info = model.map(Model::info);
     // Columns in the sandbox: the contract's, or every column without one.
     let wanted: Vec<(String, bool)> = match info {
-        Some(info) => info.columns.iter().map(|c| (c.name.to_owned(), c.pii)).collect(),
-        None => schema.columns.iter().map(|c| (c.name.clone(), false)).collect(),
+        Some(info) => info
+            .columns
+            .iter()
+            .map(|c| (c.name.to_owned(), c.pii))
+            .collect(),
+        None => schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), false))
+            .collect(),
     };
     // The tenant column: the one given for the table, else the contract's.
     let tenant_name = spec
@@ -724,9 +761,14 @@ fn check_table(
         }
     }
     // Key: the table's primary key, or the row key given for it.
-    let key_names: Vec<String> = spec.row_key.clone().unwrap_or_else(|| schema.primary_key.clone());
+    let key_names: Vec<String> = spec
+        .row_key
+        .clone()
+        .unwrap_or_else(|| schema.primary_key.clone());
     if key_names.is_empty() {
-        problems.push(SchemaProblem::NoPrimaryKey { table: table.clone() });
+        problems.push(SchemaProblem::NoPrimaryKey {
+            table: table.clone(),
+        });
     }
     if let (Some(info), None) = (info, &spec.row_key) {
         let contract: Vec<String> = info.primary_key.iter().map(|s| (*s).to_owned()).collect();
@@ -740,12 +782,17 @@ fn check_table(
     }
     let mut key = Vec::new();
     for k in &key_names {
-        match cols.iter().position(|&i| schema.columns.get(i).is_some_and(|c| &c.name == k)) {
+        match cols
+            .iter()
+            .position(|&i| schema.columns.get(i).is_some_and(|c| &c.name == k))
+        {
             Some(p) => key.push(p),
-            None if schema.column(k).is_none() => problems.push(SchemaProblem::ContractColumnMissing {
-                table: table.clone(),
-                column: k.clone(),
-            }),
+            None if schema.column(k).is_none() => {
+                problems.push(SchemaProblem::ContractColumnMissing {
+                    table: table.clone(),
+                    column: k.clone(),
+                })
+            }
             None => problems.push(SchemaProblem::ContractColumnMissing {
                 table: table.clone(),
                 column: k.clone(),
@@ -839,7 +886,9 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
         .foreign_keys
         .iter()
         .filter_map(|fk| {
-            let parent = all.iter().find(|o| o.schema.name.name == fk.ref_table.name)?;
+            let parent = all
+                .iter()
+                .find(|o| o.schema.name.name == fk.ref_table.name)?;
             Some(SandboxFk {
                 columns: fk.columns.clone(),
                 parent: parent.sandbox_name.clone(),
@@ -882,7 +931,13 @@ async fn clone_table(
             .map(|r| {
                 let mut it = r.into_iter();
                 pii.iter()
-                    .map(|p| if *p { Value::Null } else { it.next().unwrap_or(Value::Null) })
+                    .map(|p| {
+                        if *p {
+                            Value::Null
+                        } else {
+                            it.next().unwrap_or(Value::Null)
+                        }
+                    })
                     .collect()
             })
             .collect();

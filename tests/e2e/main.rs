@@ -3,7 +3,7 @@
 
 mod common;
 mod fidelity;
-mod schema;
 mod sandbox;
+mod schema;
 mod smoke;
 mod sync;

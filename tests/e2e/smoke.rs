@@ -27,8 +27,12 @@ pub struct SmokeTask {
 
 async fn setup(db: &TestDb) {
     let ddl = match db.kind {
-        Kind::MySql => "CREATE TABLE smoke_tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title VARCHAR(200) NOT NULL, status VARCHAR(20) NOT NULL)",
-        _ => "CREATE TABLE smoke_tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)",
+        Kind::MySql => {
+            "CREATE TABLE smoke_tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title VARCHAR(200) NOT NULL, status VARCHAR(20) NOT NULL)"
+        }
+        _ => {
+            "CREATE TABLE smoke_tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)"
+        }
     };
     db.exec(ddl).await;
     db.exec("INSERT INTO smoke_tasks VALUES (1, 42, 'a', 'todo'); INSERT INTO smoke_tasks VALUES (2, 42, 'b', 'todo'); INSERT INTO smoke_tasks VALUES (3, 42, 'c', 'done'); INSERT INTO smoke_tasks VALUES (4, 99, 'other', 'todo')").await;
@@ -44,17 +48,30 @@ async fn clone_change_diff_commit() {
             .open()
             .await
             .unwrap();
-        assert_eq!(sdb.clone_stats().tables, vec![("smoke_tasks".to_owned(), 3)]);
-        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 1", &[]).await.unwrap();
-        sdb.execute("DELETE FROM smoke_tasks WHERE id = 3", &[]).await.unwrap();
-        sdb.execute("INSERT INTO smoke_tasks (id, title, status) VALUES (10, 'new', 'in_progress')", &[]).await.unwrap();
+        assert_eq!(
+            sdb.clone_stats().tables,
+            vec![("smoke_tasks".to_owned(), 3)]
+        );
+        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 1", &[])
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM smoke_tasks WHERE id = 3", &[])
+            .await
+            .unwrap();
+        sdb.execute(
+            "INSERT INTO smoke_tasks (id, title, status) VALUES (10, 'new', 'in_progress')",
+            &[],
+        )
+        .await
+        .unwrap();
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 3, "{cs:?}");
         assert!(cs.is_valid(), "{cs:?}");
         let report = sdb.commit(&cs).await.unwrap();
         assert_eq!(report.rows["smoke_tasks"].total(), 3);
         assert_eq!(
-            db.rows("SELECT id, user_id, title, status FROM smoke_tasks ORDER BY id").await,
+            db.rows("SELECT id, user_id, title, status FROM smoke_tasks ORDER BY id")
+                .await,
             vec![
                 vec!["1", "42", "a", "done"],
                 vec!["2", "42", "b", "todo"],
@@ -70,15 +87,36 @@ async fn clone_change_diff_commit() {
 async fn bad_write_and_other_tenant_are_blocked() {
     each_db!("smoke_block", |db| {
         setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone()).table("smoke_tasks").tenant(42_i64).open().await.unwrap();
-        sdb.execute("UPDATE smoke_tasks SET status = 'yolo_swag' WHERE id = 1", &[]).await.unwrap();
-        sdb.execute("INSERT INTO smoke_tasks (id, user_id, title, status) VALUES (11, 99, 'x', 'todo')", &[]).await.unwrap();
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("smoke_tasks")
+            .tenant(42_i64)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute(
+            "UPDATE smoke_tasks SET status = 'yolo_swag' WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+        sdb.execute(
+            "INSERT INTO smoke_tasks (id, user_id, title, status) VALUES (11, 99, 'x', 'todo')",
+            &[],
+        )
+        .await
+        .unwrap();
         let cs = sdb.diff().unwrap();
         assert!(!cs.is_valid());
         let err = sdb.commit(&cs).await.unwrap_err();
         assert!(matches!(err, shadowdb::Error::TenantBreach { .. }), "{err}");
-        assert_eq!(err.to_string(), "tenant breach: smoke_tasks[id=11]: inserts a row for another tenant");
-        assert_eq!(db.rows("SELECT count(*) FROM smoke_tasks").await, vec![vec!["4"]]);
+        assert_eq!(
+            err.to_string(),
+            "tenant breach: smoke_tasks[id=11]: inserts a row for another tenant"
+        );
+        assert_eq!(
+            db.rows("SELECT count(*) FROM smoke_tasks").await,
+            vec![vec!["4"]]
+        );
     });
 }
 
@@ -86,18 +124,33 @@ async fn bad_write_and_other_tenant_are_blocked() {
 async fn lost_update_is_a_conflict() {
     each_db!("smoke_conflict", |db| {
         setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone()).table("smoke_tasks").tenant(42_i64).open().await.unwrap();
-        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 2", &[]).await.unwrap();
-        db.exec("UPDATE smoke_tasks SET title = 'moved' WHERE id = 2").await;
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("smoke_tasks")
+            .tenant(42_i64)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 2", &[])
+            .await
+            .unwrap();
+        db.exec("UPDATE smoke_tasks SET title = 'moved' WHERE id = 2")
+            .await;
         let cs = sdb.diff().unwrap();
         let err = sdb.commit(&cs).await.unwrap_err();
         match err {
             shadowdb::Error::Conflict(c) => {
                 assert_eq!(c.len(), 1);
-                assert_eq!(c[0].to_string(), "smoke_tasks[id=2] changed in production since the clone (columns: title)");
+                assert_eq!(
+                    c[0].to_string(),
+                    "smoke_tasks[id=2] changed in production since the clone (columns: title)"
+                );
             }
             other => panic!("{other}"),
         }
-        assert_eq!(db.rows("SELECT title, status FROM smoke_tasks WHERE id = 2").await, vec![vec!["moved", "todo"]]);
+        assert_eq!(
+            db.rows("SELECT title, status FROM smoke_tasks WHERE id = 2")
+                .await,
+            vec![vec!["moved", "todo"]]
+        );
     });
 }

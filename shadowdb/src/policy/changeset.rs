@@ -210,7 +210,8 @@ pub(crate) fn wildcard(pattern: &str, text: &str, any: char, one: char) -> bool 
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|c| *c == any))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|c| *c == any))
 }
 
 pub(crate) fn check(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {
