@@ -93,11 +93,15 @@ const TENANT: i64 = 2;
 const STATUSES: [&str; 3] = ["todo", "doing", "done"];
 
 fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn update_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// One row of the table.
@@ -114,7 +118,11 @@ struct Row {
 /// Row `i` (1-based) of the initial table: tenants interleave, as rows of
 /// many tenants do in a shared table.
 fn initial(i: i64) -> Row {
-    let status = usize::try_from((i / 3) % 3).ok().and_then(|s| STATUSES.get(s)).copied().unwrap_or("todo");
+    let status = usize::try_from((i / 3) % 3)
+        .ok()
+        .and_then(|s| STATUSES.get(s))
+        .copied()
+        .unwrap_or("todo");
     Row {
         id: i,
         user_id: i % 3 + 1,
@@ -162,8 +170,16 @@ fn changes(n: u64, tenant_rows: &[Row]) -> Changes {
             ..r.clone()
         })
         .collect();
-    let deletes = tenant_rows.iter().map(|r| r.id).filter(|&id| is_deleted(id)).collect();
-    Changes { inserts, updates, deletes }
+    let deletes = tenant_rows
+        .iter()
+        .map(|r| r.id)
+        .filter(|&id| is_deleted(id))
+        .collect();
+    Changes {
+        inserts,
+        updates,
+        deletes,
+    }
 }
 
 /// The agent's SQL, run in the sandbox: the same changes.
@@ -188,7 +204,11 @@ fn agent_sql(n: u64) -> String {
 fn expected(n: u64) -> (i64, String) {
     let total = i64::try_from(3 * n).unwrap_or(i64::MAX);
     let all: Vec<Row> = (1..=total).map(initial).collect();
-    let tenant: Vec<Row> = all.iter().filter(|r| r.user_id == TENANT).cloned().collect();
+    let tenant: Vec<Row> = all
+        .iter()
+        .filter(|r| r.user_id == TENANT)
+        .cloned()
+        .collect();
     let c = changes(n, &tenant);
     let mut updates = c.updates.into_iter().peekable();
     let mut rows: Vec<Row> = all
@@ -199,10 +219,23 @@ fn expected(n: u64) -> (i64, String) {
     rows.extend(c.inserts);
     let lines: Vec<String> = rows
         .iter()
-        .map(|r| format!("{},{},{},{},{},{}", r.id, r.user_id, r.title, r.status, r.priority, r.updated_at.timestamp()))
+        .map(|r| {
+            format!(
+                "{},{},{},{},{},{}",
+                r.id,
+                r.user_id,
+                r.title,
+                r.status,
+                r.priority,
+                r.updated_at.timestamp()
+            )
+        })
         .collect();
     let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    (count, hex::encode(Sha256::digest(lines.join("\n").as_bytes())))
+    (
+        count,
+        hex::encode(Sha256::digest(lines.join("\n").as_bytes())),
+    )
 }
 
 /// Production's rows now, as `(count, SHA-256)`.
@@ -233,7 +266,8 @@ async fn reset(pool: &PgPool, n: u64) -> Res<()> {
     .bind(i64::try_from(3 * n)?)
     .execute(pool)
     .await?;
-    pool.execute("CREATE INDEX tasks_user_id ON tasks (user_id)").await?;
+    pool.execute("CREATE INDEX tasks_user_id ON tasks (user_id)")
+        .await?;
     pool.execute("VACUUM ANALYZE tasks").await?;
     Ok(())
 }
@@ -261,7 +295,10 @@ async fn run_ours(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
     let mut sdb = ShadowDb::builder(pool)
         .table("tasks")
         .tenant(TENANT)
-        .limits(Limits { statement_time: Duration::from_secs(600), ..Limits::default() })
+        .limits(Limits {
+            statement_time: Duration::from_secs(600),
+            ..Limits::default()
+        })
         .open()
         .await?;
     let open = t.elapsed();
@@ -272,7 +309,11 @@ async fn run_ours(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
     let cs = sdb.diff()?;
     let diff = t.elapsed();
     if !cs.is_valid() {
-        return Err(format!("the changeset breaks its contract: {:?}", cs.changes().iter().find(|c| !c.is_valid())).into());
+        return Err(format!(
+            "the changeset breaks its contract: {:?}",
+            cs.changes().iter().find(|c| !c.is_valid())
+        )
+        .into());
     }
     let t = Instant::now();
     sdb.commit(&cs).await?;
@@ -296,7 +337,14 @@ async fn run_floor(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
     .fetch_all(&pool)
     .await?
     .into_iter()
-    .map(|(id, user_id, title, status, priority, updated_at)| Row { id, user_id, title, status, priority, updated_at })
+    .map(|(id, user_id, title, status, priority, updated_at)| Row {
+        id,
+        user_id,
+        title,
+        status,
+        priority,
+        updated_at,
+    })
     .collect();
     let read = t.elapsed();
     let t = Instant::now();
@@ -327,10 +375,16 @@ async fn run_floor(url: &str, n: u64) -> Res<Vec<(&'static str, f64)>> {
     .bind(c.updates.iter().map(|r| r.updated_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM tasks WHERE id = ANY($1)").bind(&c.deletes).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM tasks WHERE id = ANY($1)")
+        .bind(&c.deletes)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     let write = t.elapsed();
-    Ok(vec![("read", read.as_secs_f64()), ("write", write.as_secs_f64())])
+    Ok(vec![
+        ("read", read.as_secs_f64()),
+        ("write", write.as_secs_f64()),
+    ])
 }
 
 /// Child mode: one run of one system, measures on stdout.
@@ -368,11 +422,17 @@ fn spawn(system: &str, url: &str, n: u64) -> Res<Measure> {
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-        return Err(format!("{system} failed at N = {n}: {}", String::from_utf8_lossy(&out.stderr).trim()).into());
+        return Err(format!(
+            "{system} failed at N = {n}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
     };
     let mut m = Measure::default();
     for part in line.split_whitespace() {
-        let Some((name, value)) = part.split_once('=') else { continue };
+        let Some((name, value)) = part.split_once('=') else {
+            continue;
+        };
         if name == "peak_kib" {
             m.peak_kib = value.parse()?;
         } else {
@@ -387,23 +447,36 @@ fn median(mut xs: Vec<f64>) -> f64 {
     match xs.len() {
         0 => 0.0,
         len if len % 2 == 1 => xs.get(len / 2).copied().unwrap_or(0.0),
-        len => (xs.get(len / 2 - 1).copied().unwrap_or(0.0) + xs.get(len / 2).copied().unwrap_or(0.0)) / 2.0,
+        len => {
+            (xs.get(len / 2 - 1).copied().unwrap_or(0.0) + xs.get(len / 2).copied().unwrap_or(0.0))
+                / 2.0
+        }
     }
 }
 
 /// Medians of each phase, the total and the peak over runs.
 fn summarize(runs: &[Measure]) -> (Vec<(String, f64)>, f64, f64) {
-    let names: Vec<String> = runs.first().map(|m| m.phases.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
+    let names: Vec<String> = runs
+        .first()
+        .map(|m| m.phases.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
     let phases = names
         .iter()
         .map(|name| {
-            let xs = runs.iter().filter_map(|m| m.phases.iter().find(|(n, _)| n == name).map(|(_, s)| *s)).collect();
+            let xs = runs
+                .iter()
+                .filter_map(|m| m.phases.iter().find(|(n, _)| n == name).map(|(_, s)| *s))
+                .collect();
             (name.clone(), median(xs))
         })
         .collect();
     #[allow(clippy::cast_precision_loss)] // KiB counts far below 2^52
     let peak = median(runs.iter().map(|m| m.peak_kib as f64 / 1024.0).collect());
-    (phases, median(runs.iter().map(Measure::total).collect()), peak)
+    (
+        phases,
+        median(runs.iter().map(Measure::total).collect()),
+        peak,
+    )
 }
 
 fn ms(secs: f64) -> String {
@@ -412,7 +485,9 @@ fn ms(secs: f64) -> String {
 
 /// `url` with its database replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let cut = base.rfind('/').unwrap_or(base.len());
     let mut out = format!("{}/{name}", base.get(..cut).unwrap_or(base));
     if let Some(q) = query {
@@ -428,8 +503,14 @@ async fn bench(args: &Args) -> Res<()> {
     }
     let admin = connect(&args.db).await?;
     let name = "shadowdb_bench";
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
     let url = with_database(&args.db, name);
     let pool = connect(&url).await?;
     let mut report = String::new();
@@ -444,7 +525,11 @@ async fn bench(args: &Args) -> Res<()> {
         let mut floor = Vec::new();
         for run in 0..args.runs {
             // Alternate which system goes first, so neither always meets a warmer cache.
-            let order = if run % 2 == 0 { ["ours", "floor"] } else { ["floor", "ours"] };
+            let order = if run % 2 == 0 {
+                ["ours", "floor"]
+            } else {
+                ["floor", "ours"]
+            };
             for system in order {
                 reset(&pool, n).await?;
                 let m = spawn(system, &url, n)?;
@@ -452,17 +537,35 @@ async fn bench(args: &Args) -> Res<()> {
                 if got != want {
                     return Err(format!("{system} at N = {n}, run {run}: production holds {got:?}, expected {want:?}").into());
                 }
-                eprintln!("N = {n} run {run} {system}: {} ({:?})", ms(m.total()), m.phases);
-                if system == "ours" { ours.push(m) } else { floor.push(m) }
+                eprintln!(
+                    "N = {n} run {run} {system}: {} ({:?})",
+                    ms(m.total()),
+                    m.phases
+                );
+                if system == "ours" {
+                    ours.push(m)
+                } else {
+                    floor.push(m)
+                }
             }
         }
         let (op, ot, opk) = summarize(&ours);
         let (fp, ft, fpk) = summarize(&floor);
         for (system, phases, total, peak) in [("ours", &op, ot, opk), ("floor", &fp, ft, fpk)] {
-            let list: Vec<String> = phases.iter().map(|(name, s)| format!("{name} {}", ms(*s))).collect();
-            let _ = writeln!(report, "| {n} | {system} | {} | {} | {peak:.0} MiB |", list.join(", "), ms(total));
+            let list: Vec<String> = phases
+                .iter()
+                .map(|(name, s)| format!("{name} {}", ms(*s)))
+                .collect();
+            let _ = writeln!(
+                report,
+                "| {n} | {system} | {} | {} | {peak:.0} MiB |",
+                list.join(", "),
+                ms(total)
+            );
         }
-        let phase = |p: &[(String, f64)], name: &str| p.iter().find(|(n, _)| n == name).map_or(0.0, |(_, s)| *s);
+        let phase = |p: &[(String, f64)], name: &str| {
+            p.iter().find(|(n, _)| n == name).map_or(0.0, |(_, s)| *s)
+        };
         let _ = writeln!(
             ratios,
             "N = {n}: total ours/floor {:.2}x; commit/write {:.2}x ({} / {}); peak {:.2}x",
@@ -475,7 +578,11 @@ async fn bench(args: &Args) -> Res<()> {
     }
     println!("{report}\n{ratios}");
     pool.close().await;
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
     Ok(())
 }
 

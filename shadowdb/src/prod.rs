@@ -199,7 +199,12 @@ pub(crate) fn cast_expr(dialect: Dialect, col: &ColumnSchema, p: &str) -> String
 /// MySQL compares text under the column's collation (`'a' = 'A'`, trailing
 /// spaces ignored), so text is compared as bytes there.
 pub(crate) fn guard_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> String {
-    guard_cmp(dialect, col, &dialect.quote(&col.name), &dialect.placeholder(n))
+    guard_cmp(
+        dialect,
+        col,
+        &dialect.quote(&col.name),
+        &dialect.placeholder(n),
+    )
 }
 
 /// [`guard_expr`] of a column reference (`t."c"`) and an expression holding
@@ -544,6 +549,35 @@ macro_rules! bind_all {
     }};
 }
 
+/// A PostgreSQL query with its parameters bound.
+fn pg_query<'q>(
+    sql: String,
+    params: &'q [PgParam<'q>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for p in params {
+        q = match p {
+            PgParam::One(b) => bind_all!(q, std::iter::once(*b)),
+            PgParam::Many(a) => match a {
+                BindArray::Bool(v) => q.bind(v.as_slice()),
+                BindArray::I16(v) => q.bind(v.as_slice()),
+                BindArray::I32(v) => q.bind(v.as_slice()),
+                BindArray::I64(v) => q.bind(v.as_slice()),
+                BindArray::F32(v) => q.bind(v.as_slice()),
+                BindArray::F64(v) => q.bind(v.as_slice()),
+                BindArray::Text(v) => q.bind(v.as_slice()),
+                BindArray::Bytes(v) => q.bind(v.as_slice()),
+                BindArray::Uuid(v) => q.bind(v.as_slice()),
+                BindArray::Date(v) => q.bind(v.as_slice()),
+                BindArray::Time(v) => q.bind(v.as_slice()),
+                BindArray::Timestamp(v) => q.bind(v.as_slice()),
+                BindArray::TimestampTz(v) => q.bind(v.as_slice()),
+            },
+        };
+    }
+    q
+}
+
 /// Why a stored value cannot be cloned exactly.
 fn unclonable(schema: &TableSchema, col: &ColumnSchema, reason: &str) -> Error {
     Error::Unclonable {
@@ -807,9 +841,17 @@ fn clone_sql(
     tenant: Option<&ColumnSchema>,
 ) -> String {
     let list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
-    let mut sql = format!("SELECT {} FROM {}", list.join(", "), qualified(dialect, &schema.name));
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        list.join(", "),
+        qualified(dialect, &schema.name)
+    );
     if let Some(t) = tenant {
-        sql.push_str(&format!(" WHERE {} = {}", dialect.quote(&t.name), value_expr(dialect, t, 1)));
+        sql.push_str(&format!(
+            " WHERE {} = {}",
+            dialect.quote(&t.name),
+            value_expr(dialect, t, 1)
+        ));
     }
     sql
 }
@@ -1037,28 +1079,10 @@ impl ProdTx {
                 "array parameters are PostgreSQL's only".to_owned(),
             ));
         };
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for p in params {
-            q = match p {
-                PgParam::One(b) => bind_all!(q, std::iter::once(*b)),
-                PgParam::Many(a) => match a {
-                    BindArray::Bool(v) => q.bind(v.as_slice()),
-                    BindArray::I16(v) => q.bind(v.as_slice()),
-                    BindArray::I32(v) => q.bind(v.as_slice()),
-                    BindArray::I64(v) => q.bind(v.as_slice()),
-                    BindArray::F32(v) => q.bind(v.as_slice()),
-                    BindArray::F64(v) => q.bind(v.as_slice()),
-                    BindArray::Text(v) => q.bind(v.as_slice()),
-                    BindArray::Bytes(v) => q.bind(v.as_slice()),
-                    BindArray::Uuid(v) => q.bind(v.as_slice()),
-                    BindArray::Date(v) => q.bind(v.as_slice()),
-                    BindArray::Time(v) => q.bind(v.as_slice()),
-                    BindArray::Timestamp(v) => q.bind(v.as_slice()),
-                    BindArray::TimestampTz(v) => q.bind(v.as_slice()),
-                },
-            };
-        }
-        let rows = q.fetch_all(&mut **tx).await.map_err(FetchError::Db)?;
+        let rows = pg_query(sql, params)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(FetchError::Db)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut values = Vec::with_capacity(cols.len());
@@ -1068,6 +1092,25 @@ impl ProdTx {
             out.push(values);
         }
         Ok(out)
+    }
+
+    /// Runs a PostgreSQL statement whose parameters may be arrays; returns
+    /// the rows affected.
+    pub(crate) async fn execute_pg(
+        &mut self,
+        sql: String,
+        params: &[PgParam<'_>],
+    ) -> std::result::Result<u64, FetchError> {
+        let ProdTx::Postgres(tx) = self else {
+            return Err(FetchError::Decode(
+                "array parameters are PostgreSQL's only".to_owned(),
+            ));
+        };
+        pg_query(sql, params)
+            .execute(&mut **tx)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(FetchError::Db)
     }
 
     /// Commits.

@@ -1,17 +1,40 @@
 //! The one moment production changes: gates, then one transaction.
 //!
 //! Gates, in order, each stopping everything before production is touched:
-//! the reviewed changeset must equal a fresh diff; every written row carries
-//! the tenant (and no update moves a row to another); every new or changed
-//! row passes its contract and what production accepts for each column;
-//! policy blocks and approvals. Then one transaction: inserts (parents first,
+//! the reviewed changeset must equal the sandbox's changeset now (the last
+//! diff, when SQLite's change counter shows the sandbox has not changed
+//! since; a fresh diff otherwise); every written row carries the tenant (and
+//! no update moves a row to another); every new or changed row passes its
+//! contract and what production accepts for each column; policy blocks and
+//! approvals; no delete (or update of a referenced column) would cascade onto
+//! rows outside the changeset. Then one transaction: inserts (parents first,
 //! after checking no key is taken, whoever owns it), updates and deletes
 //! `WHERE key AND tenant AND every cloned column is still as cloned`, each of
 //! which must touch exactly one row. Anything else rolls everything back.
 //!
-//! After a successful commit the sandbox's baseline is production's new
-//! state (a fresh `diff()` is empty) and the `ShadowDb` refuses a second
-//! commit: open a new one for further work.
+//! Updates and deletes go in batches, one statement per batch of rows that
+//! set (and guard) the same columns, within each database's bind limits:
+//! - PostgreSQL: `UPDATE .. FROM unnest($1::int8[], ..) WITH ORDINALITY`
+//!   (`DELETE .. USING`), one array parameter per column, guards comparing
+//!   every cloned column NULL-safe with the batch's column of cloned values,
+//!   `RETURNING` the ordinal of each row written;
+//! - SQLite: the batch's rows are read and compared in Rust, decoded as the
+//!   clone decoded them (SQLite stores one instant or UUID in several text
+//!   forms, so SQL equality with the cloned value is not exact), under the
+//!   write lock taken at `BEGIN IMMEDIATE`; then `WITH v AS (VALUES ..)
+//!   UPDATE .. FROM v` (`DELETE .. IN`) by key and tenant, `RETURNING` keys;
+//! - MySQL/MariaDB: `UPDATE t JOIN (SELECT ? .. UNION ALL ..) v` (`DELETE t
+//!   FROM t JOIN ..`), the guard comparing text as bytes; MySQL returns only
+//!   a count of matched rows (CLIENT_FOUND_ROWS, so a row rewritten with its
+//!   own value still counts), so a short count rolls the batch back to a
+//!   savepoint and redoes it row by row to name the conflicts.
+//!
+//! Rows whose guard failed are diagnosed (gone, or which columns moved).
+//!
+//! After a successful commit the `ShadowDb` refuses a second commit (open a
+//! new one for further work), and its baseline is production's new state: a
+//! later `diff()` is empty. That rebase happens at that next diff, not in the
+//! commit, so the commit returns as soon as production has committed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -121,13 +144,18 @@ impl ShadowDb {
     /// [`Error::TenantBreach`], [`Error::Contract`], [`Error::PolicyBlocked`],
     /// [`Error::NeedsApproval`], [`Error::Cascade`], [`Error::Conflict`],
     /// [`Error::Database`]. Production is untouched in every case.
-    pub async fn commit_with(&mut self, reviewed: &ChangeSet, opts: CommitOptions) -> Result<CommitReport> {
+    pub async fn commit_with(
+        &mut self,
+        reviewed: &ChangeSet,
+        opts: CommitOptions,
+    ) -> Result<CommitReport> {
         let started = Instant::now();
         if let Some(id) = &self.committed {
-            return Err(Error::AlreadyCommitted { commit_id: id.clone() });
+            return Err(Error::AlreadyCommitted {
+                commit_id: id.clone(),
+            });
         }
         let current = self.current(reviewed)?;
-        eprintln!("PROF rediff {:?}", started.elapsed());
         self.gate_tenant(&current)?;
         let broken: Vec<RowViolations> = current
             .changes()
@@ -144,11 +172,9 @@ impl ShadowDb {
         }
         self.gate_policy(&current, &opts)?;
 
-        eprintln!("PROF gates {:?}", started.elapsed());
         let report = self.apply(&current, &opts, started).await?;
-        eprintln!("PROF apply {:?}", started.elapsed());
-        self.stale_baseline.store(true, std::sync::atomic::Ordering::Release);
-        eprintln!("PROF rebase {:?}", started.elapsed());
+        self.stale_baseline
+            .store(true, std::sync::atomic::Ordering::Release);
         self.committed = Some(report.commit_id.clone());
         tracing::info!(commit_id = %report.commit_id, rows = current.len(), "committed");
         Ok(report)
@@ -166,24 +192,25 @@ impl ShadowDb {
             .and_then(|mut last| last.take())
             .filter(|(v, cs)| *v == version && cs == reviewed)
             .map(|(_, cs)| cs);
-        let current = match cached {
-            Some(cs) => cs,
-            None => self.diff()?,
-        };
+        if let Some(cs) = cached {
+            return Ok(cs);
+        }
+        let current = self.diff()?;
         if &current != reviewed {
             return Err(Error::ChangeSetChanged);
         }
         Ok(current)
     }
 
-    fn scoped(&self, table: &str) -> Option<&Scoped> {
-        self.tables.iter().find(|t| t.schema.name.to_string() == table)
-    }
-
     /// Gate 1: every written row carries the tenant; no row changes tenant.
     fn gate_tenant(&self, cs: &ChangeSet) -> Result<()> {
+        let names: Vec<(String, &Scoped)> = self
+            .tables
+            .iter()
+            .map(|t| (t.schema.name.to_string(), t))
+            .collect();
         for c in cs.changes() {
-            let Some(t) = self.scoped(&c.table) else {
+            let Some(t) = names.iter().find(|(n, _)| *n == c.table).map(|(_, t)| *t) else {
                 return Err(Error::TenantBreach {
                     table: c.table.clone(),
                     key: c.key.render(),
@@ -200,20 +227,31 @@ impl ShadowDb {
             let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) else {
                 continue;
             };
-            let get = |r: &Option<Row>| r.as_ref().and_then(|r| r.get(&tc.name)).cloned();
+            fn get<'r>(r: Option<&'r Row>, name: &str) -> Option<&'r Value> {
+                r.and_then(|r| r.get(name))
+            }
             let breach = |reason: &str| Error::TenantBreach {
                 table: c.table.clone(),
                 key: c.key.render(),
                 reason: reason.to_owned(),
             };
             match c.op {
-                Op::Insert if !get(&c.new).is_some_and(|v| tenant_eq(&v, &self.tenant)) => {
+                Op::Insert
+                    if !get(c.new.as_ref(), &tc.name)
+                        .is_some_and(|v| tenant_eq(v, &self.tenant)) =>
+                {
                     return Err(breach("inserts a row for another tenant"));
                 }
-                Op::Update if !get(&c.new).is_some_and(|v| tenant_eq(&v, &self.tenant)) => {
+                Op::Update
+                    if !get(c.new.as_ref(), &tc.name)
+                        .is_some_and(|v| tenant_eq(v, &self.tenant)) =>
+                {
                     return Err(breach("moves the row to another tenant"));
                 }
-                Op::Update | Op::Delete if !get(&c.old).is_some_and(|v| tenant_eq(&v, &self.tenant)) => {
+                Op::Update | Op::Delete
+                    if !get(c.old.as_ref(), &tc.name)
+                        .is_some_and(|v| tenant_eq(v, &self.tenant)) =>
+                {
                     return Err(breach("the row was not this tenant's"));
                 }
                 _ => {}
@@ -258,10 +296,11 @@ impl ShadowDb {
                     continue;
                 }
                 let ready = t.schema.foreign_keys.iter().all(|fk| {
-                    self.tables
-                        .iter()
-                        .enumerate()
-                        .all(|(j, o)| o.schema.name.name != fk.ref_table.name || j == i || placed.get(j).copied().unwrap_or(true))
+                    self.tables.iter().enumerate().all(|(j, o)| {
+                        o.schema.name.name != fk.ref_table.name
+                            || j == i
+                            || placed.get(j).copied().unwrap_or(true)
+                    })
                 });
                 if ready {
                     if let Some(p) = placed.get_mut(i) {
@@ -279,7 +318,12 @@ impl ShadowDb {
         order
     }
 
-    async fn apply(&self, cs: &ChangeSet, opts: &CommitOptions, started: Instant) -> Result<CommitReport> {
+    async fn apply(
+        &self,
+        cs: &ChangeSet,
+        opts: &CommitOptions,
+        started: Instant,
+    ) -> Result<CommitReport> {
         let mut tx = ProdTx::begin(&self.prod).await?;
         let mut conflicts = Vec::new();
         let mut generated = Vec::new();
@@ -290,22 +334,28 @@ impl ShadowDb {
             // Deletes and updates of referenced columns must not cascade onto
             // rows outside the changeset.
             self.check_cascades(&mut tx, cs).await?;
-            eprintln!("PROF   cascades {:?}", started.elapsed());
             for &ti in &order {
-                let Some(t) = self.tables.get(ti) else { continue };
+                let Some(t) = self.tables.get(ti) else {
+                    continue;
+                };
                 let name = t.schema.name.to_string();
-                let inserts: Vec<&RowChange> =
-                    cs.changes().iter().filter(|c| c.table == name && c.op == Op::Insert).collect();
+                let inserts: Vec<&RowChange> = cs
+                    .changes()
+                    .iter()
+                    .filter(|c| c.table == name && c.op == Op::Insert)
+                    .collect();
                 let done = self
                     .insert_rows(&mut tx, t, &inserts, &mut conflicts, &mut generated)
                     .await?;
                 if done > 0 {
-                    written.entry(name.clone()).or_default().insert += usize::try_from(done).unwrap_or(usize::MAX);
+                    written.entry(name.clone()).or_default().insert +=
+                        usize::try_from(done).unwrap_or(usize::MAX);
                 }
             }
-            eprintln!("PROF   inserts {:?}", started.elapsed());
             for &ti in &order {
-                let Some(t) = self.tables.get(ti) else { continue };
+                let Some(t) = self.tables.get(ti) else {
+                    continue;
+                };
                 for group in groups(t, cs, Op::Update) {
                     let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
                     if done > 0 {
@@ -313,9 +363,10 @@ impl ShadowDb {
                     }
                 }
             }
-            eprintln!("PROF   updates {:?}", started.elapsed());
             for &ti in order.iter().rev() {
-                let Some(t) = self.tables.get(ti) else { continue };
+                let Some(t) = self.tables.get(ti) else {
+                    continue;
+                };
                 for group in groups(t, cs, Op::Delete) {
                     let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
                     if done > 0 {
@@ -341,11 +392,9 @@ impl ShadowDb {
                 OnConflict::Skip => skipped = conflicts,
             }
         }
-        eprintln!("PROF   deletes {:?}", started.elapsed());
         tx.commit()
             .await
             .map_err(|e| Error::database("commit: COMMIT", e))?;
-        eprintln!("PROF   COMMIT {:?}", started.elapsed());
         Ok(CommitReport {
             commit_id: uuid::Uuid::new_v4().to_string(),
             rows: written,
@@ -356,10 +405,18 @@ impl ShadowDb {
     }
 
     fn columns_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
-        row.columns().filter_map(|name| t.schema.column(name)).collect()
+        row.columns()
+            .filter_map(|name| t.schema.column(name))
+            .collect()
     }
 
-    fn bind(dialect: Dialect, col: &ColumnSchema, v: &Value, table: &str, key: &str) -> Result<Bind> {
+    fn bind(
+        dialect: Dialect,
+        col: &ColumnSchema,
+        v: &Value,
+        table: &str,
+        key: &str,
+    ) -> Result<Bind> {
         prod::write_bind(dialect, col, v).map_err(|e| {
             Error::Contract(vec![RowViolations {
                 table: table.to_owned(),
@@ -397,10 +454,10 @@ impl ShadowDb {
     ) -> Result<String> {
         let mut parts = Vec::new();
         let mut cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
-        if let Some(tc) = tenant_col(t) {
-            if !cols.iter().any(|k| k.name == tc.name) {
-                cols.push(tc);
-            }
+        if let Some(tc) = tenant_col(t)
+            && !cols.iter().any(|k| k.name == tc.name)
+        {
+            cols.push(tc);
         }
         let key = c.key.render();
         for col in cols {
@@ -410,13 +467,23 @@ impl ShadowDb {
                 row.get(&col.name).cloned().unwrap_or(Value::Null)
             };
             binds.push(Self::bind(dialect, col, &v, &c.table, &key)?);
-            parts.push(format!("{} = {}", dialect.quote(&col.name), prod::value_expr(dialect, col, binds.len())));
+            parts.push(format!(
+                "{} = {}",
+                dialect.quote(&col.name),
+                prod::value_expr(dialect, col, binds.len())
+            ));
         }
         Ok(parts.join(" AND "))
     }
 
     /// `AND <every cloned column is as cloned>`.
-    fn guards(dialect: Dialect, t: &Scoped, old: &Row, c: &RowChange, binds: &mut Vec<Bind>) -> Result<String> {
+    fn guards(
+        dialect: Dialect,
+        t: &Scoped,
+        old: &Row,
+        c: &RowChange,
+        binds: &mut Vec<Bind>,
+    ) -> Result<String> {
         let mut out = String::new();
         for col in Shape::guard_cols(t, old) {
             let v = old.get(&col.name).unwrap_or(&Value::Null);
@@ -437,22 +504,65 @@ impl ShadowDb {
         conflicts: &mut Vec<Conflict>,
     ) -> Result<usize> {
         let dialect = self.prod.dialect();
-        let Some(first) = group.changes.first() else { return Ok(0) };
+        let Some(first) = group.changes.first() else {
+            return Ok(0);
+        };
         let Some(old) = &first.old else { return Ok(0) };
-        let shape = Shape::new(t, old, if group.op == Op::Update { &first.changed } else { &[] });
+        let shape = Shape::new(
+            t,
+            old,
+            if group.op == Op::Update {
+                &first.changed
+            } else {
+                &[]
+            },
+        );
         // MySQL reports only a count of matched rows. That proves "exactly one
         // row per change" only where the key is unique in production.
         if dialect == Dialect::MySql && t.schema.primary_key != shape.key_names(t) {
-            return self.apply_rows(tx, t, &group.changes, group.op, conflicts).await;
+            return self
+                .apply_rows(tx, t, &group.changes, group.op, conflicts)
+                .await;
         }
         let per = batch_rows(dialect, shape.width());
+        // PostgreSQL's planner, seeing a batch of thousands of rows, likes to
+        // hash the tenant's (or the table's) rows and join: a scan of all of
+        // them per batch. A batch touches only its own rows, found by primary
+        // key: a nested loop over the batch, probing the key's index, costs
+        // what the batch holds whatever the size of the table. For this
+        // table's statements only, and only where the key is indexed (the
+        // primary key). The settings are `LOCAL`: gone at the end of the
+        // transaction, and reset after the group.
+        let nested_loop =
+            dialect == Dialect::Postgres && t.schema.primary_key == shape.key_names(t);
+        if nested_loop {
+            tx.execute_raw("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+                .await
+                .map_err(|e| Error::database("commit: planner settings", e))?;
+        }
         let mut done = 0;
         for chunk in group.changes.chunks(per) {
             done += match dialect {
-                Dialect::Postgres => self.pg_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
-                Dialect::MySql => self.mysql_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
-                Dialect::Sqlite => self.sqlite_batch(tx, t, &shape, group.op, chunk, conflicts).await?,
+                Dialect::Postgres => {
+                    self.pg_batch(tx, t, &shape, group.op, chunk, conflicts)
+                        .await?
+                }
+                Dialect::MySql => {
+                    self.mysql_batch(tx, t, &shape, group.op, chunk, conflicts)
+                        .await?
+                }
+                Dialect::Sqlite => {
+                    self.sqlite_batch(tx, t, &shape, group.op, chunk, conflicts)
+                        .await?
+                }
             };
+        }
+        if nested_loop {
+            tx.execute_raw(
+                "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT",
+            )
+            .await
+            .map_err(|e| Error::database("commit: planner settings", e))?;
         }
         Ok(done)
     }
@@ -462,12 +572,28 @@ impl ShadowDb {
         let key = c.key.render();
         let mut out = Vec::with_capacity(shape.width());
         let old = c.old.as_ref();
-        let get = |row: Option<&Row>, name: &str| row.and_then(|r| r.get(name)).cloned().unwrap_or(Value::Null);
+        let get = |row: Option<&Row>, name: &str| {
+            row.and_then(|r| r.get(name))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
         for col in &shape.keys {
-            out.push(Self::bind(dialect, col, &get(old, &col.name), &c.table, &key)?);
+            out.push(Self::bind(
+                dialect,
+                col,
+                &get(old, &col.name),
+                &c.table,
+                &key,
+            )?);
         }
         for col in &shape.sets {
-            out.push(Self::bind(dialect, col, &get(c.new.as_ref(), &col.name), &c.table, &key)?);
+            out.push(Self::bind(
+                dialect,
+                col,
+                &get(c.new.as_ref(), &col.name),
+                &c.table,
+                &key,
+            )?);
         }
         for col in &shape.guards {
             out.push(Self::guard_value(dialect, col, &get(old, &col.name), c)?);
@@ -494,16 +620,26 @@ impl ShadowDb {
         conflicts: &mut Vec<Conflict>,
     ) -> Result<usize> {
         let dialect = self.prod.dialect();
-        let Some(first) = chunk.first() else { return Ok(0) };
+        let Some(first) = chunk.first() else {
+            return Ok(0);
+        };
         let tenant = self.tenant_bind(dialect, t, first)?;
-        let ctx = || format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let ctx = || {
+            format!(
+                "commit: {} {} (batch from {})",
+                op.sql_verb(),
+                first.table,
+                first.key.render()
+            )
+        };
         let fail = |e: FetchError| match e {
             FetchError::Db(e) => Error::database(ctx(), e),
             FetchError::Decode(m) => Error::Sandbox(m),
         };
-        let tb = Instant::now();
         // Which change each returned row belongs to.
-        let mut columns: Vec<Vec<Bind>> = (0..shape.width()).map(|_| Vec::with_capacity(chunk.len())).collect();
+        let mut columns: Vec<Vec<Bind>> = (0..shape.width())
+            .map(|_| Vec::with_capacity(chunk.len()))
+            .collect();
         for c in chunk {
             for (col, b) in columns.iter_mut().zip(self.row_binds(dialect, shape, c)?) {
                 col.push(b);
@@ -518,9 +654,10 @@ impl ShadowDb {
         let sql = shape.sql(dialect, op, chunk.len(), &types);
         let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
         params.extend(tenant.iter().map(PgParam::One));
-        let tq = Instant::now();
-        let rows = tx.fetch_pg(sql, &params, &[&ordinal_col()]).await.map_err(fail)?;
-        eprintln!("PROF     pg_batch {} rows: build {:?} query {:?}", chunk.len(), tq.duration_since(tb), tq.elapsed());
+        let rows = tx
+            .fetch_pg(sql, &params, &[&ordinal_col()])
+            .await
+            .map_err(fail)?;
         let hits = rows.iter().map(|r| match r.first() {
             Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
             _ => None,
@@ -554,28 +691,62 @@ impl ShadowDb {
         conflicts: &mut Vec<Conflict>,
     ) -> Result<usize> {
         let dialect = self.prod.dialect();
-        let Some(first) = chunk.first() else { return Ok(0) };
+        let Some(first) = chunk.first() else {
+            return Ok(0);
+        };
         let tenant = self.tenant_bind(dialect, t, first)?;
-        let ctx = || format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let ctx = || {
+            format!(
+                "commit: {} {} (batch from {})",
+                op.sql_verb(),
+                first.table,
+                first.key.render()
+            )
+        };
         let fail = |e: FetchError| match e {
             FetchError::Db(e) => Error::database(ctx(), e),
             FetchError::Decode(m) => Error::Sandbox(m),
         };
-        let index: HashMap<String, usize> = chunk.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
+        let index: HashMap<String, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key.render(), i))
+            .collect();
         let key_of = |values: &mut dyn Iterator<Item = Value>| {
-            let key = Key(shape.all_keys.iter().map(|c| c.name.clone()).zip(values).collect());
+            let key = Key(shape
+                .all_keys
+                .iter()
+                .map(|c| c.name.clone())
+                .zip(values)
+                .collect());
             index.get(&key.render()).copied()
         };
 
         // The rows as production holds them now.
-        let keys_only = Shape { sets: Vec::new(), guards: Vec::new(), ..shape.clone() };
+        let keys_only = Shape {
+            sets: Vec::new(),
+            guards: Vec::new(),
+            ..shape.clone()
+        };
         let mut binds = Vec::with_capacity(chunk.len() * keys_only.width() + 1);
         for c in chunk {
             binds.extend(self.row_binds(dialect, &keys_only, c)?);
         }
         binds.extend(tenant.clone());
-        let read: Vec<&ColumnSchema> = shape.all_keys.iter().chain(&shape.guards).copied().collect();
-        let rows = tx.fetch(keys_only.select_sql(dialect, chunk.len(), &read), &binds, &read).await.map_err(fail)?;
+        let read: Vec<&ColumnSchema> = shape
+            .all_keys
+            .iter()
+            .chain(&shape.guards)
+            .copied()
+            .collect();
+        let rows = tx
+            .fetch(
+                keys_only.select_sql(dialect, chunk.len(), &read),
+                &binds,
+                &read,
+            )
+            .await
+            .map_err(fail)?;
         let mut now: Vec<Option<Vec<Value>>> = vec![None; chunk.len()];
         for row in rows {
             let mut values = row.into_iter();
@@ -590,7 +761,11 @@ impl ShadowDb {
             let old = c.old.as_ref();
             let moved: Vec<String> = match &now {
                 None => {
-                    conflicts.push(Conflict { table: c.table.clone(), key: c.key.render(), kind: ConflictKind::Gone });
+                    conflicts.push(Conflict {
+                        table: c.table.clone(),
+                        key: c.key.render(),
+                        kind: ConflictKind::Gone,
+                    });
                     continue;
                 }
                 Some(values) => shape
@@ -615,19 +790,35 @@ impl ShadowDb {
             return Ok(0);
         }
 
-        let write = Shape { guards: Vec::new(), ..shape.clone() };
+        let write = Shape {
+            guards: Vec::new(),
+            ..shape.clone()
+        };
         let mut binds = Vec::with_capacity(still.len() * write.width() + 1);
         for c in &still {
             binds.extend(self.row_binds(dialect, &write, c)?);
         }
         binds.extend(tenant);
         let rows = tx
-            .fetch(write.sql(dialect, op, still.len(), &[]), &binds, &shape.all_keys)
+            .fetch(
+                write.sql(dialect, op, still.len(), &[]),
+                &binds,
+                &shape.all_keys,
+            )
             .await
             .map_err(fail)?;
-        let index: HashMap<String, usize> = still.iter().enumerate().map(|(i, c)| (c.key.render(), i)).collect();
+        let index: HashMap<String, usize> = still
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key.render(), i))
+            .collect();
         let hits = rows.into_iter().map(|values| {
-            let key = Key(shape.all_keys.iter().map(|c| c.name.clone()).zip(values).collect());
+            let key = Key(shape
+                .all_keys
+                .iter()
+                .map(|c| c.name.clone())
+                .zip(values)
+                .collect());
             index.get(&key.render()).copied()
         });
         let written = once_each(hits, &still)?;
@@ -653,8 +844,15 @@ impl ShadowDb {
         conflicts: &mut Vec<Conflict>,
     ) -> Result<usize> {
         let dialect = self.prod.dialect();
-        let Some(first) = chunk.first() else { return Ok(0) };
-        let ctx = format!("commit: {} {} (batch from {})", op.sql_verb(), first.table, first.key.render());
+        let Some(first) = chunk.first() else {
+            return Ok(0);
+        };
+        let ctx = format!(
+            "commit: {} {} (batch from {})",
+            op.sql_verb(),
+            first.table,
+            first.key.render()
+        );
         let mut binds = Vec::with_capacity(chunk.len() * shape.width() + 1);
         for c in chunk {
             binds.extend(self.row_binds(dialect, shape, c)?);
@@ -700,17 +898,31 @@ impl ShadowDb {
         Ok(done)
     }
 
-    async fn update_row(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange, conflicts: &mut Vec<Conflict>) -> Result<bool> {
+    async fn update_row(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        c: &RowChange,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<bool> {
         let dialect = self.prod.dialect();
-        let (Some(old), Some(new)) = (&c.old, &c.new) else { return Ok(false) };
+        let (Some(old), Some(new)) = (&c.old, &c.new) else {
+            return Ok(false);
+        };
         let key = c.key.render();
         let mut binds = Vec::new();
         let mut sets = Vec::new();
         for name in &c.changed {
-            let Some(col) = t.schema.column(name) else { continue };
+            let Some(col) = t.schema.column(name) else {
+                continue;
+            };
             let v = new.get(name).cloned().unwrap_or(Value::Null);
             binds.push(Self::bind(dialect, col, &v, &c.table, &key)?);
-            sets.push(format!("{} = {}", dialect.quote(name), prod::value_expr(dialect, col, binds.len())));
+            sets.push(format!(
+                "{} = {}",
+                dialect.quote(name),
+                prod::value_expr(dialect, col, binds.len())
+            ));
         }
         let wh = self.key_where(dialect, t, old, c, &mut binds)?;
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
@@ -726,14 +938,23 @@ impl ShadowDb {
         self.one_row(tx, t, c, old, n, conflicts).await
     }
 
-    async fn delete_row(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange, conflicts: &mut Vec<Conflict>) -> Result<bool> {
+    async fn delete_row(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        c: &RowChange,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<bool> {
         let dialect = self.prod.dialect();
         let Some(old) = &c.old else { return Ok(false) };
         let key = c.key.render();
         let mut binds = Vec::new();
         let wh = self.key_where(dialect, t, old, c, &mut binds)?;
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
-        let sql = format!("DELETE FROM {} WHERE {wh}{guards}", prod::qualified(dialect, &t.schema.name));
+        let sql = format!(
+            "DELETE FROM {} WHERE {wh}{guards}",
+            prod::qualified(dialect, &t.schema.name)
+        );
         let n = tx
             .execute(sql, &binds)
             .await
@@ -765,19 +986,31 @@ impl ShadowDb {
 
     /// Why an update or delete touched no row: the row is gone (for this
     /// tenant) or some columns moved on.
-    async fn diagnose(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange, old: &Row) -> Result<Conflict> {
+    async fn diagnose(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        c: &RowChange,
+        old: &Row,
+    ) -> Result<Conflict> {
         let dialect = self.prod.dialect();
         let cols = Self::columns_of(t, old);
         let mut binds = Vec::new();
         let wh = self.key_where(dialect, t, old, c, &mut binds)?;
-        let list: Vec<String> = cols.iter().map(|col| prod::read_expr(dialect, col)).collect();
+        let list: Vec<String> = cols
+            .iter()
+            .map(|col| prod::read_expr(dialect, col))
+            .collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {wh}",
             list.join(", "),
             prod::qualified(dialect, &t.schema.name)
         );
         let rows = tx.fetch(sql, &binds, &cols).await.map_err(|e| match e {
-            FetchError::Db(e) => Error::database(format!("commit: checking {}[{}]", c.table, c.key.render()), e),
+            FetchError::Db(e) => Error::database(
+                format!("commit: checking {}[{}]", c.table, c.key.render()),
+                e,
+            ),
             FetchError::Decode(m) => Error::Sandbox(m),
         })?;
         let kind = match rows.first() {
@@ -820,7 +1053,8 @@ impl ShadowDb {
                         Op::Insert => false,
                     })
                     .collect();
-                let per = (self.prod.dialect().max_binds() / (fk.columns.len() + 1)).clamp(1, 1_000);
+                let per =
+                    (self.prod.dialect().max_binds() / (fk.columns.len() + 1)).clamp(1, 1_000);
                 for chunk in touching.chunks(per) {
                     if !self.cascade_hits(tx, t, r, chunk).await? {
                         continue;
@@ -852,8 +1086,14 @@ impl ShadowDb {
     ) -> Result<bool> {
         let dialect = self.prod.dialect();
         let fk = &r.foreign_key;
-        let Some(first) = changes.first() else { return Ok(false) };
-        let pcols: Vec<&ColumnSchema> = fk.ref_columns.iter().filter_map(|pc| t.schema.column(pc)).collect();
+        let Some(first) = changes.first() else {
+            return Ok(false);
+        };
+        let pcols: Vec<&ColumnSchema> = fk
+            .ref_columns
+            .iter()
+            .filter_map(|pc| t.schema.column(pc))
+            .collect();
         if pcols.len() != fk.columns.len() {
             return Ok(false);
         }
@@ -880,7 +1120,13 @@ impl ShadowDb {
         // (NULL included) would be touched.
         let child = self.tables.iter().find(|o| o.schema.name == r.table);
         if let Some(tc) = child.and_then(tenant_col) {
-            binds.push(Self::bind(dialect, tc, &self.tenant, &first.table, &first.key.render())?);
+            binds.push(Self::bind(
+                dialect,
+                tc,
+                &self.tenant,
+                &first.table,
+                &first.key.render(),
+            )?);
             let q = dialect.quote(&tc.name);
             sql.push_str(&format!(
                 " AND ({q} IS NULL OR NOT ({q} = {}))",
@@ -889,7 +1135,9 @@ impl ShadowDb {
         }
         sql.push_str(" LIMIT 1");
         let rows = tx.fetch(sql, &binds, &[]).await.map_err(|e| match e {
-            FetchError::Db(e) => Error::database(format!("commit: cascade check of {}", first.table), e),
+            FetchError::Db(e) => {
+                Error::database(format!("commit: cascade check of {}", first.table), e)
+            }
             FetchError::Decode(m) => Error::Sandbox(m),
         })?;
         Ok(!rows.is_empty())
@@ -911,11 +1159,14 @@ impl ShadowDb {
         }
         let dialect = self.prod.dialect();
         let table = t.schema.name.to_string();
-        let gen_col = t.generated_key.and_then(|base| t.key.first().and_then(|&k| t.col(k)).map(|c| (c, base)));
+        let gen_col = t
+            .generated_key
+            .and_then(|base| t.key.first().and_then(|&k| t.col(k)).map(|c| (c, base)));
         let is_provisional = |c: &RowChange| {
             gen_col.is_some_and(|(col, base)| matches!(c.new.as_ref().and_then(|r| r.get(&col.name)), Some(Value::Int(i)) if *i > base))
         };
-        let (fresh, keyed): (Vec<&RowChange>, Vec<&RowChange>) = rows.iter().copied().partition(|c| is_provisional(c));
+        let (fresh, keyed): (Vec<&RowChange>, Vec<&RowChange>) =
+            rows.iter().copied().partition(|c| is_provisional(c));
 
         // Keys already taken in production, by anyone: a conflict that
         // reveals nothing about the row that holds the key.
@@ -937,6 +1188,10 @@ impl ShadowDb {
             return self.insert_fresh(tx, t, &fresh, gen_col, generated).await;
         };
         let cols = Self::columns_of(t, first);
+        if dialect == Dialect::Postgres {
+            let count = self.pg_insert(tx, t, &cols, &to_insert).await?;
+            return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
+        }
         let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
         let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
         for chunk in to_insert.chunks(per) {
@@ -959,25 +1214,134 @@ impl ShadowDb {
                 tuples.join(", ")
             );
             let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
-            count += tx
-                .execute(sql, &binds)
-                .await
-                .map_err(|e| Error::database(format!("commit: INSERT INTO {table} (batch from {key})"), e))?;
+            count += tx.execute(sql, &binds).await.map_err(|e| {
+                Error::database(format!("commit: INSERT INTO {table} (batch from {key})"), e)
+            })?;
         }
         Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
     }
 
-    async fn taken_keys(&self, tx: &mut ProdTx, t: &Scoped, rows: &[&RowChange]) -> Result<std::collections::HashSet<String>> {
+    /// PostgreSQL: `INSERT .. SELECT FROM unnest(<one array per column>)`.
+    async fn pg_insert(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        cols: &[&ColumnSchema],
+        rows: &[&RowChange],
+    ) -> Result<u64> {
+        let dialect = Dialect::Postgres;
+        let table = t.schema.name.to_string();
+        let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let v = dialect.quote("__sdb_v");
+        let aliases: Vec<String> = (0..cols.len())
+            .map(|i| dialect.quote(&format!("c{i}")))
+            .collect();
+        let exprs: Vec<String> = cols
+            .iter()
+            .zip(&aliases)
+            .map(|(col, a)| prod::cast_expr(dialect, col, &format!("{v}.{a}")))
+            .collect();
+        let mut count = 0;
+        for chunk in rows.chunks(batch_rows(dialect, cols.len())) {
+            let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
+            let ctx = format!("commit: INSERT INTO {table} (batch from {key})");
+            let mut columns: Vec<Vec<Bind>> = cols
+                .iter()
+                .map(|_| Vec::with_capacity(chunk.len()))
+                .collect();
+            for c in chunk {
+                let new = c.new.as_ref();
+                for (col, out) in cols.iter().zip(columns.iter_mut()) {
+                    let v = new.and_then(|r| r.get(&col.name)).unwrap_or(&Value::Null);
+                    out.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
+                }
+            }
+            let arrays = columns
+                .into_iter()
+                .map(BindArray::gather)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Sandbox(format!("{ctx}: {}", e.0)))?;
+            let args: Vec<String> = arrays
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("${}::{}", i + 1, a.pg_type()))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({})",
+                prod::qualified(dialect, &t.schema.name),
+                names.join(", "),
+                exprs.join(", "),
+                args.join(", "),
+                aliases.join(", ")
+            );
+            let params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
+            count += tx.execute_pg(sql, &params).await.map_err(|e| match e {
+                FetchError::Db(e) => Error::database(ctx.clone(), e),
+                FetchError::Decode(m) => Error::Sandbox(m),
+            })?;
+        }
+        Ok(count)
+    }
+
+    async fn taken_keys(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        rows: &[&RowChange],
+    ) -> Result<std::collections::HashSet<String>> {
         let dialect = self.prod.dialect();
         let mut taken = std::collections::HashSet::new();
         let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
         if rows.is_empty() || key_cols.is_empty() {
             return Ok(taken);
         }
-        let per = (dialect.max_binds() / key_cols.len()).clamp(1, 1_000);
         let names: Vec<String> = key_cols.iter().map(|c| dialect.quote(&c.name)).collect();
-        let reads: Vec<String> = key_cols.iter().map(|c| prod::read_expr(dialect, c)).collect();
+        let reads: Vec<String> = key_cols
+            .iter()
+            .map(|c| prod::read_expr(dialect, c))
+            .collect();
         let table = t.schema.name.to_string();
+        let fail = |e: FetchError| match e {
+            FetchError::Db(e) => Error::database(format!("commit: key check of {table}"), e),
+            FetchError::Decode(m) => Error::Sandbox(m),
+        };
+        // PostgreSQL, one key column of a type bound as is: `= ANY(<array>)`.
+        if let (Dialect::Postgres, [col], [name]) = (dialect, key_cols.as_slice(), names.as_slice())
+            && prod::cast_expr(dialect, col, name) == *name
+        {
+            {
+                for chunk in rows.chunks(batch_rows(dialect, 1)) {
+                    let mut keys = Vec::with_capacity(chunk.len());
+                    for c in chunk {
+                        let v = c.key.0.first().map_or(&Value::Null, |(_, v)| v);
+                        keys.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
+                    }
+                    let array = BindArray::gather(keys).map_err(|e| Error::Sandbox(e.0))?;
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE {name} = ANY($1::{})",
+                        reads.join(", "),
+                        prod::qualified(dialect, &t.schema.name),
+                        array.pg_type()
+                    );
+                    for values in tx
+                        .fetch_pg(sql, &[PgParam::Many(&array)], &key_cols)
+                        .await
+                        .map_err(fail)?
+                    {
+                        let key = crate::diff::Key(
+                            key_cols
+                                .iter()
+                                .map(|c| c.name.clone())
+                                .zip(values)
+                                .collect(),
+                        );
+                        taken.insert(key.render());
+                    }
+                }
+                return Ok(taken);
+            }
+        }
+        let per = (dialect.max_binds() / key_cols.len()).clamp(1, 1_000);
         for chunk in rows.chunks(per) {
             let mut binds = Vec::new();
             let mut tuples = Vec::new();
@@ -995,12 +1359,23 @@ impl ShadowDb {
                 prod::qualified(dialect, &t.schema.name),
                 in_list(dialect, &names, &tuples)
             );
-            let found = tx.fetch(sql, &binds, &key_cols).await.map_err(|e| match e {
-                FetchError::Db(e) => Error::database(format!("commit: key check of {table}"), e),
-                FetchError::Decode(m) => Error::Sandbox(m),
-            })?;
+            let found = tx
+                .fetch(sql, &binds, &key_cols)
+                .await
+                .map_err(|e| match e {
+                    FetchError::Db(e) => {
+                        Error::database(format!("commit: key check of {table}"), e)
+                    }
+                    FetchError::Decode(m) => Error::Sandbox(m),
+                })?;
             for values in found {
-                let key = crate::diff::Key(key_cols.iter().map(|c| c.name.clone()).zip(values).collect());
+                let key = crate::diff::Key(
+                    key_cols
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .zip(values)
+                        .collect(),
+                );
                 taken.insert(key.render());
             }
         }
@@ -1015,13 +1390,18 @@ impl ShadowDb {
         gen_col: Option<(&ColumnSchema, i64)>,
         generated: &mut Vec<GeneratedKey>,
     ) -> Result<u64> {
-        let Some((key_col, _)) = gen_col else { return Ok(0) };
+        let Some((key_col, _)) = gen_col else {
+            return Ok(0);
+        };
         let dialect = self.prod.dialect();
         let table = t.schema.name.to_string();
         let mut count = 0;
         for c in rows {
             let Some(new) = &c.new else { continue };
-            let cols: Vec<&ColumnSchema> = Self::columns_of(t, new).into_iter().filter(|col| col.name != key_col.name).collect();
+            let cols: Vec<&ColumnSchema> = Self::columns_of(t, new)
+                .into_iter()
+                .filter(|col| col.name != key_col.name)
+                .collect();
             let mut binds = Vec::new();
             let mut exprs = Vec::new();
             for col in &cols {
@@ -1039,9 +1419,19 @@ impl ShadowDb {
             let ctx = format!("commit: INSERT INTO {table}[{}]", c.key.render());
             let assigned = match dialect {
                 Dialect::MySql => {
-                    tx.execute(base, &binds).await.map_err(|e| Error::database(ctx.clone(), e))?;
-                    let id_col = ColumnSchema { kind: crate::types::ColumnKind::Int64, ..key_col.clone() };
-                    tx.fetch("SELECT CAST(LAST_INSERT_ID() AS SIGNED)".into(), &[], &[&id_col]).await
+                    tx.execute(base, &binds)
+                        .await
+                        .map_err(|e| Error::database(ctx.clone(), e))?;
+                    let id_col = ColumnSchema {
+                        kind: crate::types::ColumnKind::Int64,
+                        ..key_col.clone()
+                    };
+                    tx.fetch(
+                        "SELECT CAST(LAST_INSERT_ID() AS SIGNED)".into(),
+                        &[],
+                        &[&id_col],
+                    )
+                    .await
                 }
                 _ => {
                     let sql = format!("{base} RETURNING {}", dialect.quote(&key_col.name));
@@ -1088,14 +1478,19 @@ fn not_unique(c: &RowChange) -> Conflict {
 /// exactly once, or none. A change matched by several rows (a row key not
 /// unique in production) wrote rows no change names: nothing may be
 /// committed, whatever the mode.
-fn once_each(hits: impl IntoIterator<Item = Option<usize>>, chunk: &[&RowChange]) -> Result<Vec<bool>> {
+fn once_each(
+    hits: impl IntoIterator<Item = Option<usize>>,
+    chunk: &[&RowChange],
+) -> Result<Vec<bool>> {
     let mut written = vec![false; chunk.len()];
     for hit in hits {
         match hit.and_then(|i| written.get_mut(i)) {
             Some(w) if !*w => *w = true,
             _ => {
                 let culprit = hit.and_then(|i| chunk.get(i)).or_else(|| chunk.first());
-                return Err(Error::Conflict(culprit.map(|c| not_unique(c)).into_iter().collect()));
+                return Err(Error::Conflict(
+                    culprit.map(|c| not_unique(c)).into_iter().collect(),
+                ));
             }
         }
     }
@@ -1124,7 +1519,10 @@ fn in_list(dialect: Dialect, lhs: &[String], tuples: &[Vec<String>]) -> String {
         let items: Vec<String> = tuples.iter().map(|t| t.join(", ")).collect();
         return format!("{one} IN ({})", items.join(", "));
     }
-    let rows: Vec<String> = tuples.iter().map(|t| format!("({})", t.join(", "))).collect();
+    let rows: Vec<String> = tuples
+        .iter()
+        .map(|t| format!("({})", t.join(", ")))
+        .collect();
     match dialect {
         Dialect::Sqlite => format!("({}) IN (VALUES {})", lhs.join(", "), rows.join(", ")),
         _ => format!("({}) IN ({})", lhs.join(", "), rows.join(", ")),
@@ -1137,7 +1535,7 @@ fn in_list(dialect: Dialect, lhs: &[String], tuples: &[Vec<String>]) -> String {
 fn batch_rows(dialect: Dialect, width: usize) -> usize {
     let by_binds = dialect.max_binds().saturating_sub(1) / width.max(1);
     match dialect {
-        Dialect::Postgres => std::env::var("SDB_PG_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000),
+        Dialect::Postgres => 10_000,
         Dialect::Sqlite => by_binds.clamp(1, 2_000),
         Dialect::MySql => by_binds.clamp(1, 1_000),
     }
@@ -1153,18 +1551,26 @@ struct Group<'a> {
 /// The table's changes of `op`, grouped by statement shape, in changeset order.
 fn groups<'a>(t: &Scoped, cs: &'a ChangeSet, op: Op) -> Vec<Group<'a>> {
     let name = t.schema.name.to_string();
-    let mut index: HashMap<(Vec<String>, Vec<String>), usize> = HashMap::new();
     let mut out: Vec<Group<'a>> = Vec::new();
-    for c in cs.changes().iter().filter(|c| c.op == op && c.table == name) {
-        let Some(old) = &c.old else { continue };
-        let guards: Vec<String> = Shape::guard_cols(t, old).iter().map(|c| c.name.clone()).collect();
-        let sets = if op == Op::Update { c.changed.clone() } else { Vec::new() };
-        let slot = *index.entry((sets, guards)).or_insert_with(|| {
-            out.push(Group { op, changes: Vec::new() });
-            out.len() - 1
-        });
-        if let Some(g) = out.get_mut(slot) {
-            g.changes.push(c);
+    // A handful of shapes at most: a linear search, no allocation per row.
+    let same_shape = |a: &RowChange, b: &RowChange| {
+        (op != Op::Update || a.changed == b.changed)
+            && a.old.as_ref().map(Row::column_names) == b.old.as_ref().map(Row::column_names)
+    };
+    for c in cs
+        .changes()
+        .iter()
+        .filter(|c| c.op == op && c.table == name && c.old.is_some())
+    {
+        match out
+            .iter_mut()
+            .find(|g| g.changes.first().is_some_and(|f| same_shape(f, c)))
+        {
+            Some(g) => g.changes.push(c),
+            None => out.push(Group {
+                op,
+                changes: vec![c],
+            }),
         }
     }
     out
@@ -1211,13 +1617,22 @@ impl<'a> Shape<'a> {
         let tenant = tenant_col(t).map(|c| c.name.as_str());
         old.columns()
             .filter(|name| Some(*name) != tenant)
-            .filter(|name| !t.key.iter().filter_map(|&k| t.col(k)).any(|k| k.name == *name))
+            .filter(|name| {
+                !t.key
+                    .iter()
+                    .filter_map(|&k| t.col(k))
+                    .any(|k| k.name == *name)
+            })
             .filter_map(|name| t.schema.column(name))
             .collect()
     }
 
     fn key_names(&self, t: &Scoped) -> Vec<String> {
-        t.key.iter().filter_map(|&k| t.col(k)).map(|c| c.name.clone()).collect()
+        t.key
+            .iter()
+            .filter_map(|&k| t.col(k))
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     fn width(&self) -> usize {
@@ -1244,14 +1659,21 @@ impl<'a> Shape<'a> {
             .enumerate()
             .map(|(i, k)| format!("{t}.{} = {v}.{}", q(&k.name), q(&format!("k{i}"))))
             .collect();
-        let list: Vec<String> = read.iter().map(|c| prod::read_expr_at(dialect, c, &format!("{t}.{}", q(&c.name)))).collect();
+        let list: Vec<String> = read
+            .iter()
+            .map(|c| prod::read_expr_at(dialect, c, &format!("{t}.{}", q(&c.name))))
+            .collect();
         let mut sql = format!(
             "WITH {v}({}) AS (VALUES {}) SELECT {} FROM {} AS {t} JOIN {v} ON {}",
             names.join(", "),
             vec![row; rows].join(", "),
             list.join(", "),
             prod::qualified(dialect, self.table),
-            if on.is_empty() { "1 = 1".to_owned() } else { on.join(" AND ") }
+            if on.is_empty() {
+                "1 = 1".to_owned()
+            } else {
+                on.join(" AND ")
+            }
         );
         if let Some(tc) = self.tenant {
             sql.push_str(&format!(" WHERE {t}.{} = ?", q(&tc.name)));
@@ -1274,60 +1696,90 @@ impl<'a> Shape<'a> {
             .keys
             .iter()
             .enumerate()
-            .map(|(i, k)| format!("{} = {}", tcol(k), prod::cast_expr(dialect, k, &vcol(format!("k{i}")))))
+            .map(|(i, k)| {
+                format!(
+                    "{} = {}",
+                    tcol(k),
+                    prod::cast_expr(dialect, k, &vcol(format!("k{i}")))
+                )
+            })
             .collect();
         let mut wh: Vec<String> = Vec::new();
         if let Some(tc) = self.tenant {
-            wh.push(format!("{} = {}", tcol(tc), prod::value_expr(dialect, tc, names.len() + 1)));
+            wh.push(format!(
+                "{} = {}",
+                tcol(tc),
+                prod::value_expr(dialect, tc, names.len() + 1)
+            ));
         }
         for (i, g) in self.guards.iter().enumerate() {
-            wh.push(prod::guard_cmp(dialect, g, &tcol(g), &vcol(format!("o{i}"))));
+            wh.push(prod::guard_cmp(
+                dialect,
+                g,
+                &tcol(g),
+                &vcol(format!("o{i}")),
+            ));
         }
         let sets: Vec<String> = self
             .sets
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let lhs = if dialect == Dialect::MySql { tcol(c) } else { q(&c.name) };
-                format!("{lhs} = {}", prod::cast_expr(dialect, c, &vcol(format!("n{i}"))))
+                let lhs = if dialect == Dialect::MySql {
+                    tcol(c)
+                } else {
+                    q(&c.name)
+                };
+                format!(
+                    "{lhs} = {}",
+                    prod::cast_expr(dialect, c, &vcol(format!("n{i}")))
+                )
             })
             .collect();
-        let and = |parts: &[String]| if parts.is_empty() { "1 = 1".to_owned() } else { parts.join(" AND ") };
+        let and = |parts: &[String]| {
+            if parts.is_empty() {
+                "1 = 1".to_owned()
+            } else {
+                parts.join(" AND ")
+            }
+        };
         let all: Vec<String> = on.iter().chain(&wh).cloned().collect();
         let (cond, on, wh, sets) = (and(&all), and(&on), and(&wh), sets.join(", "));
         match dialect {
             Dialect::Postgres => {
-                let args: Vec<String> =
-                    pg_types.iter().enumerate().map(|(i, ty)| format!("${}::{ty}", i + 1)).collect();
+                let args: Vec<String> = pg_types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| format!("${}::{ty}", i + 1))
+                    .collect();
                 let ord = q("__sdb_ord");
                 let from = format!(
                     "unnest({}) WITH ORDINALITY AS {v}({}, {ord})",
                     args.join(", "),
                     quoted.join(", ")
                 );
-                // The key array again, as `= ANY`: without it the planner
-                // joins the batch to every row of the tenant (a hash over the
-                // tenant's rows); with it, to the batch's rows found by key.
-                let mut cond = cond;
-                for (i, k) in self.keys.iter().enumerate() {
-                    let col = format!("{t}.{}", q(&k.name));
-                    let arg = format!("${}::{}", i + 1, pg_types.get(i).copied().unwrap_or("text[]"));
-                    if prod::cast_expr(dialect, k, &col) == col {
-                        cond.push_str(&format!(" AND {col} = ANY({arg})"));
-                    }
-                }
                 match op {
-                    Op::Update => format!("UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"),
-                    _ => format!("DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}"),
+                    Op::Update => format!(
+                        "UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"
+                    ),
+                    _ => format!(
+                        "DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}"
+                    ),
                 }
             }
             Dialect::Sqlite => {
                 let row = format!("({})", vec!["?"; names.len()].join(", "));
-                let with = format!("WITH {v}({}) AS (VALUES {}) ", quoted.join(", "), vec![row; rows].join(", "));
+                let with = format!(
+                    "WITH {v}({}) AS (VALUES {}) ",
+                    quoted.join(", "),
+                    vec![row; rows].join(", ")
+                );
                 let ret: Vec<String> = self.all_keys.iter().map(|k| q(&k.name)).collect();
                 let ret = ret.join(", ");
                 match op {
-                    Op::Update => format!("{with}UPDATE {table} AS {t} SET {sets} FROM {v} WHERE {cond} RETURNING {ret}"),
+                    Op::Update => format!(
+                        "{with}UPDATE {table} AS {t} SET {sets} FROM {v} WHERE {cond} RETURNING {ret}"
+                    ),
                     _ => {
                         let tkeys: Vec<String> = self.all_keys.iter().map(|k| tcol(k)).collect();
                         format!(
@@ -1341,12 +1793,17 @@ impl<'a> Shape<'a> {
                 let first: Vec<String> = quoted.iter().map(|n| format!("? AS {n}")).collect();
                 let first = format!("SELECT {}", first.join(", "));
                 let more = format!("SELECT {}", vec!["?"; names.len()].join(", "));
-                let derived: Vec<String> =
-                    std::iter::once(first).chain(std::iter::repeat_n(more, rows.saturating_sub(1))).collect();
+                let derived: Vec<String> = std::iter::once(first)
+                    .chain(std::iter::repeat_n(more, rows.saturating_sub(1)))
+                    .collect();
                 let derived = derived.join(" UNION ALL ");
                 match op {
-                    Op::Update => format!("UPDATE {table} AS {t} JOIN ({derived}) AS {v} ON {on} SET {sets} WHERE {wh}"),
-                    _ => format!("DELETE {t} FROM {table} AS {t} JOIN ({derived}) AS {v} ON {on} WHERE {wh}"),
+                    Op::Update => format!(
+                        "UPDATE {table} AS {t} JOIN ({derived}) AS {v} ON {on} SET {sets} WHERE {wh}"
+                    ),
+                    _ => format!(
+                        "DELETE {t} FROM {table} AS {t} JOIN ({derived}) AS {v} ON {on} WHERE {wh}"
+                    ),
                 }
             }
         }
@@ -1362,5 +1819,192 @@ fn ordinal_col() -> ColumnSchema {
         nullable: false,
         has_default: false,
         generated: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::TableSchema;
+
+    fn col(name: &str, kind: ColumnKind, declared: &str) -> ColumnSchema {
+        ColumnSchema {
+            name: name.to_owned(),
+            declared_type: declared.to_owned(),
+            kind,
+            nullable: true,
+            has_default: false,
+            generated: false,
+        }
+    }
+
+    /// `tasks(id bigint primary key, user_id bigint tenant, price numeric, title text)`.
+    fn tasks() -> Scoped {
+        Scoped {
+            schema: TableSchema {
+                name: TableName {
+                    schema: None,
+                    name: "tasks".to_owned(),
+                },
+                columns: vec![
+                    col("id", ColumnKind::Int64, "bigint"),
+                    col("user_id", ColumnKind::Int64, "bigint"),
+                    col("price", ColumnKind::Decimal, "numeric"),
+                    col("title", ColumnKind::Text, "text"),
+                ],
+                primary_key: vec!["id".to_owned()],
+                foreign_keys: Vec::new(),
+                referenced_by: Vec::new(),
+                not_enforced: Vec::new(),
+            },
+            model: None,
+            read_only: false,
+            tenant_col: Some(1),
+            cols: vec![0, 1, 2, 3],
+            pii: vec![false; 4],
+            key: vec![0],
+            generated_key: None,
+            sandbox_name: "tasks".to_owned(),
+        }
+    }
+
+    fn old_row() -> Row {
+        Row::new()
+            .with("id", 1_i64)
+            .with("user_id", 42_i64)
+            .with("price", Value::Null)
+            .with("title", "a")
+    }
+
+    #[test]
+    fn batches_guard_every_cloned_column_and_set_only_the_changed_ones() {
+        let t = tasks();
+        let old = old_row();
+        let shape = Shape::new(&t, &old, &["title".to_owned()]);
+        assert_eq!(
+            shape.sql(
+                Dialect::Postgres,
+                Op::Update,
+                2,
+                &["int8[]", "text[]", "text[]", "text[]"]
+            ),
+            "UPDATE \"tasks\" AS \"__sdb_t\" SET \"title\" = \"__sdb_v\".\"n0\" \
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"n0\", \"o0\", \"o1\", \"__sdb_ord\") \
+             WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $5 \
+             AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
+             AND \"__sdb_t\".\"title\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\" \
+             RETURNING \"__sdb_v\".\"__sdb_ord\""
+        );
+        assert_eq!(
+            shape.sql(Dialect::MySql, Op::Update, 2, &[]),
+            "UPDATE `tasks` AS `__sdb_t` JOIN (SELECT ? AS `k0`, ? AS `n0`, ? AS `o0`, ? AS `o1` UNION ALL SELECT ?, ?, ?, ?) AS `__sdb_v` \
+             ON `__sdb_t`.`id` = `__sdb_v`.`k0` SET `__sdb_t`.`title` = `__sdb_v`.`n0` \
+             WHERE `__sdb_t`.`user_id` = ? \
+             AND CAST(CAST(`__sdb_t`.`price` AS CHAR) AS BINARY) <=> CAST(`__sdb_v`.`o0` AS BINARY) \
+             AND CAST(`__sdb_t`.`title` AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
+        );
+        let delete = Shape::new(&t, &old, &[]);
+        assert_eq!(
+            delete.sql(
+                Dialect::Postgres,
+                Op::Delete,
+                2,
+                &["int8[]", "text[]", "text[]"]
+            ),
+            "DELETE FROM \"tasks\" AS \"__sdb_t\" \
+             USING unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"o0\", \"o1\", \"__sdb_ord\") \
+             WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $4 \
+             AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
+             AND \"__sdb_t\".\"title\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\" \
+             RETURNING \"__sdb_v\".\"__sdb_ord\""
+        );
+        assert_eq!(
+            delete.sql(Dialect::MySql, Op::Delete, 1, &[]),
+            "DELETE `__sdb_t` FROM `tasks` AS `__sdb_t` JOIN (SELECT ? AS `k0`, ? AS `o0`, ? AS `o1`) AS `__sdb_v` \
+             ON `__sdb_t`.`id` = `__sdb_v`.`k0` WHERE `__sdb_t`.`user_id` = ? \
+             AND CAST(CAST(`__sdb_t`.`price` AS CHAR) AS BINARY) <=> CAST(`__sdb_v`.`o0` AS BINARY) \
+             AND CAST(`__sdb_t`.`title` AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
+        );
+    }
+
+    #[test]
+    fn sqlite_reads_the_batch_then_writes_by_key_and_tenant() {
+        let t = tasks();
+        let old = old_row();
+        let shape = Shape::new(&t, &old, &["title".to_owned()]);
+        let keys_only = Shape {
+            sets: Vec::new(),
+            guards: Vec::new(),
+            ..shape.clone()
+        };
+        let read: Vec<&ColumnSchema> = shape
+            .all_keys
+            .iter()
+            .chain(&shape.guards)
+            .copied()
+            .collect();
+        assert_eq!(
+            keys_only.select_sql(Dialect::Sqlite, 2, &read),
+            "WITH \"__sdb_v\"(\"k0\") AS (VALUES (?), (?)) SELECT \"__sdb_t\".\"id\", \"__sdb_t\".\"price\", \"__sdb_t\".\"title\" \
+             FROM \"tasks\" AS \"__sdb_t\" JOIN \"__sdb_v\" ON \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" WHERE \"__sdb_t\".\"user_id\" = ?"
+        );
+        let write = Shape {
+            guards: Vec::new(),
+            ..shape
+        };
+        assert_eq!(
+            write.sql(Dialect::Sqlite, Op::Update, 1, &[]),
+            "WITH \"__sdb_v\"(\"k0\", \"n0\") AS (VALUES (?, ?)) UPDATE \"tasks\" AS \"__sdb_t\" SET \"title\" = \"__sdb_v\".\"n0\" \
+             FROM \"__sdb_v\" WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = ? RETURNING \"id\""
+        );
+        let delete = Shape {
+            sets: Vec::new(),
+            ..write
+        };
+        assert_eq!(
+            delete.sql(Dialect::Sqlite, Op::Delete, 1, &[]),
+            "WITH \"__sdb_v\"(\"k0\") AS (VALUES (?)) DELETE FROM \"tasks\" WHERE (\"id\") IN \
+             (SELECT \"__sdb_t\".\"id\" FROM \"tasks\" AS \"__sdb_t\" JOIN \"__sdb_v\" ON \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" \
+             WHERE \"__sdb_t\".\"user_id\" = ?) RETURNING \"id\""
+        );
+    }
+
+    #[test]
+    fn tuple_lists_and_batch_sizes() {
+        let one = vec!["\"id\"".to_owned()];
+        let two = vec!["\"a\"".to_owned(), "\"b\"".to_owned()];
+        let rows = vec![vec!["?".to_owned(), "?".to_owned()]; 2];
+        assert_eq!(
+            in_list(
+                Dialect::Sqlite,
+                &one,
+                &[vec!["?".to_owned()], vec!["?".to_owned()]]
+            ),
+            "\"id\" IN (?, ?)"
+        );
+        assert_eq!(
+            in_list(Dialect::Sqlite, &two, &rows),
+            "(\"a\", \"b\") IN (VALUES (?, ?), (?, ?))"
+        );
+        assert_eq!(
+            in_list(Dialect::Postgres, &two, &rows),
+            "(\"a\", \"b\") IN ((?, ?), (?, ?))"
+        );
+        assert_eq!(in_list(Dialect::MySql, &two, &[]), "1 = 0");
+        assert_eq!(batch_rows(Dialect::Postgres, 9), 10_000);
+        assert_eq!(batch_rows(Dialect::Sqlite, 9), 2_000);
+        assert_eq!(batch_rows(Dialect::Sqlite, 30), 1_092);
+        assert_eq!(batch_rows(Dialect::MySql, 200), 327);
+    }
+
+    #[test]
+    fn exact_equality_keeps_the_text_of_decimals_and_json() {
+        let d = |s: &str| Value::Decimal(safemodel::Decimal::new(s).unwrap());
+        assert!(same(Some(&d("1.10")), &d("1.10")));
+        assert!(!same(Some(&d("1.10")), &d("1.1")));
+        let j = |s: &str| Value::Json(safemodel::Json::new(s).unwrap());
+        assert!(!same(Some(&j("{\"n\": 1.0}")), &j("{\"n\": 1.00}")));
+        assert!(same(Some(&Value::Float(0.1)), &Value::Float(0.1)));
+        assert!(!same(None, &Value::Null));
     }
 }

@@ -4,6 +4,13 @@
 //! moved after review, MySQL's "matched vs changed" rows, foreign-key order,
 //! cascades, skip mode and approval.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic fails the calling test"
+)]
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,19 +35,33 @@ fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a st
 
 /// Rows of a sandbox query (raw sandbox values).
 async fn sandbox_rows(sdb: &ShadowDb, sql: &str) -> Vec<Vec<Value>> {
-    sdb.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).rows
+    sdb.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .rows
 }
 
 async fn open(db: &TestDb, tables: &[&str], tenant: i64) -> ShadowDb {
-    ShadowDb::builder(db.prod.clone()).tables(tables.iter().copied()).tenant(tenant).open().await.unwrap()
+    ShadowDb::builder(db.prod.clone())
+        .tables(tables.iter().copied())
+        .tenant(tenant)
+        .open()
+        .await
+        .unwrap()
 }
 
 fn conflict(table: &str, key: &str, kind: ConflictKind) -> Conflict {
-    Conflict { table: table.to_owned(), key: key.to_owned(), kind }
+    Conflict {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        kind,
+    }
 }
 
 fn changed(columns: &[&str]) -> ConflictKind {
-    ConflictKind::Changed { columns: columns.iter().map(|c| (*c).to_owned()).collect() }
+    ConflictKind::Changed {
+        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+    }
 }
 
 // ---- happy path: two tables, a composite key, every type ----------------------
@@ -120,25 +141,61 @@ async fn happy_path_two_tables_composite_key_every_type() {
         .unwrap();
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{cs:?}");
-        assert_eq!(cs.totals(), Counts { insert: 2, update: 2, delete: 2 });
+        assert_eq!(
+            cs.totals(),
+            Counts {
+                insert: 2,
+                update: 2,
+                delete: 2
+            }
+        );
         let report = sdb.commit(&cs).await.unwrap();
-        assert_eq!(report.rows["sy_items"], Counts { insert: 1, update: 1, delete: 1 });
-        assert_eq!(report.rows["sy_lines"], Counts { insert: 1, update: 1, delete: 1 });
+        assert_eq!(
+            report.rows["sy_items"],
+            Counts {
+                insert: 1,
+                update: 1,
+                delete: 1
+            }
+        );
+        assert_eq!(
+            report.rows["sy_lines"],
+            Counts {
+                insert: 1,
+                update: 1,
+                delete: 1
+            }
+        );
         assert!(report.skipped.is_empty());
         assert!(sdb.diff().unwrap().is_empty());
 
         // A fresh clone of production holds exactly what the sandbox held.
         let fresh = open(&db, &["sy_items", "sy_lines"], 7).await;
-        for sql in ["SELECT * FROM sy_items ORDER BY code", "SELECT * FROM sy_lines ORDER BY id"] {
-            assert_eq!(sandbox_rows(&fresh, sql).await, sandbox_rows(&sdb, sql).await, "{sql}");
+        for sql in [
+            "SELECT * FROM sy_items ORDER BY code",
+            "SELECT * FROM sy_lines ORDER BY id",
+        ] {
+            assert_eq!(
+                sandbox_rows(&fresh, sql).await,
+                sandbox_rows(&sdb, sql).await,
+                "{sql}"
+            );
         }
-        assert_eq!(sandbox_rows(&fresh, "SELECT count(*) FROM sy_items").await, vec![vec![Value::Int(2)]]);
+        assert_eq!(
+            sandbox_rows(&fresh, "SELECT count(*) FROM sy_items").await,
+            vec![vec![Value::Int(2)]]
+        );
         // The other tenant's rows are untouched.
         assert_eq!(
-            db.rows("SELECT code, qty, note FROM sy_items WHERE org_id = 8").await,
+            db.rows("SELECT code, qty, note FROM sy_items WHERE org_id = 8")
+                .await,
             vec![vec!["a", "3", "not yours"]]
         );
-        assert_eq!(db.rows("SELECT id, item_code FROM sy_lines WHERE org_id = 8").await, vec![vec!["3", "a"]]);
+        assert_eq!(
+            db.rows("SELECT id, item_code FROM sy_lines WHERE org_id = 8")
+                .await,
+            vec![vec!["3", "a"]]
+        );
     });
 }
 
@@ -165,8 +222,20 @@ async fn lost_setup(db: &TestDb) {
         "CREATE TABLE sy_lost (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title VARCHAR(50) NOT NULL, status VARCHAR(20) NOT NULL, score DOUBLE NOT NULL, meta JSON NOT NULL, data BLOB NOT NULL)",
     ))
     .await;
-    let blob = if db.kind == Kind::Postgres { "'\\x01'" } else { "x'01'" };
-    for (id, user) in [(1, 42), (2, 42), (3, 42), (4, 42), (5, 42), (6, 42), (9, 99)] {
+    let blob = if db.kind == Kind::Postgres {
+        "'\\x01'"
+    } else {
+        "x'01'"
+    };
+    for (id, user) in [
+        (1, 42),
+        (2, 42),
+        (3, 42),
+        (4, 42),
+        (5, 42),
+        (6, 42),
+        (9, 99),
+    ] {
         db.exec(&format!(
             "INSERT INTO sy_lost VALUES ({id}, {user}, 't{id}', 'todo', 0.1, '{{\"n\": 1.0}}', {blob})"
         ))
@@ -184,7 +253,11 @@ async fn lost_scenario(db: &TestDb, sdb: &ShadowDb) {
     )
     .await
     .unwrap();
-    let blob = if db.kind == Kind::Postgres { "'\\x02'" } else { "x'02'" };
+    let blob = if db.kind == Kind::Postgres {
+        "'\\x02'"
+    } else {
+        "x'02'"
+    };
     db.exec(&format!(
         "UPDATE sy_lost SET score = 0.10000000000000002 WHERE id = 1;
          UPDATE sy_lost SET title = 'moved' WHERE id = 2;
@@ -213,7 +286,9 @@ async fn lost_updates_and_deletes_are_conflicts_and_nothing_is_written() {
         lost_scenario(&db, &sdb).await;
         let cs = sdb.diff().unwrap();
         let err = sdb.commit(&cs).await.unwrap_err();
-        let Error::Conflict(found) = &err else { panic!("{err}") };
+        let Error::Conflict(found) = &err else {
+            panic!("{err}")
+        };
         assert_eq!(found, &lost_conflicts());
         assert_eq!(
             err.to_string(),
@@ -225,7 +300,8 @@ async fn lost_updates_and_deletes_are_conflicts_and_nothing_is_written() {
         );
         // Nothing written; the other connections' values intact.
         assert_eq!(
-            db.rows("SELECT id, title, status FROM sy_lost ORDER BY id").await,
+            db.rows("SELECT id, title, status FROM sy_lost ORDER BY id")
+                .await,
             vec![
                 vec!["1", "t1", "todo"],
                 vec!["2", "moved", "todo"],
@@ -247,11 +323,22 @@ async fn skip_mode_commits_the_rest_and_lists_the_conflicts() {
         let mut sdb = open(&db, &["sy_lost"], 42).await;
         lost_scenario(&db, &sdb).await;
         let cs = sdb.diff().unwrap();
-        let report = sdb.commit_with(&cs, CommitOptions::new().on_conflict(OnConflict::Skip)).await.unwrap();
+        let report = sdb
+            .commit_with(&cs, CommitOptions::new().on_conflict(OnConflict::Skip))
+            .await
+            .unwrap();
         assert_eq!(report.skipped, lost_conflicts());
-        assert_eq!(report.rows["sy_lost"], Counts { insert: 1, update: 1, delete: 0 });
         assert_eq!(
-            db.rows("SELECT id, title, status FROM sy_lost ORDER BY id").await,
+            report.rows["sy_lost"],
+            Counts {
+                insert: 1,
+                update: 1,
+                delete: 0
+            }
+        );
+        assert_eq!(
+            db.rows("SELECT id, title, status FROM sy_lost ORDER BY id")
+                .await,
             vec![
                 vec!["1", "t1", "todo"],
                 vec!["2", "moved", "todo"],
@@ -298,25 +385,44 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // An insert for another tenant.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("INSERT INTO sy_ten (id, user_id, title) VALUES (2, 99, 'x')", &[]).await.unwrap();
+        sdb.execute(
+            "INSERT INTO sy_ten (id, user_id, title) VALUES (2, 99, 'x')",
+            &[],
+        )
+        .await
+        .unwrap();
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::TenantBreach { .. }), "{err}");
-        assert_eq!(err.to_string(), "tenant breach: sy_ten[id=2]: inserts a row for another tenant");
+        assert_eq!(
+            err.to_string(),
+            "tenant breach: sy_ten[id=2]: inserts a row for another tenant"
+        );
 
         // An update that moves a row to another tenant.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("UPDATE sy_ten SET user_id = 99 WHERE id = 1", &[]).await.unwrap();
+        sdb.execute("UPDATE sy_ten SET user_id = 99 WHERE id = 1", &[])
+            .await
+            .unwrap();
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::TenantBreach { .. }), "{err}");
-        assert_eq!(err.to_string(), "tenant breach: sy_ten[id=1]: moves the row to another tenant");
+        assert_eq!(
+            err.to_string(),
+            "tenant breach: sy_ten[id=1]: moves the row to another tenant"
+        );
 
         // Another tenant's row cannot be seen, so it cannot be deleted or changed.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
         let done = sdb
-            .execute("DELETE FROM sy_ten WHERE id = 5; UPDATE sy_ten SET title = 'pwned' WHERE id = 5", &[])
+            .execute(
+                "DELETE FROM sy_ten WHERE id = 5; UPDATE sy_ten SET title = 'pwned' WHERE id = 5",
+                &[],
+            )
             .await
             .unwrap();
-        assert_eq!(done.iter().map(|r| r.rows_affected).collect::<Vec<_>>(), vec![0, 0]);
+        assert_eq!(
+            done.iter().map(|r| r.rows_affected).collect::<Vec<_>>(),
+            vec![0, 0]
+        );
         let cs = sdb.diff().unwrap();
         assert!(cs.is_empty(), "{cs:?}");
         let report = sdb.commit(&cs).await.unwrap();
@@ -328,10 +434,18 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
             .await
             .unwrap();
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
-        let Error::Conflict(found) = &err else { panic!("{err}") };
-        assert_eq!(found, &vec![conflict("sy_ten", "id=5", ConflictKind::KeyExists)]);
+        let Error::Conflict(found) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            found,
+            &vec![conflict("sy_ten", "id=5", ConflictKind::KeyExists)]
+        );
         let text = err.to_string();
-        assert_eq!(text, "conflict: sy_ten[id=5] cannot be inserted: the key is already taken in production");
+        assert_eq!(
+            text,
+            "conflict: sy_ten[id=5] cannot be inserted: the key is already taken in production"
+        );
         assert!(!text.contains("secret") && !text.contains("99"), "{text}");
 
         assert_eq!(db.rows(TEN_ROWS).await, ten_before());
@@ -362,11 +476,18 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
         )
         .await;
         for i in 0..1000 {
-            db.exec(&format!("INSERT INTO sy_aon VALUES ({}, 42, 'old {i}', {i}, NULL)", 1000 + i)).await;
+            db.exec(&format!(
+                "INSERT INTO sy_aon VALUES ({}, 42, 'old {i}', {i}, NULL)",
+                1000 + i
+            ))
+            .await;
         }
         let count = || db.rows("SELECT count(*), sum(qty) FROM sy_aon");
         let before = count().await;
-        let limits = Limits { statement_time: Duration::from_secs(60), ..Limits::default() };
+        let limits = Limits {
+            statement_time: Duration::from_secs(60),
+            ..Limits::default()
+        };
         // (agent SQL with row 500 breaking one production-only rule, what the error names)
         let cases = [
             (
@@ -391,12 +512,27 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
             ),
         ];
         for (sql, context, kind) in cases {
-            let mut sdb = ShadowDb::builder(db.prod.clone()).table("sy_aon").tenant(42_i64).limits(limits).open().await.unwrap();
-            sdb.execute(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut sdb = ShadowDb::builder(db.prod.clone())
+                .table("sy_aon")
+                .tenant(42_i64)
+                .limits(limits)
+                .open()
+                .await
+                .unwrap();
+            sdb.execute(sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             let cs = sdb.diff().unwrap();
             assert_eq!(cs.len(), 1000);
             let err = sdb.commit(&cs).await.unwrap_err();
-            let Error::Database { context: Some(ctx), summary, .. } = &err else { panic!("{err}") };
+            let Error::Database {
+                context: Some(ctx),
+                summary,
+                ..
+            } = &err
+            else {
+                panic!("{err}")
+            };
             assert_eq!(ctx, context);
             assert!(summary.starts_with(kind), "{summary}");
             let text = err.to_string();
@@ -447,7 +583,9 @@ async fn kill_committer(url: String, kind: Kind) -> bool {
                 .await
                 .unwrap();
                 for (id,) in &ids {
-                    pool.execute(sqlx::AssertSqlSafe(format!("KILL {id}"))).await.unwrap();
+                    pool.execute(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                        .await
+                        .unwrap();
                 }
                 !ids.is_empty()
             }
@@ -482,7 +620,8 @@ async fn a_connection_killed_mid_transaction_writes_nothing() {
                 db.exec("CREATE TRIGGER sy_kill_slow BEFORE UPDATE ON sy_kill FOR EACH ROW SET NEW.title = IF(NEW.title = 'slow' AND SLEEP(30) = 0, NEW.title, NEW.title)").await;
             }
         }
-        db.exec("INSERT INTO sy_kill VALUES (1, 42, 'a'); INSERT INTO sy_kill VALUES (2, 42, 'b')").await;
+        db.exec("INSERT INTO sy_kill VALUES (1, 42, 'a'); INSERT INTO sy_kill VALUES (2, 42, 'b')")
+            .await;
         let mut sdb = open(&db, &["sy_kill"], 42).await;
         sdb.execute(
             "INSERT INTO sy_kill (id, title) VALUES (3, 'c'), (4, 'd');
@@ -496,10 +635,21 @@ async fn a_connection_killed_mid_transaction_writes_nothing() {
         let killer = tokio::spawn(kill_committer(db.url.clone(), db.kind));
         let started = Instant::now();
         let err = sdb.commit(&cs).await.unwrap_err();
-        assert!(killer.await.unwrap(), "the committing connection was not found");
+        assert!(
+            killer.await.unwrap(),
+            "the committing connection was not found"
+        );
         assert!(started.elapsed() < Duration::from_secs(25));
-        let Error::Database { context, summary, .. } = &err else { panic!("{err}") };
-        assert_eq!(context.as_deref(), Some("commit: UPDATE sy_kill (batch from id=2)"));
+        let Error::Database {
+            context, summary, ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            context.as_deref(),
+            Some("commit: UPDATE sy_kill (batch from id=2)")
+        );
         let expected = match db.kind {
             Kind::Postgres => "connection lost: the server ended the session (SQLSTATE 57P01)",
             _ => "connection lost",
@@ -540,8 +690,17 @@ async fn a_100k_row_changeset_crosses_every_batch_boundary() {
              INSERT INTO sy_big VALUES (999999, 99, 'other', 0)",
         ))
         .await;
-        let limits = Limits { statement_time: Duration::from_secs(120), ..Limits::default() };
-        let mut sdb = ShadowDb::builder(db.prod.clone()).table("sy_big").tenant(42_i64).limits(limits).open().await.unwrap();
+        let limits = Limits {
+            statement_time: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("sy_big")
+            .tenant(42_i64)
+            .limits(limits)
+            .open()
+            .await
+            .unwrap();
         sdb.execute(
             "INSERT INTO sy_big (id, title, n) WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100000) SELECT 100000 + x, 'new ' || x, x * 2 FROM s;
              UPDATE sy_big SET n = -n, title = 'upd ' || id WHERE id <= 11000;
@@ -551,14 +710,40 @@ async fn a_100k_row_changeset_crosses_every_batch_boundary() {
         .await
         .unwrap();
         let cs = sdb.diff().unwrap();
-        assert_eq!(cs.totals(), Counts { insert: 100_000, update: 11_000, delete: 1_000 });
+        assert_eq!(
+            cs.totals(),
+            Counts {
+                insert: 100_000,
+                update: 11_000,
+                delete: 1_000
+            }
+        );
         let started = Instant::now();
         let report = sdb.commit(&cs).await.unwrap();
-        eprintln!("{:?}: commit of 112,000 rows in {:?}", db.kind, started.elapsed());
-        assert_eq!(report.rows["sy_big"], Counts { insert: 100_000, update: 11_000, delete: 1_000 });
-        let sum = pick(&db, "sum(n)", "CAST(sum(n) AS bigint)", "CAST(sum(n) AS SIGNED)");
+        eprintln!(
+            "{:?}: commit of 112,000 rows in {:?}",
+            db.kind,
+            started.elapsed()
+        );
         assert_eq!(
-            db.rows(&format!("SELECT count(*), {sum}, min(id), max(id) FROM sy_big WHERE user_id = 42")).await,
+            report.rows["sy_big"],
+            Counts {
+                insert: 100_000,
+                update: 11_000,
+                delete: 1_000
+            }
+        );
+        let sum = pick(
+            &db,
+            "sum(n)",
+            "CAST(sum(n) AS bigint)",
+            "CAST(sum(n) AS SIGNED)",
+        );
+        assert_eq!(
+            db.rows(&format!(
+                "SELECT count(*), {sum}, min(id), max(id) FROM sy_big WHERE user_id = 42"
+            ))
+            .await,
             vec![vec![
                 "111000".to_owned(),
                 // updated: -(1..=11000); inserted: 2 * (1..=100000)
@@ -589,23 +774,46 @@ async fn a_changeset_changed_after_review_is_refused_and_a_second_commit_too() {
     each_db!("sy_review", |db| {
         ten_setup(&db).await;
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("UPDATE sy_ten SET title = 'reviewed' WHERE id = 1", &[]).await.unwrap();
+        sdb.execute("UPDATE sy_ten SET title = 'reviewed' WHERE id = 1", &[])
+            .await
+            .unwrap();
         let reviewed = sdb.diff().unwrap();
-        sdb.execute("INSERT INTO sy_ten (id, title) VALUES (2, 'sneaked in')", &[]).await.unwrap();
+        sdb.execute(
+            "INSERT INTO sy_ten (id, title) VALUES (2, 'sneaked in')",
+            &[],
+        )
+        .await
+        .unwrap();
         let err = sdb.commit(&reviewed).await.unwrap_err();
         assert!(matches!(err, Error::ChangeSetChanged), "{err}");
-        assert_eq!(err.to_string(), "the sandbox changed after the review: diff again and review the new changeset");
+        assert_eq!(
+            err.to_string(),
+            "the sandbox changed after the review: diff again and review the new changeset"
+        );
         assert_eq!(db.rows(TEN_ROWS).await, ten_before());
 
         let again = sdb.diff().unwrap();
         let report = sdb.commit(&again).await.unwrap();
-        assert_eq!(report.rows["sy_ten"], Counts { insert: 1, update: 1, delete: 0 });
+        assert_eq!(
+            report.rows["sy_ten"],
+            Counts {
+                insert: 1,
+                update: 1,
+                delete: 0
+            }
+        );
         let err = sdb.commit(&again).await.unwrap_err();
-        let Error::AlreadyCommitted { commit_id } = &err else { panic!("{err}") };
+        let Error::AlreadyCommitted { commit_id } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(commit_id, &report.commit_id);
         assert_eq!(
             db.rows(TEN_ROWS).await,
-            vec![vec!["1", "42", "reviewed"], vec!["2", "42", "sneaked in"], vec!["5", "99", "secret-of-99"]]
+            vec![
+                vec!["1", "42", "reviewed"],
+                vec!["2", "42", "sneaked in"],
+                vec!["5", "99", "secret-of-99"]
+            ]
         );
     });
 }
@@ -651,19 +859,39 @@ async fn equal_under_collation_is_a_change_and_a_no_op_write_is_no_conflict() {
         if db.kind == Kind::MySql {
             // CHAR(5) drops trailing spaces: MySQL matches the row but changes
             // nothing. Matched, not changed, rows count: no false conflict.
-            sdb.execute("UPDATE sy_noop SET code = 'ef ' WHERE id = 3", &[]).await.unwrap();
+            sdb.execute("UPDATE sy_noop SET code = 'ef ' WHERE id = 3", &[])
+                .await
+                .unwrap();
         }
         let cs = sdb.diff().unwrap();
         let keys: Vec<String> = cs.changes().iter().map(|c| c.key.render()).collect();
-        let expected = if db.kind == Kind::MySql { vec!["id=1", "id=3"] } else { vec!["id=1"] };
+        let expected = if db.kind == Kind::MySql {
+            vec!["id=1", "id=3"]
+        } else {
+            vec!["id=1"]
+        };
         assert_eq!(keys, expected);
         let report = sdb.commit(&cs).await.unwrap();
         assert_eq!(report.rows["sy_noop"].update, expected.len());
         // SQLite stores DECIMAL as REAL: 1.10 is 1.1 there from the start.
-        let (p2, p3) = if db.kind == Kind::Sqlite { ("1.1", "2.5") } else { ("1.10", "2.50") };
+        let (p2, p3) = if db.kind == Kind::Sqlite {
+            ("1.1", "2.5")
+        } else {
+            ("1.10", "2.50")
+        };
         assert_eq!(
-            db.rows(pick(&db, "SELECT id, title, CAST(price AS TEXT), code FROM sy_noop ORDER BY id", "SELECT id, title, CAST(price AS TEXT), code FROM sy_noop ORDER BY id", "SELECT id, title, CAST(price AS CHAR), code FROM sy_noop ORDER BY id")).await,
-            vec![vec!["1", "ABC", "1.25", "ab"], vec!["2", "x", p2, "cd"], vec!["3", "y", p3, "ef"]]
+            db.rows(pick(
+                &db,
+                "SELECT id, title, CAST(price AS TEXT), code FROM sy_noop ORDER BY id",
+                "SELECT id, title, CAST(price AS TEXT), code FROM sy_noop ORDER BY id",
+                "SELECT id, title, CAST(price AS CHAR), code FROM sy_noop ORDER BY id"
+            ))
+            .await,
+            vec![
+                vec!["1", "ABC", "1.25", "ab"],
+                vec!["2", "x", p2, "cd"],
+                vec!["3", "y", p3, "ef"]
+            ]
         );
     });
 }
@@ -714,11 +942,29 @@ async fn parents_are_inserted_first_and_deleted_last() {
         .unwrap();
         let cs = sdb.diff().unwrap();
         let report = sdb.commit(&cs).await.unwrap();
-        assert_eq!(report.rows["sy_fk_parent"], Counts { insert: 1, update: 0, delete: 1 });
-        assert_eq!(report.rows["sy_fk_child"], Counts { insert: 1, update: 1, delete: 1 });
-        assert_eq!(db.rows("SELECT id FROM sy_fk_parent ORDER BY id").await, vec![vec!["2"], vec!["10"]]);
         assert_eq!(
-            db.rows("SELECT id, parent_id FROM sy_fk_child ORDER BY id").await,
+            report.rows["sy_fk_parent"],
+            Counts {
+                insert: 1,
+                update: 0,
+                delete: 1
+            }
+        );
+        assert_eq!(
+            report.rows["sy_fk_child"],
+            Counts {
+                insert: 1,
+                update: 1,
+                delete: 1
+            }
+        );
+        assert_eq!(
+            db.rows("SELECT id FROM sy_fk_parent ORDER BY id").await,
+            vec![vec!["2"], vec!["10"]]
+        );
+        assert_eq!(
+            db.rows("SELECT id, parent_id FROM sy_fk_child ORDER BY id")
+                .await,
             vec![vec!["2", "10"], vec!["100", "10"]]
         );
     });
@@ -762,7 +1008,9 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
 
         // Parent 1 has a row in a table out of scope.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (1, 2)", &[]).await.unwrap();
+        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (1, 2)", &[])
+            .await
+            .unwrap();
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::Cascade { .. }), "{err}");
         assert_eq!(
@@ -773,7 +1021,9 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
 
         // Parent 3 is referenced by another tenant's row of a scoped table.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id = 3", &[]).await.unwrap();
+        sdb.execute("DELETE FROM sy_cas_parent WHERE id = 3", &[])
+            .await
+            .unwrap();
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -784,7 +1034,9 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
         // Parent 4's only child is this tenant's and in the sandbox, which
         // sets it NULL in the changeset; parent 2 has no children.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (2, 4)", &[]).await.unwrap();
+        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (2, 4)", &[])
+            .await
+            .unwrap();
         let cs = sdb.diff().unwrap();
         let report = sdb.commit(&cs).await.unwrap();
         assert_eq!(report.rows["sy_cas_parent"].delete, 2);
@@ -801,8 +1053,16 @@ async fn a_delete_needs_approval_when_the_policy_says_so() {
         ten_setup(&db).await;
         let mut policy = Policy::builtin("dev").unwrap();
         policy.set_require_approval_for([Op::Delete]);
-        let mut sdb = ShadowDb::builder(db.prod.clone()).table("sy_ten").tenant(42_i64).policy(policy).open().await.unwrap();
-        sdb.execute("DELETE FROM sy_ten WHERE id = 1", &[]).await.unwrap();
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("sy_ten")
+            .tenant(42_i64)
+            .policy(policy)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM sy_ten WHERE id = 1", &[])
+            .await
+            .unwrap();
         let cs = sdb.diff().unwrap();
         let err = sdb.commit(&cs).await.unwrap_err();
         assert!(matches!(err, Error::NeedsApproval(_)), "{err}");
@@ -812,8 +1072,14 @@ async fn a_delete_needs_approval_when_the_policy_says_so() {
              1 DELETE row(s) in `sy_ten` need approval in profile `dev`"
         );
         assert_eq!(db.rows(TEN_ROWS).await, ten_before());
-        let report = sdb.commit_with(&cs, CommitOptions::new().approved_by("alice")).await.unwrap();
+        let report = sdb
+            .commit_with(&cs, CommitOptions::new().approved_by("alice"))
+            .await
+            .unwrap();
         assert_eq!(report.rows["sy_ten"].delete, 1);
-        assert_eq!(db.rows(TEN_ROWS).await, vec![vec!["5", "99", "secret-of-99"]]);
+        assert_eq!(
+            db.rows(TEN_ROWS).await,
+            vec![vec!["5", "99", "secret-of-99"]]
+        );
     });
 }

@@ -5,6 +5,15 @@
 //! print why they skip and pass; SQLite tests always run.
 
 #![allow(dead_code)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a panic fails the calling test"
+)]
+#![allow(
+    unreachable_patterns,
+    reason = "matches on `Production` keep a fallback arm should it grow a variant"
+)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -178,7 +187,7 @@ impl TestDb {
     /// Runs a query and returns every value of every row as text (NULL as
     /// `NULL`), by casting in SQL. For asserting production contents exactly.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        use sqlx::{Column, Row, ValueRef};
+        use sqlx::{Row, ValueRef};
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         macro_rules! collect {
             ($pool:expr) => {{
