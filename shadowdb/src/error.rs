@@ -42,9 +42,10 @@ pub enum Error {
         context: Option<String>,
         /// SQLSTATE-level summary without row data.
         summary: String,
-        /// The driver error (its `Display` may hold row data: never shown to an agent).
+        /// The driver error, redacted in `Display` and `Debug` alike (its own
+        /// message can quote rows of other tenants); see [`DatabaseCause`].
         #[source]
-        source: Option<sqlx::Error>,
+        source: Option<DatabaseCause>,
     },
     /// The sandbox (SQLite) failed in a way that is not the agent's fault.
     #[error("sandbox error: {0}")]
@@ -486,10 +487,79 @@ impl Error {
         Error::Database {
             context: Some(context.into()),
             summary: redact(&source),
-            source: Some(source),
+            source: Some(source.into()),
         }
     }
 }
+
+/// The driver error behind an [`Error::Database`].
+///
+/// Production's own messages quote row values (MySQL's `Duplicate entry
+/// '..' for key ..`, PostgreSQL's `DETAIL: Key (title)=(..) already
+/// exists`), possibly another tenant's. So this cause prints, in `Display`
+/// and in `Debug`, only what [`Error::Database`]'s summary says (kind,
+/// constraint, SQLSTATE), and ends the `source()` chain: an error chain
+/// printed by a logger or a CLI cannot leak them. A program that needs the
+/// driver error itself asks for it explicitly with [`DatabaseCause::driver_error`].
+pub struct DatabaseCause(sqlx::Error);
+
+impl DatabaseCause {
+    /// The SQLSTATE (or MySQL error code), when the database sent one.
+    #[must_use]
+    pub fn code(&self) -> Option<String> {
+        match &self.0 {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// The kind of a database-reported error (unique, foreign key, ..).
+    #[must_use]
+    pub fn kind(&self) -> Option<sqlx::error::ErrorKind> {
+        match &self.0 {
+            sqlx::Error::Database(db) => Some(db.kind()),
+            _ => None,
+        }
+    }
+
+    /// The violated constraint's name, when the database names it.
+    #[must_use]
+    pub fn constraint(&self) -> Option<&str> {
+        match &self.0 {
+            sqlx::Error::Database(db) => db.constraint(),
+            _ => None,
+        }
+    }
+
+    /// The driver error as sqlx reported it. Its message may quote row
+    /// values of any tenant: never show it to an agent or write it to logs.
+    #[must_use]
+    pub fn driver_error(&self) -> &sqlx::Error {
+        &self.0
+    }
+}
+
+impl From<sqlx::Error> for DatabaseCause {
+    fn from(e: sqlx::Error) -> Self {
+        DatabaseCause(e)
+    }
+}
+
+impl fmt::Display for DatabaseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseCause")
+            .field(&redact(&self.0))
+            .finish()
+    }
+}
+
+impl std::error::Error for DatabaseCause {}
 
 /// A summary of a driver error that cannot carry row data.
 pub(crate) fn redact(e: &sqlx::Error) -> String {

@@ -15,7 +15,7 @@ mod shadow;
 mod sync;
 pub mod types;
 
-pub use error::{Conflict, ConflictKind, Error, Refusal, Result, SchemaProblem};
+pub use error::{Conflict, ConflictKind, DatabaseCause, Error, Refusal, Result, SchemaProblem};
 pub use sandbox::{Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};

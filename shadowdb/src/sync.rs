@@ -410,17 +410,13 @@ impl ShadowDb {
             .collect()
     }
 
-    fn bind(
-        dialect: Dialect,
-        col: &ColumnSchema,
-        v: &Value,
-        table: &str,
-        key: &str,
-    ) -> Result<Bind> {
+    /// `v` bound for writing into `col`; a value production would refuse is
+    /// a contract violation of `c`'s row.
+    fn bind(dialect: Dialect, col: &ColumnSchema, v: &Value, c: &RowChange) -> Result<Bind> {
         prod::write_bind(dialect, col, v).map_err(|e| {
             Error::Contract(vec![RowViolations {
-                table: table.to_owned(),
-                key: key.to_owned(),
+                table: c.table.clone(),
+                key: c.key.render(),
                 violations: vec![safemodel::Violation::new(
                     col.name.clone(),
                     safemodel::Rule::Other("production_type".into()),
@@ -459,14 +455,13 @@ impl ShadowDb {
         {
             cols.push(tc);
         }
-        let key = c.key.render();
         for col in cols {
             let v = if tenant_col(t).is_some_and(|tc| tc.name == col.name) {
                 self.tenant.clone()
             } else {
                 row.get(&col.name).cloned().unwrap_or(Value::Null)
             };
-            binds.push(Self::bind(dialect, col, &v, &c.table, &key)?);
+            binds.push(Self::bind(dialect, col, &v, c)?);
             parts.push(format!(
                 "{} = {}",
                 dialect.quote(&col.name),
@@ -569,41 +564,16 @@ impl ShadowDb {
 
     /// The binds of one row of a batch: key, new values, cloned values.
     fn row_binds(&self, dialect: Dialect, shape: &Shape<'_>, c: &RowChange) -> Result<Vec<Bind>> {
-        let key = c.key.render();
         let mut out = Vec::with_capacity(shape.width());
-        let old = c.old.as_ref();
-        let get = |row: Option<&Row>, name: &str| {
-            row.and_then(|r| r.get(name))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        for col in &shape.keys {
-            out.push(Self::bind(
-                dialect,
-                col,
-                &get(old, &col.name),
-                &c.table,
-                &key,
-            )?);
-        }
-        for col in &shape.sets {
-            out.push(Self::bind(
-                dialect,
-                col,
-                &get(c.new.as_ref(), &col.name),
-                &c.table,
-                &key,
-            )?);
-        }
-        for col in &shape.guards {
-            out.push(Self::guard_value(dialect, col, &get(old, &col.name), c)?);
+        for part in shape.parts() {
+            out.push(part_bind(dialect, part, c, &mut None)?);
         }
         Ok(out)
     }
 
     fn tenant_bind(&self, dialect: Dialect, t: &Scoped, c: &RowChange) -> Result<Option<Bind>> {
         tenant_col(t)
-            .map(|tc| Self::bind(dialect, tc, &self.tenant, &c.table, &c.key.render()))
+            .map(|tc| Self::bind(dialect, tc, &self.tenant, c))
             .transpose()
     }
 
@@ -636,20 +606,19 @@ impl ShadowDb {
             FetchError::Db(e) => Error::database(ctx(), e),
             FetchError::Decode(m) => Error::Sandbox(m),
         };
-        // Which change each returned row belongs to.
-        let mut columns: Vec<Vec<Bind>> = (0..shape.width())
-            .map(|_| Vec::with_capacity(chunk.len()))
-            .collect();
-        for c in chunk {
-            for (col, b) in columns.iter_mut().zip(self.row_binds(dialect, shape, c)?) {
-                col.push(b);
+        // One array per column of the batch, built column by column.
+        let mut arrays = Vec::with_capacity(shape.width());
+        for part in shape.parts() {
+            let mut at = None;
+            let mut binds = Vec::with_capacity(chunk.len());
+            for c in chunk {
+                binds.push(part_bind(dialect, part, c, &mut at)?);
             }
+            arrays.push(
+                BindArray::gather(binds)
+                    .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?,
+            );
         }
-        let arrays = columns
-            .into_iter()
-            .map(BindArray::gather)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?;
         let types: Vec<&str> = arrays.iter().map(BindArray::pg_type).collect();
         let sql = shape.sql(dialect, op, chunk.len(), &types);
         let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
@@ -658,8 +627,9 @@ impl ShadowDb {
             .fetch_pg(sql, &params, &[&ordinal_col()])
             .await
             .map_err(fail)?;
+        // Which change each returned row belongs to (ordinals count from 1).
         let hits = rows.iter().map(|r| match r.first() {
-            Some(Value::Int(i)) => usize::try_from(*i - 1).ok(),
+            Some(Value::Int(i)) => i.checked_sub(1).and_then(|i| usize::try_from(i).ok()),
             _ => None,
         });
         let written = once_each(hits, chunk)?;
@@ -917,7 +887,7 @@ impl ShadowDb {
                 continue;
             };
             let v = new.get(name).cloned().unwrap_or(Value::Null);
-            binds.push(Self::bind(dialect, col, &v, &c.table, &key)?);
+            binds.push(Self::bind(dialect, col, &v, c)?);
             sets.push(format!(
                 "{} = {}",
                 dialect.quote(name),
@@ -1104,7 +1074,7 @@ impl ShadowDb {
             let mut exprs = Vec::new();
             for pcol in &pcols {
                 let v = old.get(&pcol.name).cloned().unwrap_or(Value::Null);
-                binds.push(Self::bind(dialect, pcol, &v, &c.table, &c.key.render())?);
+                binds.push(Self::bind(dialect, pcol, &v, c)?);
                 exprs.push(prod::value_expr(dialect, pcol, binds.len()));
             }
             tuples.push(exprs);
@@ -1120,13 +1090,7 @@ impl ShadowDb {
         // (NULL included) would be touched.
         let child = self.tables.iter().find(|o| o.schema.name == r.table);
         if let Some(tc) = child.and_then(tenant_col) {
-            binds.push(Self::bind(
-                dialect,
-                tc,
-                &self.tenant,
-                &first.table,
-                &first.key.render(),
-            )?);
+            binds.push(Self::bind(dialect, tc, &self.tenant, first)?);
             let q = dialect.quote(&tc.name);
             sql.push_str(&format!(
                 " AND ({q} IS NULL OR NOT ({q} = {}))",
@@ -1202,7 +1166,7 @@ impl ShadowDb {
                 let mut exprs = Vec::with_capacity(cols.len());
                 for col in &cols {
                     let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
-                    binds.push(Self::bind(dialect, col, &v, &table, &c.key.render())?);
+                    binds.push(Self::bind(dialect, col, &v, c)?);
                     exprs.push(prod::value_expr(dialect, col, binds.len()));
                 }
                 tuples.push(format!("({})", exprs.join(", ")));
@@ -1253,7 +1217,7 @@ impl ShadowDb {
                 let new = c.new.as_ref();
                 for (col, out) in cols.iter().zip(columns.iter_mut()) {
                     let v = new.and_then(|r| r.get(&col.name)).unwrap_or(&Value::Null);
-                    out.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
+                    out.push(Self::bind(dialect, col, v, c)?);
                 }
             }
             let arrays = columns
@@ -1314,7 +1278,7 @@ impl ShadowDb {
                     let mut keys = Vec::with_capacity(chunk.len());
                     for c in chunk {
                         let v = c.key.0.first().map_or(&Value::Null, |(_, v)| v);
-                        keys.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
+                        keys.push(Self::bind(dialect, col, v, c)?);
                     }
                     let array = BindArray::gather(keys).map_err(|e| Error::Sandbox(e.0))?;
                     let sql = format!(
@@ -1348,7 +1312,7 @@ impl ShadowDb {
             for c in chunk {
                 let mut exprs = Vec::new();
                 for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
-                    binds.push(Self::bind(dialect, col, v, &table, &c.key.render())?);
+                    binds.push(Self::bind(dialect, col, v, c)?);
                     exprs.push(prod::value_expr(dialect, col, binds.len()));
                 }
                 tuples.push(exprs);
@@ -1406,7 +1370,7 @@ impl ShadowDb {
             let mut exprs = Vec::new();
             for col in &cols {
                 let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
-                binds.push(Self::bind(dialect, col, &v, &table, &c.key.render())?);
+                binds.push(Self::bind(dialect, col, &v, c)?);
                 exprs.push(prod::value_expr(dialect, col, binds.len()));
             }
             let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
@@ -1627,6 +1591,15 @@ impl<'a> Shape<'a> {
             .collect()
     }
 
+    /// Each value of a batch row in order, and where it comes from.
+    fn parts(&self) -> impl Iterator<Item = Part<'a>> + '_ {
+        self.keys
+            .iter()
+            .map(|c| Part::Key(c))
+            .chain(self.sets.iter().map(|c| Part::Set(c)))
+            .chain(self.guards.iter().map(|c| Part::Guard(c)))
+    }
+
     fn key_names(&self, t: &Scoped) -> Vec<String> {
         t.key
             .iter()
@@ -1808,6 +1781,46 @@ impl<'a> Shape<'a> {
             }
         }
     }
+}
+
+/// One value of a batch row: a key column and a guarded column hold the
+/// cloned value, a set column the new one.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Key(&'a ColumnSchema),
+    Set(&'a ColumnSchema),
+    Guard(&'a ColumnSchema),
+}
+
+/// The bind of one value of a batch row. `at` caches the column's position in
+/// the row (rows of a batch share their layout; checked by name each time).
+fn part_bind(
+    dialect: Dialect,
+    part: Part<'_>,
+    c: &RowChange,
+    at: &mut Option<usize>,
+) -> Result<Bind> {
+    let (col, row) = match part {
+        Part::Key(col) | Part::Guard(col) => (col, c.old.as_ref()),
+        Part::Set(col) => (col, c.new.as_ref()),
+    };
+    let value = row.map_or(&Value::Null, |r| value_at(r, &col.name, at));
+    match part {
+        Part::Guard(col) => ShadowDb::guard_value(dialect, col, value, c),
+        _ => ShadowDb::bind(dialect, col, value, c),
+    }
+}
+
+/// The value of column `name` of `row`, looked up at the cached position first.
+fn value_at<'r>(row: &'r Row, name: &str, at: &mut Option<usize>) -> &'r Value {
+    if let Some(v) = at
+        .filter(|&i| row.column_names().get(i).is_some_and(|n| **n == *name))
+        .and_then(|i| row.values().get(i))
+    {
+        return v;
+    }
+    *at = row.position(name);
+    at.and_then(|i| row.values().get(i)).unwrap_or(&Value::Null)
 }
 
 /// The column `RETURNING` gives the ordinal of a row of a PostgreSQL batch in.

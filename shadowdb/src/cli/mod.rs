@@ -545,7 +545,7 @@ async fn connect(url: &str) -> Result<crate::prod::Production, Failure> {
         return Err(Failure::Lib(Error::Database {
             context: Some(format!("connecting to {}", crate::prod::redact_url(url))),
             summary,
-            source: Some(source),
+            source: Some(source.into()),
         }));
     }
     Ok(crate::prod::Production::connect(url).await?)
