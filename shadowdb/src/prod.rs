@@ -1094,25 +1094,6 @@ impl ProdTx {
         Ok(out)
     }
 
-    /// Runs a PostgreSQL statement whose parameters may be arrays; returns
-    /// the rows affected.
-    pub(crate) async fn execute_pg(
-        &mut self,
-        sql: String,
-        params: &[PgParam<'_>],
-    ) -> std::result::Result<u64, FetchError> {
-        let ProdTx::Postgres(tx) = self else {
-            return Err(FetchError::Decode(
-                "array parameters are PostgreSQL's only".to_owned(),
-            ));
-        };
-        pg_query(sql, params)
-            .execute(&mut **tx)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(FetchError::Db)
-    }
-
     /// Commits.
     pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
         match self {

@@ -7,8 +7,10 @@
 //! no update moves a row to another); every new or changed row passes its
 //! contract and what production accepts for each column; policy blocks and
 //! approvals; no delete (or update of a referenced column) would cascade onto
-//! rows outside the changeset. Then one transaction: inserts (parents first,
-//! after checking no key is taken, whoever owns it), updates and deletes
+//! rows outside the changeset. Then one transaction: inserts (parents first;
+//! a key already taken, whoever owns it, is a conflict: PostgreSQL finds it
+//! with `ON CONFLICT (<primary key>) DO NOTHING` in the insert itself, the
+//! others with a check just before), updates and deletes
 //! `WHERE key AND tenant AND every cloned column is still as cloned`, each of
 //! which must touch exactly one row. Anything else rolls everything back.
 //!
@@ -606,19 +608,11 @@ impl ShadowDb {
             FetchError::Db(e) => Error::database(ctx(), e),
             FetchError::Decode(m) => Error::Sandbox(m),
         };
-        // One array per column of the batch, built column by column.
-        let mut arrays = Vec::with_capacity(shape.width());
-        for part in shape.parts() {
-            let mut at = None;
-            let mut binds = Vec::with_capacity(chunk.len());
-            for c in chunk {
-                binds.push(part_bind(dialect, part, c, &mut at)?);
-            }
-            arrays.push(
-                BindArray::gather(binds)
-                    .map_err(|e| Error::Sandbox(format!("{}: {}", ctx(), e.0)))?,
-            );
-        }
+        let parts: Vec<Part<'_>> = shape.parts().collect();
+        let arrays = pg_arrays(&parts, chunk).map_err(|e| match e {
+            Error::Sandbox(m) => Error::Sandbox(format!("{}: {m}", ctx())),
+            other => other,
+        })?;
         let types: Vec<&str> = arrays.iter().map(BindArray::pg_type).collect();
         let sql = shape.sql(dialect, op, chunk.len(), &types);
         let mut params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
@@ -1132,6 +1126,26 @@ impl ShadowDb {
         let (fresh, keyed): (Vec<&RowChange>, Vec<&RowChange>) =
             rows.iter().copied().partition(|c| is_provisional(c));
 
+        // PostgreSQL, keyed by the primary key: `ON CONFLICT DO NOTHING`
+        // tells which keys were taken, in the same statement (no window
+        // between a check and the insert).
+        let key_names: Vec<String> = t
+            .key
+            .iter()
+            .filter_map(|&k| t.col(k))
+            .map(|c| c.name.clone())
+            .collect();
+        if dialect == Dialect::Postgres
+            && !key_names.is_empty()
+            && t.schema.primary_key == key_names
+        {
+            let mut count = 0;
+            if let Some(first) = keyed.first().and_then(|c| c.new.as_ref()) {
+                let cols = Self::columns_of(t, first);
+                count = self.pg_insert(tx, t, &cols, &keyed, conflicts).await?;
+            }
+            return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
+        }
         // Keys already taken in production, by anyone: a conflict that
         // reveals nothing about the row that holds the key.
         let taken = self.taken_keys(tx, t, &keyed).await?;
@@ -1152,10 +1166,6 @@ impl ShadowDb {
             return self.insert_fresh(tx, t, &fresh, gen_col, generated).await;
         };
         let cols = Self::columns_of(t, first);
-        if dialect == Dialect::Postgres {
-            let count = self.pg_insert(tx, t, &cols, &to_insert).await?;
-            return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
-        }
         let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
         let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
         for chunk in to_insert.chunks(per) {
@@ -1185,17 +1195,27 @@ impl ShadowDb {
         Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
     }
 
-    /// PostgreSQL: `INSERT .. SELECT FROM unnest(<one array per column>)`.
+    /// PostgreSQL: `INSERT .. SELECT FROM unnest(<one array per column>) ON
+    /// CONFLICT (<primary key>) DO NOTHING RETURNING <key>`: a key already
+    /// taken in production, by anyone, is a conflict that reveals nothing
+    /// about the row holding it. Any other constraint fails the statement.
     async fn pg_insert(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
         cols: &[&ColumnSchema],
         rows: &[&RowChange],
+        conflicts: &mut Vec<Conflict>,
     ) -> Result<u64> {
         let dialect = Dialect::Postgres;
         let table = t.schema.name.to_string();
         let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        let key_names: Vec<String> = key_cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let key_reads: Vec<String> = key_cols
+            .iter()
+            .map(|c| prod::read_expr(dialect, c))
+            .collect();
         let v = dialect.quote("__sdb_v");
         let aliases: Vec<String> = (0..cols.len())
             .map(|i| dialect.quote(&format!("c{i}")))
@@ -1209,40 +1229,58 @@ impl ShadowDb {
         for chunk in rows.chunks(batch_rows(dialect, cols.len())) {
             let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
             let ctx = format!("commit: INSERT INTO {table} (batch from {key})");
-            let mut columns: Vec<Vec<Bind>> = cols
-                .iter()
-                .map(|_| Vec::with_capacity(chunk.len()))
-                .collect();
-            for c in chunk {
-                let new = c.new.as_ref();
-                for (col, out) in cols.iter().zip(columns.iter_mut()) {
-                    let v = new.and_then(|r| r.get(&col.name)).unwrap_or(&Value::Null);
-                    out.push(Self::bind(dialect, col, v, c)?);
-                }
-            }
-            let arrays = columns
-                .into_iter()
-                .map(BindArray::gather)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Sandbox(format!("{ctx}: {}", e.0)))?;
+            let parts: Vec<Part<'_>> = cols.iter().map(|col| Part::Set(col)).collect();
+            let arrays = pg_arrays(&parts, chunk).map_err(|e| match e {
+                Error::Sandbox(m) => Error::Sandbox(format!("{ctx}: {m}")),
+                other => other,
+            })?;
             let args: Vec<String> = arrays
                 .iter()
                 .enumerate()
                 .map(|(i, a)| format!("${}::{}", i + 1, a.pg_type()))
                 .collect();
             let sql = format!(
-                "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({})",
+                "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
                 prod::qualified(dialect, &t.schema.name),
                 names.join(", "),
                 exprs.join(", "),
                 args.join(", "),
-                aliases.join(", ")
+                aliases.join(", "),
+                key_names.join(", "),
+                key_reads.join(", ")
             );
             let params: Vec<PgParam<'_>> = arrays.iter().map(PgParam::Many).collect();
-            count += tx.execute_pg(sql, &params).await.map_err(|e| match e {
-                FetchError::Db(e) => Error::database(ctx.clone(), e),
-                FetchError::Decode(m) => Error::Sandbox(m),
-            })?;
+            let inserted = tx
+                .fetch_pg(sql, &params, &key_cols)
+                .await
+                .map_err(|e| match e {
+                    FetchError::Db(e) => Error::database(ctx.clone(), e),
+                    FetchError::Decode(m) => Error::Sandbox(m),
+                })?;
+            let index: HashMap<String, usize> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.key.render(), i))
+                .collect();
+            let hits = inserted.into_iter().map(|values| {
+                let key = Key(key_cols
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .zip(values)
+                    .collect());
+                index.get(&key.render()).copied()
+            });
+            for (c, done) in chunk.iter().zip(once_each(hits, chunk)?) {
+                if done {
+                    count += 1;
+                } else {
+                    conflicts.push(Conflict {
+                        table: c.table.clone(),
+                        key: c.key.render(),
+                        kind: ConflictKind::KeyExists,
+                    });
+                }
+            }
         }
         Ok(count)
     }
@@ -1809,6 +1847,33 @@ fn part_bind(
         Part::Guard(col) => ShadowDb::guard_value(dialect, col, value, c),
         _ => ShadowDb::bind(dialect, col, value, c),
     }
+}
+
+/// The arrays of a PostgreSQL batch, one per part. Large batches build half
+/// of them on a second thread: the work is per column, and the database
+/// waits for it.
+fn pg_arrays(parts: &[Part<'_>], chunk: &[&RowChange]) -> Result<Vec<BindArray>> {
+    let build = |part: &Part<'_>| -> Result<BindArray> {
+        let mut at = None;
+        let mut binds = Vec::with_capacity(chunk.len());
+        for c in chunk {
+            binds.push(part_bind(Dialect::Postgres, *part, c, &mut at)?);
+        }
+        BindArray::gather(binds).map_err(|e| Error::Sandbox(e.0))
+    };
+    if chunk.len() < 2_000 || parts.len() < 2 {
+        return parts.iter().map(build).collect();
+    }
+    let (left, right) = parts.split_at(parts.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| left.iter().map(build).collect::<Result<Vec<_>>>());
+        let mine = right.iter().map(build).collect::<Result<Vec<_>>>();
+        let mut all = other
+            .join()
+            .map_err(|_| Error::Sandbox("building a batch failed".into()))??;
+        all.extend(mine?);
+        Ok(all)
+    })
 }
 
 /// The value of column `name` of `row`, looked up at the cached position first.
