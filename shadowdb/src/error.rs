@@ -205,6 +205,30 @@ pub enum Error {
         /// The limit.
         max_duration: std::time::Duration,
     },
+    /// No commit with this id is on record.
+    #[error("commit {commit_id} is not in the audit trail")]
+    UnknownCommit {
+        /// The id asked for.
+        commit_id: String,
+    },
+    /// The commit was already rolled back.
+    #[error("commit {commit_id} was already rolled back (rollback {rollback_id})")]
+    AlreadyRolledBack {
+        /// The commit.
+        commit_id: String,
+        /// The rollback that undid it.
+        rollback_id: String,
+    },
+    /// A recorded row cannot be restored exactly.
+    #[error("cannot roll back {table}[{key}]: {reason}")]
+    CannotRollBack {
+        /// The table.
+        table: String,
+        /// The row's key.
+        key: String,
+        /// Why (names columns, never values).
+        reason: String,
+    },
     /// A commit would change more rows than one commit may.
     #[error("commit refused: {rows} rows changed, at most {max} per commit")]
     CommitTooLarge {

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod policy;
 pub mod prod;
 pub mod render;
+pub mod rollback;
 mod sandbox;
 pub mod schema;
 mod shadow;

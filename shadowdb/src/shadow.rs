@@ -1,13 +1,17 @@
 //! `ShadowDb`: open a sandbox of one tenant's rows, run the agent's SQL, diff.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use safemodel::{CheckOptions, Model, Row, Rule, SqlType, Value, Violation, registry};
 
+use crate::approve::Approver;
+use crate::audit::{AuditEvent, AuditKind, AuditSink, AuditTrail, DbAuditSink, Redactor};
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Error, Result, SchemaProblem};
+use crate::limits::{RateLimiter, SessionGuard, SessionLimits};
 use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict};
+use crate::render::{Review, verdict_of};
 use crate::prod::{self, Production};
 use crate::sandbox::{Limits, Sandbox, SandboxColumn, SandboxFk, SandboxTable, StatementResult};
 use crate::schema::{self, FkAction, TableName, TableSchema};
@@ -26,7 +30,6 @@ struct TableSpec {
 }
 
 /// Options of [`ShadowDb::open`]; start with [`ShadowDb::builder`].
-#[derive(Debug)]
 #[must_use]
 pub struct OpenOptions {
     prod: Production,
@@ -35,7 +38,35 @@ pub struct OpenOptions {
     policy: Option<Policy>,
     limits: Limits,
     allow_uncontracted: bool,
+    actor: String,
+    audit_sinks: Vec<Arc<dyn AuditSink>>,
+    audit_in_production: bool,
+    redactor: Redactor,
+    approver: Option<Arc<dyn Approver>>,
+    approval_timeout: Duration,
+    rate_limiter: Option<Arc<RateLimiter>>,
+    session_limits: SessionLimits,
+    /// Off for a rollback, which writes to production without a sandbox.
+    pub(crate) clone_rows: bool,
 }
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("prod", &self.prod)
+            .field("tables", &self.tables)
+            .field("actor", &self.actor)
+            .field("audit_sinks", &self.audit_sinks.len())
+            .field("audit_in_production", &self.audit_in_production)
+            .field("approver", &self.approver.is_some())
+            .field("rate_limiter", &self.rate_limiter)
+            .field("session_limits", &self.session_limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who acts when the caller does not say.
+pub const DEFAULT_ACTOR: &str = "unknown";
 
 impl OpenOptions {
     /// Scopes a table the agent may change. It needs a registered
@@ -114,6 +145,66 @@ impl OpenOptions {
         self
     }
 
+    /// The agent or user id this session acts as: it is in every audit
+    /// event, approval request and per-actor rate limit (default `unknown`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// Adds an audit sink (a [`JsonlSink`](crate::audit::JsonlSink), a
+    /// [`MemorySink`](crate::audit::MemorySink), your own [`AuditSink`]).
+    /// Every event of the session goes to every sink.
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit_sinks.push(sink);
+        self
+    }
+
+    /// Also keeps the audit trail in production, in the table
+    /// [`AUDIT_TABLE`](crate::audit::AUDIT_TABLE) (created on open when
+    /// missing). Commit and rollback records are written in the commit's own
+    /// transaction: a commit without its record, or a record without its
+    /// commit, cannot exist. [`Rollback`](crate::rollback::Rollback) reads
+    /// commits from this table.
+    pub fn audit_in_production(mut self, on: bool) -> Self {
+        self.audit_in_production = on;
+        self
+    }
+
+    /// How SQL text is redacted in audit events (default: kept as run).
+    pub fn redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
+    /// Who decides changesets that need approval. Without one, a commit that
+    /// needs approval is refused unless [`CommitOptions::approved_by`]
+    /// (crate::CommitOptions::approved_by) gives it.
+    pub fn approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// How long an approval request waits before it counts as denied
+    /// (default [`approve::DEFAULT_TIMEOUT`](crate::approve::DEFAULT_TIMEOUT)).
+    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
+        self.approval_timeout = timeout;
+        self
+    }
+
+    /// Rate limits per tenant and per actor. Share one limiter between the
+    /// sessions it is to hold to one budget.
+    pub fn rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// Limits of this session: statements, duration, rows per commit.
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.session_limits = limits;
+        self
+    }
+
     /// Reflects, checks every table against its contract, and clones the
     /// tenant's rows into a fresh sandbox.
     ///
@@ -173,6 +264,15 @@ pub struct ShadowDb {
     pub(crate) log: Mutex<Vec<StatementVerdict>>,
     stats: CloneStats,
     pub(crate) committed: Option<String>,
+    pub(crate) actor: String,
+    pub(crate) audit: AuditTrail,
+    /// Events taken where nothing can wait (a diff), recorded by the next
+    /// statement, commit or [`ShadowDb::flush_audit`].
+    pending_audit: Mutex<Vec<AuditEvent>>,
+    pub(crate) approver: Option<Arc<dyn Approver>>,
+    pub(crate) approval_timeout: Duration,
+    pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) session: SessionGuard,
     /// The last diff and the sandbox's change counter when it was taken:
     /// while the counter stands still, a commit need not diff again.
     pub(crate) last_diff: Mutex<Option<(u64, ChangeSet)>>,
@@ -221,6 +321,15 @@ impl ShadowDb {
             policy: None,
             limits: Limits::default(),
             allow_uncontracted: false,
+            actor: DEFAULT_ACTOR.to_owned(),
+            audit_sinks: Vec::new(),
+            audit_in_production: false,
+            redactor: Redactor::default(),
+            approver: None,
+            approval_timeout: crate::approve::DEFAULT_TIMEOUT,
+            rate_limiter: None,
+            session_limits: SessionLimits::default(),
+            clone_rows: true,
         }
     }
 
@@ -272,7 +381,11 @@ impl ShadowDb {
         let sandbox = Mutex::new(Sandbox::new(sandbox_tables, opts.limits)?);
         let mut stats = CloneStats::default();
         for (i, s) in scoped.iter().enumerate() {
-            let n = clone_table(&opts.prod, s, i, &tenant, &sandbox).await?;
+            let n = if opts.clone_rows {
+                clone_table(&opts.prod, s, i, &tenant, &sandbox).await?
+            } else {
+                0
+            };
             stats.tables.push((s.schema.name.to_string(), n));
         }
         lock(&sandbox)?.seal()?;
@@ -293,6 +406,25 @@ impl ShadowDb {
             scope.push(t);
         }
         tracing::info!(tables = ?stats.tables, elapsed_ms = stats.elapsed.as_millis(), "sandbox opened");
+        let pii: Vec<(String, String)> = scoped.iter().flat_map(pii_of).collect();
+        let mut audit = AuditTrail::new(tenant.to_string(), opts.actor.clone())
+            .with_redactor(opts.redactor)
+            .with_pii(pii);
+        for sink in opts.audit_sinks {
+            audit = audit.with_sink(sink);
+        }
+        if opts.audit_in_production {
+            let db = DbAuditSink::new(opts.prod.clone());
+            db.ensure_table().await?;
+            audit = audit.with_database(Arc::new(db));
+        }
+        if opts.clone_rows {
+            audit
+                .record(AuditKind::sandbox_opened(
+                    stats.tables.iter().cloned().collect(),
+                ))
+                .await?;
+        }
         Ok(ShadowDb {
             prod: opts.prod,
             tenant,
@@ -303,6 +435,13 @@ impl ShadowDb {
             log: Mutex::new(Vec::new()),
             stats,
             committed: None,
+            actor: opts.actor,
+            audit,
+            pending_audit: Mutex::new(Vec::new()),
+            approver: opts.approver,
+            approval_timeout: opts.approval_timeout,
+            rate_limiter: opts.rate_limiter,
+            session: SessionGuard::started_at(opts.session_limits, started),
             last_diff: Mutex::new(None),
             stale_baseline: std::sync::atomic::AtomicBool::new(false),
         })
@@ -360,15 +499,88 @@ impl ShadowDb {
     /// The PII columns of the scope as `(table, column)`.
     #[must_use]
     pub fn pii_columns(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for t in &self.tables {
-            for (pos, p) in t.pii.iter().enumerate() {
-                if *p && let Some(c) = t.col(pos) {
-                    out.push((t.schema.name.to_string(), c.name.clone()));
-                }
+        self.tables.iter().flat_map(pii_of).collect()
+    }
+
+    /// The agent or user id the session acts as.
+    #[must_use]
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The session's audit trail (its session id, redactor, PII columns).
+    #[must_use]
+    pub fn audit_trail(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    /// The review of `changeset`: its contract checks, the policy's decisions
+    /// on the statements run and on the changeset, the PII columns to mask.
+    /// This is what [`render_text`](crate::render::render_text) shows and
+    /// what an approver is asked about.
+    #[must_use]
+    pub fn review<'a>(&self, changeset: &'a ChangeSet) -> Review<'a> {
+        let hits = self.policy.check_changeset(changeset);
+        let log = self.statement_log();
+        let mut block = Vec::new();
+        let mut approval = Vec::new();
+        let mut notes = Vec::new();
+        for hit in log.iter().flat_map(|v| v.hits.iter()) {
+            let line = format!("{}: {}", hit.rule, hit.reason);
+            match hit.decision {
+                Decision::Block => block.push(line),
+                Decision::RequireApproval => approval.push(line),
+                Decision::Warn => notes.push(line),
+                Decision::Allow | Decision::Audit => {}
             }
         }
-        out
+        for hit in hits {
+            match hit.decision {
+                Decision::Block => block.push(hit.reason),
+                Decision::RequireApproval => approval.push(hit.reason),
+                Decision::Warn => notes.push(hit.reason),
+                Decision::Allow | Decision::Audit => {}
+            }
+        }
+        for list in [&mut block, &mut approval, &mut notes] {
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|l| seen.insert(l.clone()));
+        }
+        Review {
+            changeset,
+            verdict: verdict_of(changeset, block, approval),
+            pii_columns: self.pii_columns(),
+            notes,
+        }
+    }
+
+    /// Records the events that were waiting (a diff's summary) to the audit
+    /// sinks. Statements and commits do this themselves; call it when a
+    /// session ends after a diff without committing.
+    ///
+    /// # Errors
+    /// The first sink's error.
+    pub async fn flush_audit(&self) -> Result<()> {
+        let pending: Vec<AuditEvent> = self
+            .pending_audit
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for event in &pending {
+            self.audit.record_event(event).await?;
+        }
+        Ok(())
+    }
+
+    /// Passes `checked` through, recording a limit breach to the audit trail.
+    pub(crate) async fn limit<T>(&self, checked: Result<T>) -> Result<T> {
+        if let Err(e) = &checked
+            && let Some(kind) = AuditKind::limit_exceeded(e)
+            && let Err(audit) = self.audit.record(kind).await
+        {
+            tracing::error!(error = %audit, "a limit breach could not be audited");
+        }
+        checked
     }
 
     /// Checks a script against the policy without running it.
@@ -388,7 +600,7 @@ impl ShadowDb {
     /// [`Error::Blocked`] (policy), [`Error::Refused`] (sandbox walls),
     /// [`Error::Timeout`], [`Error::Statement`].
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
-        self.run(sql, params)
+        self.run(sql, params).await
     }
 
     /// Runs a query and returns its rows (the last statement's, for a script).
@@ -396,7 +608,7 @@ impl ShadowDb {
     /// # Errors
     /// As [`ShadowDb::execute`].
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<crate::QueryResult> {
-        let results = self.run(sql, params)?;
+        let results = self.run(sql, params).await?;
         Ok(results
             .into_iter()
             .rev()
@@ -404,8 +616,21 @@ impl ShadowDb {
             .unwrap_or_default())
     }
 
-    fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+    async fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+        self.flush_audit().await?;
         let verdicts = self.policy.check_sql(sql, &self.scope);
+        // Limits count statements, not calls: a script of five is five.
+        for _ in &verdicts {
+            self.limit(self.session.check_statement()).await?;
+            if let Some(limiter) = &self.rate_limiter {
+                self.limit(limiter.check_statement(&self.tenant.to_string(), &self.actor))
+                    .await?;
+            }
+        }
+        // Every statement is on the record, whether it runs or not.
+        for v in &verdicts {
+            self.audit.record(self.audit.statement(&v.sql, v)).await?;
+        }
         if let Some(hit) = verdicts.iter().find_map(StatementVerdict::blocking_hit) {
             let err = Error::Blocked {
                 rule: hit.rule.clone(),
@@ -422,7 +647,7 @@ impl ShadowDb {
         {
             log.extend(verdicts);
         }
-        result
+        self.limit(result).await
     }
 
     /// Reasons from the statements run so far that require approval.
@@ -462,6 +687,9 @@ impl ShadowDb {
             }
         }
         let cs = ChangeSet::new(changes, not_enforced);
+        if let Ok(mut pending) = self.pending_audit.lock() {
+            pending.push(self.audit.event(AuditKind::diff_summary(&cs)));
+        }
         if let Ok(mut last) = self.last_diff.lock() {
             *last = Some((sandbox.total_changes(), cs.clone()));
         }
@@ -598,7 +826,7 @@ impl ShadowDb {
 
     /// Every violation of a new or changed row: decoding, contract, tenant,
     /// and values production would reject.
-    fn check_new(
+    pub(crate) fn check_new(
         &self,
         t: &Scoped,
         new: &Row,
@@ -655,6 +883,17 @@ impl ShadowDb {
         }
         violations
     }
+}
+
+/// The PII columns of one scoped table as `(table, column)`.
+fn pii_of(t: &Scoped) -> Vec<(String, String)> {
+    t.pii
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p)
+        .filter_map(|(pos, _)| t.col(pos))
+        .map(|c| (t.schema.name.to_string(), c.name.clone()))
+        .collect()
 }
 
 fn lock(sandbox: &Mutex<Sandbox>) -> Result<MutexGuard<'_, Sandbox>> {

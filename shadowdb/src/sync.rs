@@ -43,6 +43,8 @@ use std::time::{Duration, Instant};
 
 use safemodel::{Row, RowViolations, Value};
 
+use crate::approve::{ApprovalDecision, ApprovalRequest, request_approval};
+use crate::audit::{self, AuditKind};
 use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::policy::Decision;
@@ -102,6 +104,18 @@ impl CommitOptions {
     }
 }
 
+/// What the audit trail records of a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Record<'a> {
+    /// A commit, row by row.
+    Commit,
+    /// The rollback of commit `of`.
+    Rollback {
+        /// The commit undone.
+        of: &'a str,
+    },
+}
+
 /// A key production generated for a row inserted with a provisional one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedKey {
@@ -128,6 +142,10 @@ pub struct CommitReport {
     pub skipped: Vec<Conflict>,
     /// Time taken.
     pub elapsed: Duration,
+    /// An audit sink (other than the production table, which is written in
+    /// the commit's transaction) that failed to record the commit after
+    /// production had it.
+    pub audit_error: Option<String>,
 }
 
 impl ShadowDb {
@@ -157,6 +175,40 @@ impl ShadowDb {
                 commit_id: id.clone(),
             });
         }
+        let commit_id = uuid::Uuid::new_v4().to_string();
+        let result = self.try_commit(reviewed, &opts, &commit_id, started).await;
+        match result {
+            Ok(report) => {
+                self.stale_baseline
+                    .store(true, std::sync::atomic::Ordering::Release);
+                self.committed = Some(report.commit_id.clone());
+                tracing::info!(commit_id = %report.commit_id, rows = reviewed.len(), "committed");
+                Ok(report)
+            }
+            Err(e) => {
+                // Production is untouched; the trail says why.
+                let failed = AuditKind::commit_failed(Some(commit_id), &e);
+                if let Err(audit) = self.audit.record(failed).await {
+                    tracing::error!(error = %audit, "a failed commit could not be audited");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_commit(
+        &self,
+        reviewed: &ChangeSet,
+        opts: &CommitOptions,
+        commit_id: &str,
+        started: Instant,
+    ) -> Result<CommitReport> {
+        self.flush_audit().await?;
+        self.limit(self.session.check_commit(reviewed.len())).await?;
+        if let Some(limiter) = &self.rate_limiter {
+            self.limit(limiter.check_commit(&self.tenant.to_string(), &self.actor))
+                .await?;
+        }
         let current = self.current(reviewed)?;
         self.gate_tenant(&current)?;
         let broken: Vec<RowViolations> = current
@@ -172,14 +224,9 @@ impl ShadowDb {
         if !broken.is_empty() {
             return Err(Error::Contract(broken));
         }
-        self.gate_policy(&current, &opts)?;
-
-        let report = self.apply(&current, &opts, started).await?;
-        self.stale_baseline
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.committed = Some(report.commit_id.clone());
-        tracing::info!(commit_id = %report.commit_id, rows = current.len(), "committed");
-        Ok(report)
+        self.gate_policy(&current, opts).await?;
+        self.apply(&current, opts, commit_id, started, Record::Commit)
+            .await
     }
 
     /// The sandbox's changeset now, which must be `reviewed`. The last diff
@@ -205,7 +252,7 @@ impl ShadowDb {
     }
 
     /// Gate 1: every written row carries the tenant; no row changes tenant.
-    fn gate_tenant(&self, cs: &ChangeSet) -> Result<()> {
+    pub(crate) fn gate_tenant(&self, cs: &ChangeSet) -> Result<()> {
         let names: Vec<(String, &Scoped)> = self
             .tables
             .iter()
@@ -262,8 +309,10 @@ impl ShadowDb {
         Ok(())
     }
 
-    /// Gate 3: policy decisions on the statements and the changeset, and approval.
-    fn gate_policy(&self, cs: &ChangeSet, opts: &CommitOptions) -> Result<()> {
+    /// Gate 3: policy decisions on the statements and the changeset, and
+    /// approval: given with the options, else asked of the approver, else
+    /// refused. Returns who approved, when approval was needed.
+    pub(crate) async fn gate_policy(&self, cs: &ChangeSet, opts: &CommitOptions) -> Result<Option<String>> {
         let hits = self.policy.check_changeset(cs);
         let blocked: Vec<String> = hits
             .iter()
@@ -273,17 +322,46 @@ impl ShadowDb {
         if !blocked.is_empty() {
             return Err(Error::PolicyBlocked(blocked));
         }
-        let mut approvals = self.statement_approvals();
-        approvals.extend(
+        let mut reasons = self.statement_approvals();
+        reasons.extend(
             hits.iter()
                 .filter(|h| h.decision == Decision::RequireApproval)
                 .map(|h| h.reason.clone()),
         );
-        approvals.dedup();
-        if !approvals.is_empty() && opts.approval.is_none() {
-            return Err(Error::NeedsApproval(approvals));
+        let mut seen = std::collections::HashSet::new();
+        reasons.retain(|r| seen.insert(r.clone()));
+        if reasons.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        let tenant = self.tenant.to_string();
+        if let Some(given) = &opts.approval {
+            // The caller asked someone itself (the CLI's prompt): on the record.
+            let request = ApprovalRequest::new(self.actor.clone(), tenant, reasons);
+            let decision = ApprovalDecision::Approved {
+                by: given.approved_by.clone(),
+            };
+            self.audit
+                .record(AuditKind::approval_requested(&request))
+                .await?;
+            self.audit
+                .record(AuditKind::approval_decided(&request, &decision))
+                .await?;
+            return Ok(Some(given.approved_by.clone()));
+        }
+        let Some(approver) = &self.approver else {
+            return Err(Error::NeedsApproval(reasons));
+        };
+        let review = self.review(cs);
+        let request = ApprovalRequest::for_review(&review, self.actor.clone(), tenant)
+            .with_timeout(self.approval_timeout);
+        self.audit
+            .record(AuditKind::approval_requested(&request))
+            .await?;
+        let decision = request_approval(approver.as_ref(), &request).await?;
+        self.audit
+            .record(AuditKind::approval_decided(&request, &decision))
+            .await?;
+        decision.into_result(&request).map(Some)
     }
 
     /// Tables in an order where a parent comes before its children.
@@ -320,11 +398,13 @@ impl ShadowDb {
         order
     }
 
-    async fn apply(
+    pub(crate) async fn apply(
         &self,
         cs: &ChangeSet,
         opts: &CommitOptions,
+        commit_id: &str,
         started: Instant,
+        record: Record<'_>,
     ) -> Result<CommitReport> {
         let mut tx = ProdTx::begin(&self.prod).await?;
         let mut conflicts = Vec::new();
@@ -394,15 +474,57 @@ impl ShadowDb {
                 OnConflict::Skip => skipped = conflicts,
             }
         }
+        // The record of what was written, in the same transaction when the
+        // trail is kept in production.
+        let event = self.audit.is_enabled().then(|| {
+            let rows: u64 = written
+                .values()
+                .map(|c| (c.insert + c.update + c.delete) as u64)
+                .sum();
+            let kind = match record {
+                Record::Commit => {
+                    let applied = applied_changes(cs, &skipped, &generated);
+                    self.audit.commit(commit_id, &applied, rows)
+                }
+                Record::Rollback { of } => AuditKind::Rollback {
+                    commit_id: of.to_owned(),
+                    rollback_id: commit_id.to_owned(),
+                    rows_affected: rows,
+                },
+            };
+            self.audit.event(kind)
+        });
+        if let Some(event) = &event
+            && self.audit.database().is_some()
+            && let Err(e) = audit::record_in_tx(&mut tx, event).await
+        {
+            tx.rollback().await;
+            return Err(e);
+        }
         tx.commit()
             .await
             .map_err(|e| Error::database("commit: COMMIT", e))?;
+        // Production has the change: a sink failing now cannot undo it, so it
+        // is reported, not returned as an error.
+        let audit_error = match &event {
+            Some(event) => self
+                .audit
+                .record_after_commit(event)
+                .await
+                .err()
+                .map(|e| {
+                    tracing::error!(error = %e, commit_id, "the commit could not be audited");
+                    e.to_string()
+                }),
+            None => None,
+        };
         Ok(CommitReport {
-            commit_id: uuid::Uuid::new_v4().to_string(),
+            commit_id: commit_id.to_owned(),
             rows: written,
             generated_keys: generated,
             skipped,
             elapsed: started.elapsed(),
+            audit_error,
         })
     }
 
@@ -1463,6 +1585,45 @@ impl ShadowDb {
 }
 
 /// The tenant column of a scoped table.
+/// The changes a commit wrote: without the rows skipped for conflicts, and
+/// with the keys production generated in place of provisional ones.
+fn applied_changes(cs: &ChangeSet, skipped: &[Conflict], generated: &[GeneratedKey]) -> ChangeSet {
+    let rows = cs
+        .changes()
+        .iter()
+        .filter(|c| {
+            !skipped
+                .iter()
+                .any(|k| k.table == c.table && k.key == c.key.render())
+        })
+        .map(|c| {
+            let mut c = c.clone();
+            if c.op == Op::Insert {
+                for g in generated.iter().filter(|g| g.table == c.table) {
+                    let provisional = Value::Int(g.provisional);
+                    let is_it = c.new.as_ref().and_then(|r| r.get(&g.column)) == Some(&provisional);
+                    if !is_it {
+                        continue;
+                    }
+                    if let Some(new) = c.new.as_mut()
+                        && let Some(at) = new.position(&g.column)
+                        && let Some(v) = new.values_mut().get_mut(at)
+                    {
+                        *v = Value::Int(g.assigned);
+                    }
+                    for (name, v) in &mut c.key.0 {
+                        if *name == g.column {
+                            *v = Value::Int(g.assigned);
+                        }
+                    }
+                }
+            }
+            c
+        })
+        .collect();
+    ChangeSet::new(rows, Vec::new())
+}
+
 fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
     t.tenant_col.and_then(|i| t.schema.columns.get(i))
 }

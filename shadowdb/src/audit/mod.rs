@@ -67,10 +67,6 @@ use crate::diff::{ChangeSet, Op};
 use crate::error::{Error, Result};
 use crate::policy::{Decision, StatementVerdict};
 
-#[allow(
-    unused_imports,
-    reason = "the commit in sync.rs writes its record with it"
-)]
 pub(crate) use db::record_in_tx;
 pub use db::{AUDIT_TABLE, AuditConn, DbAuditSink, ensure_audit_table, insert_event};
 pub use jsonl::{JsonlSink, query_jsonl};
@@ -845,6 +841,12 @@ impl AuditTrail {
     pub fn with_database(mut self, sink: Arc<DbAuditSink>) -> Self {
         self.database = Some(sink);
         self
+    }
+
+    /// Whether any event goes anywhere (a sink or the database).
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        !self.sinks.is_empty() || self.database.is_some()
     }
 
     /// The session id.

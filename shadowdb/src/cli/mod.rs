@@ -504,7 +504,9 @@ fn exit_of(err: &Error) -> Exit {
         | Error::Cascade { .. }
         | Error::Refused(_)
         | Error::PiiWrite { .. }
-        | Error::CommitTooLarge { .. } => Exit::Blocked,
+        | Error::CommitTooLarge { .. }
+        | Error::CannotRollBack { .. }
+        | Error::AlreadyRolledBack { .. } => Exit::Blocked,
         Error::Schema(problems)
             if !problems
                 .iter()

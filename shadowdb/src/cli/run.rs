@@ -5,10 +5,9 @@ use safemodel::{Decimal, Value};
 use super::check::{load, verdict_lines};
 use super::{Ctx, Exit, Failure, Format, RunArgs, plural};
 use crate::ShadowDb;
-use crate::diff::{ChangeSet, Op};
-use crate::policy::Decision;
+use crate::diff::Op;
 use crate::prod::{Production, redact_url};
-use crate::render::{Review, Verdict, render_json_string, render_text, verdict_of};
+use crate::render::{Verdict, render_json_string, render_text};
 use crate::schema::{TableName, reflect};
 use crate::sync::{CommitOptions, CommitReport};
 use crate::types::ColumnKind;
@@ -82,7 +81,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     executed?;
 
     let changeset = db.diff()?;
-    let review = review(&db, &changeset);
+    let review = db.review(&changeset);
     match args.format {
         Format::Text => {
             let text = render_text(&review, &ctx.io.text);
@@ -148,44 +147,6 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     let report = db.commit_with(&changeset, options).await?;
     report_commit(ctx, &report);
     Ok(Exit::Success)
-}
-
-/// The review: the contract checks, the policy's decisions on the statements
-/// run and on the changeset, PII masked.
-fn review<'a>(db: &ShadowDb, changeset: &'a ChangeSet) -> Review<'a> {
-    let hits = db.policy().check_changeset(changeset);
-    let log = db.statement_log();
-    let statement_hits = log.iter().flat_map(|v| v.hits.iter());
-    let mut block = Vec::new();
-    let mut approval = Vec::new();
-    let mut notes = Vec::new();
-    for hit in statement_hits {
-        let line = format!("{}: {}", hit.rule, hit.reason);
-        match hit.decision {
-            Decision::Block => block.push(line),
-            Decision::RequireApproval => approval.push(line),
-            Decision::Warn => notes.push(line),
-            Decision::Allow | Decision::Audit => {}
-        }
-    }
-    for hit in hits {
-        match hit.decision {
-            Decision::Block => block.push(hit.reason),
-            Decision::RequireApproval => approval.push(hit.reason),
-            Decision::Warn => notes.push(hit.reason),
-            Decision::Allow | Decision::Audit => {}
-        }
-    }
-    for list in [&mut block, &mut approval, &mut notes] {
-        let mut seen = std::collections::HashSet::new();
-        list.retain(|l| seen.insert(l.clone()));
-    }
-    Review {
-        changeset,
-        verdict: verdict_of(changeset, block, approval),
-        pii_columns: db.pii_columns(),
-        notes,
-    }
 }
 
 /// Who answered the prompt.

@@ -1,0 +1,530 @@
+//! Rollback: undo a recorded commit, with every gate of a commit.
+//!
+//! A commit's audit record holds each row it wrote, before and after. The
+//! rollback of that commit is its inverse (an insert is deleted, an update is
+//! set back, a delete is inserted again), written in one transaction, only
+//! for the commit's tenant, and only if every row is still exactly as the
+//! commit left it: a row that moved on since is a [`Conflict`](crate::Conflict)
+//! and nothing is written. The rollback's own record is written in the same
+//! transaction, so a commit is rolled back at most once.
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool, commit_id: &str) -> shadowdb::Result<()> {
+//! use shadowdb::rollback::Rollback;
+//!
+//! // Commits recorded in production's audit table (`audit_in_production`).
+//! let rollback = Rollback::new(pool).actor("ops-lead");
+//! for commit in rollback.list().await? {
+//!     println!("{} {} rows {:?}", commit.commit_id, commit.rows_affected, commit.rolled_back_by);
+//! }
+//! let report = rollback.run(commit_id).await?;
+//! println!("rolled back as {}", report.rollback_id);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use safemodel::{Row, SqlType, Value};
+
+use crate::approve::Approver;
+use crate::audit::{
+    AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, CommitRecord, DbAuditSink,
+    JsonlSink, RowImage, image_value, query_jsonl,
+};
+use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::prod::Production;
+use crate::shadow::{Scoped, ShadowDb};
+use crate::sync::{CommitOptions, Record};
+
+/// Where commit records are read from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Production's audit table.
+    Production,
+    /// A JSON Lines audit file.
+    Jsonl(PathBuf),
+}
+
+/// Rolls back recorded commits; start with [`Rollback::new`].
+#[must_use]
+pub struct Rollback {
+    prod: Production,
+    source: Source,
+    actor: String,
+    policy: Option<Policy>,
+    options: CommitOptions,
+    approver: Option<Arc<dyn Approver>>,
+    approval_timeout: Duration,
+    tenant_columns: Vec<(String, String)>,
+    allow_uncontracted: bool,
+    sinks: Vec<Arc<dyn AuditSink>>,
+}
+
+impl std::fmt::Debug for Rollback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rollback")
+            .field("source", &self.source)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A recorded commit, as [`Rollback::list`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// The commit's id.
+    pub commit_id: String,
+    /// When it was committed.
+    pub time: DateTime<Utc>,
+    /// Its tenant, rendered.
+    pub tenant: String,
+    /// Who committed.
+    pub actor: String,
+    /// Rows it wrote.
+    pub rows_affected: u64,
+    /// Rows per table and operation.
+    pub rows: BTreeMap<String, Counts>,
+    /// The rollback that undid it, if any.
+    pub rolled_back_by: Option<String>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackReport {
+    /// The commit undone.
+    pub commit_id: String,
+    /// The rollback's own id (in the audit trail).
+    pub rollback_id: String,
+    /// Rows written per table and operation (the inverse of the commit's).
+    pub rows: BTreeMap<String, Counts>,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+impl Rollback {
+    /// Rolls back commits recorded in `prod`'s own audit table.
+    pub fn new(prod: impl Into<Production>) -> Self {
+        Rollback {
+            prod: prod.into(),
+            source: Source::Production,
+            actor: crate::shadow::DEFAULT_ACTOR.to_owned(),
+            policy: None,
+            options: CommitOptions::default(),
+            approver: None,
+            approval_timeout: crate::approve::DEFAULT_TIMEOUT,
+            tenant_columns: Vec::new(),
+            allow_uncontracted: false,
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Reads commits from a JSON Lines audit file instead; the rollback's
+    /// record is appended to it.
+    pub fn from_jsonl(mut self, path: impl Into<PathBuf>) -> Self {
+        self.source = Source::Jsonl(path.into());
+        self
+    }
+
+    /// Who rolls back (in the audit trail and approval requests).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// The policy whose changeset rules the rollback passes (default `dev`).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Gives the approval the policy may require.
+    pub fn approved_by(mut self, who: impl Into<String>) -> Self {
+        self.options = self.options.approved_by(who);
+        self
+    }
+
+    /// Asks `approver` when the policy requires approval.
+    pub fn approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// How long an approval request waits.
+    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
+        self.approval_timeout = timeout;
+        self
+    }
+
+    /// The tenant column of a table without a contract.
+    pub fn tenant_column(mut self, table: &str, column: &str) -> Self {
+        self.tenant_columns
+            .push((table.to_owned(), column.to_owned()));
+        self
+    }
+
+    /// Allows tables without a contract (each needs a tenant column).
+    pub fn allow_uncontracted(mut self, allow: bool) -> Self {
+        self.allow_uncontracted = allow;
+        self
+    }
+
+    /// Also records the rollback to `sink`.
+    pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    async fn events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        match &self.source {
+            Source::Production => DbAuditSink::new(self.prod.clone()).query(query).await,
+            Source::Jsonl(path) => query_jsonl(path, query),
+        }
+    }
+
+    /// Every recorded commit, oldest first, with the rollback that undid it.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Audit`] when the trail cannot be read.
+    pub async fn list(&self) -> Result<Vec<CommitSummary>> {
+        let commits = self
+            .events(&AuditQuery::new().kind(AuditKindName::Commit))
+            .await?;
+        let rollbacks = self
+            .events(&AuditQuery::new().kind(AuditKindName::Rollback))
+            .await?;
+        let undone: BTreeMap<&str, &str> = rollbacks
+            .iter()
+            .filter_map(|e| match &e.kind {
+                AuditKind::Rollback {
+                    commit_id,
+                    rollback_id,
+                    ..
+                } => Some((commit_id.as_str(), rollback_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        Ok(commits
+            .iter()
+            .filter_map(|e| match &e.kind {
+                AuditKind::Commit(c) => Some(CommitSummary {
+                    commit_id: c.commit_id.clone(),
+                    time: e.time,
+                    tenant: e.tenant.clone(),
+                    actor: e.actor.clone(),
+                    rows_affected: c.rows_affected,
+                    rows: counts(&c.rows),
+                    rolled_back_by: undone.get(c.commit_id.as_str()).map(|r| (*r).to_owned()),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Rolls back commit `commit_id` (one rollback per `Rollback`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownCommit`], [`Error::AlreadyRolledBack`],
+    /// [`Error::CannotRollBack`] (a deleted row whose table has columns the
+    /// record does not hold), [`Error::Conflict`] naming every row that moved
+    /// on since the commit, and every error of a commit
+    /// ([`ShadowDb::commit_with`]). Production is untouched in every case.
+    pub async fn run(mut self, commit_id: &str) -> Result<RollbackReport> {
+        let started = Instant::now();
+        let events = self.events(&AuditQuery::new().commit(commit_id)).await?;
+        if let Some(rollback_id) = events.iter().find_map(|e| match &e.kind {
+            AuditKind::Rollback { rollback_id, .. } => Some(rollback_id.clone()),
+            _ => None,
+        }) {
+            return Err(Error::AlreadyRolledBack {
+                commit_id: commit_id.to_owned(),
+                rollback_id,
+            });
+        }
+        let Some((event, record)) = events.iter().find_map(|e| match &e.kind {
+            AuditKind::Commit(c) => Some((e, c)),
+            _ => None,
+        }) else {
+            return Err(Error::UnknownCommit {
+                commit_id: commit_id.to_owned(),
+            });
+        };
+        let db = self.session(event, record).await?;
+        let inverse = inverse(&db, record)?;
+        db.gate_tenant(&inverse)?;
+        let broken: Vec<safemodel::RowViolations> = inverse
+            .changes()
+            .iter()
+            .filter(|c| !c.violations.is_empty())
+            .map(|c| safemodel::RowViolations {
+                table: c.table.clone(),
+                key: c.key.render(),
+                violations: c.violations.clone(),
+            })
+            .collect();
+        if !broken.is_empty() {
+            return Err(Error::Contract(broken));
+        }
+        let rollback_id = uuid::Uuid::new_v4().to_string();
+        let result = async {
+            db.gate_policy(&inverse, &self.options).await?;
+            db.apply(
+                &inverse,
+                &self.options,
+                &rollback_id,
+                started,
+                Record::Rollback { of: commit_id },
+            )
+            .await
+        }
+        .await;
+        match result {
+            Ok(report) => Ok(RollbackReport {
+                commit_id: commit_id.to_owned(),
+                rollback_id,
+                rows: report.rows,
+                elapsed: started.elapsed(),
+            }),
+            Err(e) => {
+                let failed = AuditKind::commit_failed(Some(rollback_id), &e);
+                if let Err(audit) = db.audit.record(failed).await {
+                    tracing::error!(error = %audit, "a failed rollback could not be audited");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A session on the commit's tables and tenant, with no rows cloned:
+    /// the rollback writes production through the commit's own machinery.
+    async fn session(&mut self, event: &AuditEvent, record: &CommitRecord) -> Result<ShadowDb> {
+        let mut tables: Vec<&str> = Vec::new();
+        for row in &record.rows {
+            if !tables.contains(&row.table.as_str()) {
+                tables.push(&row.table);
+            }
+        }
+        if tables.is_empty() {
+            return Err(Error::CannotRollBack {
+                table: String::new(),
+                key: String::new(),
+                reason: "the commit recorded no rows".into(),
+            });
+        }
+        let mut opts = ShadowDb::builder(self.prod.clone())
+            .tables(tables.iter().copied())
+            // The tenant is typed once the tables' columns are known.
+            .tenant(Value::Text(event.tenant.clone()))
+            .policy(match self.policy.take() {
+                Some(p) => p,
+                None => Policy::builtin("dev")?,
+            })
+            .allow_uncontracted(self.allow_uncontracted)
+            .actor(self.actor.clone())
+            .approval_timeout(self.approval_timeout)
+            .audit_in_production(matches!(self.source, Source::Production));
+        for (table, column) in &self.tenant_columns {
+            opts = opts.tenant_column(table, column);
+        }
+        if let Some(approver) = &self.approver {
+            opts = opts.approver(approver.clone());
+        }
+        if let Source::Jsonl(path) = &self.source {
+            opts = opts.audit_sink(Arc::new(JsonlSink::open(path)?));
+        }
+        for sink in &self.sinks {
+            opts = opts.audit_sink(sink.clone());
+        }
+        opts.clone_rows = false;
+        let mut db = opts.open().await?;
+        db.tenant = typed_tenant(&db, event, record)?;
+        Ok(db)
+    }
+}
+
+/// Rows per table and operation of a record.
+fn counts(rows: &[RowImage]) -> BTreeMap<String, Counts> {
+    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+    for r in rows {
+        let c = out.entry(r.table.clone()).or_default();
+        match r.op {
+            Op::Insert => c.insert += 1,
+            Op::Update => c.update += 1,
+            Op::Delete => c.delete += 1,
+        }
+    }
+    out
+}
+
+fn scoped<'a>(db: &'a ShadowDb, table: &str) -> Result<&'a Scoped> {
+    db.tables
+        .iter()
+        .find(|t| t.schema.name.to_string() == table)
+        .ok_or_else(|| Error::CannotRollBack {
+            table: table.to_owned(),
+            key: String::new(),
+            reason: "the table is not in scope".into(),
+        })
+}
+
+/// The tenant as its column types it, read from the rows' images: every row
+/// of the commit must carry the same value, the one the record names.
+fn typed_tenant(db: &ShadowDb, event: &AuditEvent, record: &CommitRecord) -> Result<Value> {
+    let mut tenant: Option<Value> = None;
+    for image in &record.rows {
+        let t = scoped(db, &image.table)?;
+        let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) else {
+            continue;
+        };
+        let key = render_key(&image.key);
+        let cannot = |reason: &str| Error::CannotRollBack {
+            table: image.table.clone(),
+            key: key.clone(),
+            reason: reason.to_owned(),
+        };
+        let side = image.after.as_ref().or(image.before.as_ref());
+        let json = side
+            .and_then(|m| m.get(&tc.name))
+            .ok_or_else(|| cannot("the record holds no tenant value"))?;
+        let value = image_value(json, tc.kind.family().unwrap_or(SqlType::Text))
+            .map_err(|e| cannot(&format!("{}: {e}", tc.name)))?;
+        if value.to_string() != event.tenant {
+            return Err(cannot("the row is not the recorded tenant's"));
+        }
+        match &tenant {
+            Some(t) if *t != value => return Err(cannot("the commit spans two tenants")),
+            Some(_) => {}
+            None => tenant = Some(value),
+        }
+    }
+    tenant.ok_or_else(|| Error::CannotRollBack {
+        table: record
+            .rows
+            .first()
+            .map(|r| r.table.clone())
+            .unwrap_or_default(),
+        key: String::new(),
+        reason: "no table of the commit has a tenant column".into(),
+    })
+}
+
+fn render_key(key: &serde_json::Map<String, serde_json::Value>) -> String {
+    key.iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The inverse of a commit, each row checked as a commit checks it.
+fn inverse(db: &ShadowDb, record: &CommitRecord) -> Result<ChangeSet> {
+    let mut changes = Vec::with_capacity(record.rows.len());
+    for image in &record.rows {
+        let t = scoped(db, &image.table)?;
+        let key_text = render_key(&image.key);
+        let cannot = |reason: String| Error::CannotRollBack {
+            table: image.table.clone(),
+            key: key_text.clone(),
+            reason,
+        };
+        let row_of = |m: &serde_json::Map<String, serde_json::Value>| -> Result<Row> {
+            let mut row = Row::new();
+            for pos in 0..t.cols.len() {
+                let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false))
+                else {
+                    continue;
+                };
+                if let Some(json) = m.get(&col.name) {
+                    let value = image_value(json, col.kind.family().unwrap_or(SqlType::Text))
+                        .map_err(|e| cannot(format!("{}: {e}", col.name)))?;
+                    row.push(col.name.clone(), value);
+                }
+            }
+            Ok(row)
+        };
+        let key = Key(t
+            .key
+            .iter()
+            .filter_map(|&k| t.col(k))
+            .map(|c| {
+                let json = image.key.get(&c.name).ok_or_else(|| {
+                    cannot(format!("the record holds no value of key column {}", c.name))
+                })?;
+                image_value(json, c.kind.family().unwrap_or(SqlType::Text))
+                    .map(|v| (c.name.clone(), v))
+                    .map_err(|e| cannot(format!("{}: {e}", c.name)))
+            })
+            .collect::<Result<Vec<_>>>()?);
+        let change = match (image.op, &image.before, &image.after) {
+            (Op::Insert, _, Some(after)) => RowChange {
+                table: image.table.clone(),
+                op: Op::Delete,
+                key,
+                old: Some(row_of(after)?),
+                new: None,
+                changed: Vec::new(),
+                violations: Vec::new(),
+            },
+            (Op::Update, Some(before), Some(after)) => {
+                let old = row_of(after)?;
+                let new = row_of(before)?;
+                let changed: Vec<String> = new
+                    .iter()
+                    .filter(|(c, v)| old.get(c) != Some(*v))
+                    .map(|(c, _)| c.to_owned())
+                    .collect();
+                let violations = db.check_new(t, &new, Some(&old), Vec::new(), &key);
+                RowChange {
+                    table: image.table.clone(),
+                    op: Op::Update,
+                    key,
+                    old: Some(old),
+                    new: Some(new),
+                    changed,
+                    violations,
+                }
+            }
+            (Op::Delete, Some(before), _) => {
+                let new = row_of(before)?;
+                // Columns never cloned (PII, or left out of the contract) were
+                // not recorded: inserting the row again would not restore it.
+                let missing: Vec<&str> = t
+                    .schema
+                    .columns
+                    .iter()
+                    .filter(|c| new.get(&c.name).is_none())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(cannot(format!(
+                        "the deleted row's column(s) {} were never recorded (PII or outside the contract)",
+                        missing.join(", ")
+                    )));
+                }
+                let violations = db.check_new(t, &new, None, Vec::new(), &key);
+                RowChange {
+                    table: image.table.clone(),
+                    op: Op::Insert,
+                    key,
+                    changed: new.columns().map(str::to_owned).collect(),
+                    old: None,
+                    new: Some(new),
+                    violations,
+                }
+            }
+            _ => return Err(cannot("the record's row image is incomplete".into())),
+        };
+        if change.op != Op::Update || !change.changed.is_empty() {
+            changes.push(change);
+        }
+    }
+    Ok(ChangeSet::new(changes, Vec::new()))
+}
