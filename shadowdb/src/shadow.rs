@@ -628,8 +628,10 @@ impl ShadowDb {
             }
         }
         // Every statement is on the record, whether it runs or not.
-        for v in &verdicts {
-            self.audit.record(self.audit.statement(&v.sql, v)).await?;
+        if self.audit.is_enabled() {
+            for v in &verdicts {
+                self.audit.record(self.audit.statement(&v.sql, v)).await?;
+            }
         }
         if let Some(hit) = verdicts.iter().find_map(StatementVerdict::blocking_hit) {
             let err = Error::Blocked {
@@ -687,7 +689,9 @@ impl ShadowDb {
             }
         }
         let cs = ChangeSet::new(changes, not_enforced);
-        if let Ok(mut pending) = self.pending_audit.lock() {
+        if self.audit.is_enabled()
+            && let Ok(mut pending) = self.pending_audit.lock()
+        {
             pending.push(self.audit.event(AuditKind::diff_summary(&cs)));
         }
         if let Ok(mut last) = self.last_diff.lock() {

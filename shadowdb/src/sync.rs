@@ -476,14 +476,20 @@ impl ShadowDb {
         }
         // The record of what was written, in the same transaction when the
         // trail is kept in production.
-        let event = self.audit.is_enabled().then(|| {
+        let mut event = None;
+        if self.audit.is_enabled() {
             let rows: u64 = written
                 .values()
                 .map(|c| (c.insert + c.update + c.delete) as u64)
                 .sum();
             let kind = match record {
                 Record::Commit => {
-                    let applied = applied_changes(cs, &skipped, &generated);
+                    let mut applied = applied_changes(cs, &skipped, &generated);
+                    if let Err(e) = self.read_back(&mut tx, &mut applied).await {
+                        tx.rollback().await;
+                        return Err(e);
+                    }
+                    let applied = ChangeSet::new(applied, Vec::new());
                     self.audit.commit(commit_id, &applied, rows)
                 }
                 Record::Rollback { of } => AuditKind::Rollback {
@@ -492,8 +498,8 @@ impl ShadowDb {
                     rows_affected: rows,
                 },
             };
-            self.audit.event(kind)
-        });
+            event = Some(self.audit.event(kind));
+        }
         if let Some(event) = &event
             && self.audit.database().is_some()
             && let Err(e) = audit::record_in_tx(&mut tx, event).await
@@ -526,6 +532,89 @@ impl ShadowDb {
             elapsed: started.elapsed(),
             audit_error,
         })
+    }
+
+    /// Replaces the `new` rows of inserts and updates with what production
+    /// now holds for them, read in the commit's transaction: the record's
+    /// after images must be production's own values (`9.09` stored as
+    /// `9.0900000000`, a timestamp cut to the column's precision), or a
+    /// rollback's "still as committed" check would see changes that are not.
+    async fn read_back(&self, tx: &mut ProdTx, rows: &mut [RowChange]) -> Result<()> {
+        let dialect = self.prod.dialect();
+        for t in &self.tables {
+            let name = t.schema.name.to_string();
+            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+            let mut at: Vec<usize> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.table == name && c.op != Op::Delete && c.new.is_some())
+                .map(|(i, _)| i)
+                .collect();
+            if at.is_empty() || key_cols.is_empty() {
+                continue;
+            }
+            at.sort_unstable();
+            let Some(first) = at.first().and_then(|&i| rows.get(i)).and_then(|c| c.new.as_ref())
+            else {
+                continue;
+            };
+            let cols = Self::columns_of(t, first);
+            let names: Vec<String> = key_cols.iter().map(|c| dialect.quote(&c.name)).collect();
+            let mut reads: Vec<String> = key_cols
+                .iter()
+                .map(|c| prod::read_expr(dialect, c))
+                .collect();
+            reads.extend(cols.iter().map(|c| prod::read_expr(dialect, c)));
+            let mut decode: Vec<&ColumnSchema> = key_cols.clone();
+            decode.extend(cols.iter().copied());
+            let per = (dialect.max_binds() / key_cols.len()).clamp(1, 1_000);
+            let fail = |e: FetchError| match e {
+                FetchError::Db(e) => Error::database(format!("commit: reading back {name}"), e),
+                FetchError::Decode(m) => Error::Sandbox(m),
+            };
+            for chunk in at.chunks(per) {
+                let mut binds = Vec::new();
+                let mut tuples = Vec::new();
+                let mut index: HashMap<String, usize> = HashMap::new();
+                for &i in chunk {
+                    let Some(c) = rows.get(i) else { continue };
+                    let mut exprs = Vec::new();
+                    for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
+                        binds.push(Self::bind(dialect, col, v, c)?);
+                        exprs.push(prod::value_expr(dialect, col, binds.len()));
+                    }
+                    tuples.push(exprs);
+                    index.insert(c.key.render(), i);
+                }
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {}",
+                    reads.join(", "),
+                    prod::qualified(dialect, &t.schema.name),
+                    in_list(dialect, &names, &tuples)
+                );
+                for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
+                    let (key_values, row_values) = values.split_at(key_cols.len().min(values.len()));
+                    let key = Key(key_cols
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .zip(key_values.iter().cloned())
+                        .collect());
+                    let Some(c) = index.get(&key.render()).and_then(|&i| rows.get_mut(i)) else {
+                        continue;
+                    };
+                    if let Some(new) = c.new.as_mut() {
+                        for (col, v) in cols.iter().zip(row_values) {
+                            if let Some(pos) = new.position(&col.name)
+                                && let Some(slot) = new.values_mut().get_mut(pos)
+                            {
+                                *slot = v.clone();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn columns_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
@@ -1587,7 +1676,11 @@ impl ShadowDb {
 /// The tenant column of a scoped table.
 /// The changes a commit wrote: without the rows skipped for conflicts, and
 /// with the keys production generated in place of provisional ones.
-fn applied_changes(cs: &ChangeSet, skipped: &[Conflict], generated: &[GeneratedKey]) -> ChangeSet {
+fn applied_changes(
+    cs: &ChangeSet,
+    skipped: &[Conflict],
+    generated: &[GeneratedKey],
+) -> Vec<RowChange> {
     let rows = cs
         .changes()
         .iter()
@@ -1621,7 +1714,7 @@ fn applied_changes(cs: &ChangeSet, skipped: &[Conflict], generated: &[GeneratedK
             c
         })
         .collect();
-    ChangeSet::new(rows, Vec::new())
+    rows
 }
 
 fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {

@@ -3,6 +3,7 @@
 
 mod common;
 mod fidelity;
+mod governance;
 mod sandbox;
 mod schema;
 mod smoke;
