@@ -34,7 +34,7 @@ use safemodel::{Row, SqlType, Value};
 use crate::approve::Approver;
 use crate::audit::{
     AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, CommitRecord, DbAuditSink,
-    JsonlSink, RowImage, image_value, query_jsonl,
+    JsonlSink, image_value, query_jsonl,
 };
 use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Error, Result};
@@ -219,7 +219,7 @@ impl Rollback {
                     tenant: e.tenant.clone(),
                     actor: e.actor.clone(),
                     rows_affected: c.rows_affected,
-                    rows: counts(&c.rows),
+                    rows: c.counts(),
                     rolled_back_by: undone.get(c.commit_id.as_str()).map(|r| (*r).to_owned()),
                 }),
                 _ => None,
@@ -348,20 +348,6 @@ impl Rollback {
     }
 }
 
-/// Rows per table and operation of a record.
-fn counts(rows: &[RowImage]) -> BTreeMap<String, Counts> {
-    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
-    for r in rows {
-        let c = out.entry(r.table.clone()).or_default();
-        match r.op {
-            Op::Insert => c.insert += 1,
-            Op::Update => c.update += 1,
-            Op::Delete => c.delete += 1,
-        }
-    }
-    out
-}
-
 fn scoped<'a>(db: &'a ShadowDb, table: &str) -> Result<&'a Scoped> {
     db.tables
         .iter()
@@ -456,7 +442,10 @@ fn inverse(db: &ShadowDb, record: &CommitRecord) -> Result<ChangeSet> {
             .filter_map(|&k| t.col(k))
             .map(|c| {
                 let json = image.key.get(&c.name).ok_or_else(|| {
-                    cannot(format!("the record holds no value of key column {}", c.name))
+                    cannot(format!(
+                        "the record holds no value of key column {}",
+                        c.name
+                    ))
                 })?;
                 image_value(json, c.kind.family().unwrap_or(SqlType::Text))
                     .map(|v| (c.name.clone(), v))

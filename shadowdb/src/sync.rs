@@ -204,7 +204,8 @@ impl ShadowDb {
         started: Instant,
     ) -> Result<CommitReport> {
         self.flush_audit().await?;
-        self.limit(self.session.check_commit(reviewed.len())).await?;
+        self.limit(self.session.check_commit(reviewed.len()))
+            .await?;
         if let Some(limiter) = &self.rate_limiter {
             self.limit(limiter.check_commit(&self.tenant.to_string(), &self.actor))
                 .await?;
@@ -312,7 +313,11 @@ impl ShadowDb {
     /// Gate 3: policy decisions on the statements and the changeset, and
     /// approval: given with the options, else asked of the approver, else
     /// refused. Returns who approved, when approval was needed.
-    pub(crate) async fn gate_policy(&self, cs: &ChangeSet, opts: &CommitOptions) -> Result<Option<String>> {
+    pub(crate) async fn gate_policy(
+        &self,
+        cs: &ChangeSet,
+        opts: &CommitOptions,
+    ) -> Result<Option<String>> {
         let hits = self.policy.check_changeset(cs);
         let blocked: Vec<String> = hits
             .iter()
@@ -513,15 +518,10 @@ impl ShadowDb {
         // Production has the change: a sink failing now cannot undo it, so it
         // is reported, not returned as an error.
         let audit_error = match &event {
-            Some(event) => self
-                .audit
-                .record_after_commit(event)
-                .await
-                .err()
-                .map(|e| {
-                    tracing::error!(error = %e, commit_id, "the commit could not be audited");
-                    e.to_string()
-                }),
+            Some(event) => self.audit.record_after_commit(event).await.err().map(|e| {
+                tracing::error!(error = %e, commit_id, "the commit could not be audited");
+                e.to_string()
+            }),
             None => None,
         };
         Ok(CommitReport {
@@ -554,7 +554,10 @@ impl ShadowDb {
                 continue;
             }
             at.sort_unstable();
-            let Some(first) = at.first().and_then(|&i| rows.get(i)).and_then(|c| c.new.as_ref())
+            let Some(first) = at
+                .first()
+                .and_then(|&i| rows.get(i))
+                .and_then(|c| c.new.as_ref())
             else {
                 continue;
             };
@@ -593,7 +596,8 @@ impl ShadowDb {
                     in_list(dialect, &names, &tuples)
                 );
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
-                    let (key_values, row_values) = values.split_at(key_cols.len().min(values.len()));
+                    let (key_values, row_values) =
+                        values.split_at(key_cols.len().min(values.len()));
                     let key = Key(key_cols
                         .iter()
                         .map(|c| c.name.clone())
@@ -1681,8 +1685,7 @@ fn applied_changes(
     skipped: &[Conflict],
     generated: &[GeneratedKey],
 ) -> Vec<RowChange> {
-    let rows = cs
-        .changes()
+    cs.changes()
         .iter()
         .filter(|c| {
             !skipped
@@ -1713,8 +1716,7 @@ fn applied_changes(
             }
             c
         })
-        .collect();
-    rows
+        .collect()
 }
 
 fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {

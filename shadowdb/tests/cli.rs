@@ -757,3 +757,474 @@ async fn schema_shows_columns_and_contract_status() {
     assert_eq!(out.stdout, "nope: does not exist\n");
     db.drop_db().await;
 }
+
+/// The flags that let the stock binary write `tasks`, which has no contract.
+const UNCONTRACTED: [&str; 3] = ["--allow-uncontracted", "--tenant-column", "user_id"];
+
+impl TestDb {
+    /// `command --db URL` plus `extra`.
+    fn db_args(&self, command: &str, extra: &[&str]) -> Vec<String> {
+        let mut out = args(&[command, "--db", &self.url]);
+        out.extend(extra.iter().map(|s| (*s).to_owned()));
+        out
+    }
+
+    /// Runs `AGENT_SQL` for tenant 42 as `agent-7` with `--yes` and the audit
+    /// flags `audit`; returns the commit id it prints.
+    fn commit_recorded(&self, audit: &[&str]) -> String {
+        let mut extra = vec!["--yes", "--actor", "agent-7"];
+        extra.extend_from_slice(audit);
+        let out = shadowdb(&self.run_args(&extra), AGENT_SQL, &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let id = out
+            .stderr
+            .strip_prefix(
+                "Committed 3 changes to production (1 insert, 1 update, 1 delete).\nCommit id: ",
+            )
+            .and_then(|rest| rest.strip_suffix('\n'))
+            .unwrap_or_else(|| panic!("no commit id: {}", out.stderr))
+            .to_owned();
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+        id
+    }
+}
+
+/// `text` with each line's leading time (`2026-11-23T10:00:00Z  `) checked
+/// and cut off: a test cannot know it.
+fn untimed(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let (time, rest) = line.split_at(20);
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(time).is_ok() && rest.starts_with("  "),
+                "no time: {line}"
+            );
+            format!("{}\n", &rest[2..])
+        })
+        .collect()
+}
+
+/// The audit events printed as JSON Lines.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The commit's record of `AGENT_SQL`: each row before and after, by key.
+fn agent_sql_rows() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "table": "tasks", "op": "update", "key": { "id": 1 },
+            "before": { "id": 1, "user_id": 42, "title": "a", "status": "todo" },
+            "after": { "id": 1, "user_id": 42, "title": "a", "status": "done" }
+        },
+        {
+            "table": "tasks", "op": "delete", "key": { "id": 2 },
+            "before": { "id": 2, "user_id": 42, "title": "b", "status": "todo" },
+            "after": null
+        },
+        {
+            "table": "tasks", "op": "insert", "key": { "id": 10 },
+            "before": null,
+            "after": { "id": 10, "user_id": 42, "title": "new", "status": "todo" }
+        }
+    ])
+}
+
+const LIST_HEADER: &str =
+    "TIME                  COMMIT                                TENANT  ACTOR    ROWS  CHANGES\n";
+
+/// The session's events as `audit` prints them (times cut off).
+fn agent_sql_events(commit_id: &str) -> String {
+    format!(
+        "sandbox_opened  42  agent-7  tasks (2 rows)\n\
+         statement       42  agent-7  allow  UPDATE tasks SET status = 'done' WHERE id…\n\
+         statement       42  agent-7  allow  INSERT INTO tasks (id, title, status) VAL…\n\
+         statement       42  agent-7  allow  DELETE FROM tasks WHERE id = 2\n\
+         diff_summary    42  agent-7  tasks: 1 insert, 1 update, 1 delete\n\
+         commit          42  agent-7  commit {commit_id}: 3 rows (tasks: 1 insert, 1 update, 1 delete)\n"
+    )
+}
+
+/// The rollback's report on standard error; returns the rollback id.
+fn rolled_back(out: &Out, commit_id: &str) -> String {
+    assert_eq!(out.code, 0, "{out:?}");
+    let head = format!(
+        "Rolled back commit {commit_id} (3 rows).\n  tasks  1 insert, 1 update, 1 delete\nRollback id: "
+    );
+    let id = out
+        .stderr
+        .strip_prefix(&head)
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("not a rollback report: {}", out.stderr))
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    id
+}
+
+#[tokio::test]
+async fn a_commit_recorded_in_production_is_audited_and_rolled_back() {
+    each_db("rollback_db", |db| async move {
+        db.setup().await;
+        let commit_id = db.commit_recorded(&["--audit-db"]);
+        assert_eq!(db.tasks().await, AFTER);
+
+        // The trail holds exactly that commit, each row before and after.
+        let out = shadowdb(
+            &db.db_args("audit", &["--kind", "commit", "--format", "json"]),
+            "",
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stderr, "");
+        let events = json_lines(&out.stdout);
+        assert_eq!(events.len(), 1, "{}", out.stdout);
+        let commit = &events[0];
+        assert_eq!(commit["kind"], "commit");
+        assert_eq!(commit["commit_id"], commit_id.as_str());
+        assert_eq!(commit["tenant"], "42");
+        assert_eq!(commit["actor"], "agent-7");
+        assert_eq!(commit["rows_affected"], 3);
+        assert_eq!(commit["rows"], agent_sql_rows());
+
+        // The whole session, as text.
+        let out = shadowdb(&db.db_args("audit", &[]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(untimed(&out.stdout), agent_sql_events(&commit_id));
+
+        let out = shadowdb(&db.db_args("rollback", &["--list"]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let (header, rows) = out.stdout.split_at(LIST_HEADER.len());
+        assert_eq!(header, LIST_HEADER);
+        assert_eq!(
+            untimed(rows),
+            format!("{commit_id}  42      agent-7  3     tasks: 1 insert, 1 update, 1 delete\n")
+        );
+
+        // No terminal and no --yes: nothing happens.
+        let rollback = db.db_args("rollback", &[&commit_id, "--allow-uncontracted", "--tenant-column", "user_id"]);
+        let out = shadowdb(&rollback, "", &[]);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "Not rolled back: there is no terminal to ask for confirmation \
+             (pass --yes to roll back without asking).\n"
+        );
+        assert_eq!(db.tasks().await, AFTER);
+
+        // The actor defaults to $USER.
+        let mut yes = rollback.clone();
+        yes.push("--yes".into());
+        let out = shadowdb(&yes, "", &[("USER", "ops-lead")]);
+        let rollback_id = rolled_back(&out, &commit_id);
+        assert_eq!(db.tasks().await, BEFORE);
+
+        let out = shadowdb(&yes, "", &[]);
+        assert_eq!(out.code, 3, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("error: commit {commit_id} was already rolled back (rollback {rollback_id})\n")
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+
+        let out = shadowdb(&db.db_args("rollback", &["--list"]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            untimed(&out.stdout[LIST_HEADER.len()..]),
+            format!(
+                "{commit_id}  42      agent-7  3     tasks: 1 insert, 1 update, 1 delete  \
+                 rolled back by {rollback_id}\n"
+            )
+        );
+        let out = shadowdb(&db.db_args("audit", &["--commit", &commit_id]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            untimed(&out.stdout),
+            format!(
+                "commit    42  agent-7   commit {commit_id}: 3 rows (tasks: 1 insert, 1 update, 1 delete)\n\
+                 rollback  42  ops-lead  commit {commit_id} rolled back by {rollback_id} (3 rows)\n"
+            )
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_commit_recorded_in_a_file_is_audited_and_rolled_back() {
+    each_db("rollback_file", |db| async move {
+        db.setup().await;
+        let path = std::env::temp_dir().join(format!("{}.jsonl", unique("rollback_file")));
+        let file = path.display().to_string();
+        let commit_id = db.commit_recorded(&["--audit-file", &file]);
+        assert_eq!(db.tasks().await, AFTER);
+
+        let audit = |extra: &[&str]| {
+            let mut a = args(&["audit", "--file", &file]);
+            a.extend(extra.iter().map(|s| (*s).to_owned()));
+            shadowdb(&a, "", &[])
+        };
+        let out = audit(&["--kind", "commit", "--format", "json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let events = json_lines(&out.stdout);
+        assert_eq!(events.len(), 1, "{}", out.stdout);
+        assert_eq!(events[0]["commit_id"], commit_id.as_str());
+        assert_eq!(events[0]["rows"], agent_sql_rows());
+        let out = audit(&[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(untimed(&out.stdout), agent_sql_events(&commit_id));
+
+        // The JSON is the file's own lines.
+        let out = audit(&["--format", "json"]);
+        assert_eq!(out.stdout, std::fs::read_to_string(&path).unwrap());
+        let session = json_lines(&out.stdout)[0]["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Filters.
+        let count = |extra: &[&str]| {
+            let out = audit(&[&["--format", "json"], extra].concat());
+            assert_eq!(out.code, 0, "{out:?}");
+            json_lines(&out.stdout).len()
+        };
+        assert_eq!(count(&["--tenant", "42"]), 6);
+        assert_eq!(count(&["--tenant", "99"]), 0);
+        assert_eq!(count(&["--actor", "agent-7", "--kind", "statement"]), 3);
+        assert_eq!(count(&["--session", &session]), 6);
+        assert_eq!(count(&["--session", "nope"]), 0);
+        assert_eq!(count(&["--since", "2000-01-01"]), 6);
+        assert_eq!(count(&["--since", "2999-01-01T00:00:00Z"]), 0);
+        assert_eq!(count(&["--until", "2000-01-01T00:00:00+02:00"]), 0);
+        let out = audit(&["--limit", "2"]);
+        assert_eq!(
+            untimed(&out.stdout),
+            format!(
+                "diff_summary  42  agent-7  tasks: 1 insert, 1 update, 1 delete\n\
+                 commit        42  agent-7  commit {commit_id}: 3 rows (tasks: 1 insert, 1 update, 1 delete)\n"
+            )
+        );
+        let out = audit(&["--tenant", "99"]);
+        assert_eq!((out.code, &*out.stdout, &*out.stderr), (0, "", "No events.\n"));
+
+        // Production's table holds nothing: the trail is the file's.
+        let out = shadowdb(&db.db_args("rollback", &["--list"]), "", &[]);
+        assert_eq!((out.code, &*out.stdout, &*out.stderr), (0, "", "No commits recorded.\n"));
+        let out = shadowdb(&db.db_args("rollback", &["--list", "--file", &file]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            untimed(&out.stdout[LIST_HEADER.len()..]),
+            format!("{commit_id}  42      agent-7  3     tasks: 1 insert, 1 update, 1 delete\n")
+        );
+        let out = shadowdb(
+            &db.db_args("rollback", &[&commit_id, "--yes", UNCONTRACTED[0], UNCONTRACTED[1], UNCONTRACTED[2]]),
+            "",
+            &[],
+        );
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: commit {commit_id} is not in the audit trail\n\
+                 hint: `shadowdb rollback --list` shows the recorded commits \
+                 (a trail kept in a file needs --file FILE)\n"
+            )
+        );
+
+        let mut rollback = db.db_args("rollback", &[&commit_id, "--file", &file, "--yes", "--actor", "ops-lead"]);
+        rollback.extend(UNCONTRACTED.map(str::to_owned));
+        let out = shadowdb(&rollback, "", &[]);
+        let rollback_id = rolled_back(&out, &commit_id);
+        assert_eq!(db.tasks().await, BEFORE);
+
+        let out = shadowdb(&rollback, "", &[]);
+        assert_eq!(out.code, 3, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("error: commit {commit_id} was already rolled back (rollback {rollback_id})\n")
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+
+        // The rollback's record went to the file.
+        let out = audit(&["--kind", "rollback", "--format", "json"]);
+        let events = json_lines(&out.stdout);
+        assert_eq!(events.len(), 1, "{}", out.stdout);
+        assert_eq!(events[0]["commit_id"], commit_id.as_str());
+        assert_eq!(events[0]["rollback_id"], rollback_id.as_str());
+        assert_eq!(events[0]["actor"], "ops-lead");
+        assert_eq!(events[0]["rows_affected"], 3);
+        let _ = std::fs::remove_file(path);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rollback_asks_and_refuses_rows_that_moved_on() {
+    each_db("rollback_prompt", |db| async move {
+        db.setup().await;
+        let commit_id = db.commit_recorded(&["--audit-db"]);
+        let mut rollback = db.db_args("rollback", &[&commit_id]);
+        rollback.extend(UNCONTRACTED.map(str::to_owned));
+        let tty = [("SHADOWDB_ASSUME_TTY", "1")];
+
+        let out = shadowdb(&rollback, "n\n", &tty);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("Roll back commit {commit_id} (3 rows)? [y/N] \nNot rolled back: declined.\n")
+        );
+        assert_eq!(db.tasks().await, AFTER);
+
+        // A row the commit wrote changed since: nothing is rolled back.
+        db.exec("UPDATE tasks SET title = 'moved on' WHERE id = 1")
+            .await;
+        let out = shadowdb(&rollback, "y\n", &tty);
+        assert_eq!(out.code, 5, "{out:?}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "Roll back commit {commit_id} (3 rows)? [y/N] \nerror: conflict: tasks[id=1] "
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.ends_with(
+                "\nhint: the commit's rows changed in production after it: nothing was rolled back \
+                 (undo the later change first, or correct the rows by hand)\n"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            db.tasks().await,
+            ["1|42|moved on|done", "3|99|c|todo", "10|42|new|todo"]
+        );
+
+        db.exec("UPDATE tasks SET title = 'a' WHERE id = 1").await;
+        let out = shadowdb(&rollback, "y\n", &tty);
+        let head = format!("Roll back commit {commit_id} (3 rows)? [y/N] \n");
+        let out = Out {
+            stderr: out
+                .stderr
+                .strip_prefix(&head)
+                .unwrap_or_else(|| panic!("no prompt: {out:?}"))
+                .to_owned(),
+            ..out
+        };
+        rolled_back(&out, &commit_id);
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+#[test]
+fn audit_and_rollback_usage_errors_exit_2() {
+    let kinds = "[possible values: sandbox_opened, statement, diff_summary, approval_requested, \
+                 approval_decided, commit, commit_failed, rollback, limit_exceeded]";
+    let out = shadowdb(
+        &args(&["audit", "--file", "audit.jsonl", "--kind", "commits"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: invalid value 'commits' for '--kind <KIND>'\n  {kinds}\n\n\
+             For more information, try '--help'.\n"
+        )
+    );
+    let out = shadowdb(
+        &args(&["audit", "--file", "audit.jsonl", "--since", "yesterday"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.starts_with(
+            "error: invalid value 'yesterday' for '--since <TIME>': expected an RFC 3339 time \
+             (2026-11-23T10:00:00Z) or a date (2026-11-23)\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = shadowdb(
+        &args(&["audit", "--file", "a.jsonl", "--db", "sqlite::memory:"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = shadowdb(&args(&["audit"]), "", &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: give --db URL (or set DATABASE_URL), or --file FILE\n"
+    );
+    let out = shadowdb(
+        &args(&["audit", "--file", "a.jsonl", "--limit", "0"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = shadowdb(&args(&["rollback", "--db", "sqlite::memory:"]), "", &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = shadowdb(
+        &args(&["rollback", "--db", "sqlite::memory:", "--list", "some-id"]),
+        "",
+        &[],
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+
+    // A file given wins over DATABASE_URL; a missing file holds no events.
+    let missing = std::env::temp_dir().join(format!("{}.jsonl", unique("missing")));
+    let out = shadowdb(
+        &args(&["audit", "--file", &missing.display().to_string()]),
+        "",
+        &[("DATABASE_URL", "postgres://u:secretpw@127.0.0.1:1/x")],
+    );
+    assert_eq!(
+        (out.code, &*out.stdout, &*out.stderr),
+        (0, "", "No events.\n")
+    );
+    let out = shadowdb(
+        &args(&[
+            "audit",
+            "--file",
+            &missing.display().to_string(),
+            "--format",
+            "json",
+        ]),
+        "",
+        &[],
+    );
+    assert_eq!((out.code, &*out.stdout, &*out.stderr), (0, "", ""));
+}
+
+#[test]
+fn audit_and_rollback_never_print_a_password() {
+    let url = "postgres://postgres:secretpw@127.0.0.1:1/x";
+    let env = [("DATABASE_URL", url)];
+    let runs = [
+        shadowdb(&args(&["audit", "-v", "--db", url]), "", &[]),
+        shadowdb(&args(&["audit", "-v"]), "", &env),
+        shadowdb(&args(&["rollback", "-v", "--list"]), "", &env),
+        shadowdb(
+            &args(&["rollback", "-v", "--db", url, "some-id", "--yes"]),
+            "",
+            &[],
+        ),
+    ];
+    for out in &runs {
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with(
+                "error: production database error (connecting to postgres://postgres:***@127.0.0.1:1/x): cannot connect: "
+            ),
+            "{out:?}"
+        );
+        assert!(
+            !out.stdout.contains("secretpw") && !out.stderr.contains("secretpw"),
+            "{out:?}"
+        );
+    }
+}

@@ -518,6 +518,23 @@ impl CommitRecord {
     }
 }
 
+impl CommitRecord {
+    /// Rows per table and operation.
+    #[must_use]
+    pub fn counts(&self) -> BTreeMap<String, crate::diff::Counts> {
+        let mut out: BTreeMap<String, crate::diff::Counts> = BTreeMap::new();
+        for r in &self.rows {
+            let c = out.entry(r.table.clone()).or_default();
+            match r.op {
+                Op::Insert => c.insert += 1,
+                Op::Update => c.update += 1,
+                Op::Delete => c.delete += 1,
+            }
+        }
+        out
+    }
+}
+
 /// One row of a commit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowImage {

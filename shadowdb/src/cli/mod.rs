@@ -16,7 +16,8 @@
 //! # Commands
 //!
 //! - `shadowdb run --db URL --tenant VALUE --table NAME... [--sql FILE|-]
-//!   [--dry-run] [--yes] [--format text|json]`: clones the tenant's rows of the
+//!   [--dry-run] [--yes] [--format text|json] [--actor NAME]
+//!   [--audit-file FILE] [--audit-db]`: clones the tenant's rows of the
 //!   tables into a sandbox, runs the SQL there (every statement through the
 //!   policy first), shows the review (text on standard output, or JSON), and
 //!   then: with `--dry-run` stops; with `--yes` commits; on a terminal asks
@@ -25,6 +26,11 @@
 //!   errors) goes to standard error, so `--format json` output stays one JSON
 //!   document. A changeset that needs approval is committed after `y` at the
 //!   prompt, or with `--yes --approved-by NAME`; `--yes` alone does not approve.
+//!   `--actor` names who acts in the audit trail (default `$USER`);
+//!   `--audit-file` appends the trail to a JSON Lines file, `--audit-db` keeps
+//!   it in production's `shadowdb_audit` table (the commit's record written in
+//!   the commit's own transaction). A recorded commit's id is printed, and
+//!   `shadowdb rollback` can undo it.
 //! - `shadowdb check --sql FILE|- [--table NAME...]`: the policy's decision on
 //!   each statement, without a database. The scope is the `--table` tables;
 //!   without `--table`, every table the SQL names with an unqualified name (so
@@ -33,6 +39,29 @@
 //! - `shadowdb schema --db URL --table NAME...`: each table as reflected, and
 //!   whether a contract is registered for it and matches.
 //! - `shadowdb policy`: the resolved policy as TOML.
+//! - `shadowdb audit (--db URL | --file FILE) [--tenant T] [--actor A]
+//!   [--kind KIND] [--session ID] [--commit ID] [--since TIME] [--until TIME]
+//!   [--format text|json] [--limit N]`: the audit trail, from production's
+//!   `shadowdb_audit` table or a JSON Lines file, oldest first. Text: one line
+//!   per event (time, kind, tenant, actor, and what happened: a statement's
+//!   decision and SQL cut to the line's width, a commit's id and rows, ...),
+//!   control characters escaped. JSON: JSON Lines, one event per line as in an
+//!   audit file. A TIME is RFC 3339 (`2026-11-23T10:00:00Z`) or a date
+//!   (`2026-11-23`, midnight UTC); `--since` is inclusive, `--until`
+//!   exclusive. `--limit N` keeps the newest N events. No event matching is
+//!   not an error (exit 0; `No events.` on standard error in text).
+//! - `shadowdb rollback --db URL ID [--file FILE] [--actor NAME]
+//!   [--approved-by NAME] [--yes]`: undoes a recorded commit in one
+//!   transaction, if every row it wrote is still as it left it (exit 5
+//!   otherwise; exit 3 if it was already rolled back). Commits are read from
+//!   production's `shadowdb_audit` table, or with `--file` from a JSON Lines
+//!   file (the rollback's record is appended to it). Asks `Roll back commit ID
+//!   (N rows)? [y/N]` on a terminal; `--yes` does not ask; without either it
+//!   does not roll back. The rollback passes the policy's changeset rules
+//!   (`--config`/`--profile`, and `--approved-by` or the prompt for approval)
+//!   and `--allow-uncontracted`/`--tenant-column` as for `run`.
+//! - `shadowdb rollback --db URL --list [--file FILE]`: the recorded commits,
+//!   oldest first, and the rollback that undid each.
 //!
 //! The tenant value is given as text and read as the tenant column's type:
 //! an integer column takes an integer, a `uuid` column a UUID, anything else
@@ -51,22 +80,25 @@
 //! | 2 | usage: invalid arguments |
 //! | 3 | blocked by policy or contract |
 //! | 4 | declined, not confirmed, or needs approval |
-//! | 5 | conflict: rows changed in production since the clone |
+//! | 5 | conflict: rows changed in production since the clone (or, for `rollback`, since the commit) |
 //!
 //! # Environment
 //!
-//! - `DATABASE_URL`: the database when `--db` is not given (keeps credentials
-//!   out of shell history). A password in a URL is never printed: not in
-//!   errors, not with `-v`.
+//! - `DATABASE_URL`: the database when `--db` (or, for `audit`, `--file`) is
+//!   not given (keeps credentials out of shell history). A password in a URL
+//!   is never printed: not in errors, not with `-v`.
 //! - `SHADOWDB_PROFILE`: the policy profile when `--profile` is not given.
 //! - `NO_COLOR`: no colour even on a terminal (piped output never has any).
+//! - `USER` (else `USERNAME`): the default `--actor`.
 //! - `SHADOWDB_ASSUME_TTY=1`: a testing aid: prompt on standard input even
 //!   when it is not a terminal, so tests can answer the prompt.
 //!
 //! Errors are one line, `error: …` (a schema or contract error lists its
 //! problems below it); `-v` adds the chain of causes.
 
+mod audit;
 mod check;
+mod rollback;
 mod run;
 mod schema;
 
@@ -76,8 +108,11 @@ use std::io::{BufRead, IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::audit::AuditKindName;
 use crate::error::{Error, SchemaProblem};
 use crate::render::TextOptions;
 
@@ -197,10 +232,11 @@ Exit codes:
   2  usage: invalid arguments
   3  blocked by policy or contract
   4  declined, not confirmed, or needs approval
-  5  conflict: rows changed in production since the clone
+  5  conflict: rows changed in production since the clone (rollback: since the commit)
 
 Environment:
   DATABASE_URL          the database when --db is not given (a password is never printed)
+  USER                  the default --actor
   SHADOWDB_PROFILE      the policy profile when --profile is not given
   NO_COLOR              no colour, even on a terminal
   SHADOWDB_ASSUME_TTY   1: prompt on standard input even if it is not a terminal (for tests)";
@@ -233,6 +269,12 @@ enum Command {
     /// Print the resolved policy as TOML.
     #[command(after_help = EXIT_CODES)]
     Policy(PolicyArgs),
+    /// List the audit trail: production's shadowdb_audit table, or a JSON Lines file.
+    #[command(after_help = EXIT_CODES)]
+    Audit(AuditArgs),
+    /// Undo a recorded commit (or, with --list, list the recorded commits).
+    #[command(after_help = EXIT_CODES)]
+    Rollback(RollbackArgs),
 }
 
 /// The database URL.
@@ -298,6 +340,132 @@ struct RunArgs {
     /// The tenant column of the tables without a contract.
     #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
     tenant_column: Option<String>,
+    /// Who runs the SQL, in the audit trail and approval requests (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Append the audit trail to this JSON Lines file (created if missing).
+    #[arg(long, value_name = "FILE")]
+    audit_file: Option<PathBuf>,
+    /// Keep the audit trail in production's shadowdb_audit table (created if
+    /// missing); the commit's record is written in the commit's transaction.
+    #[arg(long)]
+    audit_db: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuditFormat {
+    /// One line per event, for people.
+    Text,
+    /// JSON Lines: one event per line, as in an audit file.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+struct AuditArgs {
+    /// Read production's shadowdb_audit table: a postgres://, mysql://,
+    /// mariadb:// or sqlite: URL (default: $DATABASE_URL, unless --file).
+    // Not clap's `env`: a DATABASE_URL in the environment would then
+    // conflict with --file.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// Read a JSON Lines audit file (as `run --audit-file` writes it).
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    file: Option<PathBuf>,
+    /// Only this tenant's events.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
+    /// Only this actor's events.
+    #[arg(long, value_name = "A")]
+    actor: Option<String>,
+    /// Only events of this kind.
+    #[arg(long, value_name = "KIND", value_parser = kind_parser())]
+    kind: Option<AuditKindName>,
+    /// Only the events of this session.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Only the events about this commit (its commit, failure, rollback).
+    #[arg(long, value_name = "ID")]
+    commit: Option<String>,
+    /// Only events at or after TIME: RFC 3339 (2026-11-23T10:00:00Z) or a
+    /// date (2026-11-23, midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    since: Option<DateTime<Utc>>,
+    /// Only events before TIME (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    until: Option<DateTime<Utc>>,
+    /// How the events are written.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    format: AuditFormat,
+    /// At most N events: the newest N (still written oldest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The commit to roll back (its id, as `run` and `--list` show it).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "list",
+        conflicts_with = "list"
+    )]
+    commit: Option<String>,
+    /// List the recorded commits instead, and the rollback that undid each.
+    #[arg(long)]
+    list: bool,
+    /// Read commits from this JSON Lines audit file, and append the rollback's
+    /// record to it (default: production's shadowdb_audit table).
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Who rolls back, in the audit trail (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Who approves, when the policy requires approval.
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// Roll back without asking.
+    #[arg(short, long)]
+    yes: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Allow tables without a SafeModel contract; needs --tenant-column.
+    #[arg(long)]
+    allow_uncontracted: bool,
+    /// The tenant column of the tables without a contract.
+    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
+    tenant_column: Option<String>,
+}
+
+/// `--kind`: one of [`AuditKindName::ALL`], which a usage error lists.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = AuditKindName> {
+    PossibleValuesParser::new(AuditKindName::ALL.map(AuditKindName::name)).try_map(|name| {
+        AuditKindName::from_name(&name).ok_or_else(|| format!("unknown event kind `{name}`"))
+    })
+}
+
+/// `--since`/`--until`: an RFC 3339 instant, or a date (midnight UTC).
+fn parse_time_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            "expected an RFC 3339 time (2026-11-23T10:00:00Z) or a date (2026-11-23)".to_owned()
+        })
+}
+
+/// Who acts when `--actor` is not given: `$USER`, else `$USERNAME`.
+fn default_actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| crate::shadow::DEFAULT_ACTOR.to_owned())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -362,6 +530,8 @@ struct Ctx<'i, 'a> {
     verbose: bool,
     /// Text never to print (the database password, raw and decoded).
     secrets: Vec<String>,
+    /// The subcommand (`run`, `rollback`, ...), for hints.
+    command: &'static str,
 }
 
 impl Ctx<'_, '_> {
@@ -456,7 +626,7 @@ impl Ctx<'_, '_> {
             }
             Failure::Lib(err) => {
                 self.note(&format!("error: {err}"));
-                if let Some(hint) = hint(&err) {
+                if let Some(hint) = hint(&err, self.command) {
                     self.note(&format!("hint: {hint}"));
                 }
                 if self.verbose {
@@ -472,9 +642,20 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// What to do about an error, when it is not obvious.
-fn hint(err: &Error) -> Option<&'static str> {
+/// What to do about an error of `command`, when it is not obvious.
+fn hint(err: &Error, command: &str) -> Option<&'static str> {
     match err {
+        Error::Conflict(_) if command == "rollback" => Some(
+            "the commit's rows changed in production after it: nothing was rolled back \
+             (undo the later change first, or correct the rows by hand)",
+        ),
+        Error::UnknownCommit { .. } => Some(
+            "`shadowdb rollback --list` shows the recorded commits \
+             (a trail kept in a file needs --file FILE)",
+        ),
+        Error::NeedsApproval(_) if command == "rollback" => {
+            Some("add --approved-by NAME, or answer the prompt on a terminal")
+        }
         Error::Schema(problems)
             if problems
                 .iter()
@@ -641,6 +822,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
         io,
         verbose: false,
         secrets,
+        command: "",
     };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -661,11 +843,21 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
         }
     };
     ctx.verbose = cli.verbose > 0;
+    ctx.command = match &cli.command {
+        Command::Run(_) => "run",
+        Command::Check(_) => "check",
+        Command::Schema(_) => "schema",
+        Command::Policy(_) => "policy",
+        Command::Audit(_) => "audit",
+        Command::Rollback(_) => "rollback",
+    };
     let result = match cli.command {
         Command::Run(args) => run::run(&mut ctx, args).await,
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Schema(args) => schema::schema(&mut ctx, &args).await,
         Command::Policy(args) => check::policy(&mut ctx, &args),
+        Command::Audit(args) => audit::audit(&mut ctx, &args).await,
+        Command::Rollback(args) => rollback::rollback(&mut ctx, args).await,
     };
     match result {
         Ok(exit) => exit,
@@ -752,6 +944,34 @@ mod tests {
             Exit::Blocked
         );
         assert_eq!(exit_of(&Error::Config("x".into())), Exit::Error);
+        let unknown = Error::UnknownCommit {
+            commit_id: "c".into(),
+        };
+        assert_eq!(exit_of(&unknown), Exit::Error);
+        let again = Error::AlreadyRolledBack {
+            commit_id: "c".into(),
+            rollback_id: "r".into(),
+        };
+        assert_eq!(exit_of(&again), Exit::Blocked);
+        // A conflict's hint depends on what conflicted.
+        let conflict = Error::Conflict(Vec::new());
+        assert_ne!(hint(&conflict, "run"), hint(&conflict, "rollback"));
+    }
+
+    #[test]
+    fn times_of_since_and_until() {
+        let t = |s: &str| parse_time_arg(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            t("2026-11-23T10:00:00Z"),
+            Ok("2026-11-23T10:00:00+00:00".into())
+        );
+        assert_eq!(
+            t("2026-11-23T10:00:00+02:00"),
+            Ok("2026-11-23T08:00:00+00:00".into())
+        );
+        assert_eq!(t("2026-11-23"), Ok("2026-11-23T00:00:00+00:00".into()));
+        assert!(t("2026-11-23T10:00:00").is_err());
+        assert!(t("yesterday").is_err());
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! `shadowdb run`: sandbox, SQL, review, and (maybe) commit.
 
+use std::sync::Arc;
+
 use safemodel::{Decimal, Value};
 
 use super::check::{load, verdict_lines};
 use super::{Ctx, Exit, Failure, Format, RunArgs, plural};
 use crate::ShadowDb;
+use crate::audit::JsonlSink;
 use crate::diff::Op;
 use crate::prod::{Production, redact_url};
 use crate::render::{Verdict, render_json_string, render_text};
@@ -58,7 +61,12 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
         .tables(args.tables.iter().map(String::as_str))
         .tenant(tenant)
         .policy(policy)
-        .allow_uncontracted(args.allow_uncontracted);
+        .allow_uncontracted(args.allow_uncontracted)
+        .actor(args.actor.clone().unwrap_or_else(super::default_actor))
+        .audit_in_production(args.audit_db);
+    if let Some(path) = &args.audit_file {
+        builder = builder.audit_sink(Arc::new(JsonlSink::open(path)?));
+    }
     if let Some(col) = &args.tenant_column {
         for table in &uncontracted {
             builder = builder.tenant_column(table, col);
@@ -145,19 +153,21 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     }
 
     let report = db.commit_with(&changeset, options).await?;
-    report_commit(ctx, &report);
+    report_commit(ctx, &report, args.audit_db || args.audit_file.is_some());
     Ok(Exit::Success)
 }
 
 /// Who answered the prompt.
-fn prompt_user() -> String {
+pub(super) fn prompt_user() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown user".to_owned());
     format!("{user} (shadowdb prompt)")
 }
 
-fn report_commit(ctx: &mut Ctx<'_, '_>, report: &CommitReport) {
+/// Reports a commit; `recorded`: the audit trail holds it, so its id (what
+/// `shadowdb rollback` takes) is worth showing.
+fn report_commit(ctx: &mut Ctx<'_, '_>, report: &CommitReport, recorded: bool) {
     let mut total = 0;
     let mut parts = Vec::new();
     for op in [Op::Insert, Op::Update, Op::Delete] {
@@ -178,7 +188,11 @@ fn report_commit(ctx: &mut Ctx<'_, '_>, report: &CommitReport) {
             key.table, key.column, key.provisional, key.assigned
         ));
     }
-    ctx.detail(&format!("commit id {}", report.commit_id));
+    if recorded {
+        ctx.note(&format!("Commit id: {}", report.commit_id));
+    } else {
+        ctx.detail(&format!("commit id {}", report.commit_id));
+    }
 }
 
 /// The tenant as the tenant column's type: integer, UUID, decimal, else text.

@@ -1,0 +1,335 @@
+//! `shadowdb audit`: the audit trail, from production or a JSON Lines file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{AuditArgs, AuditFormat, Ctx, Exit, Failure, aligned, plural};
+use crate::audit::{ApprovalOutcome, AuditEvent, AuditKind, AuditQuery, DbAuditSink, query_jsonl};
+use crate::diff::{Counts, Op};
+use crate::prod::redact_url;
+
+/// Text shorter than this is never cut further to fit the width.
+const MIN_SQL_WIDTH: usize = 20;
+
+pub(super) async fn audit(ctx: &mut Ctx<'_, '_>, args: &AuditArgs) -> Result<Exit, Failure> {
+    let mut query = AuditQuery::new();
+    if let Some(t) = &args.tenant {
+        query = query.tenant(t.clone());
+    }
+    if let Some(a) = &args.actor {
+        query = query.actor(a.clone());
+    }
+    if let Some(k) = args.kind {
+        query = query.kind(k);
+    }
+    if let Some(s) = &args.session {
+        query = query.session(s.clone());
+    }
+    if let Some(c) = &args.commit {
+        query = query.commit(c.clone());
+    }
+    if let Some(t) = args.since {
+        query = query.since(t);
+    }
+    if let Some(t) = args.until {
+        query = query.until(t);
+    }
+
+    // A file given wins over a database from DATABASE_URL.
+    let env_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let mut events = match (&args.file, args.db.as_ref().or(env_url.as_ref())) {
+        (Some(path), _) => query_jsonl(path, &query)?,
+        (None, Some(url)) => {
+            let prod = super::connect(url).await?;
+            ctx.detail(&format!(
+                "connected to {} ({})",
+                redact_url(url),
+                prod.dialect().name()
+            ));
+            DbAuditSink::new(prod).query(&query).await?
+        }
+        (None, None) => {
+            return Err(Failure::Usage(
+                "give --db URL (or set DATABASE_URL), or --file FILE".into(),
+            ));
+        }
+    };
+    if let Some(limit) = args.limit {
+        let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+        let skip = events.len().saturating_sub(keep);
+        events.drain(..skip);
+    }
+
+    match args.format {
+        AuditFormat::Json => {
+            let mut out = String::new();
+            for event in &events {
+                out.push_str(&event.to_json()?);
+                out.push('\n');
+            }
+            ctx.out(&out);
+        }
+        AuditFormat::Text => {
+            if events.is_empty() {
+                ctx.note("No events.");
+            } else {
+                let text = text_lines(&events, ctx.io.text.width);
+                ctx.out(&text);
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// One line per event: time, kind, tenant, actor, what happened; the columns
+/// aligned, a statement's SQL cut so the line fits `width`.
+pub(super) fn text_lines(events: &[AuditEvent], width: usize) -> String {
+    let heads: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                short_time(&e.time),
+                e.kind.name().to_owned(),
+                escape(&e.tenant),
+                escape(&e.actor),
+            ]
+        })
+        .collect();
+    // The summary starts after the widest head, as `aligned` lays them out.
+    let mut widths = [0_usize; 4];
+    for head in &heads {
+        for (slot, cell) in widths.iter_mut().zip(head) {
+            *slot = (*slot).max(cell.chars().count());
+        }
+    }
+    let indent: usize = widths.iter().map(|w| w + 2).sum();
+    let room = width.saturating_sub(indent);
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .zip(heads)
+        .map(|(e, mut head)| {
+            head.push(summary(&e.kind, room));
+            head
+        })
+        .collect();
+    aligned("", &rows)
+}
+
+/// An instant to the second, as RFC 3339 (`--since` takes it back).
+pub(super) fn short_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// What an event says, in one line of at most about `room` characters (only
+/// SQL and free text are cut; ids and counts never are).
+fn summary(kind: &AuditKind, room: usize) -> String {
+    match kind {
+        AuditKind::SandboxOpened { row_counts, .. } => {
+            if row_counts.is_empty() {
+                "no table".to_owned()
+            } else {
+                row_counts
+                    .iter()
+                    .map(|(table, n)| {
+                        let n = usize::try_from(*n).unwrap_or(usize::MAX);
+                        format!("{} ({})", escape(table), plural(n, "row"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+        AuditKind::Statement {
+            sql,
+            sql_sha256,
+            decision,
+            ..
+        } => {
+            let name = decision.name();
+            let text = match sql {
+                Some(sql) => escape(sql),
+                None => format!("(SQL not kept; sha256 {sql_sha256})"),
+            };
+            let room = room.saturating_sub(name.len() + 2).max(MIN_SQL_WIDTH);
+            format!("{name}  {}", cut(&text, room))
+        }
+        AuditKind::DiffSummary { counts } => {
+            let counts: BTreeMap<String, Counts> = counts
+                .iter()
+                .map(|(t, c)| {
+                    (
+                        t.clone(),
+                        Counts {
+                            insert: usize::try_from(c.insert).unwrap_or(usize::MAX),
+                            update: usize::try_from(c.update).unwrap_or(usize::MAX),
+                            delete: usize::try_from(c.delete).unwrap_or(usize::MAX),
+                        },
+                    )
+                })
+                .collect();
+            table_counts(&counts)
+        }
+        AuditKind::ApprovalRequested {
+            request_id,
+            reasons,
+            ..
+        } => {
+            let head = format!("request {request_id}: ");
+            let room = room.saturating_sub(head.chars().count()).max(MIN_SQL_WIDTH);
+            format!("{head}{}", cut(&escape(&reasons.join("; ")), room))
+        }
+        AuditKind::ApprovalDecided {
+            outcome,
+            by,
+            reason,
+            ..
+        } => {
+            let mut out = match outcome {
+                ApprovalOutcome::Approved => "approved".to_owned(),
+                ApprovalOutcome::Denied => "denied".to_owned(),
+                ApprovalOutcome::TimedOut => "timed out".to_owned(),
+            };
+            if let Some(by) = by {
+                out.push_str(" by ");
+                out.push_str(&escape(by));
+            }
+            if let Some(reason) = reason {
+                out.push_str(": ");
+                out.push_str(&escape(reason));
+            }
+            out
+        }
+        AuditKind::Commit(record) => {
+            let counts = record.counts();
+            let n = usize::try_from(record.rows_affected).unwrap_or(usize::MAX);
+            format!(
+                "commit {}: {} ({})",
+                escape(&record.commit_id),
+                plural(n, "row"),
+                table_counts(&counts)
+            )
+        }
+        AuditKind::CommitFailed { reason, .. } => cut(&escape(reason), room.max(MIN_SQL_WIDTH)),
+        AuditKind::Rollback {
+            commit_id,
+            rollback_id,
+            rows_affected,
+        } => {
+            let n = usize::try_from(*rows_affected).unwrap_or(usize::MAX);
+            format!(
+                "commit {} rolled back by {} ({})",
+                escape(commit_id),
+                escape(rollback_id),
+                plural(n, "row")
+            )
+        }
+        AuditKind::LimitExceeded { limit, detail } => {
+            format!("{}: {}", escape(limit), escape(detail))
+        }
+    }
+}
+
+/// `tasks: 1 insert, 2 updates; users: 1 delete`.
+pub(super) fn table_counts(counts: &BTreeMap<String, Counts>) -> String {
+    if counts.is_empty() {
+        return "no rows".to_owned();
+    }
+    counts
+        .iter()
+        .map(|(table, c)| format!("{}: {}", escape(table), op_counts(c)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `1 insert, 2 updates` (the operations that happened).
+pub(super) fn op_counts(c: &Counts) -> String {
+    let parts: Vec<String> = [Op::Insert, Op::Update, Op::Delete]
+        .into_iter()
+        .filter(|op| c.of(*op) > 0)
+        .map(|op| plural(c.of(op), op.name()))
+        .collect();
+    if parts.is_empty() {
+        "no rows".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Text safe for a terminal: control characters (a newline, an escape
+/// sequence's ESC) and the invisible characters that reorder text are
+/// written as escapes (`\n`, `\u{1b}`).
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2069}' | '\u{feff}') =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` in at most `max` characters, a cut marked with `…`.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_control_characters() {
+        assert_eq!(
+            escape("a\nb\t\u{1b}[31mc\u{202e}d é"),
+            "a\\nb\\t\\u{1b}[31mc\\u{202e}d é"
+        );
+    }
+
+    #[test]
+    fn cuts_to_width() {
+        assert_eq!(cut("abcdef", 6), "abcdef");
+        assert_eq!(cut("abcdefg", 6), "abcde…");
+        assert_eq!(cut("éééé", 3), "éé…");
+    }
+
+    #[test]
+    fn statement_lines_fit_the_width() {
+        use crate::policy::Decision;
+        let event = |sql: &str| AuditEvent {
+            time: crate::audit::parse_time("2026-11-23T10:00:00.5Z").unwrap(),
+            session_id: "s".into(),
+            tenant: "42".into(),
+            actor: "agent-7".into(),
+            kind: AuditKind::Statement {
+                sql: Some(sql.into()),
+                sql_sha256: "00".into(),
+                decision: Decision::Allow,
+                hits: Vec::new(),
+            },
+        };
+        let long = format!("UPDATE tasks SET title = '{}'", "x".repeat(200));
+        let text = text_lines(&[event("SELECT 1;\nSELECT 2"), event(&long)], 80);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "2026-11-23T10:00:00Z  statement  42  agent-7  allow  SELECT 1;\\nSELECT 2"
+        );
+        assert_eq!(lines[1].chars().count(), 80, "{}", lines[1]);
+        assert!(lines[1].ends_with("SET title = '…"), "{}", lines[1]);
+    }
+}

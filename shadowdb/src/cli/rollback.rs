@@ -1,0 +1,156 @@
+//! `shadowdb rollback`: undo a recorded commit, or list the recorded commits.
+
+use std::fmt::Write as _;
+
+use super::audit::{escape, op_counts, short_time, table_counts};
+use super::check::load;
+use super::{Ctx, Exit, Failure, RollbackArgs, aligned, plural};
+use crate::audit::{AuditKind, AuditQuery, DbAuditSink, query_jsonl};
+use crate::error::Error;
+use crate::prod::redact_url;
+use crate::rollback::{CommitSummary, Rollback};
+
+pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Result<Exit, Failure> {
+    let policy = load(&args.policy)?;
+    let prod = super::connect(&args.db.db).await?;
+    ctx.detail(&format!(
+        "connected to {} ({})",
+        redact_url(&args.db.db),
+        prod.dialect().name()
+    ));
+    let actor = args.actor.clone().unwrap_or_else(super::default_actor);
+    let mut rollback = Rollback::new(prod.clone()).actor(actor).policy(policy);
+    if let Some(path) = &args.file {
+        rollback = rollback.from_jsonl(path);
+    }
+    if args.list {
+        let commits = rollback.list().await?;
+        list(ctx, &commits);
+        return Ok(Exit::Success);
+    }
+    let Some(commit_id) = args.commit.as_deref() else {
+        return Err(Failure::Usage("give a commit ID, or --list".into()));
+    };
+
+    // The commit, to name its rows in the prompt; `run` checks it all again.
+    let query = AuditQuery::new().commit(commit_id);
+    let events = match &args.file {
+        Some(path) => query_jsonl(path, &query)?,
+        None => DbAuditSink::new(prod.clone()).query(&query).await?,
+    };
+    if let Some(rollback_id) = events.iter().find_map(|e| match &e.kind {
+        AuditKind::Rollback { rollback_id, .. } => Some(rollback_id.clone()),
+        _ => None,
+    }) {
+        return Err(Error::AlreadyRolledBack {
+            commit_id: commit_id.to_owned(),
+            rollback_id,
+        }
+        .into());
+    }
+    let Some(record) = events.iter().find_map(|e| match &e.kind {
+        AuditKind::Commit(record) => Some(record),
+        _ => None,
+    }) else {
+        return Err(Error::UnknownCommit {
+            commit_id: commit_id.to_owned(),
+        }
+        .into());
+    };
+
+    // Tables without a contract, as `run` handles them.
+    let registry = safemodel::registry();
+    let mut uncontracted: Vec<&str> = Vec::new();
+    for row in &record.rows {
+        if registry.get(&row.table)?.is_none() && !uncontracted.contains(&row.table.as_str()) {
+            uncontracted.push(&row.table);
+        }
+    }
+    if args.allow_uncontracted && !uncontracted.is_empty() {
+        let Some(col) = &args.tenant_column else {
+            return Err(Failure::Usage(format!(
+                "`{}` has no contract: --allow-uncontracted needs --tenant-column COL",
+                uncontracted.join("`, `")
+            )));
+        };
+        for table in &uncontracted {
+            rollback = rollback.tenant_column(table, col);
+        }
+    }
+    rollback = rollback.allow_uncontracted(args.allow_uncontracted);
+
+    let question = format!(
+        "Roll back commit {} ({})?",
+        escape(commit_id),
+        plural(record.rows.len(), "row")
+    );
+    if args.yes {
+        if let Some(who) = &args.approved_by {
+            rollback = rollback.approved_by(who.clone());
+        }
+    } else if ctx.io.interactive {
+        if !ctx.confirm(&question)? {
+            ctx.note("Not rolled back: declined.");
+            return Ok(Exit::NotApproved);
+        }
+        // Used only if the policy requires approval.
+        let who = args
+            .approved_by
+            .clone()
+            .unwrap_or_else(super::run::prompt_user);
+        rollback = rollback.approved_by(who);
+    } else {
+        ctx.note(
+            "Not rolled back: there is no terminal to ask for confirmation \
+             (pass --yes to roll back without asking).",
+        );
+        return Ok(Exit::NotApproved);
+    }
+
+    let report = rollback.run(commit_id).await?;
+    let total: usize = report.rows.values().map(crate::diff::Counts::total).sum();
+    let mut text = format!(
+        "Rolled back commit {} ({}).\n",
+        escape(&report.commit_id),
+        plural(total, "row")
+    );
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .map(|(table, c)| vec![escape(table), op_counts(c)])
+        .collect();
+    text.push_str(&aligned("  ", &rows));
+    let _ = write!(text, "Rollback id: {}", report.rollback_id);
+    ctx.note(&text);
+    Ok(Exit::Success)
+}
+
+/// The recorded commits as a table, oldest first.
+fn list(ctx: &mut Ctx<'_, '_>, commits: &[CommitSummary]) {
+    if commits.is_empty() {
+        ctx.note("No commits recorded.");
+        return;
+    }
+    let mut rows = vec![
+        ["TIME", "COMMIT", "TENANT", "ACTOR", "ROWS", "CHANGES", ""]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for c in commits {
+        let n: usize = c.rows.values().map(crate::diff::Counts::total).sum();
+        rows.push(vec![
+            short_time(&c.time),
+            escape(&c.commit_id),
+            escape(&c.tenant),
+            escape(&c.actor),
+            crate::render::thousands(n),
+            table_counts(&c.rows),
+            c.rolled_back_by
+                .as_ref()
+                .map(|r| format!("rolled back by {}", escape(r)))
+                .unwrap_or_default(),
+        ]);
+    }
+    let text = aligned("", &rows);
+    ctx.out(&text);
+}
