@@ -15,6 +15,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use sqlx::Connection as _;
@@ -1212,6 +1213,531 @@ fn audit_and_rollback_never_print_a_password() {
             &args(&["rollback", "-v", "--db", url, "some-id", "--yes"]),
             "",
             &[],
+        ),
+    ];
+    for out in &runs {
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.starts_with(
+                "error: production database error (connecting to postgres://postgres:***@127.0.0.1:1/x): cannot connect: "
+            ),
+            "{out:?}"
+        );
+        assert!(
+            !out.stdout.contains("secretpw") && !out.stderr.contains("secretpw"),
+            "{out:?}"
+        );
+    }
+}
+
+// ---- approvals in the database, and run's settings from shadowdb.toml ----
+
+/// One delete: under `--profile staging` it needs approval.
+const DELETE_SQL: &str = "DELETE FROM tasks WHERE id = 2;\n";
+
+/// Production after `DELETE_SQL`.
+const DELETED: &[&str] = &["1|42|a|todo", "3|99|c|todo"];
+
+const WAITING: &str =
+    "Waiting for approval in the database (request id shown by `shadowdb approvals --list`)...\n";
+
+const STAGING_REASONS: &str = "approval_required: DELETE needs approval in profile `staging`; \
+                               1 DELETE row(s) in `tasks` need approval in profile `staging`";
+
+impl TestDb {
+    /// Starts `run --yes --approve-in-db --approval-timeout SECS` of
+    /// `DELETE_SQL` under staging, as agent-7, in a child process.
+    fn spawn_waiting_run(&self, timeout: &str) -> std::process::Child {
+        let args = self.run_args(&[
+            "--yes",
+            "--approve-in-db",
+            "--approval-timeout",
+            timeout,
+            "--profile",
+            "staging",
+            "--actor",
+            "agent-7",
+        ]);
+        let mut child = command(&args).spawn().expect("spawn shadowdb");
+        // Written, then closed: the SQL ends there.
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(DELETE_SQL.as_bytes())
+            .expect("write stdin");
+        child
+    }
+
+    /// Runs `approvals --list` until a request shows; returns its id after
+    /// checking the listed line.
+    fn pending_request(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = shadowdb(&self.db_args("approvals", &["--list"]), "", &[]);
+            assert_eq!(out.code, 0, "{out:?}");
+            let mut lines = out.stdout.lines();
+            if let (Some(head), Some(line)) = (lines.next(), lines.next()) {
+                assert!(
+                    head.starts_with("ID ") && head.ends_with("TIME LEFT  REASONS"),
+                    "{head}"
+                );
+                assert_eq!(lines.next(), None, "one request: {}", out.stdout);
+                let cells: Vec<&str> = line.split("  ").filter(|c| !c.is_empty()).collect();
+                assert_eq!(cells.len(), 6, "{line}");
+                assert_eq!(cells[0].len(), 36, "a UUID: {line}");
+                assert!(cells[1].trim().ends_with('s'), "an age: {line}");
+                assert_eq!(cells[2].trim(), "42", "{line}");
+                assert_eq!(cells[3].trim(), "agent-7", "{line}");
+                assert!(cells[4].trim().ends_with('s'), "time left: {line}");
+                assert_eq!(cells[5].trim(), STAGING_REASONS, "{line}");
+                return cells[0].to_owned();
+            }
+            assert_eq!(out.stderr, "No pending approvals.\n", "{out:?}");
+            assert!(Instant::now() < deadline, "no approval request showed up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether production has a table of this name.
+    async fn has_table(&self, name: &str) -> bool {
+        let n: i64 = match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                let n = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("query");
+                c.close().await.expect("close");
+                n
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                let n = sqlx::query_scalar(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = $1",
+                )
+                .bind(name)
+                .fetch_one(&mut c)
+                .await
+                .expect("query");
+                c.close().await.expect("close");
+                n
+            }
+        };
+        n > 0
+    }
+}
+
+/// Waits for a child started by `spawn_waiting_run`.
+fn finish(child: std::process::Child) -> Out {
+    let out = child.wait_with_output().expect("wait");
+    Out {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn not_pending(id: &str) -> String {
+    format!(
+        "error: approval {id} is not pending (unknown, already decided or expired)\n\
+         hint: `shadowdb approvals --list` shows the requests still waiting for a decision\n"
+    )
+}
+
+#[tokio::test]
+async fn a_run_waits_for_approval_in_the_database_and_commits_once_approved() {
+    each_db("approve_db", |db| async move {
+        db.setup().await;
+        // Reading creates nothing.
+        let out = shadowdb(&db.db_args("approvals", &["--list"]), "", &[]);
+        assert_eq!(
+            (out.code, &*out.stdout, &*out.stderr),
+            (0, "", "No pending approvals.\n")
+        );
+        let out = shadowdb(&db.db_args("approvals", &["--show", "nope"]), "", &[]);
+        assert_eq!(
+            (out.code, &*out.stdout, &*out.stderr),
+            (
+                1,
+                "",
+                "error: no approval request nope in shadowdb_approvals\n"
+            )
+        );
+        let out = shadowdb(
+            &db.db_args("approvals", &["--approve", "nope", "--by", "reviewer"]),
+            "",
+            &[],
+        );
+        assert_eq!((out.code, &*out.stderr), (1, &*not_pending("nope")));
+        assert!(!db.has_table("shadowdb_approvals").await);
+
+        let run = db.spawn_waiting_run("30");
+        let id = db.pending_request();
+        assert_eq!(db.tasks().await, BEFORE, "nothing before the decision");
+
+        let out = shadowdb(&db.db_args("approvals", &["--show", &id]), "", &[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let head =
+            format!("Approval request {id}\n  tenant:        42\n  requested by:  agent-7\n");
+        assert!(out.stdout.starts_with(&head), "{}", out.stdout);
+        assert!(
+            out.stdout
+                .contains("  status:        pending, times out in "),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(
+                "Reasons:\n\
+                 \x20 - approval_required: DELETE needs approval in profile `staging`\n\
+                 \x20 - 1 DELETE row(s) in `tasks` need approval in profile `staging`\n\
+                 \n\
+                 NEEDS APPROVAL\n"
+            ),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("- tasks  DELETE  id=2"),
+            "{}",
+            out.stdout
+        );
+
+        let out = shadowdb(
+            &db.db_args("approvals", &["--approve", &id, "--by", "reviewer"]),
+            "",
+            &[],
+        );
+        assert_eq!(
+            (out.code, &*out.stdout, &*out.stderr),
+            (0, "", &*format!("Approved request {id} as reviewer.\n"))
+        );
+
+        let out = finish(run);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("{WAITING}Committed 1 change to production (1 delete).\n")
+        );
+        assert!(out.stdout.starts_with("NEEDS APPROVAL\n"), "{}", out.stdout);
+        assert_eq!(db.tasks().await, DELETED);
+
+        // Decided once: no second answer, nothing pending, the decision kept.
+        let out = shadowdb(
+            &db.db_args("approvals", &["--deny", &id, "--reason", "late"]),
+            "",
+            &[],
+        );
+        assert_eq!((out.code, &*out.stderr), (1, &*not_pending(&id)));
+        let out = shadowdb(&db.db_args("approvals", &["--list"]), "", &[]);
+        assert_eq!(
+            (out.code, &*out.stdout, &*out.stderr),
+            (0, "", "No pending approvals.\n")
+        );
+        let out = shadowdb(&db.db_args("approvals", &["--show", &id]), "", &[]);
+        assert!(
+            out.stdout
+                .contains("  status:        approved by reviewer\n"),
+            "{}",
+            out.stdout
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_denied_in_the_database_exits_4_and_commits_nothing() {
+    each_db("deny_db", |db| async move {
+        db.setup().await;
+        let run = db.spawn_waiting_run("30");
+        let id = db.pending_request();
+        let out = shadowdb(
+            &db.db_args(
+                "approvals",
+                &[
+                    "--deny",
+                    &id,
+                    "--reason",
+                    "not on a Friday",
+                    "--by",
+                    "reviewer",
+                ],
+            ),
+            "",
+            &[],
+        );
+        assert_eq!(
+            (out.code, &*out.stdout, &*out.stderr),
+            (0, "", &*format!("Denied request {id} as reviewer.\n"))
+        );
+        let out = finish(run);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            format!("{WAITING}error: approval {id} denied by reviewer: not on a Friday\n")
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+        let out = shadowdb(&db.db_args("approvals", &["--show", &id]), "", &[]);
+        assert!(
+            out.stdout
+                .contains("  status:        denied by reviewer: not on a Friday\n"),
+            "{}",
+            out.stdout
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_nobody_approves_times_out_with_exit_4() {
+    each_db("timeout_db", |db| async move {
+        db.setup().await;
+        let out = finish(db.spawn_waiting_run("1"));
+        assert_eq!(out.code, 4, "{out:?}");
+        let id = out
+            .stderr
+            .strip_prefix(&format!("{WAITING}error: approval "))
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_else(|| panic!("no request id: {}", out.stderr));
+        assert!(
+            out.stderr.ends_with(&format!(
+                "error: approval {id} was not answered within 1000 ms: denied\n\
+                 hint: nobody decided in time: nothing was committed (a reviewer decides with \
+                 `shadowdb approvals`; --approval-timeout SECS gives them longer)\n"
+            )),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+        // Too late to approve.
+        let out = shadowdb(
+            &db.db_args("approvals", &["--approve", &id, "--by", "reviewer"]),
+            "",
+            &[],
+        );
+        assert_eq!((out.code, &*out.stderr), (1, &*not_pending(&id)));
+        let out = shadowdb(&db.db_args("approvals", &["--show", &id]), "", &[]);
+        assert!(
+            out.stdout
+                .contains("  status:        timed out (not decided in time: denied)\n"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(db.tasks().await, BEFORE);
+    })
+    .await;
+}
+
+fn config_file(test: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{}.toml", unique(test)));
+    std::fs::write(&path, text).expect("write config");
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn a_session_limit_of_the_config_file_stops_the_run() {
+    each_db("limits_cfg", |db| async move {
+        db.setup().await;
+        let config = config_file("limits_cfg", "[limits]\nmax_statements = 1\n");
+        let out = shadowdb(
+            &db.run_args(&["--yes", "--config", &config]),
+            AGENT_SQL,
+            &[],
+        );
+        assert_eq!(out.code, 3, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "error: session limit reached: at most 1 statements per session\n\
+             hint: a limit of the --config file's [limits]: nothing was committed\n"
+        );
+        assert_eq!(out.stdout, "");
+        assert_eq!(db.tasks().await, BEFORE);
+        // One statement is within it.
+        let out = shadowdb(
+            &db.run_args(&["--yes", "--config", &config]),
+            "UPDATE tasks SET status = 'done' WHERE id = 1",
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        let _ = std::fs::remove_file(config);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn approval_and_audit_settings_of_the_config_file_apply_and_flags_win() {
+    each_db("approval_cfg", |db| async move {
+        db.setup().await;
+        let dir = std::env::temp_dir().join(unique("approval_cfg"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let config = dir.join("shadowdb.toml");
+        std::fs::write(
+            &config,
+            "default_profile = \"staging\"\n\n\
+             [audit]\nfile = \"trail.jsonl\"\nhash_sql = true\n\n\
+             [approval]\nin_database = true\ntimeout = \"1s\"\n",
+        )
+        .expect("write config");
+        let config = config.display().to_string();
+
+        // The file's approval in the database, and its timeout.
+        let out = shadowdb(
+            &db.run_args(&["--yes", "--config", &config]),
+            DELETE_SQL,
+            &[],
+        );
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(out.stderr.starts_with(WAITING), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(" was not answered within 1000 ms: denied\n"),
+            "{}",
+            out.stderr
+        );
+        // The trail went to the file beside the config, without SQL text.
+        let trail = std::fs::read_to_string(dir.join("trail.jsonl")).expect("the audit file");
+        let events = json_lines(&trail);
+        let statement = events
+            .iter()
+            .find(|e| e["kind"] == "statement")
+            .expect("a statement event");
+        assert!(statement["sql"].is_null(), "{statement}");
+        assert_eq!(statement["sql_sha256"].as_str().map(str::len), Some(64));
+        assert!(events.iter().any(|e| e["kind"] == "approval_requested"));
+
+        // --no-approve-in-db: back to --approved-by; --approval-timeout wins over the file.
+        let out = shadowdb(
+            &db.run_args(&["--yes", "--config", &config, "--no-approve-in-db"]),
+            DELETE_SQL,
+            &[],
+        );
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(
+            out.stderr
+                .starts_with("Not committed: the change needs approval"),
+            "{}",
+            out.stderr
+        );
+        let run = db.spawn_waiting_run("30");
+        let id = db.pending_request();
+        let out = shadowdb(
+            &db.db_args("approvals", &["--approve", &id, "--by", "reviewer"]),
+            "",
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(finish(run).code, 0);
+        assert_eq!(db.tasks().await, DELETED);
+        let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
+}
+
+#[test]
+fn unknown_keys_of_the_config_file_name_the_key_and_line() {
+    let config = config_file(
+        "bad_cfg",
+        "default_profile = \"dev\"\n\n[audit]\ndatabase = true\nfiel = \"audit.jsonl\"\n",
+    );
+    let expected = format!(
+        "error: {config}:5: unknown key `fiel` in [audit] (expected file, database, hash_sql, \
+         secret_patterns or mask_literals)\n"
+    );
+    let run = args(&[
+        "run",
+        "--db",
+        "sqlite::memory:",
+        "--tenant",
+        "42",
+        "--table",
+        "tasks",
+        "--config",
+        &config,
+    ]);
+    for argv in [run, args(&["policy", "--config", &config])] {
+        let out = shadowdb(&argv, "SELECT 1", &[]);
+        assert_eq!((out.code, &*out.stdout, &*out.stderr), (1, "", &*expected));
+    }
+    std::fs::write(&config, "[limits]\nmax_session = \"forever\"\n").expect("write");
+    let out = shadowdb(&args(&["policy", "--config", &config]), "", &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: {config}:2: `max_session` in [limits] is not a duration"
+        )),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn approvals_usage_errors_exit_2() {
+    for argv in [
+        args(&["approvals", "--db", "sqlite::memory:"]),
+        args(&[
+            "approvals",
+            "--db",
+            "sqlite::memory:",
+            "--list",
+            "--approve",
+            "x",
+        ]),
+        args(&["approvals", "--db", "sqlite::memory:", "--deny", "x"]),
+        args(&[
+            "approvals",
+            "--db",
+            "sqlite::memory:",
+            "--list",
+            "--by",
+            "me",
+        ]),
+        args(&[
+            "run",
+            "--db",
+            "sqlite::memory:",
+            "--tenant",
+            "1",
+            "--table",
+            "t",
+            "--approve-in-db",
+            "--approved-by",
+            "me",
+        ]),
+        args(&[
+            "run",
+            "--db",
+            "sqlite::memory:",
+            "--tenant",
+            "1",
+            "--table",
+            "t",
+            "--approve-in-db",
+            "--approval-timeout",
+            "0",
+        ]),
+    ] {
+        let out = shadowdb(&argv, "", &[]);
+        assert_eq!(out.code, 2, "{argv:?}: {out:?}");
+    }
+}
+
+#[test]
+fn approvals_never_print_a_password() {
+    let url = "postgres://postgres:secretpw@127.0.0.1:1/x";
+    let runs = [
+        shadowdb(&args(&["approvals", "-v", "--db", url, "--list"]), "", &[]),
+        shadowdb(
+            &args(&["approvals", "-v", "--approve", "some-id"]),
+            "",
+            &[("DATABASE_URL", url)],
         ),
     ];
     for out in &runs {

@@ -7,15 +7,21 @@ use sqlparser::ast::{Ident, ObjectName, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
+use super::settings::Settings;
 use super::{CheckArgs, Ctx, Exit, Failure, Format, PolicyArgs, plural};
 use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict, one_line};
 
-/// Loads the policy the arguments name.
+/// Loads the policy the arguments name. The file's other settings are
+/// checked too, so a misspelt key is found by every command that reads it.
 pub(super) fn load(args: &PolicyArgs) -> Result<Policy, Failure> {
-    Ok(Policy::load(
-        args.config.as_deref(),
-        args.profile.as_deref(),
-    )?)
+    load_with_settings(args).map(|(policy, _)| policy)
+}
+
+/// Loads the policy the arguments name and the file's settings of `run`.
+pub(super) fn load_with_settings(args: &PolicyArgs) -> Result<(Policy, Settings), Failure> {
+    let policy = Policy::load(args.config.as_deref(), args.profile.as_deref())?;
+    let settings = super::settings::load(args.config.as_deref())?;
+    Ok((policy, settings))
 }
 
 pub(super) fn policy(ctx: &mut Ctx<'_, '_>, args: &PolicyArgs) -> Result<Exit, Failure> {

@@ -17,7 +17,8 @@
 //!
 //! - `shadowdb run --db URL --tenant VALUE --table NAME... [--sql FILE|-]
 //!   [--dry-run] [--yes] [--format text|json] [--actor NAME]
-//!   [--audit-file FILE] [--audit-db]`: clones the tenant's rows of the
+//!   [--audit-file FILE] [--audit-db] [--approve-in-db [--approval-timeout
+//!   SECS]] [--config FILE] [--profile NAME]`: clones the tenant's rows of the
 //!   tables into a sandbox, runs the SQL there (every statement through the
 //!   policy first), shows the review (text on standard output, or JSON), and
 //!   then: with `--dry-run` stops; with `--yes` commits; on a terminal asks
@@ -30,7 +31,16 @@
 //!   `--audit-file` appends the trail to a JSON Lines file, `--audit-db` keeps
 //!   it in production's `shadowdb_audit` table (the commit's record written in
 //!   the commit's own transaction). A recorded commit's id is printed, and
-//!   `shadowdb rollback` can undo it.
+//!   `shadowdb rollback` can undo it. With `--approve-in-db`, a changeset
+//!   that needs approval is not asked about on the terminal: the commit
+//!   stores an approval request in production's `shadowdb_approvals` table
+//!   and waits (`Waiting for approval in the database ...` on standard error)
+//!   until a reviewer decides with `shadowdb approvals` from another process,
+//!   or `--approval-timeout SECS` (default 300) passes; a denial or a timeout
+//!   exits 4 and commits nothing. The reviewer's approval stands in for the
+//!   confirmation, so this needs neither `--yes` nor a terminal.
+//!   `--no-approve-in-db` asks on the terminal even when the `--config` file
+//!   says `in_database = true`.
 //! - `shadowdb check --sql FILE|- [--table NAME...]`: the policy's decision on
 //!   each statement, without a database. The scope is the `--table` tables;
 //!   without `--table`, every table the SQL names with an unqualified name (so
@@ -62,6 +72,18 @@
 //!   and `--allow-uncontracted`/`--tenant-column` as for `run`.
 //! - `shadowdb rollback --db URL --list [--file FILE]`: the recorded commits,
 //!   oldest first, and the rollback that undid each.
+//! - `shadowdb approvals --db URL --list`: the approval requests waiting in
+//!   production's `shadowdb_approvals` table, oldest first: id, age, tenant,
+//!   who asks, time left before it times out, and the reasons. None waiting
+//!   is not an error (exit 0; `No pending approvals.` on standard error).
+//!   Reading creates nothing: without the table there is nothing pending.
+//! - `shadowdb approvals --db URL --show ID`: one request, whatever its
+//!   status: who asks, for which tenant, its status or decision, its reasons
+//!   and the dashboard it was asked with (control characters escaped).
+//! - `shadowdb approvals --db URL --approve ID [--by NAME]` and `--deny ID
+//!   --reason TEXT [--by NAME]`: decide a pending request (`--by` defaults to
+//!   `$USER`). A request that is unknown, already decided or expired exits 1
+//!   (`approval ID is not pending ...`).
 //!
 //! The tenant value is given as text and read as the tenant column's type:
 //! an integer column takes an integer, a `uuid` column a UUID, anything else
@@ -71,6 +93,42 @@
 //! `--allow-uncontracted` is given, with `--tenant-column COL` naming their
 //! tenant column; the schema, tenant and policy checks still apply to them.
 //!
+//! # Settings of `run` in `shadowdb.toml`
+//!
+//! Besides the policy profiles, the `--config` file may hold three tables
+//! that `run` reads (`shadowdb.example.toml` shows them all). Every key is
+//! checked: an unknown key or a bad value is an error naming the key and its
+//! line (`shadowdb.toml:12: unknown key `fiel` in [audit] ...`). A flag given
+//! on the command line wins over the file.
+//!
+//! ```toml
+//! [audit]
+//! file = "audit.jsonl"         # as --audit-file; relative to the file's directory
+//! database = true              # as --audit-db
+//! hash_sql = true              # record only each statement's SHA-256
+//! secret_patterns = ["(?i)password\\s*=\\s*'([^']*)'"]  # masked (capture groups only, if any)
+//! mask_literals = true         # every literal becomes ?, every comment /* *** */
+//!
+//! [limits]
+//! statements_per_tenant = "100/minute"   # rates: COUNT/WINDOW (30/minute, 5/10s, 1000/hour)
+//! statements_per_actor = "50/minute"
+//! commits_per_tenant = "10/hour"
+//! commits_per_actor = "10/hour"
+//! max_statements = 500         # statements per run
+//! max_session = "30m"          # a run's duration: seconds, or "90s", "30m", "1h30m"
+//! max_rows_per_commit = 10000
+//!
+//! [approval]
+//! in_database = true           # as --approve-in-db
+//! timeout = "5m"               # as --approval-timeout: seconds, or "90s", "5m"
+//! ```
+//!
+//! `--audit-file` replaces `file`; `--audit-db` and `database` each turn the
+//! table on; `--approve-in-db`/`--no-approve-in-db` and `--approved-by`
+//! replace `in_database`; `--approval-timeout` replaces `timeout`. The rates
+//! are counted within one run (one process). A refusal by a limit exits 3
+//! and commits nothing.
+//!
 //! # Exit codes
 //!
 //! | code | meaning |
@@ -78,7 +136,7 @@
 //! | 0 | success (`run --dry-run`, `check`: safe to commit) |
 //! | 1 | error: database, file, configuration |
 //! | 2 | usage: invalid arguments |
-//! | 3 | blocked by policy or contract |
+//! | 3 | blocked by policy, contract or a limit |
 //! | 4 | declined, not confirmed, or needs approval |
 //! | 5 | conflict: rows changed in production since the clone (or, for `rollback`, since the commit) |
 //!
@@ -96,11 +154,13 @@
 //! Errors are one line, `error: …` (a schema or contract error lists its
 //! problems below it); `-v` adds the chain of causes.
 
+mod approvals;
 mod audit;
 mod check;
 mod rollback;
 mod run;
 mod schema;
+mod settings;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -130,7 +190,7 @@ pub enum Exit {
     Error,
     /// 2: invalid arguments.
     Usage,
-    /// 3: blocked by policy or contract.
+    /// 3: blocked by policy, contract or a limit.
     Blocked,
     /// 4: declined, not confirmed, or needs approval.
     NotApproved,
@@ -230,7 +290,7 @@ Exit codes:
   0  success (run --dry-run, check: safe to commit)
   1  error: database, file, configuration
   2  usage: invalid arguments
-  3  blocked by policy or contract
+  3  blocked by policy, contract or a limit
   4  declined, not confirmed, or needs approval
   5  conflict: rows changed in production since the clone (rollback: since the commit)
 
@@ -275,6 +335,10 @@ enum Command {
     /// Undo a recorded commit (or, with --list, list the recorded commits).
     #[command(after_help = EXIT_CODES)]
     Rollback(RollbackArgs),
+    /// Review approval requests waiting in production's shadowdb_approvals
+    /// table (from `run --approve-in-db`): list, show, approve, deny.
+    #[command(after_help = EXIT_CODES)]
+    Approvals(ApprovalsArgs),
 }
 
 /// The database URL.
@@ -288,7 +352,8 @@ struct DbArg {
 /// Which policy.
 #[derive(Debug, Clone, Args)]
 struct PolicyArgs {
-    /// A shadowdb.toml with policy profiles (default: the built-in profiles).
+    /// A shadowdb.toml with policy profiles, and for `run` the [audit],
+    /// [limits] and [approval] settings (default: the built-in profiles).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The profile: dev, staging, prod or one of the file's (default:
@@ -350,6 +415,47 @@ struct RunArgs {
     /// missing); the commit's record is written in the commit's transaction.
     #[arg(long)]
     audit_db: bool,
+    /// A change that needs approval waits in production's shadowdb_approvals
+    /// table until a reviewer decides with `shadowdb approvals` (no prompt).
+    #[arg(long, conflicts_with = "approved_by")]
+    approve_in_db: bool,
+    /// Ask on the terminal (or take --approved-by) even if the --config file
+    /// says `[approval] in_database = true`.
+    #[arg(long, conflicts_with = "approve_in_db")]
+    no_approve_in_db: bool,
+    /// How long an approval request waits in the database before it counts
+    /// as denied [default: the file's `[approval] timeout`, else 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    approval_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    clap::ArgGroup::new("action")
+        .required(true)
+        .args(["list", "show", "approve", "deny"])
+))]
+struct ApprovalsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// List the pending requests: id, age, tenant, who asks, time left, reasons.
+    #[arg(long)]
+    list: bool,
+    /// Show one request: its status, reasons and dashboard.
+    #[arg(long, value_name = "ID")]
+    show: Option<String>,
+    /// Approve a pending request.
+    #[arg(long, value_name = "ID")]
+    approve: Option<String>,
+    /// Deny a pending request (needs --reason).
+    #[arg(long, value_name = "ID", requires = "reason")]
+    deny: Option<String>,
+    /// Why the request is denied.
+    #[arg(long, value_name = "TEXT", requires = "deny")]
+    reason: Option<String>,
+    /// Who decides, on the record (default: $USER).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["list", "show"])]
+    by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -504,6 +610,8 @@ enum Failure {
         what: String,
         source: std::io::Error,
     },
+    /// Something asked for is not there (exit 1).
+    NotFound(String),
 }
 
 impl From<Error> for Failure {
@@ -624,6 +732,10 @@ impl Ctx<'_, '_> {
                 self.note(&format!("error: {what}: {source}"));
                 Exit::Error
             }
+            Failure::NotFound(message) => {
+                self.note(&format!("error: {message}"));
+                Exit::Error
+            }
             Failure::Lib(err) => {
                 self.note(&format!("error: {err}"));
                 if let Some(hint) = hint(&err, self.command) {
@@ -666,6 +778,16 @@ fn hint(err: &Error, command: &str) -> Option<&'static str> {
                  #[derive(SafeModel)] types, or pass --allow-uncontracted --tenant-column COL",
             )
         }
+        Error::ApprovalNotPending { .. } => {
+            Some("`shadowdb approvals --list` shows the requests still waiting for a decision")
+        }
+        Error::ApprovalTimedOut { .. } => Some(
+            "nobody decided in time: nothing was committed (a reviewer decides with \
+             `shadowdb approvals`; --approval-timeout SECS gives them longer)",
+        ),
+        Error::TooManyStatements { .. } | Error::SessionExpired { .. } => {
+            Some("a limit of the --config file's [limits]: nothing was committed")
+        }
         Error::Conflict(_) => Some("production moved on: run the SQL again on a fresh sandbox"),
         _ => None,
     }
@@ -686,6 +808,9 @@ fn exit_of(err: &Error) -> Exit {
         | Error::Refused(_)
         | Error::PiiWrite { .. }
         | Error::CommitTooLarge { .. }
+        | Error::TooManyStatements { .. }
+        | Error::SessionExpired { .. }
+        | Error::RateLimited { .. }
         | Error::CannotRollBack { .. }
         | Error::AlreadyRolledBack { .. } => Exit::Blocked,
         Error::Schema(problems)
@@ -850,6 +975,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
         Command::Policy(_) => "policy",
         Command::Audit(_) => "audit",
         Command::Rollback(_) => "rollback",
+        Command::Approvals(_) => "approvals",
     };
     let result = match cli.command {
         Command::Run(args) => run::run(&mut ctx, args).await,
@@ -858,6 +984,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
         Command::Policy(args) => check::policy(&mut ctx, &args),
         Command::Audit(args) => audit::audit(&mut ctx, &args).await,
         Command::Rollback(args) => rollback::rollback(&mut ctx, args).await,
+        Command::Approvals(args) => approvals::approvals(&mut ctx, &args).await,
     };
     match result {
         Ok(exit) => exit,
@@ -931,6 +1058,11 @@ mod tests {
             Exit::NotApproved
         );
         assert_eq!(exit_of(&Error::PolicyBlocked(Vec::new())), Exit::Blocked);
+        assert_eq!(exit_of(&Error::TooManyStatements { max: 1 }), Exit::Blocked);
+        let not_pending = Error::ApprovalNotPending {
+            request_id: "r".into(),
+        };
+        assert_eq!(exit_of(&not_pending), Exit::Error);
         assert_eq!(
             exit_of(&Error::Schema(vec![SchemaProblem::TableMissing {
                 table: "t".into()

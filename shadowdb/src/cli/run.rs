@@ -1,14 +1,17 @@
 //! `shadowdb run`: sandbox, SQL, review, and (maybe) commit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use safemodel::{Decimal, Value};
 
-use super::check::{load, verdict_lines};
+use super::check::{load_with_settings, verdict_lines};
 use super::{Ctx, Exit, Failure, Format, RunArgs, plural};
 use crate::ShadowDb;
+use crate::approve::{DEFAULT_TIMEOUT, DbApprover};
 use crate::audit::JsonlSink;
 use crate::diff::Op;
+use crate::limits::RateLimiter;
 use crate::prod::{Production, redact_url};
 use crate::render::{Verdict, render_json_string, render_text};
 use crate::schema::{TableName, reflect};
@@ -16,7 +19,18 @@ use crate::sync::{CommitOptions, CommitReport};
 use crate::types::ColumnKind;
 
 pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Failure> {
-    let policy = load(&args.policy)?;
+    let (policy, settings) = load_with_settings(&args.policy)?;
+    // A flag given wins over the file.
+    let audit_file = args.audit_file.clone().or(settings.audit.file.clone());
+    let audit_db = args.audit_db || settings.audit.database;
+    let approve_in_db = !args.no_approve_in_db
+        && (args.approve_in_db || (settings.approval.in_database && args.approved_by.is_none()));
+    let approval_timeout = args
+        .approval_timeout
+        .map(Duration::from_secs)
+        .or(settings.approval.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let redactor = settings.redactor()?;
     let sql = ctx.read_sql(&args.sql)?;
 
     // Which tables have no contract, and what that needs.
@@ -57,15 +71,32 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     ));
     let tenant = tenant_value(&prod, &args.tenant, tenant_column.as_ref()).await?;
 
+    let approver = approve_in_db.then(|| Arc::new(DbApprover::new(prod.clone())));
     let mut builder = ShadowDb::builder(prod)
         .tables(args.tables.iter().map(String::as_str))
         .tenant(tenant)
         .policy(policy)
         .allow_uncontracted(args.allow_uncontracted)
         .actor(args.actor.clone().unwrap_or_else(super::default_actor))
-        .audit_in_production(args.audit_db);
-    if let Some(path) = &args.audit_file {
+        .audit_in_production(audit_db)
+        .session_limits(settings.limits.session);
+    if let Some(path) = &audit_file {
         builder = builder.audit_sink(Arc::new(JsonlSink::open(path)?));
+    }
+    if let Some(redactor) = redactor {
+        builder = builder.redactor(redactor);
+    }
+    if settings.has_rates() {
+        builder = builder.rate_limiter(Arc::new(RateLimiter::new(settings.limits.rates)));
+    }
+    if let Some(approver) = approver {
+        ctx.detail(&format!(
+            "approvals: in production's shadowdb_approvals, waiting up to {} s",
+            approval_timeout.as_secs_f64()
+        ));
+        builder = builder
+            .approver(approver)
+            .approval_timeout(approval_timeout);
     }
     if let Some(col) = &args.tenant_column {
         for table in &uncontracted {
@@ -122,7 +153,14 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     let needs_approval = matches!(review.verdict, Verdict::NeedsApproval(_));
     let mut options = CommitOptions::new();
     let question = format!("Apply {} to production?", plural(changeset.len(), "change"));
-    if args.yes {
+    if needs_approval && approve_in_db {
+        // The reviewer's decision is the confirmation: the commit asks the
+        // DbApprover and waits.
+        ctx.note(
+            "Waiting for approval in the database \
+             (request id shown by `shadowdb approvals --list`)...",
+        );
+    } else if args.yes {
         if needs_approval {
             match &args.approved_by {
                 Some(who) => options = options.approved_by(who.clone()),
@@ -153,7 +191,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     }
 
     let report = db.commit_with(&changeset, options).await?;
-    report_commit(ctx, &report, args.audit_db || args.audit_file.is_some());
+    report_commit(ctx, &report, audit_db || audit_file.is_some());
     Ok(Exit::Success)
 }
 

@@ -52,6 +52,10 @@
 //! Every key is checked: an unknown key, a wrong type or an unknown value is
 //! an error naming the key, its table and its line
 //! (`shadowdb.toml:12: unknown key `treshold` in [profiles.prod.rules]`).
+//!
+//! The tables `[audit]`, `[limits]` and `[approval]` hold settings of the
+//! `shadowdb` command line (see [`crate::cli`]): the policy passes over them,
+//! and the command line checks them as strictly.
 
 use std::ops::Range;
 
@@ -163,6 +167,9 @@ impl Cx<'_> {
                     file.default_profile =
                         Some(self.string(value, "`default_profile` at the top level")?);
                 }
+                // The command line's settings, checked where it reads them
+                // (`shadowdb::cli`).
+                "audit" | "limits" | "approval" => {}
                 "profiles" => {
                     let profiles = self.table(value, "`profiles`")?;
                     for (name, body) in profiles {
