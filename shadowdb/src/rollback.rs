@@ -227,16 +227,13 @@ impl Rollback {
             .collect())
     }
 
-    /// Rolls back commit `commit_id` (one rollback per `Rollback`).
+    /// The record of commit `commit_id`, which has not been rolled back,
+    /// and the event that holds it.
     ///
     /// # Errors
-    /// [`Error::UnknownCommit`], [`Error::AlreadyRolledBack`],
-    /// [`Error::CannotRollBack`] (a deleted row whose table has columns the
-    /// record does not hold), [`Error::Conflict`] naming every row that moved
-    /// on since the commit, and every error of a commit
-    /// ([`ShadowDb::commit_with`]). Production is untouched in every case.
-    pub async fn run(mut self, commit_id: &str) -> Result<RollbackReport> {
-        let started = Instant::now();
+    /// [`Error::UnknownCommit`], [`Error::AlreadyRolledBack`], or the trail
+    /// cannot be read.
+    pub async fn find(&self, commit_id: &str) -> Result<(AuditEvent, CommitRecord)> {
         let events = self.events(&AuditQuery::new().commit(commit_id)).await?;
         if let Some(rollback_id) = events.iter().find_map(|e| match &e.kind {
             AuditKind::Rollback { rollback_id, .. } => Some(rollback_id.clone()),
@@ -247,30 +244,33 @@ impl Rollback {
                 rollback_id,
             });
         }
-        let Some((event, record)) = events.iter().find_map(|e| match &e.kind {
-            AuditKind::Commit(c) => Some((e, c)),
-            _ => None,
-        }) else {
-            return Err(Error::UnknownCommit {
+        events
+            .into_iter()
+            .find_map(|e| match &e.kind {
+                AuditKind::Commit(c) => Some((e.clone(), c.clone())),
+                _ => None,
+            })
+            .ok_or_else(|| Error::UnknownCommit {
                 commit_id: commit_id.to_owned(),
-            });
-        };
-        let db = self.session(event, record).await?;
+            })
+    }
+
+    /// Rolls back commit `commit_id` (one rollback per `Rollback`).
+    ///
+    /// # Errors
+    /// [`Error::UnknownCommit`], [`Error::AlreadyRolledBack`],
+    /// [`Error::CannotRollBack`] (a deleted row whose table has columns the
+    /// record does not hold), [`Error::Conflict`] naming every row that moved
+    /// on since the commit, and every error of a commit
+    /// ([`ShadowDb::commit_with`]). Production is untouched in every case.
+    pub async fn run(mut self, commit_id: &str) -> Result<RollbackReport> {
+        let started = Instant::now();
+        let (event, record) = self.find(commit_id).await?;
+        let record = &record;
+        let db = self.session(&event, record).await?;
         let inverse = inverse(&db, record)?;
         db.gate_tenant(&inverse)?;
-        let broken: Vec<safemodel::RowViolations> = inverse
-            .changes()
-            .iter()
-            .filter(|c| !c.violations.is_empty())
-            .map(|c| safemodel::RowViolations {
-                table: c.table.clone(),
-                key: c.key.render(),
-                violations: c.violations.clone(),
-            })
-            .collect();
-        if !broken.is_empty() {
-            return Err(Error::Contract(broken));
-        }
+        crate::sync::gate_contract(&inverse)?;
         let rollback_id = uuid::Uuid::new_v4().to_string();
         let result = async {
             db.gate_policy(&inverse, &self.options).await?;

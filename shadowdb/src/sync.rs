@@ -212,19 +212,7 @@ impl ShadowDb {
         }
         let current = self.current(reviewed)?;
         self.gate_tenant(&current)?;
-        let broken: Vec<RowViolations> = current
-            .changes()
-            .iter()
-            .filter(|c| !c.violations.is_empty())
-            .map(|c| RowViolations {
-                table: c.table.clone(),
-                key: c.key.render(),
-                violations: c.violations.clone(),
-            })
-            .collect();
-        if !broken.is_empty() {
-            return Err(Error::Contract(broken));
-        }
+        gate_contract(&current)?;
         self.gate_policy(&current, opts).await?;
         self.apply(&current, opts, commit_id, started, Record::Commit)
             .await
@@ -1678,6 +1666,26 @@ impl ShadowDb {
 }
 
 /// The tenant column of a scoped table.
+/// Gate 2: every new or changed row passed its contract (all violations of
+/// all rows are reported).
+pub(crate) fn gate_contract(cs: &ChangeSet) -> Result<()> {
+    let broken: Vec<RowViolations> = cs
+        .changes()
+        .iter()
+        .filter(|c| !c.violations.is_empty())
+        .map(|c| RowViolations {
+            table: c.table.clone(),
+            key: c.key.render(),
+            violations: c.violations.clone(),
+        })
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Contract(broken))
+    }
+}
+
 /// The changes a commit wrote: without the rows skipped for conflicts, and
 /// with the keys production generated in place of provisional ones.
 fn applied_changes(

@@ -5,8 +5,6 @@ use std::fmt::Write as _;
 use super::audit::{escape, op_counts, short_time, table_counts};
 use super::check::load;
 use super::{Ctx, Exit, Failure, RollbackArgs, aligned, plural};
-use crate::audit::{AuditKind, AuditQuery, DbAuditSink, query_jsonl};
-use crate::error::Error;
 use crate::prod::redact_url;
 use crate::rollback::{CommitSummary, Rollback};
 
@@ -33,30 +31,8 @@ pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Resul
     };
 
     // The commit, to name its rows in the prompt; `run` checks it all again.
-    let query = AuditQuery::new().commit(commit_id);
-    let events = match &args.file {
-        Some(path) => query_jsonl(path, &query)?,
-        None => DbAuditSink::new(prod.clone()).query(&query).await?,
-    };
-    if let Some(rollback_id) = events.iter().find_map(|e| match &e.kind {
-        AuditKind::Rollback { rollback_id, .. } => Some(rollback_id.clone()),
-        _ => None,
-    }) {
-        return Err(Error::AlreadyRolledBack {
-            commit_id: commit_id.to_owned(),
-            rollback_id,
-        }
-        .into());
-    }
-    let Some(record) = events.iter().find_map(|e| match &e.kind {
-        AuditKind::Commit(record) => Some(record),
-        _ => None,
-    }) else {
-        return Err(Error::UnknownCommit {
-            commit_id: commit_id.to_owned(),
-        }
-        .into());
-    };
+    let (_, record) = rollback.find(commit_id).await?;
+    let record = &record;
 
     // Tables without a contract, as `run` handles them.
     let registry = safemodel::registry();
