@@ -129,7 +129,12 @@ async fn approval_approved_denied_timed_out_and_missing() {
         let report = sdb.commit(&cs).await.unwrap();
         reviewer.await.unwrap();
         assert_eq!(report.rows["gv_tasks"].delete, 1);
-        assert_eq!(prod_rows(&db).await.len(), before.len() - 1, "{:?}", db.kind);
+        assert_eq!(
+            prod_rows(&db).await.len(),
+            before.len() - 1,
+            "{:?}",
+            db.kind
+        );
         assert_eq!(
             kinds(&memory),
             [
@@ -170,7 +175,9 @@ async fn approval_approved_denied_timed_out_and_missing() {
         let cs = sdb.diff().unwrap();
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;
-            handle.deny(&request.id, "ops-lead", "not on a Friday").unwrap();
+            handle
+                .deny(&request.id, "ops-lead", "not on a Friday")
+                .unwrap();
         });
         let err = sdb.commit(&cs).await.unwrap_err();
         reviewer.await.unwrap();
@@ -245,7 +252,10 @@ async fn reviewer_process() {
             .find(|r| r.tenant == "7")
         {
             assert!(req.summary.contains("gv_tasks") && !req.summary.contains(PII));
-            approvals.approve(&req.id, "reviewer-process").await.unwrap();
+            approvals
+                .approve(&req.id, "reviewer-process")
+                .await
+                .unwrap();
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -282,7 +292,11 @@ async fn approval_decided_from_a_second_process() {
         let report = sdb.commit(&cs).await.unwrap();
         assert!(child.wait().unwrap().success(), "{:?}", db.kind);
         assert_eq!(report.rows["gv_tasks"].delete, 1);
-        let ids: Vec<String> = prod_rows(&db).await.into_iter().map(|r| r[0].clone()).collect();
+        let ids: Vec<String> = prod_rows(&db)
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
         assert_eq!(ids, ["1", "2", "4"], "{:?}", db.kind);
     });
 }
@@ -323,7 +337,11 @@ async fn the_audit_record_commits_with_the_data_or_not_at_all() {
             db.kind
         );
         let stored = DbAuditSink::new(db.prod.clone())
-            .query(&AuditQuery::new().commit(&report.commit_id).kind(AuditKindName::Commit))
+            .query(
+                &AuditQuery::new()
+                    .commit(&report.commit_id)
+                    .kind(AuditKindName::Commit),
+            )
             .await
             .unwrap();
         let AuditKind::Commit(record) = &stored[0].kind else {
@@ -333,12 +351,17 @@ async fn the_audit_record_commits_with_the_data_or_not_at_all() {
         assert_eq!(record.rows.len(), 2);
         let update = record.rows.iter().find(|r| r.op == Op::Update).unwrap();
         // SQLite keeps a DECIMAL column's 1.10 as the REAL 1.1.
-        let old_amount = if db.kind == Kind::Sqlite { "1.1" } else { "1.10" };
+        let old_amount = if db.kind == Kind::Sqlite {
+            "1.1"
+        } else {
+            "1.10"
+        };
         assert_eq!(update.before.as_ref().unwrap()["amount"], old_amount);
         assert_eq!(update.after.as_ref().unwrap()["amount"], "10.01");
         assert!(!update.before.as_ref().unwrap().contains_key("secret"));
-        let in_file = shadowdb::audit::query_jsonl(&file, &AuditQuery::new().kind(AuditKindName::Commit))
-            .unwrap();
+        let in_file =
+            shadowdb::audit::query_jsonl(&file, &AuditQuery::new().kind(AuditKindName::Commit))
+                .unwrap();
         assert_eq!(in_file, stored, "the file holds the same record");
 
         // A commit production refuses (its CHECK on amount, which the sandbox
@@ -394,7 +417,11 @@ async fn notes_setup(db: &TestDb) {
     };
     db.exec(ddl).await;
     // SQLite has no instant type: its text carries the offset shadowdb writes.
-    let z = if db.kind == Kind::Sqlite { "+00:00" } else { "" };
+    let z = if db.kind == Kind::Sqlite {
+        "+00:00"
+    } else {
+        ""
+    };
     db.exec(&format!(
         "INSERT INTO gv_notes VALUES (1, 7, 'one', '1.1000000000', '2024-05-01 12:00:00.123456{z}');
          INSERT INTO gv_notes VALUES (2, 7, NULL, '2.0000000001', '2024-05-02 00:00:00{z}');
@@ -469,7 +496,10 @@ async fn rollback_restores_exact_values_once() {
             "{again}"
         );
         let listed = Rollback::new(db.prod.clone()).list().await.unwrap();
-        assert_eq!(listed[0].rolled_back_by.as_deref(), Some(report.rollback_id.as_str()));
+        assert_eq!(
+            listed[0].rolled_back_by.as_deref(),
+            Some(report.rollback_id.as_str())
+        );
         assert!(matches!(
             Rollback::new(db.prod.clone()).run("no-such-commit").await,
             Err(Error::UnknownCommit { .. })
@@ -520,7 +550,8 @@ async fn rollback_refuses_rows_that_moved_on() {
         let cs = sdb.diff().unwrap();
         let commit = sdb.commit(&cs).await.unwrap();
         // Someone changes row 2 after the commit.
-        db.exec("UPDATE gv_tasks SET amount = 22.22 WHERE id = 2").await;
+        db.exec("UPDATE gv_tasks SET amount = 22.22 WHERE id = 2")
+            .await;
         let after = prod_rows(&db).await;
 
         let err = Rollback::new(db.prod.clone())
@@ -540,7 +571,12 @@ async fn rollback_refuses_rows_that_moved_on() {
                 columns: vec!["amount".into()]
             }
         );
-        assert_eq!(prod_rows(&db).await, after, "{:?}: nothing written", db.kind);
+        assert_eq!(
+            prod_rows(&db).await,
+            after,
+            "{:?}: nothing written",
+            db.kind
+        );
         let _ = std::fs::remove_file(&file);
     });
 }
@@ -609,7 +645,11 @@ async fn every_session_limit_is_its_own_error_and_audit_event() {
         setup(&db).await;
         let memory = Arc::new(MemorySink::new());
         let mut sdb = builder(&db)
-            .session_limits(SessionLimits::new().max_statements(2).max_rows_per_commit(1))
+            .session_limits(
+                SessionLimits::new()
+                    .max_statements(2)
+                    .max_rows_per_commit(1),
+            )
             .audit_sink(memory.clone())
             .open()
             .await
@@ -716,10 +756,7 @@ async fn no_sink_holds_a_pii_value() {
             assert!(!request.text.contains(PII) && !request.json.contains(PII));
             handle.approve(&request.id, "ops-lead").unwrap();
         });
-        let report = sdb
-            .commit_with(&cs, CommitOptions::new())
-            .await
-            .unwrap();
+        let report = sdb.commit_with(&cs, CommitOptions::new()).await.unwrap();
         reviewer.await.unwrap();
         // The PII value is still in production (the update kept it)...
         assert_eq!(prod_rows(&db).await[0][4], PII);
