@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use safemodel::{Row, Value, Violation};
 use serde::Serialize;
@@ -104,6 +105,14 @@ impl RowChange {
     }
 }
 
+/// Clones of one changeset are equal without comparing their rows.
+impl PartialEq for ChangeSet {
+    fn eq(&self, other: &Self) -> bool {
+        (Arc::ptr_eq(&self.changes, &other.changes) || self.changes == other.changes)
+            && self.not_enforced == other.not_enforced
+    }
+}
+
 /// Per-table counts of each operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -143,9 +152,11 @@ impl Counts {
 
 /// Everything the agent changed, row by row, in a deterministic order (table,
 /// then primary key).
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Cloning is cheap: clones share the rows.
+#[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
-    changes: Vec<RowChange>,
+    changes: Arc<Vec<RowChange>>,
     /// Production constraints the sandbox cannot enforce (CHECK constraints with
     /// server functions, triggers, ...), as `table: description`, so a reviewer
     /// knows what the sandbox did not check.
@@ -163,7 +174,7 @@ impl ChangeSet {
                 .then_with(|| a.op.cmp(&b.op))
         });
         ChangeSet {
-            changes,
+            changes: Arc::new(changes),
             not_enforced,
         }
     }
@@ -196,7 +207,7 @@ impl ChangeSet {
     #[must_use]
     pub fn summary(&self) -> BTreeMap<String, Counts> {
         let mut out: BTreeMap<String, Counts> = BTreeMap::new();
-        for c in &self.changes {
+        for c in self.changes.iter() {
             out.entry(c.table.clone()).or_default().add(c.op);
         }
         out
@@ -206,7 +217,7 @@ impl ChangeSet {
     #[must_use]
     pub fn totals(&self) -> Counts {
         let mut out = Counts::default();
-        for c in &self.changes {
+        for c in self.changes.iter() {
             out.add(c.op);
         }
         out

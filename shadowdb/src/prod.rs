@@ -6,12 +6,13 @@
 //! back as text with a cast, so `numeric(40,10)` keeps every digit and a `json`
 //! column keeps its text. Everything else goes through sqlx's native types.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, Timelike as _, Utc};
 use futures_util::TryStreamExt;
 use safemodel::{Decimal, Json, Value};
 use sqlx::{Executor, Row as _, ValueRef as _};
 
 use crate::error::{Error, Result};
+use crate::sandbox::CloneBatch;
 use crate::schema::{ColumnSchema, TableName, TableSchema};
 use crate::types::{ColumnKind, Dialect};
 
@@ -324,27 +325,14 @@ pub(crate) fn write_bind(
             Bind::F32(narrow)
         }
         (ColumnKind::Float64, Value::Float(x)) => Bind::F64(*x),
-        (ColumnKind::Decimal, Value::Decimal(d)) => {
-            if dialect != Dialect::Postgres && !is_finite_decimal(d) {
-                return Err(bad("NaN and Infinity are not decimals in this database"));
-            }
-            Bind::Text(d.as_str().to_owned())
-        }
+        (ColumnKind::Decimal, Value::Decimal(_))
+        | (ColumnKind::Text | ColumnKind::Interval | ColumnKind::Array, Value::Text(_))
+        | (ColumnKind::Enum(_), Value::Text(_))
+        | (ColumnKind::Json, Value::Json(_)) => match text_bind(dialect, col, value, false) {
+            Some(text) => Bind::Text(text?.to_owned()),
+            None => return Err(wrong(value)),
+        },
         (ColumnKind::Decimal, Value::Int(i)) => Bind::Text(i.to_string()),
-        (ColumnKind::Text | ColumnKind::Interval | ColumnKind::Array, Value::Text(s)) => {
-            if dialect == Dialect::Postgres && s.contains('\0') {
-                return Err(bad(
-                    "text contains a NUL byte, which PostgreSQL cannot store",
-                ));
-            }
-            Bind::Text(s.clone())
-        }
-        (ColumnKind::Enum(labels), Value::Text(s)) => {
-            if !labels.iter().any(|l| l == s) {
-                return Err(bad(&format!("not one of {}", labels.join(", "))));
-            }
-            Bind::Text(s.clone())
-        }
         (ColumnKind::Bytes, Value::Bytes(b)) => Bind::Bytes(b.clone()),
         (ColumnKind::Uuid, Value::Uuid(u)) => match dialect {
             Dialect::Postgres => Bind::Uuid(*u),
@@ -368,12 +356,6 @@ pub(crate) fn write_bind(
             Dialect::MySql => Bind::Timestamp(t.naive_utc()),
             Dialect::Sqlite => Bind::Text(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
         },
-        (ColumnKind::Json, Value::Json(j)) => {
-            if dialect == Dialect::Postgres && j.as_str().contains("\\u0000") {
-                return Err(bad("JSON contains \\u0000, which PostgreSQL cannot store"));
-            }
-            Bind::Text(j.as_str().to_owned())
-        }
         (ColumnKind::Unsupported(t), _) => {
             return Err(bad(&format!("type `{t}` is not supported")));
         }
@@ -387,30 +369,77 @@ pub(crate) fn guard_bind(
     col: &ColumnSchema,
     value: &Value,
 ) -> Result<Bind, BindError> {
-    if read_as_text(dialect, &col.kind) {
-        return Ok(match value {
-            Value::Null => Bind::Null(NullAs::Text),
-            Value::Decimal(d) => Bind::Text(d.as_str().to_owned()),
-            Value::Json(j) => Bind::Text(j.as_str().to_owned()),
-            Value::Text(s) => Bind::Text(s.clone()),
-            other => return write_bind(dialect, col, other),
-        });
+    if let Some(text) = text_bind(dialect, col, value, true) {
+        return Ok(Bind::Text(text?.to_owned()));
+    }
+    if value.is_null() && read_as_text(dialect, &col.kind) {
+        return Ok(Bind::Null(NullAs::Text));
     }
     write_bind(dialect, col, value)
+}
+
+/// The text [`write_bind`] (`guard`: [`guard_bind`]) binds `value` as, when
+/// that is the value's own text: borrowed, checked as those check it.
+/// `None` for any other bind.
+pub(crate) fn text_bind<'v>(
+    dialect: Dialect,
+    col: &ColumnSchema,
+    value: &'v Value,
+    guard: bool,
+) -> Option<Result<&'v str, BindError>> {
+    if guard && read_as_text(dialect, &col.kind) {
+        return match value {
+            Value::Decimal(d) => Some(Ok(d.as_str())),
+            Value::Json(j) => Some(Ok(j.as_str())),
+            Value::Text(s) => Some(Ok(s)),
+            _ => None,
+        };
+    }
+    let bad = |what: &str| Err(BindError(what.to_owned()));
+    Some(match (&col.kind, value) {
+        (ColumnKind::Decimal, Value::Decimal(d)) => {
+            if dialect != Dialect::Postgres && !is_finite_decimal(d) {
+                return Some(bad("NaN and Infinity are not decimals in this database"));
+            }
+            Ok(d.as_str())
+        }
+        (ColumnKind::Text | ColumnKind::Interval | ColumnKind::Array, Value::Text(s)) => {
+            if dialect == Dialect::Postgres && s.contains('\0') {
+                return Some(bad(
+                    "text contains a NUL byte, which PostgreSQL cannot store",
+                ));
+            }
+            Ok(s)
+        }
+        (ColumnKind::Enum(labels), Value::Text(s)) => {
+            if !labels.iter().any(|l| l == s) {
+                return Some(bad(&format!("not one of {}", labels.join(", "))));
+            }
+            Ok(s)
+        }
+        (ColumnKind::Json, Value::Json(j)) => {
+            if dialect == Dialect::Postgres && j.as_str().contains("\\u0000") {
+                return Some(bad("JSON contains \\u0000, which PostgreSQL cannot store"));
+            }
+            Ok(j.as_str())
+        }
+        _ => return None,
+    })
 }
 
 /// One column of a batch, for PostgreSQL: the values of many rows as one
 /// array parameter (`unnest($1::int8[], ..)`), so a batch of any size is a
 /// few parameters and one prepared statement, whatever its row count.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum BindArray {
+pub(crate) enum BindArray<'a> {
     Bool(Vec<Option<bool>>),
     I16(Vec<Option<i16>>),
     I32(Vec<Option<i32>>),
     I64(Vec<Option<i64>>),
     F32(Vec<Option<f32>>),
     F64(Vec<Option<f64>>),
-    Text(Vec<Option<String>>),
+    /// Borrowed from the changeset where a value is bound as its own text.
+    Text(Vec<Option<std::borrow::Cow<'a, str>>>),
     Bytes(Vec<Option<Vec<u8>>>),
     Uuid(Vec<Option<uuid::Uuid>>),
     Date(Vec<Option<NaiveDate>>),
@@ -439,10 +468,46 @@ fn bind_type(b: &Bind) -> NullAs {
     }
 }
 
-impl BindArray {
+/// One value of a batch column: a value's own text, borrowed (see
+/// [`text_bind`]), or a bind.
+#[derive(Debug)]
+pub(crate) enum Elem<'a> {
+    Text(&'a str),
+    Bind(Bind),
+}
+
+impl<'a> BindArray<'a> {
+    /// [`BindArray::gather`] of values some of which are borrowed text.
+    pub(crate) fn gather_elems(elems: Vec<Elem<'a>>) -> Result<BindArray<'a>, BindError> {
+        if !elems.iter().any(|e| matches!(e, Elem::Text(_))) {
+            let binds = elems
+                .into_iter()
+                .filter_map(|e| match e {
+                    Elem::Bind(b) => Some(b),
+                    Elem::Text(_) => None,
+                })
+                .collect();
+            return BindArray::gather(binds);
+        }
+        let mut out = Vec::with_capacity(elems.len());
+        for e in elems {
+            out.push(match e {
+                Elem::Text(s) => Some(std::borrow::Cow::Borrowed(s)),
+                Elem::Bind(Bind::Text(s)) => Some(std::borrow::Cow::Owned(s)),
+                Elem::Bind(Bind::Null(_)) => None,
+                Elem::Bind(_) => {
+                    return Err(BindError(
+                        "values of different types in one column".to_owned(),
+                    ));
+                }
+            });
+        }
+        Ok(BindArray::Text(out))
+    }
+
     /// Gathers one column's values. They are all of one type, as
     /// [`write_bind`] and [`guard_bind`] give for one column (NULLs fit any).
-    pub(crate) fn gather(binds: Vec<Bind>) -> Result<BindArray, BindError> {
+    pub(crate) fn gather(binds: Vec<Bind>) -> Result<BindArray<'a>, BindError> {
         let ty = binds
             .iter()
             .find(|b| !matches!(b, Bind::Null(_)))
@@ -450,12 +515,13 @@ impl BindArray {
             .map_or(NullAs::Text, bind_type);
         let mixed = || BindError("values of different types in one column".to_owned());
         macro_rules! gather {
-            ($variant:ident) => {{
+            ($variant:ident) => {{ gather!($variant, |v| v) }};
+            ($variant:ident, $wrap:expr) => {{
                 let mut out = Vec::with_capacity(binds.len());
                 for b in binds {
                     out.push(match b {
                         Bind::Null(_) => None,
-                        Bind::$variant(v) => Some(v),
+                        Bind::$variant(v) => Some($wrap(v)),
                         _ => return Err(mixed()),
                     });
                 }
@@ -469,7 +535,7 @@ impl BindArray {
             NullAs::I64 => gather!(I64),
             NullAs::F32 => gather!(F32),
             NullAs::F64 => gather!(F64),
-            NullAs::Text => gather!(Text),
+            NullAs::Text => gather!(Text, std::borrow::Cow::Owned),
             NullAs::Bytes => gather!(Bytes),
             NullAs::Uuid => gather!(Uuid),
             NullAs::Date => gather!(Date),
@@ -503,7 +569,7 @@ impl BindArray {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PgParam<'a> {
     One(&'a Bind),
-    Many(&'a BindArray),
+    Many(&'a BindArray<'a>),
 }
 
 fn is_finite_decimal(d: &Decimal) -> bool {
@@ -593,27 +659,39 @@ fn decode_pg(
     i: usize,
     col: &ColumnSchema,
 ) -> std::result::Result<Value, String> {
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(Value::Null);
+    // One lookup a value: `Option` reads NULL as `None`, and checks the
+    // type of anything else as a plain `T` would.
+    fn get<'r, T>(
+        row: &'r sqlx::postgres::PgRow,
+        i: usize,
+    ) -> std::result::Result<Option<T>, String>
+    where
+        T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        row.try_get::<Option<T>, _>(i).map_err(|e| e.to_string())
     }
-    let r = match &col.kind {
-        ColumnKind::Bool => row.try_get::<bool, _>(i).map(Value::Bool),
-        ColumnKind::Int16 => row.try_get::<i16, _>(i).map(|v| Value::Int(v.into())),
-        ColumnKind::Int32 => row.try_get::<i32, _>(i).map(|v| Value::Int(v.into())),
-        ColumnKind::Int64 | ColumnKind::UInt64 => row.try_get::<i64, _>(i).map(Value::Int),
-        ColumnKind::Float32 => row.try_get::<f32, _>(i).map(|v| Value::Float(v.into())),
-        ColumnKind::Float64 => row.try_get::<f64, _>(i).map(Value::Float),
-        ColumnKind::Bytes => row.try_get::<Vec<u8>, _>(i).map(Value::Bytes),
-        ColumnKind::Uuid => row.try_get::<uuid::Uuid, _>(i).map(Value::Uuid),
-        ColumnKind::Date => row.try_get::<NaiveDate, _>(i).map(Value::Date),
-        ColumnKind::Time => row.try_get::<NaiveTime, _>(i).map(Value::Time),
-        ColumnKind::Timestamp => row.try_get::<NaiveDateTime, _>(i).map(Value::Timestamp),
-        ColumnKind::TimestampTz => row.try_get::<DateTime<Utc>, _>(i).map(Value::TimestampTz),
-        _ => row.try_get::<String, _>(i).map(Value::Text),
+    let v = match &col.kind {
+        ColumnKind::Bool => get::<bool>(row, i)?.map(Value::Bool),
+        ColumnKind::Int16 => get::<i16>(row, i)?.map(|v| Value::Int(v.into())),
+        ColumnKind::Int32 => get::<i32>(row, i)?.map(|v| Value::Int(v.into())),
+        ColumnKind::Int64 | ColumnKind::UInt64 => get::<i64>(row, i)?.map(Value::Int),
+        ColumnKind::Float32 => get::<f32>(row, i)?.map(|v| Value::Float(v.into())),
+        ColumnKind::Float64 => get::<f64>(row, i)?.map(Value::Float),
+        ColumnKind::Bytes => get::<Vec<u8>>(row, i)?.map(Value::Bytes),
+        ColumnKind::Uuid => get::<uuid::Uuid>(row, i)?.map(Value::Uuid),
+        ColumnKind::Date => get::<NaiveDate>(row, i)?.map(Value::Date),
+        ColumnKind::Time => get::<NaiveTime>(row, i)?.map(Value::Time),
+        ColumnKind::Timestamp => get::<NaiveDateTime>(row, i)?.map(Value::Timestamp),
+        ColumnKind::TimestampTz => get::<DateTime<Utc>>(row, i)?.map(Value::TimestampTz),
+        ColumnKind::Decimal | ColumnKind::Json => {
+            return match get::<String>(row, i)? {
+                Some(s) => text_kind(&col.kind, Value::Text(s)),
+                None => Ok(Value::Null),
+            };
+        }
+        _ => get::<String>(row, i)?.map(Value::Text),
     };
-    r.map_err(|e| e.to_string())
-        .and_then(|v| text_kind(&col.kind, v))
+    Ok(v.unwrap_or(Value::Null))
 }
 
 fn decode_mysql(
@@ -694,6 +772,35 @@ fn decode_sqlite(
     from_sqlite_storage(&col.kind, stored_value)
 }
 
+/// [`from_sqlite_storage`], handing `v` back with the reason when it does
+/// not fit, without copying it when it does (the diff reads every value of
+/// every changed row through here).
+pub(crate) fn sqlite_value_as(
+    kind: &ColumnKind,
+    v: Value,
+) -> std::result::Result<Value, (Value, String)> {
+    let parsed = match (kind, &v) {
+        (_, Value::Null)
+        | (
+            ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 | ColumnKind::UInt64,
+            Value::Int(_),
+        )
+        | (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(_))
+        | (ColumnKind::Bytes, Value::Bytes(_))
+        | (
+            ColumnKind::Text | ColumnKind::Interval | ColumnKind::Enum(_) | ColumnKind::Array,
+            Value::Text(_),
+        ) => return Ok(v),
+        (ColumnKind::TimestampTz, Value::Text(s)) => parse_instant(s).map(Value::TimestampTz),
+        (ColumnKind::Timestamp, Value::Text(s)) => parse_naive_timestamp(s).map(Value::Timestamp),
+        _ => None,
+    };
+    match parsed {
+        Some(typed) => Ok(typed),
+        None => from_sqlite_storage(kind, v.clone()).map_err(|m| (v, m)),
+    }
+}
+
 /// Turns a SQLite storage value (INTEGER, REAL, TEXT, BLOB) into the column's
 /// kind, strictly. Shared by the SQLite production reader and the sandbox.
 pub(crate) fn from_sqlite_storage(
@@ -772,6 +879,93 @@ pub(crate) fn from_sqlite_storage(
     })
 }
 
+/// `digits` decimal digits of `v`, zero-padded (`v` has no more).
+fn push_digits(out: &mut String, v: u32, digits: u32) {
+    let mut div = 10_u32.pow(digits.saturating_sub(1));
+    while div > 0 {
+        out.push(char::from(b'0' + u8::try_from(v / div % 10).unwrap_or(0)));
+        div /= 10;
+    }
+}
+
+/// Appends `d` as chrono's `%Y-%m-%d` writes it, without parsing a format
+/// string per value (the clone writes every date of every row).
+pub(crate) fn push_date(out: &mut String, d: NaiveDate) {
+    match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => {
+            push_digits(out, y, 4);
+            out.push('-');
+            push_digits(out, d.month(), 2);
+            out.push('-');
+            push_digits(out, d.day(), 2);
+        }
+        // Signed and five-digit years, as chrono writes them.
+        _ => out.push_str(&d.format("%Y-%m-%d").to_string()),
+    }
+}
+
+/// Appends `t` as chrono's `%H:%M:%S%.f` writes it: a leap second as `60`,
+/// and a fraction of 3, 6 or 9 digits, or none.
+pub(crate) fn push_time(out: &mut String, t: NaiveTime) {
+    push_digits(out, t.hour(), 2);
+    out.push(':');
+    push_digits(out, t.minute(), 2);
+    out.push(':');
+    push_digits(out, t.second() + t.nanosecond() / 1_000_000_000, 2);
+    let nano = t.nanosecond() % 1_000_000_000;
+    if nano != 0 {
+        out.push('.');
+        if nano.is_multiple_of(1_000_000) {
+            push_digits(out, nano / 1_000_000, 3);
+        } else if nano.is_multiple_of(1_000) {
+            push_digits(out, nano / 1_000, 6);
+        } else {
+            push_digits(out, nano, 9);
+        }
+    }
+}
+
+/// Appends `t` as chrono's `%Y-%m-%d %H:%M:%S%.f` writes it.
+pub(crate) fn push_timestamp(out: &mut String, t: NaiveDateTime) {
+    push_date(out, t.date());
+    out.push(' ');
+    push_time(out, t.time());
+}
+
+/// Reads exactly `YYYY-MM-DD HH:MM:SS`, optionally with `.` and one to nine
+/// digits: the sandbox's own form, which chrono's parser reads the same.
+/// Anything else (another form, a leap second, an invalid date) is `None`,
+/// for the caller to hand to chrono.
+fn canonical_timestamp(b: &[u8]) -> Option<NaiveDateTime> {
+    let num = |from: usize, to: usize| -> Option<u32> {
+        let part = b.get(from..to)?;
+        part.iter().try_fold(0_u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b' ') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let (month, day) = (num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if second > 59 {
+        return None;
+    }
+    let nano = match b.get(19..) {
+        Some([]) => 0,
+        Some([b'.', digits @ ..]) if (1..=9).contains(&digits.len()) => {
+            let len = u32::try_from(digits.len()).ok()?;
+            num(20, b.len())? * 10_u32.pow(9 - len)
+        }
+        _ => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nano)?;
+    Some(NaiveDateTime::new(date, time))
+}
+
 /// Shortest decimal text of a double that reads back as the same double.
 pub(crate) fn format_float(x: f64) -> String {
     let s = format!("{x:?}");
@@ -781,6 +975,9 @@ pub(crate) fn format_float(x: f64) -> String {
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f]` (or with `T`).
 pub(crate) fn parse_naive_timestamp(s: &str) -> Option<NaiveDateTime> {
+    if let Some(t) = canonical_timestamp(s.as_bytes()) {
+        return Some(t);
+    }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
         .ok()
@@ -789,6 +986,13 @@ pub(crate) fn parse_naive_timestamp(s: &str) -> Option<NaiveDateTime> {
 /// Parses an instant: with an offset (`+02:00`, `Z`), or without one as UTC,
 /// SQLite's own convention (`datetime('now')` is UTC without an offset).
 pub(crate) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(t) = s
+        .as_bytes()
+        .strip_suffix(b"+00:00")
+        .and_then(canonical_timestamp)
+    {
+        return Some(t.and_utc());
+    }
     DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z")
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .or_else(|_| DateTime::parse_from_rfc3339(s))
@@ -816,11 +1020,172 @@ fn text_kind(kind: &ColumnKind, v: Value) -> std::result::Result<Value, String> 
 /// Decodes column `i` of a production row into the value of `col`.
 pub(crate) trait DecodeRow {
     fn decode(&self, i: usize, col: &ColumnSchema) -> std::result::Result<Value, String>;
+
+    /// How [`DecodeRow::clone_into`] reads column `i` of this row and of
+    /// every other row of its result (which shares its column types).
+    fn plan(&self, _i: usize, _col: &ColumnSchema) -> Wire {
+        Wire::Decode
+    }
+
+    /// Appends column `i` to `batch` as the sandbox stores it.
+    fn clone_into(
+        &self,
+        i: usize,
+        col: &ColumnSchema,
+        _wire: Wire,
+        batch: &mut CloneBatch,
+    ) -> std::result::Result<(), String> {
+        let value = self.decode(i, col)?;
+        // SQLite stores a bound NaN as NULL: refuse rather than change it.
+        if matches!(value, Value::Float(x) if x.is_nan()) {
+            return Err(NAN.to_owned());
+        }
+        batch.push(&value);
+        Ok(())
+    }
 }
 impl DecodeRow for sqlx::postgres::PgRow {
     fn decode(&self, i: usize, col: &ColumnSchema) -> std::result::Result<Value, String> {
         decode_pg(self, i, col)
     }
+
+    fn plan(&self, i: usize, col: &ColumnSchema) -> Wire {
+        pg_wire(self, i, col)
+    }
+
+    fn clone_into(
+        &self,
+        i: usize,
+        col: &ColumnSchema,
+        wire: Wire,
+        batch: &mut CloneBatch,
+    ) -> std::result::Result<(), String> {
+        if wire != Wire::Decode
+            && let Some(done) = pg_wire_into(self, i, wire, batch)
+        {
+            return done;
+        }
+        let value = decode_pg(self, i, col)?;
+        if matches!(value, Value::Float(x) if x.is_nan()) {
+            return Err(NAN.to_owned());
+        }
+        batch.push(&value);
+        Ok(())
+    }
+}
+
+/// Why a NaN float is not cloned.
+const NAN: &str = "a NaN float, which the sandbox (SQLite) cannot hold";
+
+/// How the clone reads a column: decoded into a [`Value`], or (PostgreSQL)
+/// straight from its binary wire form, for the types whose form is plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    Decode,
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    Text,
+    Bytes,
+    Uuid,
+    Date,
+    Timestamp,
+    TimestampTz,
+}
+
+/// The [`Wire`] of column `i` of a PostgreSQL result: only where the type
+/// `decode_pg` reads the column as accepts the column's type, as its
+/// `try_get` checks.
+fn pg_wire(row: &sqlx::postgres::PgRow, i: usize, col: &ColumnSchema) -> Wire {
+    use sqlx::{Column as _, Type};
+    type Pg = sqlx::Postgres;
+    let Some(c) = row.columns().get(i) else {
+        return Wire::Decode;
+    };
+    let ty = c.type_info();
+    match &col.kind {
+        ColumnKind::Bool if <bool as Type<Pg>>::compatible(ty) => Wire::Bool,
+        ColumnKind::Int16 if <i16 as Type<Pg>>::compatible(ty) => Wire::I16,
+        ColumnKind::Int32 if <i32 as Type<Pg>>::compatible(ty) => Wire::I32,
+        ColumnKind::Int64 | ColumnKind::UInt64 if <i64 as Type<Pg>>::compatible(ty) => Wire::I64,
+        ColumnKind::Float32 if <f32 as Type<Pg>>::compatible(ty) => Wire::F32,
+        ColumnKind::Float64 if <f64 as Type<Pg>>::compatible(ty) => Wire::F64,
+        ColumnKind::Text | ColumnKind::Interval | ColumnKind::Enum(_) | ColumnKind::Array
+            if <String as Type<Pg>>::compatible(ty) =>
+        {
+            Wire::Text
+        }
+        ColumnKind::Bytes if <Vec<u8> as Type<Pg>>::compatible(ty) => Wire::Bytes,
+        ColumnKind::Uuid if <uuid::Uuid as Type<Pg>>::compatible(ty) => Wire::Uuid,
+        ColumnKind::Date if <NaiveDate as Type<Pg>>::compatible(ty) => Wire::Date,
+        ColumnKind::Timestamp if <NaiveDateTime as Type<Pg>>::compatible(ty) => Wire::Timestamp,
+        ColumnKind::TimestampTz if <DateTime<Utc> as Type<Pg>>::compatible(ty) => Wire::TimestampTz,
+        _ => Wire::Decode,
+    }
+}
+
+/// PostgreSQL's epoch (2000-01-01) in days from the common era and in
+/// microseconds from the Unix epoch.
+const PG_EPOCH_DAYS_FROM_CE: i32 = 730_120;
+const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// Appends column `i` of `row` to `batch` from its binary form, as
+/// `decode_pg` then [`CloneBatch::push`] would store it. `None` for anything
+/// unexpected (a text form, an odd length, a value out of chrono's range):
+/// the caller decodes it the general way, which reports what is wrong.
+fn pg_wire_into(
+    row: &sqlx::postgres::PgRow,
+    i: usize,
+    wire: Wire,
+    batch: &mut CloneBatch,
+) -> Option<std::result::Result<(), String>> {
+    let raw = row.try_get_raw(i).ok()?;
+    if raw.is_null() {
+        batch.push_null();
+        return Some(Ok(()));
+    }
+    if raw.format() != sqlx::postgres::PgValueFormat::Binary {
+        return None;
+    }
+    let b = raw.as_bytes().ok()?;
+    let micros = || b.try_into().ok().map(i64::from_be_bytes);
+    match wire {
+        Wire::Decode => return None,
+        Wire::Bool => batch.push_int(i64::from(*b.first()? != 0)),
+        Wire::I16 => batch.push_int(i16::from_be_bytes(b.try_into().ok()?).into()),
+        Wire::I32 => batch.push_int(i32::from_be_bytes(b.try_into().ok()?).into()),
+        Wire::I64 => batch.push_int(i64::from_be_bytes(b.try_into().ok()?)),
+        Wire::F32 | Wire::F64 => {
+            let x = match wire {
+                Wire::F32 => f64::from(f32::from_be_bytes(b.try_into().ok()?)),
+                _ => f64::from_be_bytes(b.try_into().ok()?),
+            };
+            if x.is_nan() {
+                return Some(Err(NAN.to_owned()));
+            }
+            batch.push_real(x);
+        }
+        Wire::Text => batch.push_text(std::str::from_utf8(b).ok()?),
+        Wire::Bytes => batch.push_blob(b),
+        Wire::Uuid => batch.push(&Value::Uuid(uuid::Uuid::from_slice(b).ok()?)),
+        Wire::Date => {
+            let days = i32::from_be_bytes(b.try_into().ok()?);
+            let date =
+                NaiveDate::from_num_days_from_ce_opt(days.checked_add(PG_EPOCH_DAYS_FROM_CE)?)?;
+            batch.push(&Value::Date(date));
+        }
+        Wire::Timestamp | Wire::TimestampTz => {
+            let t = DateTime::from_timestamp_micros(micros()?.checked_add(PG_EPOCH_UNIX_MICROS)?)?;
+            batch.push(&match wire {
+                Wire::Timestamp => Value::Timestamp(t.naive_utc()),
+                _ => Value::TimestampTz(t),
+            });
+        }
+    }
+    Some(Ok(()))
 }
 impl DecodeRow for sqlx::mysql::MySqlRow {
     fn decode(&self, i: usize, col: &ColumnSchema) -> std::result::Result<Value, String> {
@@ -832,6 +1197,9 @@ impl DecodeRow for sqlx::sqlite::SqliteRow {
         decode_sqlite(self, i, col)
     }
 }
+
+/// Text and bytes a batch of cloned rows holds at most (past its last row).
+const CLONE_BATCH_BYTES: usize = 4 << 20;
 
 /// The SELECT of one tenant's rows (or all rows of a reference table).
 fn clone_sql(
@@ -856,20 +1224,27 @@ fn clone_sql(
     sql
 }
 
-/// Streams the tenant's rows of `schema` (only `cols`), handing them to `sink`
-/// in batches of `batch` rows, so memory holds one batch, not the result set.
-/// Returns the number of rows.
+/// Streams the tenant's rows of `schema` (only `cols`), sending them to
+/// `sink` in batches of `batch` rows (fewer where values are long), so
+/// memory holds a few batches, not the result set. Returns the number of
+/// rows.
 ///
 /// # Errors
-/// [`Error::Database`], [`Error::Unclonable`], or what `sink` returns.
+/// [`Error::Database`], [`Error::Unclonable`], or [`Error::Sandbox`] when
+/// the receiving end is gone.
 pub(crate) async fn clone_rows(
     prod: &Production,
     schema: &TableSchema,
     cols: &[&ColumnSchema],
     tenant: Option<(&ColumnSchema, &Value)>,
     batch: usize,
-    sink: &mut (dyn FnMut(Vec<Vec<Value>>) -> Result<()> + Send),
+    sink: &tokio::sync::mpsc::Sender<CloneBatch>,
 ) -> Result<u64> {
+    let send = |rows: CloneBatch| async move {
+        sink.send(rows)
+            .await
+            .map_err(|_| Error::Sandbox("the sandbox stopped loading the clone".into()))
+    };
     let dialect = prod.dialect();
     let mut binds = Vec::new();
     if let Some((tenant_col, tenant)) = tenant {
@@ -886,40 +1261,35 @@ pub(crate) async fn clone_rows(
 
     macro_rules! stream {
         ($conn:expr) => {{
-            let query = bind_all!(
-                sqlx::query(sqlx::AssertSqlSafe(sql.clone())),
-                binds.iter()
-            );
+            let query = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), binds.iter());
             let mut rows = query.fetch($conn);
-            let mut buf: Vec<Vec<Value>> = Vec::with_capacity(batch);
+            let mut buf = CloneBatch::default();
             let mut total = 0_u64;
+            let mut wires: Vec<Wire> = Vec::new();
             while let Some(row) = rows
                 .try_next()
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?
             {
-                let mut values = Vec::with_capacity(cols.len());
-                for (i, col) in cols.iter().enumerate() {
-                    let value = DecodeRow::decode(&row, i, col)
-                        .map_err(|r| unclonable(schema, col, &r))?;
-                    // SQLite stores a bound NaN as NULL: refuse rather than change it.
-                    if matches!(value, Value::Float(x) if x.is_nan()) {
-                        return Err(unclonable(
-                            schema,
-                            col,
-                            "a NaN float, which the sandbox (SQLite) cannot hold",
-                        ));
-                    }
-                    values.push(value);
+                if wires.is_empty() {
+                    wires = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, col)| DecodeRow::plan(&row, i, col))
+                        .collect();
                 }
-                buf.push(values);
+                for ((i, col), wire) in cols.iter().enumerate().zip(&wires) {
+                    DecodeRow::clone_into(&row, i, col, *wire, &mut buf)
+                        .map_err(|r| unclonable(schema, col, &r))?;
+                }
+                buf.end_row();
                 total += 1;
-                if buf.len() >= batch {
-                    sink(std::mem::replace(&mut buf, Vec::with_capacity(batch)))?;
+                if buf.rows() >= batch || buf.held() >= CLONE_BATCH_BYTES {
+                    send(std::mem::take(&mut buf)).await?;
                 }
             }
-            if !buf.is_empty() {
-                sink(buf)?;
+            if buf.rows() > 0 {
+                send(buf).await?;
             }
             total
         }};
@@ -1152,6 +1522,116 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(b, c);
         assert!(parse_instant("yesterday").is_none());
+    }
+
+    #[test]
+    fn postgres_epochs_are_what_sqlx_adds_to() {
+        let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        assert_eq!(epoch.num_days_from_ce(), PG_EPOCH_DAYS_FROM_CE);
+        assert_eq!(
+            epoch
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros(),
+            PG_EPOCH_UNIX_MICROS
+        );
+        // As sqlx decodes: the epoch plus the days or microseconds.
+        for us in [
+            0_i64,
+            1,
+            -1,
+            86_399_999_999,
+            -86_400_000_001,
+            790_000_123_456_789,
+        ] {
+            let sqlx = epoch.and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::microseconds(us);
+            let ours = DateTime::from_timestamp_micros(us + PG_EPOCH_UNIX_MICROS).unwrap();
+            assert_eq!(ours.naive_utc(), sqlx);
+        }
+        for days in [0_i32, 1, -1, 9_000, -730_000, 2_000_000] {
+            let sqlx = epoch + chrono::Duration::days(days.into());
+            let ours = NaiveDate::from_num_days_from_ce_opt(days + PG_EPOCH_DAYS_FROM_CE).unwrap();
+            assert_eq!(ours, sqlx);
+        }
+    }
+
+    #[test]
+    fn time_text_is_chronos_own() {
+        let dates = [
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap(),
+            NaiveDate::from_ymd_opt(1, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(0, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(999, 3, 4).unwrap(),
+            NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(-44, 3, 15).unwrap(),
+        ];
+        let nanos = [
+            0,
+            1,
+            999,
+            1_000,
+            120_000,
+            500_000_000,
+            123_456_789,
+            999_999_999,
+            1_000_000_000,
+            1_500_000_000,
+        ];
+        for d in dates {
+            let mut s = String::new();
+            push_date(&mut s, d);
+            assert_eq!(s, d.format("%Y-%m-%d").to_string());
+            for (h, m, sec) in [(0, 0, 0), (9, 5, 7), (23, 59, 59)] {
+                for n in nanos {
+                    let t = NaiveTime::from_hms_nano_opt(h, m, sec, n)
+                        .or_else(|| NaiveTime::from_hms_nano_opt(h, m, 59, n))
+                        .unwrap();
+                    let ts = NaiveDateTime::new(d, t);
+                    let mut s = String::new();
+                    push_time(&mut s, t);
+                    assert_eq!(s, t.format("%H:%M:%S%.f").to_string());
+                    let mut s = String::new();
+                    push_timestamp(&mut s, ts);
+                    let want = ts.format("%Y-%m-%d %H:%M:%S%.f").to_string();
+                    assert_eq!(s, want);
+                    // Read back: the fast reader agrees with chrono's, or leaves it to it.
+                    let slow = NaiveDateTime::parse_from_str(&want, "%Y-%m-%d %H:%M:%S%.f").ok();
+                    if let Some(fast) = canonical_timestamp(want.as_bytes()) {
+                        assert_eq!(Some(fast), slow, "{want}");
+                    }
+                    assert_eq!(
+                        parse_naive_timestamp(&want),
+                        slow.or_else(|| {
+                            NaiveDateTime::parse_from_str(&want, "%Y-%m-%dT%H:%M:%S%.f").ok()
+                        })
+                    );
+                    let tz = format!("{want}+00:00");
+                    let slow = DateTime::parse_from_str(&tz, "%Y-%m-%d %H:%M:%S%.f%:z")
+                        .ok()
+                        .map(|t| t.with_timezone(&Utc));
+                    if slow.is_some() {
+                        assert_eq!(parse_instant(&tz), slow, "{tz}");
+                    }
+                }
+            }
+        }
+        for odd in [
+            "2024-01-01 00:00:00.1234567891",
+            "2024-01-01 00:00:00.",
+            "2024-1-01 00:00:00",
+            "2024-01-01T00:00:00",
+            "2024-02-30 00:00:00",
+            "2024-01-01 24:00:00",
+            "2024-01-01 23:59:60",
+            "2024-01-01 00:00:00 ",
+            "+2024-01-01 00:00:00",
+        ] {
+            let fast = canonical_timestamp(odd.as_bytes());
+            let slow = NaiveDateTime::parse_from_str(odd, "%Y-%m-%d %H:%M:%S%.f").ok();
+            assert!(fast.is_none() || fast == slow, "{odd}");
+        }
     }
 
     #[test]

@@ -703,10 +703,10 @@ impl ShadowDb {
     /// Turns one raw (old, new) pair into row changes (a key change is a
     /// delete plus an insert).
     fn row_changes(&self, t: &Scoped, raw: crate::sandbox::RawChange) -> Vec<RowChange> {
-        let (old_raw, new_raw) = raw;
+        let crate::sandbox::RawChange { old, new, names } = raw;
         let mut violations = Vec::new();
-        let old = old_raw.map(|v| self.typed_row(t, v, &mut Vec::new()));
-        let new = new_raw.map(|v| self.typed_row(t, v, &mut violations));
+        let old = old.map(|v| self.typed_row(t, v, &names, &mut Vec::new()));
+        let new = new.map(|v| self.typed_row(t, v, &names, &mut violations));
         let table = t.schema.name.to_string();
         let key_of = |row: &Row| {
             Key(t
@@ -796,10 +796,18 @@ impl ShadowDb {
 
     /// Reads raw sandbox values as their columns' kinds; PII columns are
     /// left out (a non-NULL PII value is a violation: it cannot be written).
-    fn typed_row(&self, t: &Scoped, raw: Vec<Value>, violations: &mut Vec<Violation>) -> Row {
-        let mut row = Row::new();
-        let mut names: Vec<Box<str>> = Vec::with_capacity(raw.len());
-        let mut values = Vec::with_capacity(raw.len());
+    /// `names` are the columns kept, shared by the rows of one diff.
+    fn typed_row(
+        &self,
+        t: &Scoped,
+        raw: Vec<Value>,
+        names: &std::sync::Arc<[Box<str>]>,
+        violations: &mut Vec<Violation>,
+    ) -> Row {
+        let width = raw.len();
+        let mut values = Vec::with_capacity(width);
+        // Whether the columns kept are `names`, checked as they go.
+        let mut shared = true;
         for (pos, v) in raw.into_iter().enumerate() {
             let Some(col) = t.col(pos) else { continue };
             if t.pii.get(pos).copied().unwrap_or(false) {
@@ -812,20 +820,29 @@ impl ShadowDb {
                 }
                 continue;
             }
-            let typed = match prod::from_sqlite_storage(&col.kind, v.clone()) {
+            let typed = match prod::sqlite_value_as(&col.kind, v) {
                 Ok(x) => x,
-                Err(msg) => {
+                Err((v, msg)) => {
                     violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
                     v
                 }
             };
-            names.push(col.name.clone().into_boxed_str());
+            shared = shared && names.get(values.len()).is_some_and(|n| **n == *col.name);
             values.push(typed);
         }
-        if !names.is_empty() {
-            row = Row::with_columns(names.into(), values);
+        if values.is_empty() {
+            return Row::new();
         }
-        row
+        let names = if shared && names.len() == values.len() {
+            std::sync::Arc::clone(names)
+        } else {
+            (0..width)
+                .filter(|&pos| !t.pii.get(pos).copied().unwrap_or(false))
+                .filter_map(|pos| t.col(pos))
+                .map(|c| Box::from(c.name.as_str()))
+                .collect()
+        };
+        Row::with_columns(names, values)
     }
 
     /// Every violation of a new or changed row: decoding, contract, tenant,
@@ -1153,6 +1170,8 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
 }
 
 /// Streams one table's tenant rows into the sandbox; PII columns are not read.
+/// Production is read and decoded on a task of its own while this one loads
+/// the sandbox, so the two overlap.
 async fn clone_table(
     prod: &Production,
     s: &Scoped,
@@ -1160,35 +1179,41 @@ async fn clone_table(
     tenant: &Value,
     sandbox: &Mutex<Sandbox>,
 ) -> Result<u64> {
-    let read: Vec<&schema::ColumnSchema> = s
+    let read: Vec<schema::ColumnSchema> = s
         .cols
         .iter()
         .zip(&s.pii)
         .filter(|(_, pii)| !**pii)
-        .filter_map(|(&c, _)| s.schema.columns.get(c))
+        .filter_map(|(&c, _)| s.schema.columns.get(c).cloned())
         .collect();
-    let pii = s.pii.clone();
-    let mut sink = move |rows: Vec<Vec<Value>>| -> Result<()> {
-        let full: Vec<Vec<Value>> = rows
-            .into_iter()
-            .map(|r| {
-                let mut it = r.into_iter();
-                pii.iter()
-                    .map(|p| {
-                        if *p {
-                            Value::Null
-                        } else {
-                            it.next().unwrap_or(Value::Null)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        lock(sandbox)?.load(i, &full)
-    };
     let filter = s
         .tenant_col
         .and_then(|c| s.schema.columns.get(c))
-        .map(|tc| (tc, tenant));
-    prod::clone_rows(prod, &s.schema, &read, filter, CLONE_BATCH, &mut sink).await
+        .map(|tc| (tc.clone(), tenant.clone()));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(CLONE_QUEUE);
+    let (prod, schema) = (prod.clone(), s.schema.clone());
+    let mut reader = AbortOnDrop(tokio::spawn(async move {
+        let cols: Vec<&schema::ColumnSchema> = read.iter().collect();
+        let filter = filter.as_ref().map(|(c, v)| (c, v));
+        prod::clone_rows(&prod, &schema, &cols, filter, CLONE_BATCH, &tx).await
+    }));
+    // An error here drops the reader, which stops it.
+    while let Some(rows) = rx.recv().await {
+        lock(sandbox)?.load(i, &rows)?;
+    }
+    (&mut reader.0)
+        .await
+        .map_err(|e| Error::Sandbox(format!("the clone of {} stopped: {e}", s.schema.name)))?
+}
+
+/// Batches of cloned rows in flight between the reader and the sandbox.
+const CLONE_QUEUE: usize = 4;
+
+/// A task that is stopped when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -2113,17 +2113,32 @@ fn part_bind(
     }
 }
 
-/// The arrays of a PostgreSQL batch, one per part. Large batches build half
+/// The arrays of a PostgreSQL batch, one per part; a value bound as its own
+/// text is borrowed from the changeset, not copied. Large batches build half
 /// of them on a second thread: the work is per column, and the database
 /// waits for it.
-fn pg_arrays(parts: &[Part<'_>], chunk: &[&RowChange]) -> Result<Vec<BindArray>> {
-    let build = |part: &Part<'_>| -> Result<BindArray> {
+fn pg_arrays<'a>(parts: &[Part<'_>], chunk: &[&'a RowChange]) -> Result<Vec<BindArray<'a>>> {
+    let build = |part: &Part<'_>| -> Result<BindArray<'a>> {
         let mut at = None;
-        let mut binds = Vec::with_capacity(chunk.len());
-        for c in chunk {
-            binds.push(part_bind(Dialect::Postgres, *part, c, &mut at)?);
+        let mut elems = Vec::with_capacity(chunk.len());
+        for &c in chunk {
+            let (col, row, guard) = match *part {
+                Part::Key(col) => (col, c.old.as_ref(), false),
+                Part::Guard(col) => (col, c.old.as_ref(), true),
+                Part::Set(col) => (col, c.new.as_ref(), false),
+            };
+            let value: &'a Value = row.map_or(NULL, |r| value_at(r, &col.name, &mut at));
+            elems.push(
+                match prod::text_bind(Dialect::Postgres, col, value, guard) {
+                    Some(Ok(text)) => prod::Elem::Text(text),
+                    // The bind fails the same way, with the error it maps to.
+                    Some(Err(_)) | None => {
+                        prod::Elem::Bind(part_bind(Dialect::Postgres, *part, c, &mut at)?)
+                    }
+                },
+            );
         }
-        BindArray::gather(binds).map_err(|e| Error::Sandbox(e.0))
+        BindArray::gather_elems(elems).map_err(|e| Error::Sandbox(e.0))
     };
     if chunk.len() < 2_000 || parts.len() < 2 {
         return parts.iter().map(build).collect();
@@ -2139,6 +2154,9 @@ fn pg_arrays(parts: &[Part<'_>], chunk: &[&RowChange]) -> Result<Vec<BindArray>>
         Ok(all)
     })
 }
+
+/// The value of a column a row lacks.
+const NULL: &Value = &Value::Null;
 
 /// The value of column `name` of `row`, looked up at the cached position first.
 fn value_at<'r>(row: &'r Row, name: &str, at: &mut Option<usize>) -> &'r Value {
