@@ -1466,11 +1466,7 @@ impl ShadowDb {
                 .map(|(i, c)| (c.key.render(), i))
                 .collect();
             let hits = inserted.into_iter().map(|values| {
-                let key = Key(key_cols
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .zip(values)
-                    .collect());
+                let key = key_from(&key_cols, values);
                 index.get(&key.render()).copied()
             });
             for (c, done) in chunk.iter().zip(once_each(hits, chunk)?) {
@@ -1533,13 +1529,7 @@ impl ShadowDb {
                         .await
                         .map_err(fail)?
                     {
-                        let key = crate::diff::Key(
-                            key_cols
-                                .iter()
-                                .map(|c| c.name.clone())
-                                .zip(values)
-                                .collect(),
-                        );
+                        let key = key_from(&key_cols, values);
                         taken.insert(key.render());
                     }
                 }
@@ -1574,13 +1564,7 @@ impl ShadowDb {
                     FetchError::Decode(m) => Error::Sandbox(m),
                 })?;
             for values in found {
-                let key = crate::diff::Key(
-                    key_cols
-                        .iter()
-                        .map(|c| c.name.clone())
-                        .zip(values)
-                        .collect(),
-                );
+                let key = key_from(&key_cols, values);
                 taken.insert(key.render());
             }
         }
@@ -1725,6 +1709,15 @@ fn applied_changes(
             c
         })
         .collect()
+}
+
+/// The key of a row read back from production: the key columns' values.
+fn key_from(key_cols: &[&ColumnSchema], values: Vec<Value>) -> Key {
+    Key(key_cols
+        .iter()
+        .map(|c| c.name.clone())
+        .zip(values)
+        .collect())
 }
 
 fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
