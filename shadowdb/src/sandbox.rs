@@ -1210,19 +1210,43 @@ impl Sandbox {
     /// the key indexes (no quadratic work). Where triggers keep the baseline,
     /// only the rows they saved and the rows now at the rowids they noted are
     /// compared; otherwise every row of the copy and the table.
+    #[cfg(test)]
     pub(crate) fn changes(&self, i: usize) -> Result<Vec<RawChange>> {
+        let mut out = Vec::new();
+        self.changes_into(i, &mut |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Sandbox::changes`], each change handed to `sink` as SQLite finds
+    /// it, so the caller can work on one while the next is read.
+    pub(crate) fn changes_into(
+        &self,
+        i: usize,
+        sink: &mut dyn FnMut(RawChange) -> Result<()>,
+    ) -> Result<()> {
         let _in = Internal::new(&self.walls);
         let Some(t) = self.tables.get(i) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let Some(rid) = self.captured.get(i).copied().flatten() else {
-            return self.compare(i, t, None);
+            return self.compare(i, t, None, sink);
         };
-        let found = self.compare(i, t, Some(rid))?;
         #[cfg(debug_assertions)]
         {
             // Tests run every diff both ways.
-            let all = self.compare(i, t, None)?;
+            let mut found = Vec::new();
+            self.compare(i, t, Some(rid), &mut |c| {
+                found.push(c);
+                Ok(())
+            })?;
+            let mut all = Vec::new();
+            self.compare(i, t, None, &mut |c| {
+                all.push(c);
+                Ok(())
+            })?;
             let canon = |v: &[RawChange]| {
                 let mut out: Vec<String> = v.iter().map(|c| format!("{c:?}")).collect();
                 out.sort();
@@ -1234,8 +1258,10 @@ impl Sandbox {
                     t.name
                 )));
             }
+            found.into_iter().try_for_each(&mut *sink)
         }
-        Ok(found)
+        #[cfg(not(debug_assertions))]
+        self.compare(i, t, Some(rid), sink)
     }
 
     /// The changes of table `i`: among the keys of the rows the triggers
@@ -1246,7 +1272,8 @@ impl Sandbox {
         i: usize,
         t: &SandboxTable,
         captured: Option<&str>,
-    ) -> Result<Vec<RawChange>> {
+        sink: &mut dyn FnMut(RawChange) -> Result<()>,
+    ) -> Result<()> {
         let n = t.columns.len();
         let cur = q(&t.name);
         let key_cols: Vec<String> = t
@@ -1291,13 +1318,12 @@ impl Sandbox {
                 .collect::<rusqlite::Result<_>>()
                 .map_err(|e| sandbox_err(&e))
         };
-        let mut out = Vec::new();
         let mut push = |old, new| {
-            out.push(RawChange {
+            sink(RawChange {
                 old,
                 new,
                 names: Arc::clone(&names),
-            });
+            })
         };
         if let Some(rid) = captured {
             // Saved rows by key against the table (changed or gone), then
@@ -1332,9 +1358,9 @@ impl Sandbox {
                 } else {
                     Some(read(row, n + 2)?)
                 };
-                push(old, new);
+                push(old, new)?;
             }
-            return Ok(out);
+            return Ok(());
         }
         let base = q(&base_name(i));
         let changed_sql = format!(
@@ -1353,7 +1379,7 @@ impl Sandbox {
             let old = read(row, 0)?;
             let gone: bool = row.get(n).map_err(|e| sandbox_err(&e))?;
             let new = if gone { None } else { Some(read(row, n + 1)?) };
-            push(Some(old), new);
+            push(Some(old), new)?;
         }
         let mut stmt = self
             .conn
@@ -1361,9 +1387,9 @@ impl Sandbox {
             .map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
-            push(None, Some(read(row, 0)?));
+            push(None, Some(read(row, 0)?))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Rows inserted, updated or deleted since the sandbox was created, by
@@ -1535,8 +1561,17 @@ mod tests {
         };
         let t = &sb.tables[i];
         let _in = Internal::new(&sb.walls);
-        let captured = sb.captured[i].map(|rid| canon(sb.compare(i, t, Some(rid)).unwrap()));
-        let all = canon(sb.compare(i, t, None).unwrap());
+        let compare = |rid| {
+            let mut out = Vec::new();
+            sb.compare(i, t, rid, &mut |c| {
+                out.push(c);
+                Ok(())
+            })
+            .unwrap();
+            canon(out)
+        };
+        let captured = sb.captured[i].map(|rid| compare(Some(rid)));
+        let all = compare(None);
         // What a diff returns, whichever way it takes.
         assert_eq!(canon(sb.changes(i).unwrap()), all);
         (captured, all)

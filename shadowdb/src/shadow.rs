@@ -13,7 +13,9 @@ use crate::limits::{RateLimiter, SessionGuard, SessionLimits};
 use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict};
 use crate::prod::{self, Production};
 use crate::render::{Review, verdict_of};
-use crate::sandbox::{Limits, Sandbox, SandboxColumn, SandboxFk, SandboxTable, StatementResult};
+use crate::sandbox::{
+    Limits, RawChange, Sandbox, SandboxColumn, SandboxFk, SandboxTable, StatementResult,
+};
 use crate::schema::{self, FkAction, TableName, TableSchema};
 use crate::types::{ColumnKind, Dialect};
 
@@ -678,16 +680,24 @@ impl ShadowDb {
             self.stale_baseline
                 .store(false, std::sync::atomic::Ordering::Release);
         }
+        // Each change is typed and checked as SQLite finds it.
         let mut changes = Vec::new();
-        let mut not_enforced = Vec::new();
         for (i, t) in self.tables.iter().enumerate() {
-            for raw in sandbox.changes(i)? {
+            sandbox.changes_into(i, &mut |raw| {
                 changes.extend(self.row_changes(t, raw));
-            }
-            for n in &t.schema.not_enforced {
-                not_enforced.push(format!("{}: {n}", t.schema.name));
-            }
+                Ok(())
+            })?;
         }
+        let not_enforced = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.schema
+                    .not_enforced
+                    .iter()
+                    .map(move |n| format!("{}: {n}", t.schema.name))
+            })
+            .collect();
         let cs = ChangeSet::new(changes, not_enforced);
         if self.audit.is_enabled()
             && let Ok(mut pending) = self.pending_audit.lock()
@@ -702,8 +712,8 @@ impl ShadowDb {
 
     /// Turns one raw (old, new) pair into row changes (a key change is a
     /// delete plus an insert).
-    fn row_changes(&self, t: &Scoped, raw: crate::sandbox::RawChange) -> Vec<RowChange> {
-        let crate::sandbox::RawChange { old, new, names } = raw;
+    fn row_changes(&self, t: &Scoped, raw: RawChange) -> Vec<RowChange> {
+        let RawChange { old, new, names } = raw;
         let mut violations = Vec::new();
         let old = old.map(|v| self.typed_row(t, v, &names, &mut Vec::new()));
         let new = new.map(|v| self.typed_row(t, v, &names, &mut violations));
