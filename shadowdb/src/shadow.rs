@@ -815,6 +815,29 @@ impl ShadowDb {
         violations: &mut Vec<Violation>,
     ) -> Row {
         let width = raw.len();
+        // Without PII the row keeps every column: typed where it lies.
+        let in_place = width == names.len()
+            && !t.pii.iter().any(|p| *p)
+            && (0..width).all(|pos| {
+                t.col(pos)
+                    .zip(names.get(pos))
+                    .is_some_and(|(c, n)| **n == *c.name)
+            });
+        if in_place {
+            let mut raw = raw;
+            for (pos, v) in raw.iter_mut().enumerate() {
+                let Some(col) = t.col(pos) else { continue };
+                let value = std::mem::replace(v, Value::Null);
+                *v = match prod::sqlite_value_as(&col.kind, value) {
+                    Ok(x) => x,
+                    Err((x, msg)) => {
+                        violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
+                        x
+                    }
+                };
+            }
+            return Row::with_columns(std::sync::Arc::clone(names), raw);
+        }
         let mut values = Vec::with_capacity(width);
         // Whether the columns kept are `names`, checked as they go.
         let mut shared = true;
@@ -903,12 +926,19 @@ impl ShadowDb {
             if let Some(col) = t.schema.column(name) {
                 if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
-                } else if let Err(e) = prod::write_bind(dialect, col, value) {
-                    violations.push(Violation::new(
-                        name,
-                        Rule::Other("production_type".into()),
-                        e.0,
-                    ));
+                } else {
+                    // Text binds are checked without building the bind.
+                    let bound = match prod::text_bind(dialect, col, value, false) {
+                        Some(r) => r.map(|_| ()),
+                        None => prod::write_bind(dialect, col, value).map(|_| ()),
+                    };
+                    if let Err(e) = bound {
+                        violations.push(Violation::new(
+                            name,
+                            Rule::Other("production_type".into()),
+                            e.0,
+                        ));
+                    }
                 }
             }
         }
