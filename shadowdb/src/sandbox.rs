@@ -600,6 +600,24 @@ enum Cell {
 }
 
 impl CloneBatch {
+    /// An empty batch with room for as much as this one holds.
+    pub(crate) fn empty_like(&self) -> CloneBatch {
+        CloneBatch {
+            cells: Vec::with_capacity(self.cells.len()),
+            text: String::with_capacity(self.text.len()),
+            bytes: Vec::with_capacity(self.bytes.len()),
+            rows: 0,
+        }
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.cells.clear();
+        self.text.clear();
+        self.bytes.clear();
+        self.rows = 0;
+    }
+
     /// Appends `v` as [`to_sandbox`] stores it.
     pub(crate) fn push(&mut self, v: &Value) {
         let cell = match v {

@@ -1231,15 +1231,20 @@ async fn clone_table(
         .and_then(|c| s.schema.columns.get(c))
         .map(|tc| (tc.clone(), tenant.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::channel(CLONE_QUEUE);
+    // Loaded batches go back to the reader to be filled again.
+    let (back, mut spare) = tokio::sync::mpsc::unbounded_channel();
     let (prod, schema) = (prod.clone(), s.schema.clone());
     let mut reader = AbortOnDrop(tokio::spawn(async move {
         let cols: Vec<&schema::ColumnSchema> = read.iter().collect();
         let filter = filter.as_ref().map(|(c, v)| (c, v));
-        prod::clone_rows(&prod, &schema, &cols, filter, CLONE_BATCH, &tx).await
+        prod::clone_rows(&prod, &schema, &cols, filter, CLONE_BATCH, &tx, &mut spare).await
     }));
     // An error here drops the reader, which stops it.
-    while let Some(rows) = rx.recv().await {
+    while let Some(mut rows) = rx.recv().await {
         lock(sandbox)?.load(i, &rows)?;
+        rows.clear();
+        // The reader may be done and gone: then the batch is simply dropped.
+        let _ = back.send(rows);
     }
     (&mut reader.0)
         .await
