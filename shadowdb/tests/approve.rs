@@ -392,3 +392,30 @@ async fn db_approver_decided_from_second_process() {
         }
     }
 }
+
+#[tokio::test]
+async fn deciding_where_no_request_was_ever_made_creates_nothing() {
+    for kind in testdb::ALL {
+        let Some(db) = testdb::TestDb::new(kind, "approve_none").await else {
+            continue;
+        };
+        let approvals = DbApprovals::new(db.prod.clone());
+        assert!(matches!(
+            approvals.approve("nope", "reviewer").await,
+            Err(Error::ApprovalNotPending { request_id }) if request_id == "nope"
+        ));
+        assert!(matches!(
+            approvals.deny("nope", "reviewer", "no").await,
+            Err(Error::ApprovalNotPending { .. })
+        ));
+        let table = shadowdb::schema::TableName::parse("shadowdb_approvals");
+        assert!(
+            shadowdb::schema::reflect(&db.prod, &table)
+                .await
+                .unwrap()
+                .is_none(),
+            "{:?}: the table was created",
+            db.kind
+        );
+    }
+}

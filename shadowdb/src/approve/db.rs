@@ -260,7 +260,10 @@ impl Store {
         reason: Option<&str>,
         unexpired_at: Option<&str>,
     ) -> Result<bool> {
-        let prod = self.ready().await?;
+        // No table, no request: deciding creates nothing either.
+        let Some(prod) = self.readable().await? else {
+            return Ok(false);
+        };
         let dialect = prod.dialect();
         let now = format_time(&Utc::now());
         let mut sql = format!(
