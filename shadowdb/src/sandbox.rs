@@ -850,7 +850,15 @@ impl Sandbox {
         let mut defs = Vec::new();
         let rowid_key = t.generated_key.is_some() && t.key.len() == 1;
         for (i, c) in t.columns.iter().enumerate() {
-            let mut def = format!("{} {}", q(&c.name), c.kind.sandbox_type());
+            // A lone `INTEGER PRIMARY KEY` is the rowid, which SQLite fills in
+            // when an insert leaves it out, NOT NULL or not. Production does
+            // not for a key it does not generate: `INT` is the same STRICT
+            // integer without that.
+            let kind = match c.kind.sandbox_type() {
+                "INTEGER" if !rowid_key && t.key.contains(&i) => "INT",
+                other => other,
+            };
+            let mut def = format!("{} {kind}", q(&c.name));
             if rowid_key && t.key.first() == Some(&i) {
                 def = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
             } else if !c.nullable && !c.pii {
@@ -1666,6 +1674,20 @@ mod tests {
         ] {
             assert!(sb.run(sql, &[]).is_err(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_key_production_does_not_generate_is_never_made_up() {
+        let sb = sandbox();
+        for sql in [
+            "INSERT INTO t (v) VALUES ('no key')",
+            "INSERT INTO t VALUES (NULL, 'null key', 1)",
+            "INSERT INTO t SELECT NULL, 'selected', 1",
+        ] {
+            let err = sb.run(sql, &[]).unwrap_err().to_string();
+            assert!(err.contains("NOT NULL"), "{sql}: {err}");
+        }
+        assert!(both(&sb, 0).1.is_empty());
     }
 
     #[test]
