@@ -378,6 +378,19 @@ pub(crate) fn guard_bind(
     write_bind(dialect, col, value)
 }
 
+/// Whether [`write_bind`] takes `value`, without building the bind where it
+/// is the value's own text (the diff checks every changed value).
+pub(crate) fn check_write(
+    dialect: Dialect,
+    col: &ColumnSchema,
+    value: &Value,
+) -> Result<(), BindError> {
+    match text_bind(dialect, col, value, false) {
+        Some(text) => text.map(|_| ()),
+        None => write_bind(dialect, col, value).map(|_| ()),
+    }
+}
+
 /// The text [`write_bind`] (`guard`: [`guard_bind`]) binds `value` as, when
 /// that is the value's own text: borrowed, checked as those check it.
 /// `None` for any other bind.
@@ -1035,14 +1048,18 @@ pub(crate) trait DecodeRow {
         _wire: Wire,
         batch: &mut CloneBatch,
     ) -> std::result::Result<(), String> {
-        let value = self.decode(i, col)?;
-        // SQLite stores a bound NaN as NULL: refuse rather than change it.
-        if matches!(value, Value::Float(x) if x.is_nan()) {
-            return Err(NAN.to_owned());
-        }
-        batch.push(&value);
-        Ok(())
+        push_decoded(&self.decode(i, col)?, batch)
     }
+}
+
+/// Appends a decoded value to a clone batch. SQLite stores a bound NaN as
+/// NULL: it is refused rather than changed.
+fn push_decoded(value: &Value, batch: &mut CloneBatch) -> std::result::Result<(), String> {
+    if matches!(value, Value::Float(x) if x.is_nan()) {
+        return Err(NAN.to_owned());
+    }
+    batch.push(value);
+    Ok(())
 }
 impl DecodeRow for sqlx::postgres::PgRow {
     fn decode(&self, i: usize, col: &ColumnSchema) -> std::result::Result<Value, String> {
@@ -1065,12 +1082,7 @@ impl DecodeRow for sqlx::postgres::PgRow {
         {
             return done;
         }
-        let value = decode_pg(self, i, col)?;
-        if matches!(value, Value::Float(x) if x.is_nan()) {
-            return Err(NAN.to_owned());
-        }
-        batch.push(&value);
-        Ok(())
+        push_decoded(&decode_pg(self, i, col)?, batch)
     }
 }
 

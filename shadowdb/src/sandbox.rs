@@ -1311,15 +1311,11 @@ impl Sandbox {
             .filter_map(|&k| t.columns.get(k))
             .map(|c| q(&c.name))
             .collect();
-        let join = |a: &str, b: &str, names: &[String]| -> String {
-            key_cols
-                .iter()
-                .zip(names)
-                .map(|(k, kb)| format!("{a}.{k} = {b}.{kb}"))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        };
-        let on = join("b", "c", &key_cols);
+        let on = key_cols
+            .iter()
+            .map(|k| format!("b.{k} = c.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let same: Vec<String> = t
             .columns
             .iter()

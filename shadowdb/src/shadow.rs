@@ -827,14 +827,7 @@ impl ShadowDb {
             let mut raw = raw;
             for (pos, v) in raw.iter_mut().enumerate() {
                 let Some(col) = t.col(pos) else { continue };
-                let value = std::mem::replace(v, Value::Null);
-                *v = match prod::sqlite_value_as(&col.kind, value) {
-                    Ok(x) => x,
-                    Err((x, msg)) => {
-                        violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
-                        x
-                    }
-                };
+                *v = typed_value(col, std::mem::replace(v, Value::Null), violations);
             }
             return Row::with_columns(std::sync::Arc::clone(names), raw);
         }
@@ -853,13 +846,7 @@ impl ShadowDb {
                 }
                 continue;
             }
-            let typed = match prod::sqlite_value_as(&col.kind, v) {
-                Ok(x) => x,
-                Err((v, msg)) => {
-                    violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
-                    v
-                }
-            };
+            let typed = typed_value(col, v, violations);
             shared = shared && names.get(values.len()).is_some_and(|n| **n == *col.name);
             values.push(typed);
         }
@@ -926,23 +913,28 @@ impl ShadowDb {
             if let Some(col) = t.schema.column(name) {
                 if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
-                } else {
-                    // Text binds are checked without building the bind.
-                    let bound = match prod::text_bind(dialect, col, value, false) {
-                        Some(r) => r.map(|_| ()),
-                        None => prod::write_bind(dialect, col, value).map(|_| ()),
-                    };
-                    if let Err(e) = bound {
-                        violations.push(Violation::new(
-                            name,
-                            Rule::Other("production_type".into()),
-                            e.0,
-                        ));
-                    }
+                } else if let Err(e) = prod::check_write(dialect, col, value) {
+                    violations.push(Violation::new(
+                        name,
+                        Rule::Other("production_type".into()),
+                        e.0,
+                    ));
                 }
             }
         }
         violations
+    }
+}
+
+/// A raw sandbox value as its column's kind; one that does not fit stays as
+/// it is, with a type violation.
+fn typed_value(col: &schema::ColumnSchema, v: Value, violations: &mut Vec<Violation>) -> Value {
+    match prod::sqlite_value_as(&col.kind, v) {
+        Ok(x) => x,
+        Err((x, msg)) => {
+            violations.push(Violation::new(col.name.clone(), Rule::Type, msg));
+            x
+        }
     }
 }
 

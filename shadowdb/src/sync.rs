@@ -2095,15 +2095,25 @@ fn part_bind(
     c: &RowChange,
     at: &mut Option<usize>,
 ) -> Result<Bind> {
+    let (col, value) = part_value(part, c, at);
+    match part {
+        Part::Guard(_) => ShadowDb::guard_value(dialect, col, value, c),
+        _ => ShadowDb::bind(dialect, col, value, c),
+    }
+}
+
+/// The column of `part` and its value in `c`: the cloned row's for the key
+/// and the guard, the new row's for what is set.
+fn part_value<'p, 'c>(
+    part: Part<'p>,
+    c: &'c RowChange,
+    at: &mut Option<usize>,
+) -> (&'p ColumnSchema, &'c Value) {
     let (col, row) = match part {
         Part::Key(col) | Part::Guard(col) => (col, c.old.as_ref()),
         Part::Set(col) => (col, c.new.as_ref()),
     };
-    let value = row.map_or(&Value::Null, |r| value_at(r, &col.name, at));
-    match part {
-        Part::Guard(col) => ShadowDb::guard_value(dialect, col, value, c),
-        _ => ShadowDb::bind(dialect, col, value, c),
-    }
+    (col, row.map_or(NULL, |r| value_at(r, &col.name, at)))
 }
 
 /// The arrays of a PostgreSQL batch, one per part; a value bound as its own
@@ -2115,12 +2125,8 @@ fn pg_arrays<'a>(parts: &[Part<'_>], chunk: &[&'a RowChange]) -> Result<Vec<Bind
         let mut at = None;
         let mut elems = Vec::with_capacity(chunk.len());
         for &c in chunk {
-            let (col, row, guard) = match *part {
-                Part::Key(col) => (col, c.old.as_ref(), false),
-                Part::Guard(col) => (col, c.old.as_ref(), true),
-                Part::Set(col) => (col, c.new.as_ref(), false),
-            };
-            let value: &'a Value = row.map_or(NULL, |r| value_at(r, &col.name, &mut at));
+            let (col, value) = part_value(*part, c, &mut at);
+            let guard = matches!(part, Part::Guard(_));
             elems.push(
                 match prod::text_bind(Dialect::Postgres, col, value, guard) {
                     Some(Ok(text)) => prod::Elem::Text(text),
