@@ -179,6 +179,29 @@ impl ChangeSet {
         }
     }
 
+    /// Whether `other` is this changeset byte for byte: equal (`==`), and
+    /// every value of every row and key the same as production would store
+    /// it: decimals and JSON as their exact text (`1.10` is not `1.1`,
+    /// `{"a": 1, "a": 2}` is not `{"a": 2}`), text byte for byte, floats bit
+    /// for bit. What "unchanged since review" means.
+    #[must_use]
+    pub fn is_exactly(&self, other: &ChangeSet) -> bool {
+        if Arc::ptr_eq(&self.changes, &other.changes) {
+            return self.not_enforced == other.not_enforced;
+        }
+        self == other
+            && self.changes.iter().zip(other.changes.iter()).all(|(a, b)| {
+                a.key.0.len() == b.key.0.len()
+                    && a.key
+                        .0
+                        .iter()
+                        .zip(&b.key.0)
+                        .all(|((_, x), (_, y))| exact(x, y))
+                    && exact_row(a.old.as_ref(), b.old.as_ref())
+                    && exact_row(a.new.as_ref(), b.new.as_ref())
+            })
+    }
+
     /// Every changed row.
     #[must_use]
     pub fn changes(&self) -> &[RowChange] {
@@ -250,5 +273,27 @@ pub fn compare_values(x: &Value, y: &Value) -> std::cmp::Ordering {
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
         _ => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+/// Exact equality of two values: [`Value`]'s `==`, and decimals and JSON
+/// by their text.
+pub(crate) fn exact(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Decimal(x), Value::Decimal(y)) => x.as_str() == y.as_str(),
+        (Value::Json(x), Value::Json(y)) => x.as_str() == y.as_str(),
+        _ => a == b,
+    }
+}
+
+fn exact_row(a: Option<&Row>, b: Option<&Row>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.column_names() == b.column_names()
+                && a.values().len() == b.values().len()
+                && a.values().iter().zip(b.values()).all(|(x, y)| exact(x, y))
+        }
+        _ => false,
     }
 }

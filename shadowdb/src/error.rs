@@ -35,6 +35,18 @@ pub enum Error {
         /// Why, without the value.
         reason: String,
     },
+    /// Production returned, for the scoped tenant, a row whose tenant column
+    /// is not byte for byte the tenant (a collation matched another tenant's
+    /// value). Nothing of the row is kept or shown.
+    #[error(
+        "{table}.{column}: production returned a row of another tenant (the column's collation matched another tenant's value); nothing was cloned"
+    )]
+    TenantCollation {
+        /// The table.
+        table: String,
+        /// The tenant column.
+        column: String,
+    },
     /// The production database failed (connection, query). Redacted: no row data.
     #[error("production database error{}: {summary}", .context.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Database {

@@ -213,10 +213,67 @@ pub(crate) fn guard_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> Stri
 pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
     let read = read_expr_at(dialect, col, col_ref);
     match dialect {
-        Dialect::MySql if read_as_text(dialect, &col.kind) => {
+        Dialect::MySql if read_as_text(dialect, &col.kind) || collates(dialect, &col.kind) => {
             format!("CAST({read} AS BINARY) <=> CAST({p} AS BINARY)")
         }
+        // A non-deterministic collation finds `'abc'` equal to `'ABC'`;
+        // `"C"` compares the bytes.
+        Dialect::Postgres if collates(dialect, &col.kind) => {
+            format!("{read}::text COLLATE \"C\" IS NOT DISTINCT FROM {p}::text COLLATE \"C\"")
+        }
+        Dialect::Sqlite if collates(dialect, &col.kind) => {
+            format!("{read} IS {p} COLLATE BINARY")
+        }
         _ => format!("{read} {} {p}", dialect.null_safe_eq()),
+    }
+}
+
+/// Whether the dialect compares the column's values under a collation (case-
+/// or accent-insensitive, PAD SPACE) rather than byte for byte.
+pub(crate) fn collates(dialect: Dialect, kind: &ColumnKind) -> bool {
+    match dialect {
+        Dialect::Postgres => matches!(kind, ColumnKind::Text),
+        Dialect::MySql | Dialect::Sqlite => matches!(
+            kind,
+            ColumnKind::Text | ColumnKind::Enum(_) | ColumnKind::Uuid | ColumnKind::Json
+        ),
+    }
+}
+
+/// How many times [`exact_eq`] needs its value bound: twice where the
+/// dialect's placeholders cannot be repeated and the column collates.
+pub(crate) fn exact_eq_binds(dialect: Dialect, col: &ColumnSchema) -> usize {
+    if dialect != Dialect::Postgres && collates(dialect, &col.kind) {
+        2
+    } else {
+        1
+    }
+}
+
+/// `col_ref = p`, byte for byte whatever the column's collation: the
+/// collation's `=` first, so an index on the column still narrows the rows,
+/// then the same comparison without collation (MySQL: as binary strings;
+/// PostgreSQL: under `"C"`; SQLite: `COLLATE BINARY`). `again` holds the
+/// value a second time for dialects that need it bound twice (see
+/// [`exact_eq_binds`]); PostgreSQL repeats `p`.
+pub(crate) fn exact_eq(
+    dialect: Dialect,
+    col: &ColumnSchema,
+    col_ref: &str,
+    p: &str,
+    again: &str,
+) -> String {
+    if !collates(dialect, &col.kind) {
+        return format!("{col_ref} = {p}");
+    }
+    match dialect {
+        Dialect::MySql => {
+            format!("{col_ref} = {p} AND CAST({col_ref} AS BINARY) = CAST({again} AS BINARY)")
+        }
+        Dialect::Postgres => {
+            format!("{col_ref} = {p} AND {col_ref}::text COLLATE \"C\" = {p}::text COLLATE \"C\"")
+        }
+        Dialect::Sqlite => format!("{col_ref} = {p} AND {col_ref} = {again} COLLATE BINARY"),
     }
 }
 
@@ -1227,10 +1284,13 @@ fn clone_sql(
         qualified(dialect, &schema.name)
     );
     if let Some(t) = tenant {
-        sql.push_str(&format!(
-            " WHERE {} = {}",
-            dialect.quote(&t.name),
-            value_expr(dialect, t, 1)
+        sql.push_str(" WHERE ");
+        sql.push_str(&exact_eq(
+            dialect,
+            t,
+            &dialect.quote(&t.name),
+            &value_expr(dialect, t, 1),
+            &value_expr(dialect, t, 2),
         ));
     }
     sql
@@ -1263,13 +1323,24 @@ pub(crate) async fn clone_rows(
     let dialect = prod.dialect();
     let mut binds = Vec::new();
     if let Some((tenant_col, tenant)) = tenant {
-        binds.push(write_bind(dialect, tenant_col, tenant).map_err(|e| {
+        let bind = write_bind(dialect, tenant_col, tenant).map_err(|e| {
             Error::Config(format!(
                 "tenant value does not fit {}.{}: {}",
                 schema.name, tenant_col.name, e.0
             ))
-        })?);
+        })?;
+        binds.extend(std::iter::repeat_n(
+            bind,
+            exact_eq_binds(dialect, tenant_col),
+        ));
     }
+    // The tenant column's place in the row: each row is checked again here,
+    // byte for byte, before it goes near the sandbox.
+    let check = tenant.and_then(|(tc, v)| {
+        cols.iter()
+            .position(|c| c.name == tc.name)
+            .map(|i| (i, *cols.get(i).unwrap_or(&tc), v))
+    });
     let sql = clone_sql(dialect, schema, cols, tenant.map(|t| t.0));
     let context = format!("clone of {}", schema.name);
     let batch = batch.max(1);
@@ -1286,6 +1357,15 @@ pub(crate) async fn clone_rows(
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?
             {
+                if let Some((i, col, want)) = check
+                    && !DecodeRow::decode(&row, i, col)
+                        .is_ok_and(|v| crate::shadow::tenant_eq(&v, want))
+                {
+                    return Err(Error::TenantCollation {
+                        table: schema.name.to_string(),
+                        column: col.name.clone(),
+                    });
+                }
                 if wires.is_empty() {
                     wires = cols
                         .iter()
@@ -1648,6 +1728,43 @@ mod tests {
             let slow = NaiveDateTime::parse_from_str(odd, "%Y-%m-%d %H:%M:%S%.f").ok();
             assert!(fast.is_none() || fast == slow, "{odd}");
         }
+    }
+
+    #[test]
+    fn text_compares_byte_for_byte_and_keeps_the_index() {
+        let col = |kind: ColumnKind| ColumnSchema {
+            name: "tenant".to_owned(),
+            declared_type: "varchar(20)".to_owned(),
+            kind,
+            nullable: false,
+            has_default: false,
+            generated: false,
+        };
+        let text = col(ColumnKind::Text);
+        assert_eq!(
+            exact_eq(Dialect::MySql, &text, "`tenant`", "?", "?"),
+            "`tenant` = ? AND CAST(`tenant` AS BINARY) = CAST(? AS BINARY)"
+        );
+        assert_eq!(
+            exact_eq(Dialect::Postgres, &text, "\"tenant\"", "$1", "$2"),
+            "\"tenant\" = $1 AND \"tenant\"::text COLLATE \"C\" = $1::text COLLATE \"C\""
+        );
+        assert_eq!(
+            exact_eq(Dialect::Sqlite, &text, "\"tenant\"", "?", "?"),
+            "\"tenant\" = ? AND \"tenant\" = ? COLLATE BINARY"
+        );
+        assert_eq!(exact_eq_binds(Dialect::MySql, &text), 2);
+        assert_eq!(exact_eq_binds(Dialect::Postgres, &text), 1);
+        let int = col(ColumnKind::Int64);
+        assert_eq!(
+            exact_eq(Dialect::MySql, &int, "`tenant`", "?", "?"),
+            "`tenant` = ?"
+        );
+        assert_eq!(exact_eq_binds(Dialect::Sqlite, &int), 1);
+        assert_eq!(
+            guard_cmp(Dialect::Sqlite, &text, "\"tenant\"", "?"),
+            "\"tenant\" IS ? COLLATE BINARY"
+        );
     }
 
     #[test]

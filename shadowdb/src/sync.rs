@@ -228,13 +228,15 @@ impl ShadowDb {
             .lock()
             .ok()
             .and_then(|mut last| last.take())
-            .filter(|(v, cs)| *v == version && cs == reviewed)
+            .filter(|(v, cs)| *v == version && cs.is_exactly(reviewed))
             .map(|(_, cs)| cs);
         if let Some(cs) = cached {
             return Ok(cs);
         }
+        // Byte for byte: JSON that means the same but reads differently in
+        // production (`{"a": 1, "a": 2}`) is not what was reviewed.
         let current = self.diff()?;
-        if &current != reviewed {
+        if !current.is_exactly(reviewed) {
             return Err(Error::ChangeSetChanged);
         }
         Ok(current)
@@ -666,11 +668,18 @@ impl ShadowDb {
             } else {
                 row.get(&col.name).cloned().unwrap_or(Value::Null)
             };
-            binds.push(Self::bind(dialect, col, &v, c)?);
-            parts.push(format!(
-                "{} = {}",
-                dialect.quote(&col.name),
-                prod::value_expr(dialect, col, binds.len())
+            let bind = Self::bind(dialect, col, &v, c)?;
+            let n = binds.len() + 1;
+            binds.extend(std::iter::repeat_n(
+                bind,
+                prod::exact_eq_binds(dialect, col),
+            ));
+            parts.push(prod::exact_eq(
+                dialect,
+                col,
+                &dialect.quote(&col.name),
+                &prod::value_expr(dialect, col, n),
+                &prod::value_expr(dialect, col, n + 1),
             ));
         }
         Ok(parts.join(" AND "))
@@ -776,10 +785,13 @@ impl ShadowDb {
         Ok(out)
     }
 
-    fn tenant_bind(&self, dialect: Dialect, t: &Scoped, c: &RowChange) -> Result<Option<Bind>> {
-        tenant_col(t)
-            .map(|tc| Self::bind(dialect, tc, &self.tenant, c))
-            .transpose()
+    /// The tenant, bound as often as [`Shape::sql`] compares it.
+    fn tenant_bind(&self, dialect: Dialect, t: &Scoped, c: &RowChange) -> Result<Vec<Bind>> {
+        let Some(tc) = tenant_col(t) else {
+            return Ok(Vec::new());
+        };
+        let bind = Self::bind(dialect, tc, &self.tenant, c)?;
+        Ok(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)).collect())
     }
 
     /// PostgreSQL: one statement per batch, its values in one array per
@@ -1287,11 +1299,21 @@ impl ShadowDb {
         // (NULL included) would be touched.
         let child = self.tables.iter().find(|o| o.schema.name == r.table);
         if let Some(tc) = child.and_then(tenant_col) {
-            binds.push(Self::bind(dialect, tc, &self.tenant, first)?);
+            // Byte for byte: a row of `'ACME'` is not this tenant's `'acme'`
+            // row, whatever the column's collation says.
+            let bind = Self::bind(dialect, tc, &self.tenant, first)?;
+            let n = binds.len() + 1;
+            binds.extend(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)));
             let q = dialect.quote(&tc.name);
             sql.push_str(&format!(
-                " AND ({q} IS NULL OR NOT ({q} = {}))",
-                prod::value_expr(dialect, tc, binds.len())
+                " AND ({q} IS NULL OR NOT ({}))",
+                prod::exact_eq(
+                    dialect,
+                    tc,
+                    &q,
+                    &prod::value_expr(dialect, tc, n),
+                    &prod::value_expr(dialect, tc, n + 1)
+                )
             ));
         }
         sql.push_str(" LIMIT 1");
@@ -1370,32 +1392,93 @@ impl ShadowDb {
         };
         let cols = Self::columns_of(t, first);
         let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
-        let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
         for chunk in to_insert.chunks(per) {
-            let mut binds = Vec::with_capacity(chunk.len() * cols.len());
-            let mut tuples = Vec::with_capacity(chunk.len());
-            for c in chunk {
-                let Some(new) = &c.new else { continue };
-                let mut exprs = Vec::with_capacity(cols.len());
-                for col in &cols {
-                    let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
-                    binds.push(Self::bind(dialect, col, &v, c)?);
-                    exprs.push(prod::value_expr(dialect, col, binds.len()));
-                }
-                tuples.push(format!("({})", exprs.join(", ")));
-            }
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                prod::qualified(dialect, &t.schema.name),
-                names.join(", "),
-                tuples.join(", ")
-            );
             let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
-            count += tx.execute(sql, &binds).await.map_err(|e| {
-                Error::database(format!("commit: INSERT INTO {table} (batch from {key})"), e)
-            })?;
+            let ctx = format!("commit: INSERT INTO {table} (batch from {key})");
+            // A key production holds taken under its collation (`'ABC'`
+            // beside `'abc'`, `'x '` beside `'x'`) escapes the check above,
+            // which matches keys by their bytes; so does a key another
+            // transaction inserted since. Production's unique index then
+            // refuses the batch: it is redone row by row, and each row it
+            // refuses is a `KeyExists` conflict.
+            tx.execute_raw("SAVEPOINT shadowdb_insert")
+                .await
+                .map_err(|e| Error::database(ctx.clone(), e))?;
+            let (sql, binds) = Self::insert_sql(dialect, t, &cols, chunk)?;
+            match tx.execute(sql, &binds).await {
+                Ok(n) => {
+                    count += n;
+                    tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
+                        .await
+                        .map_err(|e| Error::database(ctx.clone(), e))?;
+                    continue;
+                }
+                Err(e) if !is_unique_violation(&e) => return Err(Error::database(ctx, e)),
+                Err(_) => {}
+            }
+            tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert")
+                .await
+                .map_err(|e| Error::database(ctx.clone(), e))?;
+            for c in chunk {
+                let ctx = format!("commit: INSERT INTO {table}[{}]", c.key.render());
+                tx.execute_raw("SAVEPOINT shadowdb_insert_row")
+                    .await
+                    .map_err(|e| Error::database(ctx.clone(), e))?;
+                let (sql, binds) = Self::insert_sql(dialect, t, &cols, std::slice::from_ref(c))?;
+                match tx.execute(sql, &binds).await {
+                    Ok(n) => {
+                        count += n;
+                        tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert_row")
+                            .await
+                            .map_err(|e| Error::database(ctx.clone(), e))?;
+                    }
+                    Err(e) if is_unique_violation(&e) => {
+                        tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert_row")
+                            .await
+                            .map_err(|e| Error::database(ctx.clone(), e))?;
+                        conflicts.push(Conflict {
+                            table: table.clone(),
+                            key: c.key.render(),
+                            kind: ConflictKind::KeyExists,
+                        });
+                    }
+                    Err(e) => return Err(Error::database(ctx, e)),
+                }
+            }
+            tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
+                .await
+                .map_err(|e| Error::database(ctx.clone(), e))?;
         }
         Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
+    }
+
+    /// A multi-row `INSERT` of `rows` (columns `cols`) and its binds.
+    fn insert_sql(
+        dialect: Dialect,
+        t: &Scoped,
+        cols: &[&ColumnSchema],
+        rows: &[&RowChange],
+    ) -> Result<(String, Vec<Bind>)> {
+        let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let mut binds = Vec::with_capacity(rows.len() * cols.len());
+        let mut tuples = Vec::with_capacity(rows.len());
+        for c in rows {
+            let Some(new) = &c.new else { continue };
+            let mut exprs = Vec::with_capacity(cols.len());
+            for col in cols {
+                let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
+                binds.push(Self::bind(dialect, col, &v, c)?);
+                exprs.push(prod::value_expr(dialect, col, binds.len()));
+            }
+            tuples.push(format!("({})", exprs.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            prod::qualified(dialect, &t.schema.name),
+            names.join(", "),
+            tuples.join(", ")
+        );
+        Ok((sql, binds))
     }
 
     /// PostgreSQL: `INSERT .. SELECT FROM unnest(<one array per column>) ON
@@ -1724,6 +1807,12 @@ fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
     t.tenant_col.and_then(|i| t.schema.columns.get(i))
 }
 
+/// Whether production refused a statement for a duplicate in a unique index.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
 /// A change whose key matched several production rows.
 fn not_unique(c: &RowChange) -> Conflict {
     Conflict {
@@ -1925,7 +2014,10 @@ impl<'a> Shape<'a> {
             .keys
             .iter()
             .enumerate()
-            .map(|(i, k)| format!("{t}.{} = {v}.{}", q(&k.name), q(&format!("k{i}"))))
+            .map(|(i, k)| {
+                let p = format!("{v}.{}", q(&format!("k{i}")));
+                prod::exact_eq(dialect, k, &format!("{t}.{}", q(&k.name)), &p, &p)
+            })
             .collect();
         let list: Vec<String> = read
             .iter()
@@ -1944,7 +2036,14 @@ impl<'a> Shape<'a> {
             }
         );
         if let Some(tc) = self.tenant {
-            sql.push_str(&format!(" WHERE {t}.{} = ?", q(&tc.name)));
+            sql.push_str(" WHERE ");
+            sql.push_str(&prod::exact_eq(
+                dialect,
+                tc,
+                &format!("{t}.{}", q(&tc.name)),
+                "?",
+                "?",
+            ));
         }
         sql
     }
@@ -1965,19 +2064,18 @@ impl<'a> Shape<'a> {
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                format!(
-                    "{} = {}",
-                    tcol(k),
-                    prod::cast_expr(dialect, k, &vcol(format!("k{i}")))
-                )
+                let p = prod::cast_expr(dialect, k, &vcol(format!("k{i}")));
+                prod::exact_eq(dialect, k, &tcol(k), &p, &p)
             })
             .collect();
         let mut wh: Vec<String> = Vec::new();
         if let Some(tc) = self.tenant {
-            wh.push(format!(
-                "{} = {}",
-                tcol(tc),
-                prod::value_expr(dialect, tc, names.len() + 1)
+            wh.push(prod::exact_eq(
+                dialect,
+                tc,
+                &tcol(tc),
+                &prod::value_expr(dialect, tc, names.len() + 1),
+                &prod::value_expr(dialect, tc, names.len() + 2),
             ));
         }
         for (i, g) in self.guards.iter().enumerate() {
@@ -2251,7 +2349,7 @@ mod tests {
              FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"n0\", \"o0\", \"o1\", \"__sdb_ord\") \
              WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $5 \
              AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
-             AND \"__sdb_t\".\"title\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\" \
+             AND \"__sdb_t\".\"title\"::text COLLATE \"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::text COLLATE \"C\" \
              RETURNING \"__sdb_v\".\"__sdb_ord\""
         );
         assert_eq!(
@@ -2274,7 +2372,7 @@ mod tests {
              USING unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"o0\", \"o1\", \"__sdb_ord\") \
              WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $4 \
              AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
-             AND \"__sdb_t\".\"title\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\" \
+             AND \"__sdb_t\".\"title\"::text COLLATE \"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::text COLLATE \"C\" \
              RETURNING \"__sdb_v\".\"__sdb_ord\""
         );
         assert_eq!(

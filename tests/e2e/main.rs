@@ -1,6 +1,7 @@
 //! End-to-end tests against real databases: SQLite always, PostgreSQL and
 //! MariaDB when their URLs are set (see `common`).
 
+mod collation;
 mod common;
 mod fidelity;
 mod governance;
