@@ -1276,8 +1276,14 @@ fn clone_sql(
     schema: &TableSchema,
     cols: &[&ColumnSchema],
     tenant: Option<&ColumnSchema>,
+    digests: &[ColumnSchema],
 ) -> String {
-    let list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
+    let mut list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
+    list.extend(
+        digests
+            .iter()
+            .filter_map(|c| digest_expr(dialect, &dialect.quote(&c.name))),
+    );
     let mut sql = format!(
         "SELECT {} FROM {}",
         list.join(", "),
@@ -1294,6 +1300,45 @@ fn clone_sql(
         ));
     }
     sql
+}
+
+/// The digest production computes of a value (`col_ref`), as lowercase hex
+/// text, NULL for NULL: how a PII column, never read, is still guarded
+/// against lost updates. `None` where the dialect has no hash function
+/// (SQLite).
+pub(crate) fn digest_expr(dialect: Dialect, col_ref: &str) -> Option<String> {
+    match dialect {
+        Dialect::Postgres => Some(format!(
+            "encode(sha256(convert_to({col_ref}::text, 'UTF8')), 'hex')"
+        )),
+        Dialect::MySql => Some(format!("SHA2(CAST({col_ref} AS BINARY), 256)")),
+        Dialect::Sqlite => None,
+    }
+}
+
+/// The column a digest is decoded as.
+pub(crate) fn digest_col(col: &ColumnSchema) -> ColumnSchema {
+    ColumnSchema {
+        name: col.name.clone(),
+        declared_type: "text".to_owned(),
+        kind: ColumnKind::Text,
+        nullable: true,
+        has_default: false,
+        generated: false,
+    }
+}
+
+/// Production's digests of the PII columns of the cloned rows: the
+/// process never holds those values, and the commit requires each digest
+/// unchanged (see [`digest_expr`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Digests {
+    /// The PII columns (none where the dialect has no hash function).
+    pub cols: Vec<ColumnSchema>,
+    /// Where the key columns are among the cloned columns.
+    pub key_at: Vec<usize>,
+    /// By the row's rendered key: each column's digest.
+    pub by_key: std::collections::HashMap<String, Vec<Option<String>>>,
 }
 
 /// Streams the tenant's rows of `schema` (only `cols`), sending them to
@@ -1314,7 +1359,8 @@ pub(crate) async fn clone_rows(
     batch: usize,
     sink: &tokio::sync::mpsc::Sender<CloneBatch>,
     spare: &mut tokio::sync::mpsc::UnboundedReceiver<CloneBatch>,
-) -> Result<u64> {
+    mut digests: Digests,
+) -> Result<(u64, Digests)> {
     let send = |rows: CloneBatch| async move {
         sink.send(rows)
             .await
@@ -1341,7 +1387,16 @@ pub(crate) async fn clone_rows(
             .position(|c| c.name == tc.name)
             .map(|i| (i, *cols.get(i).unwrap_or(&tc), v))
     });
-    let sql = clone_sql(dialect, schema, cols, tenant.map(|t| t.0));
+    if digest_expr(dialect, "x").is_none() {
+        digests.cols.clear();
+    }
+    let sql = clone_sql(dialect, schema, cols, tenant.map(|t| t.0), &digests.cols);
+    let digest_cols: Vec<ColumnSchema> = digests.cols.iter().map(digest_col).collect();
+    let key_cols: Vec<(usize, &ColumnSchema)> = digests
+        .key_at
+        .iter()
+        .filter_map(|&i| cols.get(i).map(|c| (i, *c)))
+        .collect();
     let context = format!("clone of {}", schema.name);
     let batch = batch.max(1);
 
@@ -1377,6 +1432,28 @@ pub(crate) async fn clone_rows(
                     DecodeRow::clone_into(&row, i, col, *wire, &mut buf)
                         .map_err(|r| unclonable(schema, col, &r))?;
                 }
+                if !digest_cols.is_empty() {
+                    let mut key = Vec::with_capacity(key_cols.len());
+                    for &(i, col) in &key_cols {
+                        let v = DecodeRow::decode(&row, i, col)
+                            .map_err(|r| unclonable(schema, col, &r))?;
+                        key.push((col.name.clone(), v));
+                    }
+                    let mut values = Vec::with_capacity(digest_cols.len());
+                    for (j, col) in digest_cols.iter().enumerate() {
+                        values.push(
+                            match DecodeRow::decode(&row, cols.len() + j, col)
+                                .map_err(|r| unclonable(schema, col, &r))?
+                            {
+                                Value::Text(d) => Some(d),
+                                _ => None,
+                            },
+                        );
+                    }
+                    digests
+                        .by_key
+                        .insert(crate::diff::Key(key).render(), values);
+                }
                 buf.end_row();
                 total += 1;
                 if buf.rows() >= batch || buf.held() >= CLONE_BATCH_BYTES {
@@ -1391,7 +1468,7 @@ pub(crate) async fn clone_rows(
         }};
     }
 
-    Ok(match prod {
+    let n = match prod {
         Production::Postgres(pool) => {
             let mut conn = pool
                 .acquire()
@@ -1416,7 +1493,8 @@ pub(crate) async fn clone_rows(
                 .map_err(|e| Error::database(context.clone(), e))?;
             stream!(&mut *conn)
         }
-    })
+    };
+    Ok((n, digests))
 }
 
 /// MySQL converts TIMESTAMP values to the session time zone: pin it to UTC

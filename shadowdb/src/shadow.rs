@@ -1,5 +1,6 @@
 //! `ShadowDb`: open a sandbox of one tenant's rows, run the agent's SQL, diff.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -281,6 +282,9 @@ pub struct ShadowDb {
     /// Set by a commit: the baseline is to become the sandbox's current
     /// state, done by the next diff (a committed sandbox rarely diffs again).
     pub(crate) stale_baseline: std::sync::atomic::AtomicBool,
+    /// Per table (scoped name): production's digests of its PII columns at
+    /// the clone, never shown to the agent; the commit requires them unchanged.
+    pub(crate) pii_digests: HashMap<String, prod::Digests>,
 }
 
 impl std::fmt::Debug for ShadowDb {
@@ -376,15 +380,39 @@ impl ShadowDb {
             return Err(Error::Schema(problems));
         }
 
+        if prod::digest_expr(opts.prod.dialect(), "x").is_none() {
+            for s in scoped.iter_mut().filter(|s| !s.read_only) {
+                let pii: Vec<&str> = s
+                    .cols
+                    .iter()
+                    .zip(&s.pii)
+                    .filter(|(_, p)| **p)
+                    .filter_map(|(&i, _)| s.schema.columns.get(i).map(|c| c.name.as_str()))
+                    .collect();
+                if !pii.is_empty() {
+                    let line = format!(
+                        "PII columns {} are not guarded against concurrent changes \
+                         (SQLite has no hash function to compare them without reading them)",
+                        pii.join(", ")
+                    );
+                    s.schema.not_enforced.push(line);
+                }
+            }
+        }
         let sandbox_tables: Vec<SandboxTable> = scoped
             .iter()
             .map(|s| sandbox_table(s, &scoped, &tenant))
             .collect();
         let sandbox = Mutex::new(Sandbox::new(sandbox_tables, opts.limits)?);
         let mut stats = CloneStats::default();
+        let mut pii_digests = HashMap::new();
         for (i, s) in scoped.iter().enumerate() {
             let n = if opts.clone_rows {
-                clone_table(&opts.prod, s, i, &tenant, &sandbox).await?
+                let (n, digests) = clone_table(&opts.prod, s, i, &tenant, &sandbox).await?;
+                if !digests.cols.is_empty() {
+                    pii_digests.insert(s.schema.name.to_string(), digests);
+                }
+                n
             } else {
                 0
             };
@@ -446,6 +474,7 @@ impl ShadowDb {
             session: SessionGuard::started_at(opts.session_limits, started),
             last_diff: Mutex::new(None),
             stale_baseline: std::sync::atomic::AtomicBool::new(false),
+            pii_digests,
         })
     }
 
@@ -1210,7 +1239,7 @@ async fn clone_table(
     i: usize,
     tenant: &Value,
     sandbox: &Mutex<Sandbox>,
-) -> Result<u64> {
+) -> Result<(u64, prod::Digests)> {
     let read: Vec<schema::ColumnSchema> = s
         .cols
         .iter()
@@ -1225,11 +1254,39 @@ async fn clone_table(
     let (tx, mut rx) = tokio::sync::mpsc::channel(CLONE_QUEUE);
     // Loaded batches go back to the reader to be filled again.
     let (back, mut spare) = tokio::sync::mpsc::unbounded_channel();
+    // PII columns are never read; production's digest of each is, to guard
+    // them against lost updates at commit.
+    let digests = prod::Digests {
+        cols: s
+            .cols
+            .iter()
+            .zip(&s.pii)
+            .filter(|(_, pii)| **pii)
+            .filter_map(|(&c, _)| s.schema.columns.get(c).cloned())
+            .collect(),
+        key_at: s
+            .key
+            .iter()
+            .filter_map(|&k| s.col(k))
+            .filter_map(|k| read.iter().position(|c| c.name == k.name))
+            .collect(),
+        by_key: HashMap::new(),
+    };
     let (prod, schema) = (prod.clone(), s.schema.clone());
     let mut reader = AbortOnDrop(tokio::spawn(async move {
         let cols: Vec<&schema::ColumnSchema> = read.iter().collect();
         let filter = filter.as_ref().map(|(c, v)| (c, v));
-        prod::clone_rows(&prod, &schema, &cols, filter, CLONE_BATCH, &tx, &mut spare).await
+        prod::clone_rows(
+            &prod,
+            &schema,
+            &cols,
+            filter,
+            CLONE_BATCH,
+            &tx,
+            &mut spare,
+            digests,
+        )
+        .await
     }));
     // An error here drops the reader, which stops it.
     while let Some(mut rows) = rx.recv().await {

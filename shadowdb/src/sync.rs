@@ -411,6 +411,10 @@ impl ShadowDb {
             // Deletes and updates of referenced columns must not cascade onto
             // rows outside the changeset.
             self.check_cascades(&mut tx, cs).await?;
+            // PII columns were never cloned: production's digest of each
+            // must be as at the clone (rows locked until the commit).
+            let pii_moved = self.check_pii(&mut tx, cs, &mut conflicts).await?;
+            let unmoved = |g| without(&pii_moved, g);
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
@@ -433,7 +437,7 @@ impl ShadowDb {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
                 };
-                for group in groups(t, cs, Op::Update) {
+                for group in groups(t, cs, Op::Update).into_iter().filter_map(unmoved) {
                     let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
                     if done > 0 {
                         written.entry(t.schema.name.to_string()).or_default().update += done;
@@ -444,7 +448,7 @@ impl ShadowDb {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
                 };
-                for group in groups(t, cs, Op::Delete) {
+                for group in groups(t, cs, Op::Delete).into_iter().filter_map(unmoved) {
                     let done = self.apply_group(&mut tx, t, &group, &mut conflicts).await?;
                     if done > 0 {
                         written.entry(t.schema.name.to_string()).or_default().delete += done;
@@ -1210,6 +1214,116 @@ impl ShadowDb {
         })
     }
 
+    /// Compares production's digest of every PII column of each updated or
+    /// deleted row with the one taken at the clone, locking the rows (`FOR
+    /// UPDATE`) so none can change before the commit. A row whose digest
+    /// moved is a conflict naming the columns (never a value); the returned
+    /// `(table, key)` pairs are left out of the writes. A row gone or moved
+    /// to another tenant is left to the guards.
+    async fn check_pii(
+        &self,
+        tx: &mut ProdTx,
+        cs: &ChangeSet,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<std::collections::HashSet<(String, String)>> {
+        let dialect = self.prod.dialect();
+        let mut moved = std::collections::HashSet::new();
+        for t in &self.tables {
+            let name = t.schema.name.to_string();
+            let Some(digests) = self.pii_digests.get(&name) else {
+                continue;
+            };
+            let rows: Vec<&RowChange> = cs
+                .changes()
+                .iter()
+                .filter(|c| c.table == name && matches!(c.op, Op::Update | Op::Delete))
+                .collect();
+            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+            if rows.is_empty() || key_cols.is_empty() || digests.cols.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = key_cols.iter().map(|c| dialect.quote(&c.name)).collect();
+            let mut reads: Vec<String> = key_cols
+                .iter()
+                .map(|c| prod::read_expr(dialect, c))
+                .collect();
+            reads.extend(
+                digests
+                    .cols
+                    .iter()
+                    .filter_map(|c| prod::digest_expr(dialect, &dialect.quote(&c.name))),
+            );
+            let digest_cols: Vec<ColumnSchema> =
+                digests.cols.iter().map(prod::digest_col).collect();
+            let mut decode: Vec<&ColumnSchema> = key_cols.clone();
+            decode.extend(digest_cols.iter());
+            let fail = |e: FetchError| match e {
+                FetchError::Db(e) => Error::database(format!("commit: PII check of {name}"), e),
+                FetchError::Decode(m) => Error::Sandbox(m),
+            };
+            let per = (dialect.max_binds().saturating_sub(2) / key_cols.len()).clamp(1, 1_000);
+            for chunk in rows.chunks(per) {
+                let mut binds = Vec::new();
+                let mut tuples = Vec::new();
+                for c in chunk {
+                    let mut exprs = Vec::new();
+                    for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
+                        binds.push(Self::bind(dialect, col, v, c)?);
+                        exprs.push(prod::value_expr(dialect, col, binds.len()));
+                    }
+                    tuples.push(exprs);
+                }
+                let mut sql = format!(
+                    "SELECT {} FROM {} WHERE {}",
+                    reads.join(", "),
+                    prod::qualified(dialect, &t.schema.name),
+                    in_list(dialect, &names, &tuples)
+                );
+                if let (Some(tc), Some(first)) = (tenant_col(t), chunk.first()) {
+                    let bind = Self::bind(dialect, tc, &self.tenant, first)?;
+                    let n = binds.len() + 1;
+                    binds.extend(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)));
+                    sql.push_str(" AND ");
+                    sql.push_str(&prod::exact_eq(
+                        dialect,
+                        tc,
+                        &dialect.quote(&tc.name),
+                        &prod::value_expr(dialect, tc, n),
+                        &prod::value_expr(dialect, tc, n + 1),
+                    ));
+                }
+                sql.push_str(" FOR UPDATE");
+                for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
+                    let (key_values, now) = values.split_at(key_cols.len().min(values.len()));
+                    let key = key_from(&key_cols, key_values.to_vec()).render();
+                    let cloned = digests.by_key.get(&key);
+                    let columns: Vec<String> = digests
+                        .cols
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| {
+                            let then = cloned.and_then(|d| d.get(*j)).and_then(Option::as_deref);
+                            let now = match now.get(*j) {
+                                Some(Value::Text(d)) => Some(d.as_str()),
+                                _ => None,
+                            };
+                            cloned.is_none() || then != now
+                        })
+                        .map(|(_, c)| c.name.clone())
+                        .collect();
+                    if !columns.is_empty() && moved.insert((name.clone(), key.clone())) {
+                        conflicts.push(Conflict {
+                            table: name.clone(),
+                            key,
+                            kind: ConflictKind::Changed { columns },
+                        });
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
     /// Refuses deletes (and updates of referenced columns) that production
     /// would cascade onto rows outside the changeset: rows of a table out of
     /// scope, or another tenant's rows of a scoped one. One query per
@@ -1805,6 +1919,18 @@ fn key_from(key_cols: &[&ColumnSchema], values: Vec<Value>) -> Key {
 
 fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
     t.tenant_col.and_then(|i| t.schema.columns.get(i))
+}
+
+/// `g` without the changes of `moved` (`(table, key)`); `None` if empty.
+fn without<'a>(
+    moved: &std::collections::HashSet<(String, String)>,
+    mut g: Group<'a>,
+) -> Option<Group<'a>> {
+    if !moved.is_empty() {
+        g.changes
+            .retain(|c| !moved.contains(&(c.table.clone(), c.key.render())));
+    }
+    (!g.changes.is_empty()).then_some(g)
 }
 
 /// Whether production refused a statement for a duplicate in a unique index.

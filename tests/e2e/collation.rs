@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use safemodel::Value;
+use safemodel::{SafeModel, Value};
 use shadowdb::approve::ChannelApprover;
 use shadowdb::diff::Op;
 use shadowdb::policy::Policy;
@@ -468,6 +468,110 @@ async fn json_rewritten_after_review_to_the_same_meaning_is_refused() {
             ))
             .await,
             vec![vec!["{\"a\": 0}".to_owned()]],
+            "{:?}",
+            db.kind
+        );
+    });
+}
+
+// ---- PII columns, never cloned, still guard against lost updates -----------------
+
+#[derive(Debug, SafeModel)]
+#[safemodel(table = "co_people", tenant = "org")]
+pub struct CoPerson {
+    #[safemodel(primary_key)]
+    pub id: i64,
+    pub org: i64,
+    pub n: i64,
+    #[safemodel(pii)]
+    pub email: Option<String>,
+}
+
+#[tokio::test]
+async fn a_pii_column_changed_after_the_clone_is_a_conflict() {
+    each_db!("co_pii", |db| {
+        db.exec(pick(
+            &db,
+            "CREATE TABLE co_people (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, n INTEGER NOT NULL, email TEXT)",
+            "CREATE TABLE co_people (id bigint PRIMARY KEY, org bigint NOT NULL, n bigint NOT NULL, email text)",
+            "CREATE TABLE co_people (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, n BIGINT NOT NULL, email VARCHAR(100))",
+        ))
+        .await;
+        db.exec(
+            "INSERT INTO co_people VALUES (1, 1, 0, 'a@example.com');
+             INSERT INTO co_people VALUES (2, 1, 0, 'b@example.com');
+             INSERT INTO co_people VALUES (3, 1, 0, NULL)",
+        )
+        .await;
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("co_people")
+            .tenant(1_i64)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("UPDATE co_people SET n = 1 WHERE id IN (1, 2)", &[])
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM co_people WHERE id = 3", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        // Another connection changes the e-mail addresses (case only, for
+        // one: 'A@example.com').
+        db.exec(
+            "UPDATE co_people SET email = 'A@example.com' WHERE id = 1;
+             UPDATE co_people SET email = 'c@example.com' WHERE id = 3",
+        )
+        .await;
+        let all = "SELECT id, n, email FROM co_people ORDER BY id";
+        let row = |r: [&str; 3]| -> Vec<String> { r.iter().map(|s| (*s).to_owned()).collect() };
+        if db.kind == Kind::Sqlite {
+            // No hash function: not guarded, and the changeset says so.
+            assert_eq!(
+                cs.not_enforced,
+                [
+                    "co_people: PII columns email are not guarded against concurrent changes (SQLite has no hash function to compare them without reading them)"
+                ]
+            );
+            continue;
+        }
+        assert!(cs.not_enforced.is_empty(), "{:?}", cs.not_enforced);
+        let err = sdb.commit(&cs).await.unwrap_err();
+        let Error::Conflict(mut c) = err else {
+            panic!("{:?}: {err:?}", db.kind)
+        };
+        c.sort_by(|a, b| a.key.cmp(&b.key));
+        let email = || ConflictKind::Changed {
+            columns: vec!["email".into()],
+        };
+        assert_eq!(
+            c,
+            [
+                conflict("co_people", "id=1", email()),
+                conflict("co_people", "id=3", email())
+            ],
+            "{:?}",
+            db.kind
+        );
+        let moved = vec![
+            row(["1", "0", "A@example.com"]),
+            row(["2", "0", "b@example.com"]),
+            row(["3", "0", "c@example.com"]),
+        ];
+        assert_eq!(db.rows(all).await, moved, "{:?}", db.kind);
+
+        let report = sdb
+            .commit_with(&cs, CommitOptions::new().on_conflict(OnConflict::Skip))
+            .await
+            .unwrap();
+        assert_eq!(report.skipped.len(), 2, "{:?}", db.kind);
+        assert_eq!(
+            db.rows(all).await,
+            vec![
+                row(["1", "0", "A@example.com"]),
+                row(["2", "1", "b@example.com"]),
+                row(["3", "0", "c@example.com"]),
+            ],
             "{:?}",
             db.kind
         );
