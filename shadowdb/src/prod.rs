@@ -1351,6 +1351,10 @@ pub(crate) struct Digests {
 /// # Errors
 /// [`Error::Database`], [`Error::Unclonable`], or [`Error::Sandbox`] when
 /// the receiving end is gone.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the streaming pipe's two ends and the digests taken beside the rows"
+)]
 pub(crate) async fn clone_rows(
     prod: &Production,
     schema: &TableSchema,
