@@ -233,10 +233,7 @@ pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: 
 pub(crate) fn collates(dialect: Dialect, kind: &ColumnKind) -> bool {
     match dialect {
         Dialect::Postgres => matches!(kind, ColumnKind::Text),
-        Dialect::MySql | Dialect::Sqlite => matches!(
-            kind,
-            ColumnKind::Text | ColumnKind::Enum(_) | ColumnKind::Uuid | ColumnKind::Json
-        ),
+        Dialect::MySql | Dialect::Sqlite => matches!(kind, ColumnKind::Text | ColumnKind::Enum(_)),
     }
 }
 

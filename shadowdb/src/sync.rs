@@ -1533,37 +1533,72 @@ impl ShadowDb {
             tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert")
                 .await
                 .map_err(|e| Error::database(ctx.clone(), e))?;
-            for c in chunk {
-                let ctx = format!("commit: INSERT INTO {table}[{}]", c.key.render());
-                tx.execute_raw("SAVEPOINT shadowdb_insert_row")
+            // Which keys production holds taken, as its own `=` (and its
+            // collation) finds them; read with a lock, so a key another
+            // transaction inserted (committed since, or still waiting) counts.
+            let mut rest = Vec::with_capacity(chunk.len());
+            for &c in chunk {
+                if self.key_taken(tx, t, c).await? {
+                    conflicts.push(Conflict {
+                        table: table.clone(),
+                        key: c.key.render(),
+                        kind: ConflictKind::KeyExists,
+                    });
+                } else {
+                    rest.push(c);
+                }
+            }
+            if !rest.is_empty() {
+                // Any other unique index refusing the rest is the
+                // statement's failure, as it would have been.
+                let (sql, binds) = Self::insert_sql(dialect, t, &cols, &rest)?;
+                count += tx
+                    .execute(sql, &binds)
                     .await
                     .map_err(|e| Error::database(ctx.clone(), e))?;
-                let (sql, binds) = Self::insert_sql(dialect, t, &cols, std::slice::from_ref(c))?;
-                match tx.execute(sql, &binds).await {
-                    Ok(n) => {
-                        count += n;
-                        tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert_row")
-                            .await
-                            .map_err(|e| Error::database(ctx.clone(), e))?;
-                    }
-                    Err(e) if is_unique_violation(&e) => {
-                        tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert_row")
-                            .await
-                            .map_err(|e| Error::database(ctx.clone(), e))?;
-                        conflicts.push(Conflict {
-                            table: table.clone(),
-                            key: c.key.render(),
-                            kind: ConflictKind::KeyExists,
-                        });
-                    }
-                    Err(e) => return Err(Error::database(ctx, e)),
-                }
             }
             tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
                 .await
                 .map_err(|e| Error::database(ctx.clone(), e))?;
         }
         Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
+    }
+
+    /// Whether production holds `c`'s key taken, by its own `=` (and the key
+    /// columns' collation), the row locked where the dialect can.
+    async fn key_taken(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange) -> Result<bool> {
+        let dialect = self.prod.dialect();
+        let mut binds = Vec::new();
+        let mut wh = Vec::new();
+        for (col, (_, v)) in t.key.iter().filter_map(|&k| t.col(k)).zip(&c.key.0) {
+            binds.push(Self::bind(dialect, col, v, c)?);
+            wh.push(format!(
+                "{} = {}",
+                dialect.quote(&col.name),
+                prod::value_expr(dialect, col, binds.len())
+            ));
+        }
+        if wh.is_empty() {
+            return Ok(false);
+        }
+        let lock = if dialect == Dialect::Sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        };
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {}{lock}",
+            prod::qualified(dialect, &t.schema.name),
+            wh.join(" AND ")
+        );
+        let rows = tx.fetch(sql, &binds, &[]).await.map_err(|e| match e {
+            FetchError::Db(e) => Error::database(
+                format!("commit: key check of {}[{}]", c.table, c.key.render()),
+                e,
+            ),
+            FetchError::Decode(m) => Error::Sandbox(m),
+        })?;
+        Ok(!rows.is_empty())
     }
 
     /// A multi-row `INSERT` of `rows` (columns `cols`) and its binds.
