@@ -577,3 +577,49 @@ async fn a_pii_column_changed_after_the_clone_is_a_conflict() {
         );
     });
 }
+
+// ---- cascades: a child of `'ACME'` is not this tenant's -------------------------
+
+#[tokio::test]
+async fn a_cascade_onto_a_child_of_a_tenant_the_collation_matches_is_refused() {
+    each_db!("co_cascade", |db| {
+        collation_setup(&db).await;
+        let ty = ci_text(&db, false);
+        db.exec(&format!(
+            "CREATE TABLE co_parents (id INTEGER PRIMARY KEY, tenant {ty} NOT NULL);
+             CREATE TABLE co_kids (id INTEGER PRIMARY KEY, tenant {ty} NOT NULL, parent_id INTEGER NOT NULL REFERENCES co_parents (id) ON DELETE CASCADE);
+             INSERT INTO co_parents VALUES (1, 'acme');
+             INSERT INTO co_kids VALUES (1, 'acme', 1);
+             INSERT INTO co_kids VALUES (2, 'ACME', 1)"
+        ))
+        .await;
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .tables(["co_parents", "co_kids"])
+            .tenant_column("co_parents", "tenant")
+            .tenant_column("co_kids", "tenant")
+            .allow_uncontracted(true)
+            .tenant(Value::Text("acme".into()))
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM co_parents WHERE id = 1", &[])
+            .await
+            .unwrap();
+        let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "co_parents[id=1]: DELETE would cascade onto `co_kids` rows outside the changeset",
+            "{:?}",
+            db.kind
+        );
+        assert_eq!(
+            db.rows("SELECT id, tenant FROM co_kids ORDER BY id").await,
+            vec![
+                vec!["1".to_owned(), "acme".to_owned()],
+                vec!["2".to_owned(), "ACME".to_owned()]
+            ],
+            "{:?}",
+            db.kind
+        );
+    });
+}
