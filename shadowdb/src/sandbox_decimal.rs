@@ -153,7 +153,11 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         register(&conn).unwrap();
         assert_eq!(
-            eval(&conn, "SELECT decimal_add('123456789012345.123456789012345', 1)").unwrap(),
+            eval(
+                &conn,
+                "SELECT decimal_add('123456789012345.123456789012345', 1)"
+            )
+            .unwrap(),
             V::Text("123456789012346.123456789012345".into())
         );
         assert_eq!(
@@ -180,6 +184,9 @@ mod tests {
              lost digits; write decimals as text ('1.5')"
         );
         let err = eval(&conn, "SELECT decimal_mul('abc', 1)").unwrap_err();
-        assert_eq!(err.to_string(), "decimal_mul: argument 1 is not decimal text");
+        assert_eq!(
+            err.to_string(),
+            "decimal_mul: argument 1 is not decimal text"
+        );
     }
 }

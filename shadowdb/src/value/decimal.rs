@@ -56,7 +56,11 @@ pub(crate) fn shape(text: &str) -> Option<Shape> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let digits = || int_part.bytes().chain(frac_part.bytes());
@@ -128,7 +132,10 @@ impl Exact {
         let (mantissa, exp) = split_exponent(body).ok_or(DecimalError::NotDecimal)?;
         let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         if (int_part.is_empty() && frac_part.is_empty())
-            || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
+            || !int_part
+                .bytes()
+                .chain(frac_part.bytes())
+                .all(|b| b.is_ascii_digit())
         {
             return Err(DecimalError::NotDecimal);
         }
@@ -256,7 +263,10 @@ impl Exact {
         }
         Exact {
             negative: self.negative != other.negative,
-            mag: acc.into_iter().map(|d| u8::try_from(d).unwrap_or(0)).collect(),
+            mag: acc
+                .into_iter()
+                .map(|d| u8::try_from(d).unwrap_or(0))
+                .collect(),
             scale: self.scale + other.scale,
         }
         .checked()
@@ -281,7 +291,11 @@ impl Exact {
             .and_then(|i| self.mag.get(i))
             .is_some_and(|d| *d >= 5);
         let kept = self.mag.get(drop..).unwrap_or_default();
-        let mag = if up { add_mag(kept, &[1]) } else { kept.to_vec() };
+        let mag = if up {
+            add_mag(kept, &[1])
+        } else {
+            kept.to_vec()
+        };
         Exact {
             negative: self.negative,
             mag,
@@ -417,7 +431,10 @@ mod tests {
         assert_eq!(d("-0.1").mul(&d("3")).unwrap().to_string(), "-0.3");
         assert_eq!(d("0").mul(&d("-3.00")).unwrap().to_string(), "0.00");
         assert_eq!(
-            d("99999999999999999999").mul(&d("99999999999999999999")).unwrap().to_string(),
+            d("99999999999999999999")
+                .mul(&d("99999999999999999999"))
+                .unwrap()
+                .to_string(),
             "9999999999999999999800000000000000000001"
         );
         assert_eq!(d("1.005").round(2).unwrap().to_string(), "1.01");

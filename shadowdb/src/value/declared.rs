@@ -48,9 +48,7 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             mysql_bytes(declared, b.len())
         }
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
-        (ColumnKind::Timestamp, Value::Timestamp(t)) => {
-            fraction(dialect, declared, t.nanosecond())
-        }
+        (ColumnKind::Timestamp, Value::Timestamp(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::TimestampTz, Value::TimestampTz(t)) => {
             fraction(dialect, declared, t.nanosecond())
         }
@@ -130,9 +128,11 @@ fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
     if fits_integer {
         return Ok(());
     }
-    Err("more than 15 significant digits: SQLite keeps this DECIMAL column as a \
+    Err(
+        "more than 15 significant digits: SQLite keeps this DECIMAL column as a \
          64-bit float, which would round it (precision lost)"
-        .to_owned())
+            .to_owned(),
+    )
 }
 
 /// Whether `s` has more than `n` characters, without counting long text twice.
@@ -142,7 +142,8 @@ fn longer_than(s: &str, n: u64) -> bool {
 }
 
 fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
-    let too_long = |n: u64, unit: &str| Err(format!("longer than {n} {unit}: too long for {declared}"));
+    let too_long =
+        |n: u64, unit: &str| Err(format!("longer than {n} {unit}: too long for {declared}"));
     let padded = || Err(format!("ends in a space, which {declared} does not keep"));
     match dialect {
         Dialect::Postgres => {
@@ -258,7 +259,7 @@ fn fraction(dialect: Dialect, declared: &str, nanos: u32) -> Result<(), String> 
     .min(9);
     let unit = 10_u32.pow(9 - u32::try_from(digits).unwrap_or(9));
     // A leap second is 1_000_000_000 nanoseconds and up: only its fraction counts.
-    if (nanos % 1_000_000_000) % unit == 0 {
+    if (nanos % 1_000_000_000).is_multiple_of(unit) {
         Ok(())
     } else {
         Err(format!(
@@ -298,9 +299,11 @@ mod tests {
         assert_eq!(ok("-123456789012345.123456789012345000"), Ok(()));
         assert_eq!(
             ok("1.1234567890123456"),
-            Err("more than 15 digits after the point: numeric(30,15) would round it \
+            Err(
+                "more than 15 digits after the point: numeric(30,15) would round it \
                  (precision lost); round it explicitly with decimal_round(value, 15)"
-                .into())
+                    .into()
+            )
         );
         assert_eq!(
             ok("1234567890123456"),
@@ -354,7 +357,10 @@ mod tests {
         assert_eq!(check(Dialect::MySql, &my, &text_value("日本語")), Ok(()));
         assert!(check(Dialect::MySql, &my, &text_value("日本語x")).is_err());
         let pg_char = col(ColumnKind::Text, "character(3)");
-        assert_eq!(check(Dialect::Postgres, &pg_char, &text_value("ab")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &pg_char, &text_value("ab")),
+            Ok(())
+        );
         assert_eq!(
             check(Dialect::Postgres, &pg_char, &text_value("ab ")),
             Err("ends in a space, which character(3) does not keep".into())
