@@ -21,7 +21,8 @@
 //!   and unsigned (PostgreSQL's are checked where they are bound);
 //! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
-//!   keeps 6 digits unless declared fewer, MariaDB 0 unless declared more).
+//!   keeps 6 digits unless declared fewer, MariaDB 0 unless declared more),
+//!   and MariaDB's `TIMESTAMP` range (1970 to 2038).
 //!
 //! Messages name the limit, never the value.
 
@@ -50,6 +51,9 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::Timestamp, Value::Timestamp(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::TimestampTz, Value::TimestampTz(t)) => {
+            if dialect == Dialect::MySql {
+                mysql_timestamp_range(declared, t.timestamp())?;
+            }
             fraction(dialect, declared, t.nanosecond())
         }
         _ => Ok(()),
@@ -248,6 +252,20 @@ fn mysql_bytes(declared: &str, len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// MariaDB's `TIMESTAMP` holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07
+/// UTC (MariaDB 11.5 on 64 bits reaches 2106; the older bound is kept, a
+/// refusal rather than a guess); outside strict mode it stores a zero date
+/// for anything else.
+fn mysql_timestamp_range(declared: &str, unix_seconds: i64) -> Result<(), String> {
+    if (1..=i64::from(i32::MAX)).contains(&unix_seconds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of {declared}"
+        ))
+    }
+}
+
 /// Fractional seconds beyond the column's precision.
 fn fraction(dialect: Dialect, declared: &str, nanos: u32) -> Result<(), String> {
     let (_, n, _) = type_args(declared);
@@ -427,6 +445,29 @@ mod tests {
         assert_eq!(check(Dialect::Postgres, &pg, &Value::Timestamp(t)), Ok(()));
         let pg0 = col(ColumnKind::Timestamp, "timestamp(0) without time zone");
         assert!(check(Dialect::Postgres, &pg0, &Value::Timestamp(t)).is_err());
+        let ts = col(ColumnKind::TimestampTz, "timestamp(6)");
+        let at = |y: i32| {
+            Value::TimestampTz(
+                chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, y, 1, 1, 0, 0, 0).unwrap(),
+            )
+        };
+        assert_eq!(check(Dialect::MySql, &ts, &at(2037)), Ok(()));
+        assert_eq!(
+            check(Dialect::MySql, &ts, &at(2039)),
+            Err(
+                "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of timestamp(6)"
+                    .into()
+            )
+        );
+        assert!(check(Dialect::MySql, &ts, &at(1969)).is_err());
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::TimestampTz, "timestamp with time zone"),
+                &at(2039)
+            ),
+            Ok(())
+        );
         let nanos = t.with_nanosecond(500_000_001).unwrap();
         assert!(check(Dialect::Postgres, &pg, &Value::Timestamp(nanos)).is_err());
     }
