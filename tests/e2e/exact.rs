@@ -209,29 +209,29 @@ async fn limits_setup(db: &TestDb) {
         Kind::Postgres => {
             db.exec(
                 "CREATE TYPE ex_mood AS ENUM ('ok', 'sad');
-                 CREATE TABLE ex_lim (id bigint PRIMARY KEY, org_id bigint NOT NULL, d52 numeric(5,2), v3 varchar(3), s smallint, e ex_mood, t text)",
+                 CREATE TABLE ex_lim (id bigint PRIMARY KEY, org_id bigint NOT NULL, d52 numeric(5,2), v3 varchar(3), s smallint, e ex_mood, t text, at timestamp(0))",
             )
             .await;
         }
         Kind::MySql => {
             db.exec(
-                "CREATE TABLE ex_lim (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e ENUM('ok','sad'), t TEXT)",
+                "CREATE TABLE ex_lim (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e ENUM('ok','sad'), t TEXT, at DATETIME)",
             )
             .await;
         }
         Kind::Sqlite => {
             db.exec(
-                "CREATE TABLE ex_lim (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e TEXT, t TEXT)",
+                "CREATE TABLE ex_lim (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e TEXT, t TEXT, at DATETIME)",
             )
             .await;
         }
     }
-    db.exec("INSERT INTO ex_lim VALUES (1, 1, '1.25', 'abc', 1, 'ok', 'x')")
+    db.exec("INSERT INTO ex_lim VALUES (1, 1, '1.25', 'abc', 1, 'ok', 'x', '2024-01-02 03:04:05')")
         .await;
 }
 
 async fn lim_row(db: &TestDb) -> Vec<String> {
-    let cols = ["d52", "v3", "s", "e", "t"]
+    let cols = ["d52", "v3", "s", "e", "t", "at"]
         .map(|c| as_text(db.kind, c))
         .join(", ");
     let concat = match db.kind {
@@ -244,10 +244,15 @@ async fn lim_row(db: &TestDb) -> Vec<String> {
 /// Per dialect, the violation each write gets (`None`: production stores it
 /// as written, and the commit does).
 fn limit_cases(kind: Kind) -> Vec<(&'static str, &'static str, Option<String>)> {
-    let (dec, varchar, small) = match kind {
-        Kind::Postgres => ("numeric(5,2)", "character varying(3)", "smallint"),
-        Kind::MySql => ("decimal(5,2)", "varchar(3)", "smallint(6)"),
-        Kind::Sqlite => ("", "", ""),
+    let (dec, varchar, small, at) = match kind {
+        Kind::Postgres => (
+            "numeric(5,2)",
+            "character varying(3)",
+            "smallint",
+            "timestamp(0) without time zone",
+        ),
+        Kind::MySql => ("decimal(5,2)", "varchar(3)", "smallint(6)", "datetime"),
+        Kind::Sqlite => ("", "", "", ""),
     };
     let server = |msg: String| (kind != Kind::Sqlite).then_some(msg);
     vec![
@@ -293,6 +298,13 @@ fn limit_cases(kind: Kind) -> Vec<(&'static str, &'static str, Option<String>)> 
             "UPDATE ex_lim SET e = 'meh' WHERE id = 1",
             "e",
             server("not one of ok, sad".to_owned()),
+        ),
+        (
+            "UPDATE ex_lim SET at = '2024-01-02 03:04:05.5' WHERE id = 1",
+            "at",
+            server(format!(
+                "more than 0 fractional second digits: {at} would round them"
+            )),
         ),
         (
             "UPDATE ex_lim SET t = 'a' || char(0) || 'b' WHERE id = 1",
@@ -344,7 +356,12 @@ async fn declared_limits_are_violations_before_the_transaction() {
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}: {cs:?}", db.kind);
         sdb.commit(&cs).await.unwrap();
-        assert_eq!(lim_row(&db).await, ["-999.99|äöü|1|sad|x"], "{:?}", db.kind);
+        assert_eq!(
+            lim_row(&db).await,
+            ["-999.99|äöü|1|sad|x|2024-01-02 03:04:05"],
+            "{:?}",
+            db.kind
+        );
     });
 }
 
@@ -364,7 +381,10 @@ async fn sqlite_declares_no_length_or_width() {
     let cs = sdb.diff().unwrap();
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
-    assert_eq!(lim_row(&db).await, ["1.25|äöüß|32768|meh|x"]);
+    assert_eq!(
+        lim_row(&db).await,
+        ["1.25|äöüß|32768|meh|x|2024-01-02 03:04:05"]
+    );
 }
 
 /// MariaDB outside strict mode truncates, clamps and rounds without an
@@ -377,9 +397,9 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
         return;
     };
     limits_setup(&db).await;
-    db.exec("CREATE TABLE ex_small (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, tiny TINYINT, code CHAR(3), n INT UNSIGNED)")
+    db.exec("CREATE TABLE ex_small (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, tiny TINYINT, code CHAR(3), n INT UNSIGNED, ts TIMESTAMP NULL)")
         .await;
-    db.exec("INSERT INTO ex_small VALUES (1, 1, 1, 'abc', 1)")
+    db.exec("INSERT INTO ex_small VALUES (1, 1, 1, 'abc', 1, NULL)")
         .await;
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
@@ -437,6 +457,11 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
             "out of range for int(10) unsigned",
         ),
         small(
+            "UPDATE ex_small SET ts = '2040-01-01 00:00:00+00:00' WHERE id = 1",
+            "ts",
+            "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of timestamp",
+        ),
+        small(
             "UPDATE ex_small SET code = 'ab ' WHERE id = 1",
             "code",
             "ends in a space, which char(3) does not keep",
@@ -458,9 +483,9 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
     assert_eq!(
         fresh(
             &db,
-            "SELECT CONCAT_WS('|', tiny, code, n) FROM ex_small ORDER BY id"
+            "SELECT CONCAT_WS('|', tiny, code, n, COALESCE(ts, 'NULL')) FROM ex_small ORDER BY id"
         )
         .await,
-        ["1|abc|1"]
+        ["1|abc|1|NULL"]
     );
 }
