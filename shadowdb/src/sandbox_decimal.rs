@@ -10,12 +10,13 @@
 //!   (`decimal_add('1.10', 1)` is `'2.10'`);
 //! - `decimal_mul(a, b)`: at the sum of both scales;
 //! - `decimal_round(a, n)`: `n` digits after the point, half away from zero;
-//! - `decimal_cmp(a, b)`: -1, 0 or 1 (`decimal_cmp('1.10', '1.1')` is 0).
+//! - `decimal_cmp(a, b)`: -1, 0 or 1 (`decimal_cmp('1.10', '1.1')` is 0);
+//! - `decimal_sum(a)`: the aggregate, NULLs skipped, NULL over no values.
 //!
 //! NULL in, NULL out. A float argument is refused: it may already have lost
 //! digits. Operands are bounded ([`MAX_DIGITS`]).
 
-use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Error};
 
@@ -28,6 +29,7 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "decimal_mul",
     "decimal_round",
     "decimal_cmp",
+    "decimal_sum",
 ];
 
 /// A function's refusal, as the agent reads it.
@@ -92,8 +94,44 @@ fn binary(
     )
 }
 
+/// `decimal_sum`: exact, like SQL's `sum` (NULLs skipped, NULL over none).
+struct Sum;
+
+impl Aggregate<Option<Exact>, Option<String>> for Sum {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Option<Exact>> {
+        Ok(None)
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut Option<Exact>) -> rusqlite::Result<()> {
+        let name = "decimal_sum";
+        if let Some(v) = arg(ctx, name, 0)? {
+            *acc = Some(match acc.take() {
+                Some(total) => total
+                    .add(&v)
+                    .map_err(|e| refuse(name, format!("the result has {e}")))?,
+                None => v,
+            });
+        }
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        acc: Option<Option<Exact>>,
+    ) -> rusqlite::Result<Option<String>> {
+        Ok(acc.flatten().map(|total| total.to_string()))
+    }
+}
+
 /// Registers the functions on the sandbox's connection.
 pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_aggregate_function(
+        "decimal_sum",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        Sum,
+    )?;
     binary(conn, "decimal_add", Exact::add)?;
     binary(conn, "decimal_sub", Exact::sub)?;
     binary(conn, "decimal_mul", Exact::mul)?;
@@ -177,6 +215,23 @@ mod tests {
             V::Integer(0)
         );
         assert_eq!(eval(&conn, "SELECT decimal_add(NULL, 1)").unwrap(), V::Null);
+        assert_eq!(
+            eval(
+                &conn,
+                "SELECT decimal_sum(x) FROM (SELECT '0.1' AS x UNION ALL SELECT '0.2' \
+                 UNION ALL SELECT NULL UNION ALL SELECT '123456789012345.123456789012345')"
+            )
+            .unwrap(),
+            V::Text("123456789012345.423456789012345".into())
+        );
+        assert_eq!(
+            eval(&conn, "SELECT decimal_sum(x) FROM (SELECT NULL AS x)").unwrap(),
+            V::Null
+        );
+        assert_eq!(
+            eval(&conn, "SELECT decimal_sum(x) FROM (SELECT 1 AS x WHERE 0)").unwrap(),
+            V::Null
+        );
         let err = eval(&conn, "SELECT decimal_add('1', 1.5)").unwrap_err();
         assert_eq!(
             err.to_string(),
