@@ -45,6 +45,9 @@ pub(crate) struct Shape {
     pub frac_digits: u64,
     /// Significant digits, from the first to the last non-zero one.
     pub significant: u64,
+    /// The power of ten of the last significant digit (`1200` -> 2,
+    /// `0.05` -> -2; 0 for zero).
+    pub power: i128,
 }
 
 /// The [`Shape`] of decimal text (sign, digits, optional fraction and
@@ -72,6 +75,7 @@ pub(crate) fn shape(text: &str) -> Option<Shape> {
             int_digits: 0,
             frac_digits: 0,
             significant: 0,
+            power: 0,
         });
     }
     let trailing = i128::try_from(digits().rev().take_while(|b| *b == b'0').count()).ok()?;
@@ -84,6 +88,7 @@ pub(crate) fn shape(text: &str) -> Option<Shape> {
         int_digits: clamp(significant + power),
         frac_digits: clamp(-power),
         significant: clamp(significant),
+        power,
     })
 }
 
@@ -395,6 +400,8 @@ mod tests {
         assert_eq!((s.int_digits, s.frac_digits, s.significant), (15, 15, 30));
         let s = shape("001.2300e1").unwrap();
         assert_eq!((s.int_digits, s.frac_digits, s.significant), (2, 1, 3));
+        assert_eq!(s.power, -1);
+        assert_eq!(shape("1200").unwrap().power, 2);
         let s = shape("-0.00120").unwrap();
         assert_eq!((s.negative, s.int_digits, s.frac_digits), (true, 0, 4));
         let s = shape("-0.000").unwrap();

@@ -62,13 +62,20 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
 
 /// `decimal(5,2) unsigned` -> (`decimal`, Some(5), Some(2)).
 fn type_args(declared: &str) -> (&str, Option<u64>, Option<u64>) {
+    let (base, first, second) = type_args_signed(declared);
+    let unsigned = |a: Option<i64>| a.and_then(|a| u64::try_from(a).ok());
+    (base, unsigned(first), unsigned(second))
+}
+
+/// [`type_args`] keeping signs: PostgreSQL 15 allows `numeric(5,-2)`.
+fn type_args_signed(declared: &str) -> (&str, Option<i64>, Option<i64>) {
     let base_end = declared.find(['(', ' ']).unwrap_or(declared.len());
     let base = declared.get(..base_end).unwrap_or(declared).trim();
     let Some((_, rest)) = declared.split_once('(') else {
         return (base, None, None);
     };
     let inner = rest.split_once(')').map_or(rest, |(inner, _)| inner);
-    let mut args = inner.split(',').map(|a| a.trim().parse::<u64>().ok());
+    let mut args = inner.split(',').map(|a| a.trim().parse::<i64>().ok());
     (base, args.next().flatten(), args.next().flatten())
 }
 
@@ -91,12 +98,12 @@ fn decimal(dialect: Dialect, declared: &str, text: &str) -> Result<(), String> {
         };
     };
     let (precision, scale, unsigned) = match dialect {
-        Dialect::Postgres => match type_args(declared) {
+        Dialect::Postgres => match type_args_signed(declared) {
             (_, Some(p), s) => (p, s.unwrap_or(0), false),
             _ => return Ok(()),
         },
         Dialect::MySql => {
-            let (_, p, s) = type_args(declared);
+            let (_, p, s) = type_args_signed(declared);
             let unsigned = declared.contains(" unsigned") || declared.contains(" zerofill");
             (p.unwrap_or(10), s.unwrap_or(0), unsigned)
         }
@@ -105,17 +112,34 @@ fn decimal(dialect: Dialect, declared: &str, text: &str) -> Result<(), String> {
     if unsigned && s.negative {
         return Err(format!("a negative number does not fit {declared}"));
     }
-    if s.frac_digits > scale {
-        return Err(format!(
-            "more than {scale} digits after the point: {declared} would round it \
-             (precision lost); round it explicitly with decimal_round(value, {scale})"
-        ));
+    if s.significant == 0 {
+        return Ok(());
     }
-    let int_max = precision.saturating_sub(scale);
-    if s.int_digits > int_max {
-        return Err(format!(
-            "more than {int_max} digits before the point: out of range for {declared}"
-        ));
+    // The column keeps value * 10^scale as an integer of `precision` digits.
+    let (precision, scale) = (i128::from(precision), i128::from(scale));
+    if s.power < -scale {
+        return Err(if scale >= 0 {
+            format!(
+                "more than {scale} digits after the point: {declared} would round it \
+                 (precision lost); round it explicitly with decimal_round(value, {scale})"
+            )
+        } else {
+            format!(
+                "not a multiple of 1e{}: {declared} would round it (precision lost)",
+                -scale
+            )
+        });
+    }
+    let top = i128::from(s.significant) + s.power;
+    if top + scale > precision {
+        return Err(if (0..=precision).contains(&scale) {
+            format!(
+                "more than {} digits before the point: out of range for {declared}",
+                precision - scale
+            )
+        } else {
+            format!("out of range for {declared}")
+        });
     }
     Ok(())
 }
@@ -338,6 +362,25 @@ mod tests {
             Ok(())
         );
 
+        let hundreds = col(ColumnKind::Decimal, "numeric(5,-2)");
+        assert_eq!(check(Dialect::Postgres, &hundreds, &dec("1234500")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &hundreds, &dec("1234550")),
+            Err("not a multiple of 1e2: numeric(5,-2) would round it (precision lost)".into())
+        );
+        assert_eq!(
+            check(Dialect::Postgres, &hundreds, &dec("12345600")),
+            Err("out of range for numeric(5,-2)".into())
+        );
+        let tiny = col(ColumnKind::Decimal, "numeric(3,5)");
+        assert_eq!(check(Dialect::Postgres, &tiny, &dec("0.00123")), Ok(()));
+        assert!(check(Dialect::Postgres, &tiny, &dec("0.0123")).is_err());
+        assert!(check(Dialect::Postgres, &tiny, &dec("0.000123")).is_err());
+        assert_eq!(check(Dialect::Postgres, &pg, &dec("0.000")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &pg, &dec("100000000000000")),
+            Ok(())
+        );
         let my = col(ColumnKind::Decimal, "decimal(5,2)");
         assert!(check(Dialect::MySql, &my, &dec("1.234")).is_err());
         assert_eq!(check(Dialect::MySql, &my, &dec("1.230")), Ok(()));
