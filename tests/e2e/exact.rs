@@ -209,29 +209,29 @@ async fn limits_setup(db: &TestDb) {
         Kind::Postgres => {
             db.exec(
                 "CREATE TYPE ex_mood AS ENUM ('ok', 'sad');
-                 CREATE TABLE ex_lim (id bigint PRIMARY KEY, org_id bigint NOT NULL, d52 numeric(5,2), v3 varchar(3), s smallint, e ex_mood, t text, at timestamp(0))",
+                 CREATE TABLE ex_lim (id bigint PRIMARY KEY, org_id bigint NOT NULL, d52 numeric(5,2), v3 varchar(3), s smallint, e ex_mood, t text, at timestamp(0), j jsonb)",
             )
             .await;
         }
         Kind::MySql => {
             db.exec(
-                "CREATE TABLE ex_lim (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e ENUM('ok','sad'), t TEXT, at DATETIME)",
+                "CREATE TABLE ex_lim (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e ENUM('ok','sad'), t TEXT, at DATETIME, j JSON)",
             )
             .await;
         }
         Kind::Sqlite => {
             db.exec(
-                "CREATE TABLE ex_lim (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e TEXT, t TEXT, at DATETIME)",
+                "CREATE TABLE ex_lim (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, d52 DECIMAL(5,2), v3 VARCHAR(3), s SMALLINT, e TEXT, t TEXT, at DATETIME, j JSON)",
             )
             .await;
         }
     }
-    db.exec("INSERT INTO ex_lim VALUES (1, 1, '1.25', 'abc', 1, 'ok', 'x', '2024-01-02 03:04:05')")
+    db.exec(r#"INSERT INTO ex_lim VALUES (1, 1, '1.25', 'abc', 1, 'ok', 'x', '2024-01-02 03:04:05', '{"a": 1}')"#)
         .await;
 }
 
 async fn lim_row(db: &TestDb) -> Vec<String> {
-    let cols = ["d52", "v3", "s", "e", "t", "at"]
+    let cols = ["d52", "v3", "s", "e", "t", "at", "j"]
         .map(|c| as_text(db.kind, c))
         .join(", ");
     let concat = match db.kind {
@@ -307,6 +307,15 @@ fn limit_cases(kind: Kind) -> Vec<(&'static str, &'static str, Option<String>)> 
             )),
         ),
         (
+            r#"UPDATE ex_lim SET j = '{"a": 1, "a": 2}' WHERE id = 1"#,
+            "j",
+            (kind == Kind::Postgres).then(|| {
+                "an object repeats a key: jsonb keeps only the last, so production would not \
+                 store what the review shows"
+                    .to_owned()
+            }),
+        ),
+        (
             "UPDATE ex_lim SET t = 'a' || char(0) || 'b' WHERE id = 1",
             "t",
             (kind == Kind::Postgres)
@@ -358,7 +367,7 @@ async fn declared_limits_are_violations_before_the_transaction() {
         sdb.commit(&cs).await.unwrap();
         assert_eq!(
             lim_row(&db).await,
-            ["-999.99|äöü|1|sad|x|2024-01-02 03:04:05"],
+            ["-999.99|äöü|1|sad|x|2024-01-02 03:04:05|{\"a\": 1}"],
             "{:?}",
             db.kind
         );
@@ -383,7 +392,7 @@ async fn sqlite_declares_no_length_or_width() {
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
         lim_row(&db).await,
-        ["1.25|äöüß|32768|meh|x|2024-01-02 03:04:05"]
+        ["1.25|äöüß|32768|meh|x|2024-01-02 03:04:05|{\"a\": 1}"]
     );
 }
 

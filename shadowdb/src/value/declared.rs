@@ -20,6 +20,8 @@
 //! - integers: MariaDB's `tinyint`, `smallint`, `mediumint`, `int`, signed
 //!   and unsigned (PostgreSQL's are checked where they are bound);
 //! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
+//! - JSON: an object repeating a key in PostgreSQL's `jsonb`, which keeps
+//!   only the last;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
 //!   keeps 6 digits unless declared fewer, MariaDB 0 unless declared more),
 //!   and MariaDB's `TIMESTAMP` range (1970 to 2038).
@@ -47,6 +49,11 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         ) if dialect == Dialect::MySql => mysql_integer(declared, *i),
         (ColumnKind::Bytes, Value::Bytes(b)) if dialect == Dialect::MySql => {
             mysql_bytes(declared, b.len())
+        }
+        (ColumnKind::Json, Value::Json(j))
+            if dialect == Dialect::Postgres && declared == "jsonb" =>
+        {
+            jsonb_keys(j.as_str())
         }
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::Timestamp, Value::Timestamp(t)) => fraction(dialect, declared, t.nanosecond()),
@@ -276,6 +283,69 @@ fn mysql_bytes(declared: &str, len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// PostgreSQL's `jsonb` keeps the last of an object's repeated keys and
+/// drops the others, which the review showed: a repeated key is refused.
+fn jsonb_keys(text: &str) -> Result<(), String> {
+    use serde::de::{
+        DeserializeSeed, Deserializer as _, Error as _, MapAccess, SeqAccess, Visitor,
+    };
+
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Unique)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key) {
+                    return Err(A::Error::custom("repeated key"));
+                }
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    Unique.deserialize(&mut de).map_err(|_| {
+        "an object repeats a key: jsonb keeps only the last, so production would not \
+         store what the review shows"
+            .to_owned()
+    })
+}
+
 /// MariaDB's `TIMESTAMP` holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07
 /// UTC (MariaDB 11.5 on 64 bits reaches 2106; the older bound is kept, a
 /// refusal rather than a guess); outside strict mode it stores a zero date
@@ -404,6 +474,42 @@ mod tests {
         );
         assert!(check(Dialect::Sqlite, &lite, &dec("9223372036854775808")).is_err());
         assert!(check(Dialect::Sqlite, &lite, &dec("1234567890.1234567")).is_err());
+    }
+
+    #[test]
+    fn jsonb_refuses_repeated_keys() {
+        let json = |s: &str| Value::Json(safemodel::Json::new(s).unwrap());
+        let jsonb = col(ColumnKind::Json, "jsonb");
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &jsonb,
+                &json(r#"{"a": [1, {"b": 2, "c": 3}], "d": null}"#)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(Dialect::Postgres, &jsonb, &json(r#"{"a": 1, "a": 2}"#)),
+            Err(
+                "an object repeats a key: jsonb keeps only the last, so production would not \
+                 store what the review shows"
+                    .into()
+            )
+        );
+        assert!(
+            check(
+                Dialect::Postgres,
+                &jsonb,
+                &json(r#"[{"x": {"a": 1, "a": 1}}]"#)
+            )
+            .is_err()
+        );
+        // `json` keeps the text as written.
+        let plain = col(ColumnKind::Json, "json");
+        assert_eq!(
+            check(Dialect::Postgres, &plain, &json(r#"{"a": 1, "a": 2}"#)),
+            Ok(())
+        );
     }
 
     #[test]
