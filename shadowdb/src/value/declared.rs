@@ -286,9 +286,7 @@ fn mysql_bytes(declared: &str, len: usize) -> Result<(), String> {
 /// PostgreSQL's `jsonb` keeps the last of an object's repeated keys and
 /// drops the others, which the review showed: a repeated key is refused.
 fn jsonb_keys(text: &str) -> Result<(), String> {
-    use serde::de::{
-        DeserializeSeed, Deserializer as _, Error as _, MapAccess, SeqAccess, Visitor,
-    };
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
     struct Unique;
 
