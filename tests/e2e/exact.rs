@@ -18,6 +18,7 @@
 use safemodel::{Rule, Violation};
 use shadowdb::diff::Op;
 use shadowdb::prod::Production;
+use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
@@ -134,6 +135,19 @@ async fn decimal_arithmetic_is_exact_or_refused() {
             Violation::new("num", Rule::Other("precision".into()), FLOAT_DECIMAL),
             "{:?}",
             db.kind
+        );
+        // The review is BLOCKED by that violation, not SAFE with a rounded value.
+        let text = render_text(
+            &sdb.review(&cs),
+            &TextOptions {
+                color: false,
+                width: 400,
+                max_lines: 100,
+            },
+        );
+        assert!(
+            text.starts_with(&format!("BLOCKED\n  ex_items[id=1].num: {FLOAT_DECIMAL}\n")),
+            "{text}"
         );
         let err = sdb.commit(&cs).await.unwrap_err();
         assert!(matches!(err, Error::Contract(_)), "{err}");
