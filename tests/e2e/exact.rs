@@ -420,9 +420,9 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
         return;
     };
     limits_setup(&db).await;
-    db.exec("CREATE TABLE ex_small (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, tiny TINYINT, code CHAR(3), n INT UNSIGNED, ts TIMESTAMP NULL)")
+    db.exec("CREATE TABLE ex_small (id BIGINT PRIMARY KEY, org_id BIGINT NOT NULL, tiny TINYINT, code CHAR(3), n INT UNSIGNED, ts TIMESTAMP NULL, f FLOAT(7,2))")
         .await;
-    db.exec("INSERT INTO ex_small VALUES (1, 1, 1, 'abc', 1, NULL)")
+    db.exec("INSERT INTO ex_small VALUES (1, 1, 1, 'abc', 1, NULL, 1.25)")
         .await;
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
@@ -485,6 +485,12 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
             "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of timestamp",
         ),
         small(
+            "UPDATE ex_small SET f = 1.375 WHERE id = 1",
+            "f",
+            "more than 2 digits after the point: float(7,2) would round it (precision lost); \
+             round it explicitly with decimal_round(value, 2)",
+        ),
+        small(
             "UPDATE ex_small SET code = 'ab ' WHERE id = 1",
             "code",
             "ends in a space, which char(3) does not keep",
@@ -506,9 +512,9 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
     assert_eq!(
         fresh(
             &db,
-            "SELECT CONCAT_WS('|', tiny, code, n, COALESCE(ts, 'NULL')) FROM ex_small ORDER BY id"
+            "SELECT CONCAT_WS('|', tiny, code, n, COALESCE(ts, 'NULL'), f) FROM ex_small ORDER BY id"
         )
         .await,
-        ["1|abc|1|NULL"]
+        ["1|abc|1|NULL|1.25"]
     );
 }

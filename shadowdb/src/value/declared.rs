@@ -20,6 +20,8 @@
 //! - integers: MariaDB's `tinyint`, `smallint`, `mediumint`, `int`, signed
 //!   and unsigned (PostgreSQL's are checked where they are bound);
 //! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
+//! - floats: MariaDB's `float(M,D)`/`double(M,D)`, which round to `D`
+//!   decimals;
 //! - JSON: an object repeating a key in PostgreSQL's `jsonb`, which keeps
 //!   only the last;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
@@ -47,6 +49,11 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 | ColumnKind::UInt64,
             Value::Int(i),
         ) if dialect == Dialect::MySql => mysql_integer(declared, *i),
+        (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
+            if dialect == Dialect::MySql && declared.contains('(') =>
+        {
+            mysql_float(&col.kind, declared, *x)
+        }
         (ColumnKind::Bytes, Value::Bytes(b)) if dialect == Dialect::MySql => {
             mysql_bytes(declared, b.len())
         }
@@ -256,6 +263,22 @@ fn mysql_integer(declared: &str, i: i64) -> Result<(), String> {
     } else {
         Err(format!("out of range for {declared}"))
     }
+}
+
+/// MariaDB's `float(M,D)` and `double(M,D)` round to `D` decimals and
+/// clamp to `M` digits: the float's shortest decimal text must fit them as a
+/// `decimal(M,D)` would.
+fn mysql_float(kind: &ColumnKind, declared: &str, x: f64) -> Result<(), String> {
+    let (_, precision, scale) = type_args(declared);
+    if precision.is_none() || scale.is_none() || !x.is_finite() {
+        return Ok(());
+    }
+    #[allow(clippy::cast_possible_truncation)] // a float column's value is an f32
+    let text = match kind {
+        ColumnKind::Float32 => format!("{:?}", x as f32),
+        _ => format!("{x:?}"),
+    };
+    decimal(Dialect::MySql, declared, &text)
 }
 
 fn mysql_bytes(declared: &str, len: usize) -> Result<(), String> {
@@ -564,6 +587,26 @@ mod tests {
         assert!(int("int(10) unsigned", 4_294_967_296).is_err());
         assert_eq!(int("int unsigned", 4_294_967_295), Ok(()));
         assert!(int("bigint(20) unsigned", -1).is_err());
+    }
+
+    #[test]
+    fn mariadb_floats_with_decimals_round() {
+        let f = col(ColumnKind::Float32, "float(7,2)");
+        assert_eq!(
+            check(Dialect::MySql, &f, &Value::Float(f64::from(1.1_f32))),
+            Ok(())
+        );
+        assert_eq!(
+            check(Dialect::MySql, &f, &Value::Float(f64::from(-12345.25_f32))),
+            Ok(())
+        );
+        assert!(check(Dialect::MySql, &f, &Value::Float(f64::from(1.255_f32))).is_err());
+        assert!(check(Dialect::MySql, &f, &Value::Float(123_456.0)).is_err());
+        let d = col(ColumnKind::Float64, "double(10,3)");
+        assert_eq!(check(Dialect::MySql, &d, &Value::Float(0.125)), Ok(()));
+        assert!(check(Dialect::MySql, &d, &Value::Float(0.1234)).is_err());
+        let plain = col(ColumnKind::Float64, "double");
+        assert_eq!(check(Dialect::MySql, &plain, &Value::Float(0.1234)), Ok(()));
     }
 
     #[test]
