@@ -26,11 +26,12 @@
 //!   only the last;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
 //!   keeps 6 digits unless declared fewer, MariaDB 0 unless declared more),
-//!   and MariaDB's `TIMESTAMP` range (1970 to 2038).
+//!   MariaDB's `TIMESTAMP` range (1970 to 2038) and its `DATE`/`DATETIME`
+//!   years (0 to 9999).
 //!
 //! Messages name the limit, never the value.
 
-use chrono::Timelike as _;
+use chrono::{Datelike as _, Timelike as _};
 use safemodel::Value;
 
 use super::decimal::{Exact, shape};
@@ -63,7 +64,15 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             jsonb_keys(j.as_str())
         }
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
-        (ColumnKind::Timestamp, Value::Timestamp(t)) => fraction(dialect, declared, t.nanosecond()),
+        (ColumnKind::Date, Value::Date(d)) if dialect == Dialect::MySql => {
+            mysql_year(declared, d.year())
+        }
+        (ColumnKind::Timestamp, Value::Timestamp(t)) => {
+            if dialect == Dialect::MySql {
+                mysql_year(declared, t.year())?;
+            }
+            fraction(dialect, declared, t.nanosecond())
+        }
         (ColumnKind::TimestampTz, Value::TimestampTz(t)) => {
             if dialect == Dialect::MySql {
                 mysql_timestamp_range(declared, t.timestamp())?;
@@ -367,6 +376,16 @@ fn jsonb_keys(text: &str) -> Result<(), String> {
     })
 }
 
+/// MariaDB's `DATE` and `DATETIME` hold years 0 to 9999; outside strict
+/// mode anything else becomes a zero date.
+fn mysql_year(declared: &str, year: i32) -> Result<(), String> {
+    if (0..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!("a year outside 0 to 9999 does not fit {declared}"))
+    }
+}
+
 /// MariaDB's `TIMESTAMP` holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07
 /// UTC (MariaDB 11.5 on 64 bits reaches 2106; the older bound is kept, a
 /// refusal rather than a guess); outside strict mode it stores a zero date
@@ -655,6 +674,31 @@ mod tests {
                 Dialect::Postgres,
                 &col(ColumnKind::TimestampTz, "timestamp with time zone"),
                 &at(2039)
+            ),
+            Ok(())
+        );
+        let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
+        assert_eq!(
+            check(
+                Dialect::MySql,
+                &col(ColumnKind::Date, "date"),
+                &Value::Date(far)
+            ),
+            Err("a year outside 0 to 9999 does not fit date".into())
+        );
+        assert!(
+            check(
+                Dialect::MySql,
+                &my,
+                &Value::Timestamp(far.and_hms_opt(0, 0, 0).unwrap())
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Date, "date"),
+                &Value::Date(far)
             ),
             Ok(())
         );
