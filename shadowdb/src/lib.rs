@@ -11,10 +11,12 @@ pub mod prod;
 pub mod render;
 pub mod rollback;
 mod sandbox;
+mod sandbox_decimal;
 pub mod schema;
 mod shadow;
 mod sync;
 pub mod types;
+mod value;
 
 pub use error::{Conflict, ConflictKind, DatabaseCause, Error, Refusal, Result, SchemaProblem};
 pub use sandbox::{Limits, QueryResult, StatementResult};

@@ -433,16 +433,19 @@ pub(crate) fn guard_bind(
 }
 
 /// Whether [`write_bind`] takes `value`, without building the bind where it
-/// is the value's own text (the diff checks every changed value).
+/// is the value's own text (the diff checks every changed value), and
+/// whether production keeps it as it is within the column's declared limits
+/// (precision and scale, length, width: [`crate::value::declared`]).
 pub(crate) fn check_write(
     dialect: Dialect,
     col: &ColumnSchema,
     value: &Value,
 ) -> Result<(), BindError> {
     match text_bind(dialect, col, value, false) {
-        Some(text) => text.map(|_| ()),
-        None => write_bind(dialect, col, value).map(|_| ()),
+        Some(text) => text.map(|_| ())?,
+        None => write_bind(dialect, col, value).map(|_| ())?,
     }
+    crate::value::declared::check(dialect, col, value).map_err(BindError)
 }
 
 /// The text [`write_bind`] (`guard`: [`guard_bind`]) binds `value` as, when

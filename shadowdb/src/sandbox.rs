@@ -17,8 +17,11 @@
 //! - a progress handler that interrupts a statement past its time limit;
 //! - defensive mode, no trusted schema, no extension loading.
 //!
-//! Every table is `STRICT` and keeps decimals, UUIDs, times and JSON as TEXT,
-//! so SQLite's type affinity cannot rewrite a value (`'1.10'` stays `'1.10'`).
+//! Every table is `STRICT` and keeps UUIDs, times and JSON as TEXT, so
+//! SQLite's type affinity cannot rewrite a value. Decimals are `ANY`: cloned
+//! as text they stay text (`'1.10'` stays `'1.10'`), and a float the agent's
+//! arithmetic made stays a float, which the diff refuses (precision lost);
+//! `decimal_add` and its kin compute exactly (see `sandbox_decimal`).
 //!
 //! The baseline of the diff is captured, not copied: temp triggers (which
 //! the agent can neither see nor drop, as it can run no DDL) save a row's
@@ -192,7 +195,9 @@ impl Walls {
             } => self.write_allowed(table_name, Some(column_name), "ALTER"),
             AuthAction::Function { function_name } => {
                 let name = lower(function_name);
-                if FUNCTIONS.contains(&name.as_str()) {
+                if FUNCTIONS.contains(&name.as_str())
+                    || crate::sandbox_decimal::FUNCTIONS.contains(&name.as_str())
+                {
                     Authorization::Allow
                 } else if name == "load_extension" {
                     self.refuse(Refusal::Extension)
@@ -785,6 +790,7 @@ impl Sandbox {
             captured,
         };
         sb.configure()?;
+        crate::sandbox_decimal::register(&sb.conn).map_err(|e| sandbox_err(&e))?;
         for i in 0..sb.tables.len() {
             sb.create_table(i)?;
         }

@@ -957,7 +957,24 @@ impl ShadowDb {
 
 /// A raw sandbox value as its column's kind; one that does not fit stays as
 /// it is, with a type violation.
+///
+/// A float in a decimal column is what SQLite's `+ - *` make of decimal text:
+/// it may have lost digits, so it is refused (the column is `ANY` in the
+/// sandbox and keeps the float as such), never read back as if exact.
 fn typed_value(col: &schema::ColumnSchema, v: Value, violations: &mut Vec<Violation>) -> Value {
+    if col.kind == ColumnKind::Decimal && matches!(v, Value::Float(_)) {
+        violations.push(Violation::new(
+            col.name.clone(),
+            Rule::Other("precision".into()),
+            format!(
+                "decimal computed in floating point (precision lost): compute exactly with \
+                 decimal_add({0}, '1'), decimal_sub, decimal_mul or decimal_round, and write \
+                 decimals as text ('1.5')",
+                col.name
+            ),
+        ));
+        return v;
+    }
     match prod::sqlite_value_as(&col.kind, v) {
         Ok(x) => x,
         Err((x, msg)) => {

@@ -152,8 +152,11 @@ impl ColumnKind {
 
     /// The STRICT-table column type that holds this kind in the sandbox.
     ///
-    /// Decimals, UUIDs, times and JSON are TEXT in a STRICT table, so SQLite's
-    /// type affinity can never rewrite them (`'1.10'` stays `'1.10'`).
+    /// UUIDs, times and JSON are TEXT in a STRICT table, so SQLite's type
+    /// affinity can never rewrite them. Decimals are `ANY`, which keeps every
+    /// value as given: cloned text stays text (`'1.10'` stays `'1.10'`), and a
+    /// float computed by SQLite stays a float, so the diff can refuse it
+    /// instead of reading the float's text as if it were exact.
     #[must_use]
     pub fn sandbox_type(&self) -> &'static str {
         match self {
@@ -164,7 +167,7 @@ impl ColumnKind {
             | ColumnKind::UInt64 => "INTEGER",
             ColumnKind::Float32 | ColumnKind::Float64 => "REAL",
             ColumnKind::Bytes => "BLOB",
-            ColumnKind::Unsupported(_) => "ANY",
+            ColumnKind::Decimal | ColumnKind::Unsupported(_) => "ANY",
             _ => "TEXT",
         }
     }

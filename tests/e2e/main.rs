@@ -3,6 +3,7 @@
 
 mod collation;
 mod common;
+mod exact;
 mod fidelity;
 mod governance;
 mod sandbox;

@@ -864,19 +864,37 @@ async fn equal_under_collation_is_a_change_and_a_no_op_write_is_no_conflict() {
         .await
         .unwrap();
         if db.kind == Kind::MySql {
-            // CHAR(5) drops trailing spaces: MySQL matches the row but changes
-            // nothing. Matched, not changed, rows count: no false conflict.
+            // CHAR(5) drops trailing spaces: production would not keep what
+            // the review shows, so the write is a violation, not a no-op.
             sdb.execute("UPDATE sy_noop SET code = 'ef ' WHERE id = 3", &[])
+                .await
+                .unwrap();
+            let cs = sdb.diff().unwrap();
+            let bad: Vec<(String, Vec<String>)> = cs
+                .changes()
+                .iter()
+                .filter(|c| !c.is_valid())
+                .map(|c| {
+                    (
+                        c.key.render(),
+                        c.violations.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                bad,
+                [(
+                    "id=3".to_owned(),
+                    vec!["code: ends in a space, which char(5) does not keep".to_owned()]
+                )]
+            );
+            sdb.execute("UPDATE sy_noop SET code = 'ef' WHERE id = 3", &[])
                 .await
                 .unwrap();
         }
         let cs = sdb.diff().unwrap();
         let keys: Vec<String> = cs.changes().iter().map(|c| c.key.render()).collect();
-        let expected = if db.kind == Kind::MySql {
-            vec!["id=1", "id=3"]
-        } else {
-            vec!["id=1"]
-        };
+        let expected = vec!["id=1"];
         assert_eq!(keys, expected);
         let report = sdb.commit(&cs).await.unwrap();
         assert_eq!(report.rows["sy_noop"].update, expected.len());

@@ -1,0 +1,708 @@
+//! The limits a production column declares, checked before any transaction:
+//! a value production would round, truncate, pad, clamp or reject is a
+//! violation in the review, never a change the server silently alters.
+//!
+//! The limits are read from the declared type as the catalog prints it
+//! (`numeric(30,15)`, `character varying(20)`, `decimal(5,2) unsigned`,
+//! `tinyint(4)`, `datetime(3)`), so reflection needs no other column. What is
+//! checked, per dialect:
+//! - decimals: digits after the point beyond the scale (production rounds),
+//!   digits before it beyond precision minus scale (production rejects, or
+//!   MariaDB outside strict mode clamps), negatives in `unsigned`; PostgreSQL's
+//!   unconstrained `numeric` has no limit. SQLite keeps a `DECIMAL` column as a
+//!   64-bit float: more than 15 significant digits (other than an integer
+//!   that fits 64 bits) would be rounded;
+//! - text: `varchar(n)`/`char(n)` in characters (both PostgreSQL and MariaDB
+//!   count characters, whatever the charset), trailing spaces in `char(n)`
+//!   (neither returns them), PostgreSQL's `"char"` (1 byte) and `name`
+//!   (63 bytes), MariaDB's `tinytext`/`text`/`mediumtext` in bytes (counted as
+//!   UTF-8, which no charset exceeds for the characters it can store);
+//! - integers: MariaDB's `tinyint`, `smallint`, `mediumint`, `int`, signed
+//!   and unsigned (PostgreSQL's are checked where they are bound);
+//! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
+//! - floats: MariaDB's `float(M,D)`/`double(M,D)`, which round to `D`
+//!   decimals;
+//! - JSON: an object repeating a key in PostgreSQL's `jsonb`, which keeps
+//!   only the last;
+//! - times: fractional seconds beyond the column's precision (PostgreSQL
+//!   keeps 6 digits unless declared fewer, MariaDB 0 unless declared more),
+//!   MariaDB's `TIMESTAMP` range (1970 to 2038) and its `DATE`/`DATETIME`
+//!   years (0 to 9999).
+//!
+//! Messages name the limit, never the value.
+
+use chrono::{Datelike as _, Timelike as _};
+use safemodel::Value;
+
+use super::decimal::{Exact, shape};
+use crate::schema::ColumnSchema;
+use crate::types::{ColumnKind, Dialect};
+
+/// Checks `value` against the limits `col` declares in `dialect`; the error
+/// is the rule broken.
+pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Result<(), String> {
+    let declared = col.declared_type.as_str();
+    match (&col.kind, value) {
+        (ColumnKind::Decimal, Value::Decimal(d)) => decimal(dialect, declared, d.as_str()),
+        (ColumnKind::Decimal, Value::Int(i)) => decimal(dialect, declared, &i.to_string()),
+        (ColumnKind::Text, Value::Text(s)) => text(dialect, declared, s),
+        (
+            ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 | ColumnKind::UInt64,
+            Value::Int(i),
+        ) if dialect == Dialect::MySql => mysql_integer(declared, *i),
+        (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
+            if dialect == Dialect::MySql && declared.contains('(') =>
+        {
+            mysql_float(&col.kind, declared, *x)
+        }
+        (ColumnKind::Bytes, Value::Bytes(b)) if dialect == Dialect::MySql => {
+            mysql_bytes(declared, b.len())
+        }
+        (ColumnKind::Json, Value::Json(j))
+            if dialect == Dialect::Postgres && declared == "jsonb" =>
+        {
+            jsonb_keys(j.as_str())
+        }
+        (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
+        (ColumnKind::Date, Value::Date(d)) if dialect == Dialect::MySql => {
+            mysql_year(declared, d.year())
+        }
+        (ColumnKind::Timestamp, Value::Timestamp(t)) => {
+            if dialect == Dialect::MySql {
+                mysql_year(declared, t.year())?;
+            }
+            fraction(dialect, declared, t.nanosecond())
+        }
+        (ColumnKind::TimestampTz, Value::TimestampTz(t)) => {
+            if dialect == Dialect::MySql {
+                mysql_timestamp_range(declared, t.timestamp())?;
+            }
+            fraction(dialect, declared, t.nanosecond())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `decimal(5,2) unsigned` -> (`decimal`, Some(5), Some(2)).
+fn type_args(declared: &str) -> (&str, Option<u64>, Option<u64>) {
+    let (base, first, second) = type_args_signed(declared);
+    let unsigned = |a: Option<i64>| a.and_then(|a| u64::try_from(a).ok());
+    (base, unsigned(first), unsigned(second))
+}
+
+/// [`type_args`] keeping signs: PostgreSQL 15 allows `numeric(5,-2)`.
+fn type_args_signed(declared: &str) -> (&str, Option<i64>, Option<i64>) {
+    let base_end = declared.find(['(', ' ']).unwrap_or(declared.len());
+    let base = declared.get(..base_end).unwrap_or(declared).trim();
+    let Some((_, rest)) = declared.split_once('(') else {
+        return (base, None, None);
+    };
+    let inner = rest.split_once(')').map_or(rest, |(inner, _)| inner);
+    let mut args = inner.split(',').map(|a| a.trim().parse::<i64>().ok());
+    (base, args.next().flatten(), args.next().flatten())
+}
+
+/// The PostgreSQL base name up to the modifiers (`character varying(20)` ->
+/// `character varying`), where the name itself holds spaces.
+fn pg_base(declared: &str) -> &str {
+    declared.split_once('(').map_or(declared, |(b, _)| b).trim()
+}
+
+fn decimal(dialect: Dialect, declared: &str, text: &str) -> Result<(), String> {
+    let Some(s) = shape(text) else {
+        // NaN and the infinities: refused where they are bound, except on
+        // PostgreSQL, whose constrained numeric holds NaN but no infinity.
+        let (_, precision, _) = type_args(declared);
+        return match dialect {
+            Dialect::Postgres if precision.is_some() && text != "NaN" => {
+                Err(format!("an infinity does not fit {declared}"))
+            }
+            _ => Ok(()),
+        };
+    };
+    let (precision, scale, unsigned) = match dialect {
+        Dialect::Postgres => match type_args_signed(declared) {
+            (_, Some(p), s) => (p, s.unwrap_or(0), false),
+            _ => return Ok(()),
+        },
+        Dialect::MySql => {
+            let (_, p, s) = type_args_signed(declared);
+            let unsigned = declared.contains(" unsigned") || declared.contains(" zerofill");
+            (p.unwrap_or(10), s.unwrap_or(0), unsigned)
+        }
+        Dialect::Sqlite => return sqlite_decimal(text, s),
+    };
+    if unsigned && s.negative {
+        return Err(format!("a negative number does not fit {declared}"));
+    }
+    if s.significant == 0 {
+        return Ok(());
+    }
+    // The column keeps value * 10^scale as an integer of `precision` digits.
+    let (precision, scale) = (i128::from(precision), i128::from(scale));
+    if s.power < -scale {
+        return Err(if scale >= 0 {
+            format!(
+                "more than {scale} digits after the point: {declared} would round it \
+                 (precision lost); round it explicitly with decimal_round(value, {scale})"
+            )
+        } else {
+            format!(
+                "not a multiple of 1e{}: {declared} would round it (precision lost)",
+                -scale
+            )
+        });
+    }
+    let top = i128::from(s.significant) + s.power;
+    if top + scale > precision {
+        return Err(if (0..=precision).contains(&scale) {
+            format!(
+                "more than {} digits before the point: out of range for {declared}",
+                precision - scale
+            )
+        } else {
+            format!("out of range for {declared}")
+        });
+    }
+    Ok(())
+}
+
+/// SQLite's NUMERIC affinity keeps an integer that fits 64 bits as is, and
+/// anything else as a 64-bit float (15 significant digits kept).
+fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
+    if s.significant <= 15 {
+        return Ok(());
+    }
+    let fits_integer = s.frac_digits == 0
+        && s.int_digits <= 19
+        && Exact::parse(text).is_ok_and(|e| e.to_string().parse::<i64>().is_ok());
+    if fits_integer {
+        return Ok(());
+    }
+    Err(
+        "more than 15 significant digits: SQLite keeps this DECIMAL column as a \
+         64-bit float, which would round it (precision lost)"
+            .to_owned(),
+    )
+}
+
+/// Whether `s` has more than `n` characters, without counting long text twice.
+fn longer_than(s: &str, n: u64) -> bool {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    s.len() > n && s.chars().nth(n).is_some()
+}
+
+fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
+    let too_long =
+        |n: u64, unit: &str| Err(format!("longer than {n} {unit}: too long for {declared}"));
+    let padded = || Err(format!("ends in a space, which {declared} does not keep"));
+    match dialect {
+        Dialect::Postgres => {
+            let (_, n, _) = type_args(declared);
+            match pg_base(declared) {
+                "character varying" | "varchar" => match n {
+                    Some(n) if longer_than(s, n) => too_long(n, "characters"),
+                    _ => Ok(()),
+                },
+                base @ ("character" | "char" | "bpchar") => {
+                    let n = n.or((base != "bpchar").then_some(1));
+                    match n {
+                        Some(n) if longer_than(s, n) => too_long(n, "characters"),
+                        _ if s.ends_with(' ') => padded(),
+                        _ => Ok(()),
+                    }
+                }
+                "\"char\"" if s.len() > 1 => too_long(1, "byte"),
+                "name" if s.len() > 63 => too_long(63, "bytes"),
+                _ => Ok(()),
+            }
+        }
+        Dialect::MySql => {
+            let (base, n, _) = type_args(declared);
+            let bytes = |max: u64| {
+                if u64::try_from(s.len()).unwrap_or(u64::MAX) > max {
+                    too_long(max, "bytes")
+                } else {
+                    Ok(())
+                }
+            };
+            match base {
+                "varchar" => match n {
+                    Some(n) if longer_than(s, n) => too_long(n, "characters"),
+                    _ => Ok(()),
+                },
+                "char" => {
+                    let n = n.unwrap_or(1);
+                    if longer_than(s, n) {
+                        too_long(n, "characters")
+                    } else if s.ends_with(' ') {
+                        padded()
+                    } else {
+                        Ok(())
+                    }
+                }
+                "tinytext" => bytes(255),
+                "text" => bytes(65_535),
+                "mediumtext" => bytes(16_777_215),
+                "longtext" => bytes(4_294_967_295),
+                _ => Ok(()),
+            }
+        }
+        Dialect::Sqlite => Ok(()),
+    }
+}
+
+fn mysql_integer(declared: &str, i: i64) -> Result<(), String> {
+    let (base, _, _) = type_args(declared);
+    let unsigned = declared.contains(" unsigned") || declared.contains(" zerofill");
+    let (min, max): (i64, i64) = match (base, unsigned) {
+        ("tinyint", false) => (-128, 127),
+        ("tinyint", true) => (0, 255),
+        ("smallint", false) => (-32_768, 32_767),
+        ("smallint", true) => (0, 65_535),
+        ("mediumint", false) => (-8_388_608, 8_388_607),
+        ("mediumint", true) => (0, 16_777_215),
+        ("int" | "integer", false) => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        ("int" | "integer", true) => (0, i64::from(u32::MAX)),
+        ("bigint", true) => (0, i64::MAX),
+        _ => (i64::MIN, i64::MAX),
+    };
+    if (min..=max).contains(&i) {
+        Ok(())
+    } else {
+        Err(format!("out of range for {declared}"))
+    }
+}
+
+/// MariaDB's `float(M,D)` and `double(M,D)` round to `D` decimals and
+/// clamp to `M` digits: the float's shortest decimal text must fit them as a
+/// `decimal(M,D)` would.
+fn mysql_float(kind: &ColumnKind, declared: &str, x: f64) -> Result<(), String> {
+    let (_, precision, scale) = type_args(declared);
+    if precision.is_none() || scale.is_none() || !x.is_finite() {
+        return Ok(());
+    }
+    #[allow(clippy::cast_possible_truncation)] // a float column's value is an f32
+    let text = match kind {
+        ColumnKind::Float32 => format!("{:?}", x as f32),
+        _ => format!("{x:?}"),
+    };
+    decimal(Dialect::MySql, declared, &text)
+}
+
+fn mysql_bytes(declared: &str, len: usize) -> Result<(), String> {
+    let (base, n, _) = type_args(declared);
+    let len = u64::try_from(len).unwrap_or(u64::MAX);
+    let max = match base {
+        "binary" => {
+            let n = n.unwrap_or(1);
+            if len < n {
+                return Err(format!(
+                    "shorter than {n} bytes: {declared} pads it with zero bytes"
+                ));
+            }
+            n
+        }
+        "varbinary" => n.unwrap_or(u64::MAX),
+        "tinyblob" => 255,
+        "blob" => 65_535,
+        "mediumblob" => 16_777_215,
+        _ => u64::MAX,
+    };
+    if len > max {
+        return Err(format!("longer than {max} bytes: too long for {declared}"));
+    }
+    Ok(())
+}
+
+/// PostgreSQL's `jsonb` keeps the last of an object's repeated keys and
+/// drops the others, which the review showed: a repeated key is refused.
+fn jsonb_keys(text: &str) -> Result<(), String> {
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Unique)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key) {
+                    return Err(A::Error::custom("repeated key"));
+                }
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    Unique.deserialize(&mut de).map_err(|_| {
+        "an object repeats a key: jsonb keeps only the last, so production would not \
+         store what the review shows"
+            .to_owned()
+    })
+}
+
+/// MariaDB's `DATE` and `DATETIME` hold years 0 to 9999; outside strict
+/// mode anything else becomes a zero date.
+fn mysql_year(declared: &str, year: i32) -> Result<(), String> {
+    if (0..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!("a year outside 0 to 9999 does not fit {declared}"))
+    }
+}
+
+/// MariaDB's `TIMESTAMP` holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07
+/// UTC (MariaDB 11.5 on 64 bits reaches 2106; the older bound is kept, a
+/// refusal rather than a guess); outside strict mode it stores a zero date
+/// for anything else.
+fn mysql_timestamp_range(declared: &str, unix_seconds: i64) -> Result<(), String> {
+    if (1..=i64::from(i32::MAX)).contains(&unix_seconds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of {declared}"
+        ))
+    }
+}
+
+/// Fractional seconds beyond the column's precision.
+fn fraction(dialect: Dialect, declared: &str, nanos: u32) -> Result<(), String> {
+    let (_, n, _) = type_args(declared);
+    let digits = match dialect {
+        Dialect::Postgres => n.unwrap_or(6),
+        Dialect::MySql => n.unwrap_or(0),
+        Dialect::Sqlite => return Ok(()),
+    }
+    .min(9);
+    let unit = 10_u32.pow(9 - u32::try_from(digits).unwrap_or(9));
+    // A leap second is 1_000_000_000 nanoseconds and up: only its fraction counts.
+    if (nanos % 1_000_000_000).is_multiple_of(unit) {
+        Ok(())
+    } else {
+        Err(format!(
+            "more than {digits} fractional second digits: {declared} would round them"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(kind: ColumnKind, declared: &str) -> ColumnSchema {
+        ColumnSchema {
+            name: "c".into(),
+            declared_type: declared.into(),
+            kind,
+            nullable: true,
+            has_default: false,
+            generated: false,
+        }
+    }
+
+    fn dec(s: &str) -> Value {
+        Value::Decimal(safemodel::Decimal::new(s).unwrap())
+    }
+
+    fn text_value(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_and_precision() {
+        let pg = col(ColumnKind::Decimal, "numeric(30,15)");
+        let ok = |v: &str| check(Dialect::Postgres, &pg, &dec(v));
+        assert_eq!(ok("123456789012345.123456789012345"), Ok(()));
+        assert_eq!(ok("-123456789012345.123456789012345000"), Ok(()));
+        assert_eq!(
+            ok("1.1234567890123456"),
+            Err(
+                "more than 15 digits after the point: numeric(30,15) would round it \
+                 (precision lost); round it explicitly with decimal_round(value, 15)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            ok("1234567890123456"),
+            Err("more than 15 digits before the point: out of range for numeric(30,15)".into())
+        );
+        assert_eq!(ok("NaN"), Ok(()));
+        assert_eq!(
+            ok("Infinity"),
+            Err("an infinity does not fit numeric(30,15)".into())
+        );
+        let free = col(ColumnKind::Decimal, "numeric");
+        assert_eq!(
+            check(Dialect::Postgres, &free, &dec(&"9".repeat(500))),
+            Ok(())
+        );
+
+        let hundreds = col(ColumnKind::Decimal, "numeric(5,-2)");
+        assert_eq!(check(Dialect::Postgres, &hundreds, &dec("1234500")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &hundreds, &dec("1234550")),
+            Err("not a multiple of 1e2: numeric(5,-2) would round it (precision lost)".into())
+        );
+        assert_eq!(
+            check(Dialect::Postgres, &hundreds, &dec("12345600")),
+            Err("out of range for numeric(5,-2)".into())
+        );
+        let tiny = col(ColumnKind::Decimal, "numeric(3,5)");
+        assert_eq!(check(Dialect::Postgres, &tiny, &dec("0.00123")), Ok(()));
+        assert!(check(Dialect::Postgres, &tiny, &dec("0.0123")).is_err());
+        assert!(check(Dialect::Postgres, &tiny, &dec("0.000123")).is_err());
+        assert_eq!(check(Dialect::Postgres, &pg, &dec("0.000")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &pg, &dec("100000000000000")),
+            Ok(())
+        );
+        let my = col(ColumnKind::Decimal, "decimal(5,2)");
+        assert!(check(Dialect::MySql, &my, &dec("1.234")).is_err());
+        assert_eq!(check(Dialect::MySql, &my, &dec("1.230")), Ok(()));
+        assert_eq!(check(Dialect::MySql, &my, &dec("999.99")), Ok(()));
+        assert!(check(Dialect::MySql, &my, &dec("1000")).is_err());
+        assert!(check(Dialect::MySql, &my, &Value::Int(1000)).is_err());
+        let plain = col(ColumnKind::Decimal, "decimal(10,0)");
+        assert!(check(Dialect::MySql, &plain, &dec("0.5")).is_err());
+        let unsigned = col(ColumnKind::Decimal, "decimal(5,2) unsigned");
+        assert_eq!(
+            check(Dialect::MySql, &unsigned, &dec("-1")),
+            Err("a negative number does not fit decimal(5,2) unsigned".into())
+        );
+        assert_eq!(check(Dialect::MySql, &unsigned, &dec("-0.00")), Ok(()));
+
+        let lite = col(ColumnKind::Decimal, "DECIMAL(40,20)");
+        assert_eq!(check(Dialect::Sqlite, &lite, &dec("1.10")), Ok(()));
+        assert_eq!(
+            check(Dialect::Sqlite, &lite, &dec("9223372036854775807")),
+            Ok(())
+        );
+        assert!(check(Dialect::Sqlite, &lite, &dec("9223372036854775808")).is_err());
+        assert!(check(Dialect::Sqlite, &lite, &dec("1234567890.1234567")).is_err());
+    }
+
+    #[test]
+    fn jsonb_refuses_repeated_keys() {
+        let json = |s: &str| Value::Json(safemodel::Json::new(s).unwrap());
+        let jsonb = col(ColumnKind::Json, "jsonb");
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &jsonb,
+                &json(r#"{"a": [1, {"b": 2, "c": 3}], "d": null}"#)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(Dialect::Postgres, &jsonb, &json(r#"{"a": 1, "a": 2}"#)),
+            Err(
+                "an object repeats a key: jsonb keeps only the last, so production would not \
+                 store what the review shows"
+                    .into()
+            )
+        );
+        assert!(
+            check(
+                Dialect::Postgres,
+                &jsonb,
+                &json(r#"[{"x": {"a": 1, "a": 1}}]"#)
+            )
+            .is_err()
+        );
+        // `json` keeps the text as written.
+        let plain = col(ColumnKind::Json, "json");
+        assert_eq!(
+            check(Dialect::Postgres, &plain, &json(r#"{"a": 1, "a": 2}"#)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn text_length_counts_characters() {
+        let pg = col(ColumnKind::Text, "character varying(3)");
+        assert_eq!(check(Dialect::Postgres, &pg, &text_value("äöü")), Ok(()));
+        assert_eq!(
+            check(Dialect::Postgres, &pg, &text_value("äöüx")),
+            Err("longer than 3 characters: too long for character varying(3)".into())
+        );
+        let my = col(ColumnKind::Text, "varchar(3)");
+        assert_eq!(check(Dialect::MySql, &my, &text_value("日本語")), Ok(()));
+        assert!(check(Dialect::MySql, &my, &text_value("日本語x")).is_err());
+        let pg_char = col(ColumnKind::Text, "character(3)");
+        assert_eq!(
+            check(Dialect::Postgres, &pg_char, &text_value("ab")),
+            Ok(())
+        );
+        assert_eq!(
+            check(Dialect::Postgres, &pg_char, &text_value("ab ")),
+            Err("ends in a space, which character(3) does not keep".into())
+        );
+        let my_char = col(ColumnKind::Text, "char(2)");
+        assert!(check(Dialect::MySql, &my_char, &text_value("a ")).is_err());
+        let tiny = col(ColumnKind::Text, "tinytext");
+        assert!(check(Dialect::MySql, &tiny, &text_value(&"é".repeat(128))).is_err());
+        assert_eq!(
+            check(Dialect::MySql, &tiny, &text_value(&"e".repeat(255))),
+            Ok(())
+        );
+        let lite = col(ColumnKind::Text, "VARCHAR(2)");
+        assert_eq!(check(Dialect::Sqlite, &lite, &text_value("abc")), Ok(()));
+    }
+
+    #[test]
+    fn mariadb_integers_keep_their_width() {
+        let int = |declared: &str, v: i64| {
+            check(
+                Dialect::MySql,
+                &col(ColumnKind::Int16, declared),
+                &Value::Int(v),
+            )
+        };
+        assert_eq!(int("tinyint(4)", 127), Ok(()));
+        assert_eq!(
+            int("tinyint(4)", 128),
+            Err("out of range for tinyint(4)".into())
+        );
+        assert!(int("tinyint(3) unsigned", -1).is_err());
+        assert_eq!(int("tinyint(3) unsigned", 255), Ok(()));
+        assert!(int("smallint(6)", 32_768).is_err());
+        assert!(int("smallint(5) unsigned", 65_536).is_err());
+        assert!(int("mediumint(9)", 8_388_608).is_err());
+        assert!(int("int(10) unsigned", 4_294_967_296).is_err());
+        assert_eq!(int("int unsigned", 4_294_967_295), Ok(()));
+        assert!(int("bigint(20) unsigned", -1).is_err());
+    }
+
+    #[test]
+    fn mariadb_floats_with_decimals_round() {
+        let f = col(ColumnKind::Float32, "float(7,2)");
+        assert_eq!(
+            check(Dialect::MySql, &f, &Value::Float(f64::from(1.1_f32))),
+            Ok(())
+        );
+        assert_eq!(
+            check(Dialect::MySql, &f, &Value::Float(f64::from(-12345.25_f32))),
+            Ok(())
+        );
+        assert!(check(Dialect::MySql, &f, &Value::Float(f64::from(1.255_f32))).is_err());
+        assert!(check(Dialect::MySql, &f, &Value::Float(123_456.0)).is_err());
+        let d = col(ColumnKind::Float64, "double(10,3)");
+        assert_eq!(check(Dialect::MySql, &d, &Value::Float(0.125)), Ok(()));
+        assert!(check(Dialect::MySql, &d, &Value::Float(0.1234)).is_err());
+        let plain = col(ColumnKind::Float64, "double");
+        assert_eq!(check(Dialect::MySql, &plain, &Value::Float(0.1234)), Ok(()));
+    }
+
+    #[test]
+    fn bytes_and_fractions() {
+        let bin = col(ColumnKind::Bytes, "binary(4)");
+        assert!(check(Dialect::MySql, &bin, &Value::Bytes(vec![1, 2])).is_err());
+        assert_eq!(
+            check(Dialect::MySql, &bin, &Value::Bytes(vec![1, 2, 3, 4])),
+            Ok(())
+        );
+        let var = col(ColumnKind::Bytes, "varbinary(2)");
+        assert!(check(Dialect::MySql, &var, &Value::Bytes(vec![1, 2, 3])).is_err());
+
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 2)
+            .unwrap()
+            .and_hms_micro_opt(3, 4, 5, 500_000)
+            .unwrap();
+        let my = col(ColumnKind::Timestamp, "datetime");
+        assert_eq!(
+            check(Dialect::MySql, &my, &Value::Timestamp(t)),
+            Err("more than 0 fractional second digits: datetime would round them".into())
+        );
+        let my3 = col(ColumnKind::Timestamp, "datetime(3)");
+        assert_eq!(check(Dialect::MySql, &my3, &Value::Timestamp(t)), Ok(()));
+        let pg = col(ColumnKind::Timestamp, "timestamp without time zone");
+        assert_eq!(check(Dialect::Postgres, &pg, &Value::Timestamp(t)), Ok(()));
+        let pg0 = col(ColumnKind::Timestamp, "timestamp(0) without time zone");
+        assert!(check(Dialect::Postgres, &pg0, &Value::Timestamp(t)).is_err());
+        let ts = col(ColumnKind::TimestampTz, "timestamp(6)");
+        let at = |y: i32| {
+            Value::TimestampTz(
+                chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, y, 1, 1, 0, 0, 0).unwrap(),
+            )
+        };
+        assert_eq!(check(Dialect::MySql, &ts, &at(2037)), Ok(()));
+        assert_eq!(
+            check(Dialect::MySql, &ts, &at(2039)),
+            Err(
+                "outside 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC, the range of timestamp(6)"
+                    .into()
+            )
+        );
+        assert!(check(Dialect::MySql, &ts, &at(1969)).is_err());
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::TimestampTz, "timestamp with time zone"),
+                &at(2039)
+            ),
+            Ok(())
+        );
+        let far = chrono::NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
+        assert_eq!(
+            check(
+                Dialect::MySql,
+                &col(ColumnKind::Date, "date"),
+                &Value::Date(far)
+            ),
+            Err("a year outside 0 to 9999 does not fit date".into())
+        );
+        assert!(
+            check(
+                Dialect::MySql,
+                &my,
+                &Value::Timestamp(far.and_hms_opt(0, 0, 0).unwrap())
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Date, "date"),
+                &Value::Date(far)
+            ),
+            Ok(())
+        );
+        let nanos = t.with_nanosecond(500_000_001).unwrap();
+        assert!(check(Dialect::Postgres, &pg, &Value::Timestamp(nanos)).is_err());
+    }
+}
