@@ -1224,7 +1224,7 @@ fn clone_sql(
     let mut sql = format!(
         "SELECT {} FROM {}",
         list.join(", "),
-        qualified(dialect, &schema.name)
+        qualified(dialect, &schema.resolved)
     );
     if let Some(t) = tenant {
         sql.push_str(&format!(

@@ -779,11 +779,14 @@ impl ShadowDb {
                         },
                     ];
                 }
+                // What production computes is never written: a REPLACE that
+                // cleared it is no change to it.
                 let changed: Vec<String> = old
                     .iter()
                     .zip(new.values())
                     .filter(|((_, a), b)| a != b)
                     .map(|((c, _), _)| c.to_owned())
+                    .filter(|c| t.schema.column(c).is_none_or(|col| !col.computed))
                     .collect();
                 if changed.is_empty() {
                     // Only representation changed (`1.10` -> `1.1`): not a change.
@@ -896,6 +899,11 @@ impl ShadowDb {
             && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
         {
             for v in rv.violations {
+                // A new row leaves what production computes to production.
+                let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
+                if old.is_none() && computed && new.get(&v.column).is_none_or(Value::is_null) {
+                    continue;
+                }
                 if !violations
                     .iter()
                     .any(|w| w.column == v.column && w.rule == v.rule)
@@ -911,7 +919,10 @@ impl ShadowDb {
                 continue;
             }
             if let Some(col) = t.schema.column(name) {
-                if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
+                if value.is_null()
+                    && !col.nullable
+                    && !(old.is_none() && (col.generated || col.computed))
+                {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
                 } else if let Err(e) = prod::check_write(dialect, col, value) {
                     violations.push(Violation::new(
@@ -1167,6 +1178,7 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
                 kind: c.kind.clone(),
                 nullable: c.nullable,
                 pii,
+                computed: c.computed,
             })
         })
         .collect();

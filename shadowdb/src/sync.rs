@@ -580,7 +580,7 @@ impl ShadowDb {
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {}",
                     reads.join(", "),
-                    prod::qualified(dialect, &t.schema.name),
+                    prod::qualified(dialect, &t.schema.resolved),
                     in_list(dialect, &names, &tuples)
                 );
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
@@ -607,6 +607,14 @@ impl ShadowDb {
             }
         }
         Ok(())
+    }
+
+    /// The columns of `row` an insert writes: not those production computes.
+    fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
+        row.columns()
+            .filter_map(|name| t.schema.column(name))
+            .filter(|c| !c.computed)
+            .collect()
     }
 
     fn columns_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
@@ -1080,7 +1088,7 @@ impl ShadowDb {
         let mut binds = Vec::new();
         let mut sets = Vec::new();
         for name in &c.changed {
-            let Some(col) = t.schema.column(name) else {
+            let Some(col) = t.schema.column(name).filter(|col| !col.computed) else {
                 continue;
             };
             let v = new.get(name).cloned().unwrap_or(Value::Null);
@@ -1095,7 +1103,7 @@ impl ShadowDb {
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
         let sql = format!(
             "UPDATE {} SET {} WHERE {wh}{guards}",
-            prod::qualified(dialect, &t.schema.name),
+            prod::qualified(dialect, &t.schema.resolved),
             sets.join(", ")
         );
         let n = tx
@@ -1120,7 +1128,7 @@ impl ShadowDb {
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
         let sql = format!(
             "DELETE FROM {} WHERE {wh}{guards}",
-            prod::qualified(dialect, &t.schema.name)
+            prod::qualified(dialect, &t.schema.resolved)
         );
         let n = tx
             .execute(sql, &binds)
@@ -1171,7 +1179,7 @@ impl ShadowDb {
         let sql = format!(
             "SELECT {} FROM {} WHERE {wh}",
             list.join(", "),
-            prod::qualified(dialect, &t.schema.name)
+            prod::qualified(dialect, &t.schema.resolved)
         );
         let rows = tx.fetch(sql, &binds, &cols).await.map_err(|e| match e {
             FetchError::Db(e) => Error::database(
@@ -1279,7 +1287,7 @@ impl ShadowDb {
         let lhs: Vec<String> = fk.columns.iter().map(|fc| dialect.quote(fc)).collect();
         let mut sql = format!(
             "SELECT 1 FROM {} WHERE {}",
-            prod::qualified(dialect, &r.table),
+            prod::qualified(dialect, &t.schema.resolve_other(&r.table)),
             in_list(dialect, &lhs, &tuples)
         );
         // A scoped child's rows of this tenant are in the sandbox, which
@@ -1344,7 +1352,7 @@ impl ShadowDb {
         {
             let mut count = 0;
             if let Some(first) = keyed.first().and_then(|c| c.new.as_ref()) {
-                let cols = Self::columns_of(t, first);
+                let cols = Self::written_of(t, first);
                 count = self.pg_insert(tx, t, &cols, &keyed, conflicts).await?;
             }
             return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
@@ -1368,7 +1376,7 @@ impl ShadowDb {
         let Some(first) = to_insert.first().and_then(|c| c.new.as_ref()) else {
             return self.insert_fresh(tx, t, &fresh, gen_col, generated).await;
         };
-        let cols = Self::columns_of(t, first);
+        let cols = Self::written_of(t, first);
         let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
         let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
         for chunk in to_insert.chunks(per) {
@@ -1386,7 +1394,7 @@ impl ShadowDb {
             }
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
                 tuples.join(", ")
             );
@@ -1444,7 +1452,7 @@ impl ShadowDb {
                 .collect();
             let sql = format!(
                 "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
                 exprs.join(", "),
                 args.join(", "),
@@ -1521,7 +1529,7 @@ impl ShadowDb {
                     let sql = format!(
                         "SELECT {} FROM {} WHERE {name} = ANY($1::{})",
                         reads.join(", "),
-                        prod::qualified(dialect, &t.schema.name),
+                        prod::qualified(dialect, &t.schema.resolved),
                         array.pg_type()
                     );
                     for values in tx
@@ -1551,7 +1559,7 @@ impl ShadowDb {
             let sql = format!(
                 "SELECT {} FROM {} WHERE {}",
                 reads.join(", "),
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 in_list(dialect, &names, &tuples)
             );
             let found = tx
@@ -1587,7 +1595,7 @@ impl ShadowDb {
         let mut count = 0;
         for c in rows {
             let Some(new) = &c.new else { continue };
-            let cols: Vec<&ColumnSchema> = Self::columns_of(t, new)
+            let cols: Vec<&ColumnSchema> = Self::written_of(t, new)
                 .into_iter()
                 .filter(|col| col.name != key_col.name)
                 .collect();
@@ -1601,7 +1609,7 @@ impl ShadowDb {
             let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
             let base = format!(
                 "INSERT INTO {} ({}) VALUES ({})",
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
                 exprs.join(", ")
             );
@@ -1858,7 +1866,7 @@ impl<'a> Shape<'a> {
         let tenant = tenant_col(t);
         let all_keys: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
         Shape {
-            table: &t.schema.name,
+            table: &t.schema.resolved,
             keys: all_keys
                 .iter()
                 .copied()
@@ -1866,7 +1874,11 @@ impl<'a> Shape<'a> {
                 .collect(),
             all_keys,
             tenant,
-            sets: changed.iter().filter_map(|n| t.schema.column(n)).collect(),
+            sets: changed
+                .iter()
+                .filter_map(|n| t.schema.column(n))
+                .filter(|c| !c.computed)
+                .collect(),
             guards: Self::guard_cols(t, old),
         }
     }
@@ -2178,6 +2190,7 @@ fn ordinal_col() -> ColumnSchema {
         nullable: false,
         has_default: false,
         generated: false,
+        computed: false,
     }
 }
 
@@ -2194,6 +2207,7 @@ mod tests {
             nullable: true,
             has_default: false,
             generated: false,
+            computed: false,
         }
     }
 
@@ -2215,6 +2229,10 @@ mod tests {
                 foreign_keys: Vec::new(),
                 referenced_by: Vec::new(),
                 not_enforced: Vec::new(),
+                resolved: TableName {
+                    schema: None,
+                    name: "tasks".to_owned(),
+                },
             },
             model: None,
             read_only: false,
