@@ -698,7 +698,23 @@ impl ShadowDb {
                     .map(move |n| format!("{}: {n}", t.schema.name))
             })
             .collect();
-        let cs = ChangeSet::new(changes, not_enforced);
+        let refs = crate::remap::pending_refs(&self.tables);
+        if !refs.is_empty() {
+            crate::remap::check_provisional(&self.tables, &refs, &mut changes);
+        }
+        let mut cs = ChangeSet::new(changes, not_enforced);
+        cs.computed = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.schema
+                    .columns
+                    .iter()
+                    .filter(|c| c.computed)
+                    .map(|c| (t.schema.name.to_string(), c.name.clone()))
+            })
+            .collect();
+        cs.pending_refs = refs;
         if self.audit.is_enabled()
             && let Ok(mut pending) = self.pending_audit.lock()
         {

@@ -404,6 +404,9 @@ impl ShadowDb {
         let mut generated = Vec::new();
         let mut written: BTreeMap<String, Counts> = BTreeMap::new();
         let order = self.fk_order();
+        // The changeset with production's keys in place of provisional ones,
+        // once the inserts assigned them (when any row references one).
+        let mut after: Option<ChangeSet> = None;
 
         let result: Result<()> = async {
             // Deletes and updates of referenced columns must not cascade onto
@@ -419,6 +422,13 @@ impl ShadowDb {
                     .iter()
                     .filter(|c| c.table == name && c.op == Op::Insert)
                     .collect();
+                // References to parents inserted above carry their real keys.
+                let remapped = remap_all(&inserts, &cs.pending_refs, &generated)?;
+                let inserts: Vec<&RowChange> = inserts
+                    .iter()
+                    .zip(remapped.iter().map(Option::as_ref).chain(std::iter::repeat(None)))
+                    .map(|(c, r)| r.unwrap_or(c))
+                    .collect();
                 let done = self
                     .insert_rows(&mut tx, t, &inserts, &mut conflicts, &mut generated)
                     .await?;
@@ -427,6 +437,22 @@ impl ShadowDb {
                         usize::try_from(done).unwrap_or(usize::MAX);
                 }
             }
+            if !cs.pending_refs.is_empty() {
+                let all: Vec<&RowChange> = cs.changes().iter().collect();
+                let remapped = remap_all(&all, &cs.pending_refs, &generated)?;
+                if remapped.iter().any(Option::is_some) {
+                    let changes = all
+                        .iter()
+                        .zip(remapped)
+                        .map(|(c, r)| r.unwrap_or_else(|| (*c).clone()))
+                        .collect();
+                    let mut moved = ChangeSet::new(changes, cs.not_enforced.clone());
+                    moved.computed.clone_from(&cs.computed);
+                    moved.pending_refs.clone_from(&cs.pending_refs);
+                    after = Some(moved);
+                }
+            }
+            let cs = after.as_ref().unwrap_or(cs);
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
@@ -477,6 +503,7 @@ impl ShadowDb {
                 .sum();
             let kind = match record {
                 Record::Commit => {
+                    let cs = after.as_ref().unwrap_or(cs);
                     let mut applied = applied_changes(cs, &skipped, &generated);
                     if let Err(e) = self.read_back(&mut tx, &mut applied).await {
                         tx.rollback().await;
@@ -1716,6 +1743,21 @@ fn applied_changes(
             }
             c
         })
+        .collect()
+}
+
+/// [`remap::remap`](crate::remap::remap) of each row (empty when no
+/// reference can hold a provisional key).
+fn remap_all(
+    rows: &[&RowChange],
+    refs: &[crate::diff::PendingRef],
+    generated: &[GeneratedKey],
+) -> Result<Vec<Option<RowChange>>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    rows.iter()
+        .map(|c| crate::remap::remap(c, refs, generated))
         .collect()
 }
 
