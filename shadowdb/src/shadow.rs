@@ -281,6 +281,8 @@ pub struct ShadowDb {
     /// Set by a commit: the baseline is to become the sandbox's current
     /// state, done by the next diff (a committed sandbox rarely diffs again).
     pub(crate) stale_baseline: std::sync::atomic::AtomicBool,
+    /// Foreign keys onto tenant tables outside the scope, checked at commit.
+    pub(crate) outside_refs: Vec<crate::sync::OutsideRef>,
 }
 
 impl std::fmt::Debug for ShadowDb {
@@ -375,6 +377,7 @@ impl ShadowDb {
         if !problems.is_empty() {
             return Err(Error::Schema(problems));
         }
+        let outside_refs = crate::sync::outside_refs(&opts.prod, &mut scoped).await?;
 
         let sandbox_tables: Vec<SandboxTable> = scoped
             .iter()
@@ -446,6 +449,7 @@ impl ShadowDb {
             session: SessionGuard::started_at(opts.session_limits, started),
             last_diff: Mutex::new(None),
             stale_baseline: std::sync::atomic::AtomicBool::new(false),
+            outside_refs,
         })
     }
 

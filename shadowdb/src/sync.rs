@@ -53,6 +53,9 @@ use crate::schema::{ColumnSchema, FkAction, TableName};
 use crate::shadow::{Scoped, ShadowDb, tenant_eq};
 use crate::types::{ColumnKind, Dialect};
 
+mod outside;
+pub(crate) use outside::{OutsideRef, outside_refs};
+
 /// What to do with rows that conflict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnConflict {
@@ -412,6 +415,8 @@ impl ShadowDb {
             // Deletes and updates of referenced columns must not cascade onto
             // rows outside the changeset.
             self.check_cascades(&mut tx, cs).await?;
+            // References onto the tenant's tables outside the scope.
+            self.check_outside(&mut tx, cs).await?;
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
