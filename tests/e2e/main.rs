@@ -2,6 +2,7 @@
 //! MariaDB when their URLs are set (see `common`).
 
 mod common;
+mod computed;
 mod fidelity;
 mod governance;
 mod sandbox;
