@@ -8,7 +8,7 @@
 //! same transaction (parents are inserted first). A provisional value in any
 //! other column would commit a made-up number: it is a violation.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use safemodel::{Rule, Value, Violation};
 
@@ -66,8 +66,10 @@ fn generated_key_column(t: &Scoped) -> Option<&str> {
 /// key of a row inserted in this change, where no declared foreign key onto
 /// that row's table will carry production's key instead.
 pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
-    // table -> (key column, provisional keys of its new rows)
-    let mut fresh: HashMap<String, (String, HashSet<i64>)> = HashMap::new();
+    // table -> (key column, provisional keys of its new rows), in scope
+    // order (tables of one integer width share the provisional range, so the
+    // first is named).
+    let mut fresh: Vec<(String, (String, HashSet<i64>))> = Vec::new();
     for t in tables {
         let (Some(base), Some(col)) = (t.generated_key, generated_key_column(t)) else {
             continue;
@@ -82,12 +84,13 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
             })
             .collect();
         if !keys.is_empty() {
-            fresh.insert(name, (col.to_owned(), keys));
+            fresh.push((name, (col.to_owned(), keys)));
         }
     }
     if fresh.is_empty() {
         return;
     }
+    let of = |table: &str| fresh.iter().find(|(t, _)| t == table).map(|(_, f)| f);
     for c in changes.iter_mut() {
         let Some(new) = &c.new else { continue };
         let mut found = Vec::new();
@@ -98,9 +101,7 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
             }
             // The row's own provisional key.
             if c.op == Op::Insert
-                && fresh
-                    .get(&c.table)
-                    .is_some_and(|(col, keys)| col == column && keys.contains(v))
+                && of(&c.table).is_some_and(|(col, keys)| col == column && keys.contains(v))
             {
                 continue;
             }
@@ -108,15 +109,14 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
                 .iter()
                 .find(|r| r.table == c.table && r.column == column)
             {
-                if *v > r.base
-                    && !fresh
-                        .get(&r.parent)
-                        .is_some_and(|(_, keys)| keys.contains(v))
-                {
+                if *v > r.base && !of(&r.parent).is_some_and(|(_, keys)| keys.contains(v)) {
                     found.push(Violation::new(
                         column,
                         Rule::Other(RULE.into()),
-                        format!("references a provisional key of `{}` that no new row has", r.parent),
+                        format!(
+                            "references a provisional key of `{}` that no new row has",
+                            r.parent
+                        ),
                     ));
                 }
                 continue;
@@ -160,7 +160,7 @@ pub(crate) fn remap(
         if *v <= r.base {
             continue;
         }
-        if c.op == Op::Update && !c.changed.iter().any(|n| *n == r.column) {
+        if c.op == Op::Update && !c.changed.contains(&r.column) {
             continue;
         }
         let Some(g) = generated

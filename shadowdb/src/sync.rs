@@ -431,7 +431,12 @@ impl ShadowDb {
                 let remapped = remap_all(&inserts, &cs.pending_refs, &generated)?;
                 let inserts: Vec<&RowChange> = inserts
                     .iter()
-                    .zip(remapped.iter().map(Option::as_ref).chain(std::iter::repeat(None)))
+                    .zip(
+                        remapped
+                            .iter()
+                            .map(Option::as_ref)
+                            .chain(std::iter::repeat(None)),
+                    )
                     .map(|(c, r)| r.unwrap_or(c))
                     .collect();
                 let done = self

@@ -112,7 +112,10 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
         }
         if db.kind == Kind::Postgres {
             let err = sdb
-                .execute("INSERT INTO cg_items (id, qty, price) VALUES (9, 1, 1)", &[])
+                .execute(
+                    "INSERT INTO cg_items (id, qty, price) VALUES (9, 1, 1)",
+                    &[],
+                )
                 .await
                 .unwrap_err();
             assert!(
@@ -170,8 +173,13 @@ const TASKS_NOTES_MYSQL: &str = "CREATE TABLE cg_tasks (id BIGINT AUTO_INCREMENT
 #[tokio::test]
 async fn children_of_new_parents_get_the_keys_production_assigns() {
     each_db!("cmp_remap", |db| {
-        db.exec(pick(&db, TASKS_NOTES_SQLITE, TASKS_NOTES_PG, TASKS_NOTES_MYSQL))
-            .await;
+        db.exec(pick(
+            &db,
+            TASKS_NOTES_SQLITE,
+            TASKS_NOTES_PG,
+            TASKS_NOTES_MYSQL,
+        ))
+        .await;
         db.exec(
             "INSERT INTO cg_tasks (org, title) VALUES (1, 'mine'); \
              INSERT INTO cg_tasks (org, title) VALUES (2, 'theirs')",
@@ -192,11 +200,21 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         let text = render_text(&sdb.review(&cs), &TextOptions::plain(200));
         assert!(text.contains("→ cg_tasks[new #1]"), "{text}");
         let report = sdb.commit(&cs).await.unwrap();
-        assert_eq!(report.generated_keys.len(), 3, "{:?}", report.generated_keys);
+        assert_eq!(
+            report.generated_keys.len(),
+            3,
+            "{:?}",
+            report.generated_keys
+        );
 
         assert_eq!(
-            db.rows("SELECT id, org, title FROM cg_tasks ORDER BY id").await,
-            rows(&[&["1", "1", "mine"], &["2", "2", "theirs"], &["3", "1", "new"]]),
+            db.rows("SELECT id, org, title FROM cg_tasks ORDER BY id")
+                .await,
+            rows(&[
+                &["1", "1", "mine"],
+                &["2", "2", "theirs"],
+                &["3", "1", "new"]
+            ]),
         );
         assert_eq!(
             db.rows("SELECT org, task_id, body, copy FROM cg_notes ORDER BY body")
@@ -216,11 +234,7 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         .await
         .unwrap();
         let cs = sdb.diff().unwrap();
-        let note = cs
-            .changes()
-            .iter()
-            .find(|c| c.table == "cg_notes")
-            .unwrap();
+        let note = cs.changes().iter().find(|c| c.table == "cg_notes").unwrap();
         assert_eq!(note.violations.len(), 1, "{:?}", note.violations);
         assert_eq!(note.violations[0].column, "copy");
         assert_eq!(
@@ -339,7 +353,10 @@ async fn postgres_names_follow_the_search_path() {
 
     let mut sdb = open(&prod, &["public.items"], 1_i64).await;
     assert_eq!(
-        sdb.query("SELECT id, title FROM items", &[]).await.unwrap().rows,
+        sdb.query("SELECT id, title FROM items", &[])
+            .await
+            .unwrap()
+            .rows,
         vec![vec![Value::Int(1), Value::Text("public one".into())]]
     );
     sdb.execute(
@@ -447,7 +464,11 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
                     cs.not_enforced
                 );
                 let err = sdb.commit(&cs).await.unwrap_err();
-                let key = if sql.starts_with("INSERT") { "id=5" } else { "id=1" };
+                let key = if sql.starts_with("INSERT") {
+                    "id=5"
+                } else {
+                    "id=1"
+                };
                 assert!(
                     matches!(&err, Error::TenantBreach { table, key: k, .. } if table == "cg_comments" && k == key),
                     "{:?} {sql}: {err:?}",

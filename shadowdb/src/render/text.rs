@@ -495,12 +495,7 @@ fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>)
     match value {
         None => String::new(),
         Some(_) if review.is_pii(table, column) => PII.to_owned(),
-        Some(Value::Null)
-            if cs
-                .computed
-                .iter()
-                .any(|(t, c)| t == table && c == column) =>
-        {
+        Some(Value::Null) if cs.computed.iter().any(|(t, c)| t == table && c == column) => {
             "(computed by production)".to_owned()
         }
         Some(Value::Int(i))

@@ -117,15 +117,17 @@ pub(crate) async fn reflect(
         return Ok(None);
     };
     if kind != "BASE TABLE" && kind != "SYSTEM VERSIONED" {
-        return Err(Error::Schema(vec![crate::error::SchemaProblem::NotATable {
-            table: table.to_string(),
-            resolved: format!("{schema}.{name}"),
-            kind: if kind == "VIEW" {
-                "a view".to_owned()
-            } else {
-                format!("not a table ({})", kind.to_ascii_lowercase())
+        return Err(Error::Schema(vec![
+            crate::error::SchemaProblem::NotATable {
+                table: table.to_string(),
+                resolved: format!("{schema}.{name}"),
+                kind: if kind == "VIEW" {
+                    "a view".to_owned()
+                } else {
+                    format!("not a table ({})", kind.to_ascii_lowercase())
+                },
             },
-        }]));
+        ]));
     }
     let this = |t: &String| *t == name;
 

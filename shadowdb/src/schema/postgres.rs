@@ -179,11 +179,13 @@ pub(crate) async fn reflect(
             "i" | "I" => "an index",
             _ => "not a table",
         };
-        return Err(Error::Schema(vec![crate::error::SchemaProblem::NotATable {
-            table: table.to_string(),
-            resolved: format!("{schema}.{}", table.name),
-            kind: kind.to_owned(),
-        }]));
+        return Err(Error::Schema(vec![
+            crate::error::SchemaProblem::NotATable {
+                table: table.to_string(),
+                resolved: format!("{schema}.{}", table.name),
+                kind: kind.to_owned(),
+            },
+        ]));
     }
 
     let mut not_enforced = Vec::new();

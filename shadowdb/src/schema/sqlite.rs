@@ -88,15 +88,17 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             .await
             .map_err(fail("table"))?
         {
-            return Err(Error::Schema(vec![crate::error::SchemaProblem::NotATable {
-                table: table.to_string(),
-                resolved: format!("main.{name}"),
-                kind: if kind == "view" {
-                    "a view".to_owned()
-                } else {
-                    format!("not a table ({kind})")
+            return Err(Error::Schema(vec![
+                crate::error::SchemaProblem::NotATable {
+                    table: table.to_string(),
+                    resolved: format!("main.{name}"),
+                    kind: if kind == "view" {
+                        "a view".to_owned()
+                    } else {
+                        format!("not a table ({kind})")
+                    },
                 },
-            }]));
+            ]));
         }
         return Ok(None);
     };

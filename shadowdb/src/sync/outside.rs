@@ -14,7 +14,7 @@ use safemodel::{Value, registry};
 use super::in_list;
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Error, Result};
-use crate::prod::{self, FetchError, Production, ProdTx};
+use crate::prod::{self, FetchError, ProdTx, Production};
 use crate::schema::{self, ColumnSchema, TableName};
 use crate::shadow::{Scoped, ShadowDb};
 use crate::types::{ColumnKind, Dialect};
@@ -192,10 +192,9 @@ impl ShadowDb {
                     .fetch(sql, &binds, &decode)
                     .await
                     .map_err(|e| match e {
-                        FetchError::Db(e) => Error::database(
-                            format!("commit: tenant check of {name} references"),
-                            e,
-                        ),
+                        FetchError::Db(e) => {
+                            Error::database(format!("commit: tenant check of {name} references"), e)
+                        }
                         FetchError::Decode(m) => Error::Sandbox(m),
                     })?
                     .into_iter()
