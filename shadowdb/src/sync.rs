@@ -646,11 +646,19 @@ impl ShadowDb {
         Ok(())
     }
 
-    /// The columns of `row` an insert writes: not those production computes.
+    /// The columns of `row` an insert writes: not those production computes,
+    /// but an identity `GENERATED ALWAYS` key given a value (a rollback
+    /// restoring a deleted row), written with [`overriding`].
     fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
         row.columns()
             .filter_map(|name| t.schema.column(name))
-            .filter(|c| !c.computed)
+            .filter(|c| {
+                !c.computed
+                    || (c.generated
+                        && t.key
+                            .iter()
+                            .any(|&k| t.col(k).is_some_and(|kc| kc.name == c.name)))
+            })
             .collect()
     }
 
@@ -1430,9 +1438,10 @@ impl ShadowDb {
                 tuples.push(format!("({})", exprs.join(", ")));
             }
             let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
+                "INSERT INTO {} ({}){} VALUES {}",
                 prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
+                overriding(dialect, &cols),
                 tuples.join(", ")
             );
             let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
@@ -1488,9 +1497,10 @@ impl ShadowDb {
                 .map(|(i, a)| format!("${}::{}", i + 1, a.pg_type()))
                 .collect();
             let sql = format!(
-                "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
+                "INSERT INTO {} ({}){} SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
                 prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
+                overriding(dialect, cols),
                 exprs.join(", "),
                 args.join(", "),
                 aliases.join(", "),
@@ -1769,6 +1779,16 @@ fn remap_all(
     rows.iter()
         .map(|c| crate::remap::remap(c, refs, generated))
         .collect()
+}
+
+/// PostgreSQL takes a value for an identity `GENERATED ALWAYS` column only
+/// when told to (restoring a row with its own key).
+fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static str {
+    if dialect == Dialect::Postgres && cols.iter().any(|c| c.computed) {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    }
 }
 
 /// The key of a row read back from production: the key columns' values.

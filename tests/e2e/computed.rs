@@ -15,6 +15,7 @@ use std::str::FromStr;
 use safemodel::{Rule, Value};
 use shadowdb::prod::Production;
 use shadowdb::render::{TextOptions, render_text};
+use shadowdb::rollback::Rollback;
 use shadowdb::{Error, Refusal, SchemaProblem, ShadowDb};
 
 use crate::common::{Kind, TestDb};
@@ -143,6 +144,40 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
         );
         sdb.commit(&cs).await.unwrap();
 
+        assert_eq!(
+            db.rows("SELECT id, org, qty, price, total, half FROM cg_items ORDER BY id")
+                .await,
+            rows(&[
+                &["1", "1", "10", "3", "30", "5"],
+                &["2", "2", "5", "5", "25", "2"],
+                &["3", "1", "4", "5", "20", "2"],
+            ]),
+            "{:?}",
+            db.kind
+        );
+
+        // A rollback restores a deleted row with its own key, and production
+        // computes the rest again.
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("cg_items")
+            .tenant_column("cg_items", "org")
+            .allow_uncontracted(true)
+            .audit_in_production(true)
+            .tenant(1_i64)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM cg_items WHERE id = 1", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        let commit = sdb.commit(&cs).await.unwrap();
+        Rollback::new(db.prod.clone())
+            .tenant_column("cg_items", "org")
+            .allow_uncontracted(true)
+            .run(&commit.commit_id)
+            .await
+            .unwrap();
         assert_eq!(
             db.rows("SELECT id, org, qty, price, total, half FROM cg_items ORDER BY id")
                 .await,
