@@ -145,11 +145,14 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
 
 /// `c` with every provisional key in a pending reference replaced by the
 /// key production assigned (`None`: nothing to replace). A provisional key
-/// production has not assigned yet is an error naming the row and column.
+/// production has not assigned yet is an error naming the row and column,
+/// unless it is of table `later`, whose rows are still being inserted (the
+/// row is remapped again just before it is written).
 pub(crate) fn remap(
     c: &RowChange,
     refs: &[PendingRef],
     generated: &[GeneratedKey],
+    later: Option<&str>,
 ) -> Result<Option<RowChange>> {
     let Some(new) = &c.new else { return Ok(None) };
     let mut out: Option<RowChange> = None;
@@ -167,6 +170,16 @@ pub(crate) fn remap(
             .iter()
             .find(|g| g.table == r.parent && g.provisional == *v)
         else {
+            // Only a new row of that table itself waits: it is written after
+            // the rows before it, remapped again then.
+            let own_fresh = matches!(c.key.0.as_slice(), [(_, Value::Int(k))] if *k > r.base);
+            if c.op == Op::Insert
+                && own_fresh
+                && later == Some(r.parent.as_str())
+                && r.parent == c.table
+            {
+                continue;
+            }
             return Err(Error::ProvisionalKey {
                 table: c.table.clone(),
                 key: c.key.render(),

@@ -428,7 +428,10 @@ impl ShadowDb {
                     .filter(|c| c.table == name && c.op == Op::Insert)
                     .collect();
                 // References to parents inserted above carry their real keys.
-                let remapped = remap_all(&inserts, &cs.pending_refs, &generated)?;
+                // A new row may reference a new row of its own table, which
+                // gets its key just before it (in provisional key order).
+                let later = t.generated_key.map(|_| name.as_str());
+                let remapped = remap_all(&inserts, &cs.pending_refs, &generated, later)?;
                 let inserts: Vec<&RowChange> = inserts
                     .iter()
                     .zip(
@@ -449,7 +452,7 @@ impl ShadowDb {
             }
             if !cs.pending_refs.is_empty() {
                 let all: Vec<&RowChange> = cs.changes().iter().collect();
-                let remapped = remap_all(&all, &cs.pending_refs, &generated)?;
+                let remapped = remap_all(&all, &cs.pending_refs, &generated, None)?;
                 if remapped.iter().any(Option::is_some) {
                     let changes = all
                         .iter()
@@ -1640,7 +1643,18 @@ impl ShadowDb {
         let dialect = self.prod.dialect();
         let table = t.schema.name.to_string();
         let mut count = 0;
+        // References to new rows of this same table, inserted just before.
+        let refs: Vec<crate::diff::PendingRef> = crate::remap::pending_refs(&self.tables)
+            .into_iter()
+            .filter(|r| r.table == table && r.parent == table)
+            .collect();
         for c in rows {
+            let remapped = if refs.is_empty() {
+                None
+            } else {
+                crate::remap::remap(c, &refs, generated, None)?
+            };
+            let c = remapped.as_ref().unwrap_or(c);
             let Some(new) = &c.new else { continue };
             let cols: Vec<&ColumnSchema> = Self::written_of(t, new)
                 .into_iter()
@@ -1772,12 +1786,13 @@ fn remap_all(
     rows: &[&RowChange],
     refs: &[crate::diff::PendingRef],
     generated: &[GeneratedKey],
+    later: Option<&str>,
 ) -> Result<Vec<Option<RowChange>>> {
     if refs.is_empty() {
         return Ok(Vec::new());
     }
     rows.iter()
-        .map(|c| crate::remap::remap(c, refs, generated))
+        .map(|c| crate::remap::remap(c, refs, generated, later))
         .collect()
 }
 

@@ -543,3 +543,77 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
         );
     });
 }
+
+#[tokio::test]
+async fn new_rows_may_reference_new_rows_of_their_own_table() {
+    each_db!("cmp_self_ref", |db| {
+        db.exec(pick(
+            &db,
+            "CREATE TABLE cg_folders (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, \
+               parent_id INTEGER REFERENCES cg_folders (id), name TEXT NOT NULL)",
+            "CREATE TABLE cg_folders (id bigserial PRIMARY KEY, org bigint NOT NULL, \
+               parent_id bigint REFERENCES cg_folders (id), name text NOT NULL)",
+            "CREATE TABLE cg_folders (id BIGINT AUTO_INCREMENT PRIMARY KEY, org BIGINT NOT NULL, \
+               parent_id BIGINT, name TEXT NOT NULL, \
+               FOREIGN KEY (parent_id) REFERENCES cg_folders (id)) ENGINE=InnoDB",
+        ))
+        .await;
+        db.exec("INSERT INTO cg_folders (org, name) VALUES (2, 'theirs')")
+            .await;
+
+        let mut sdb = open(&db.prod, &["cg_folders"], 1_i64).await;
+        sdb.execute(
+            "INSERT INTO cg_folders (name) VALUES ('root'); \
+             INSERT INTO cg_folders (name, parent_id) VALUES ('child', last_insert_rowid()); \
+             INSERT INTO cg_folders (name, parent_id) VALUES ('grandchild', last_insert_rowid())",
+            &[],
+        )
+        .await
+        .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert!(cs.is_valid(), "{:?}", cs.changes());
+        sdb.commit(&cs).await.unwrap();
+        assert_eq!(
+            db.rows("SELECT id, org, parent_id, name FROM cg_folders ORDER BY id")
+                .await,
+            rows(&[
+                &["1", "2", "NULL", "theirs"],
+                &["2", "1", "NULL", "root"],
+                &["3", "1", "2", "child"],
+                &["4", "1", "3", "grandchild"],
+            ]),
+            "{:?}",
+            db.kind
+        );
+
+        // A cycle between new rows: no order gives each its parent's key first.
+        let mut sdb = open(&db.prod, &["cg_folders"], 1_i64).await;
+        sdb.execute(
+            "INSERT INTO cg_folders (name) VALUES ('a'); \
+             INSERT INTO cg_folders (name, parent_id) VALUES ('b', last_insert_rowid()); \
+             UPDATE cg_folders SET parent_id = last_insert_rowid() WHERE name = 'a'",
+            &[],
+        )
+        .await
+        .unwrap();
+        let cs = sdb.diff().unwrap();
+        let first = cs.changes()[0].key.render();
+        let err = sdb.commit(&cs).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::ProvisionalKey { table, key, column, parent }
+                if table == "cg_folders" && *key == first && column == "parent_id" && parent == "cg_folders"),
+            "{:?}: {err:?}",
+            db.kind
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cg_folders[{first}].parent_id: references a new row of `cg_folders` whose key production has not assigned yet (rule: provisional_key)"
+            )
+        );
+        assert_eq!(
+            db.rows("SELECT count(*) FROM cg_folders").await,
+            rows(&[&["4"]])
+        );
+    });
+}
