@@ -921,7 +921,7 @@ impl ShadowDb {
             for v in rv.violations {
                 // A new row leaves what production computes to production.
                 let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
-                if old.is_none() && computed && new.get(&v.column).is_none_or(Value::is_null) {
+                if computed && new.get(&v.column).is_none_or(Value::is_null) {
                     continue;
                 }
                 if !violations
@@ -938,11 +938,8 @@ impl ShadowDb {
             if !changed || violations.iter().any(|v| v.column == name) {
                 continue;
             }
-            if let Some(col) = t.schema.column(name) {
-                if value.is_null()
-                    && !col.nullable
-                    && !(old.is_none() && (col.generated || col.computed))
-                {
+            if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
+                if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
                 } else if let Err(e) = prod::check_write(dialect, col, value) {
                     violations.push(Violation::new(
