@@ -703,9 +703,7 @@ impl ShadowDb {
             })
             .collect();
         let refs = crate::remap::pending_refs(&self.tables);
-        if !refs.is_empty() {
-            crate::remap::check_provisional(&self.tables, &refs, &mut changes);
-        }
+        crate::remap::check_provisional(&self.tables, &refs, &mut changes);
         let mut cs = ChangeSet::new(changes, not_enforced);
         cs.computed = self
             .tables
