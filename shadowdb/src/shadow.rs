@@ -50,6 +50,8 @@ pub struct OpenOptions {
     session_limits: SessionLimits,
     /// Off for a rollback, which writes to production without a sandbox.
     pub(crate) clone_rows: bool,
+    /// Tenant columns of tables outside the scope, for references onto them.
+    outside_tenants: Vec<(TableName, String)>,
 }
 
 impl std::fmt::Debug for OpenOptions {
@@ -105,10 +107,16 @@ impl OpenOptions {
     }
 
     /// Overrides the tenant column of a scoped table (default: the contract's).
+    /// For a table outside the scope that a scoped table references, it
+    /// names the column the commit checks each reference's tenant by
+    /// (default: the scoped table's tenant column name, or the parent's
+    /// contract's).
     pub fn tenant_column(mut self, table: &str, column: &str) -> Self {
         let name = TableName::parse(table);
         if let Some(t) = self.tables.iter_mut().find(|t| t.name == name) {
             t.tenant_column = Some(column.to_owned());
+        } else {
+            self.outside_tenants.push((name, column.to_owned()));
         }
         self
     }
@@ -334,6 +342,7 @@ impl ShadowDb {
             rate_limiter: None,
             session_limits: SessionLimits::default(),
             clone_rows: true,
+            outside_tenants: Vec::new(),
         }
     }
 
@@ -377,7 +386,8 @@ impl ShadowDb {
         if !problems.is_empty() {
             return Err(Error::Schema(problems));
         }
-        let outside_refs = crate::sync::outside_refs(&opts.prod, &mut scoped).await?;
+        let outside_refs =
+            crate::sync::outside_refs(&opts.prod, &mut scoped, &opts.outside_tenants).await?;
 
         let sandbox_tables: Vec<SandboxTable> = scoped
             .iter()

@@ -465,20 +465,24 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
             &db,
             "CREATE TABLE cg_ptasks (id INTEGER PRIMARY KEY, org TEXT COLLATE NOCASE NOT NULL); \
              CREATE TABLE cg_tags (id INTEGER PRIMARY KEY, label TEXT NOT NULL); \
+             CREATE TABLE cg_projects (id INTEGER PRIMARY KEY, owner TEXT NOT NULL); \
              CREATE TABLE cg_comments (id INTEGER PRIMARY KEY, org TEXT NOT NULL, \
                task_id INTEGER REFERENCES cg_ptasks (id), tag_id INTEGER REFERENCES cg_tags (id), \
-               body TEXT NOT NULL)",
+               project_id INTEGER REFERENCES cg_projects (id), body TEXT NOT NULL)",
             "CREATE TABLE cg_ptasks (id bigint PRIMARY KEY, org text NOT NULL); \
              CREATE TABLE cg_tags (id bigint PRIMARY KEY, label text NOT NULL); \
+             CREATE TABLE cg_projects (id bigint PRIMARY KEY, owner text NOT NULL); \
              CREATE TABLE cg_comments (id bigint PRIMARY KEY, org text NOT NULL, \
                task_id bigint REFERENCES cg_ptasks (id), tag_id bigint REFERENCES cg_tags (id), \
-               body text NOT NULL)",
+               project_id bigint REFERENCES cg_projects (id), body text NOT NULL)",
             "CREATE TABLE cg_ptasks (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL) ENGINE=InnoDB; \
              CREATE TABLE cg_tags (id BIGINT PRIMARY KEY, label TEXT NOT NULL) ENGINE=InnoDB; \
+             CREATE TABLE cg_projects (id BIGINT PRIMARY KEY, owner VARCHAR(20) NOT NULL) ENGINE=InnoDB; \
              CREATE TABLE cg_comments (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL, \
-               task_id BIGINT, tag_id BIGINT, body TEXT NOT NULL, \
+               task_id BIGINT, tag_id BIGINT, project_id BIGINT, body TEXT NOT NULL, \
                FOREIGN KEY (task_id) REFERENCES cg_ptasks (id), \
-               FOREIGN KEY (tag_id) REFERENCES cg_tags (id)) ENGINE=InnoDB",
+               FOREIGN KEY (tag_id) REFERENCES cg_tags (id), \
+               FOREIGN KEY (project_id) REFERENCES cg_projects (id)) ENGINE=InnoDB",
         ))
         .await;
         db.exec(
@@ -486,6 +490,8 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
              INSERT INTO cg_ptasks (id, org) VALUES (2, 'ACME'); \
              INSERT INTO cg_ptasks (id, org) VALUES (3, 'other'); \
              INSERT INTO cg_tags (id, label) VALUES (1, 'a'); \
+             INSERT INTO cg_projects (id, owner) VALUES (1, 'acme'); \
+             INSERT INTO cg_projects (id, owner) VALUES (2, 'other'); \
              INSERT INTO cg_comments (id, org, task_id, body) VALUES (1, 'acme', 1, 'first')",
         )
         .await;
@@ -501,14 +507,15 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
                 sdb.execute(&sql, &[]).await.unwrap();
                 let cs = sdb.diff().unwrap();
                 assert!(cs.is_valid(), "{:?}", cs.changes());
-                assert!(
-                    cs.not_enforced.contains(
-                        &"cg_comments: foreign key (tag_id) onto `cg_tags` (outside the scope, no tenant column): the referenced row's tenant is not checked"
-                            .to_owned()
-                    ),
-                    "{:?}",
-                    cs.not_enforced
-                );
+                for parent in ["tag_id) onto `cg_tags", "project_id) onto `cg_projects"] {
+                    assert!(
+                        cs.not_enforced.contains(&format!(
+                            "cg_comments: foreign key ({parent}` (outside the scope, no tenant column): the referenced row's tenant is not checked"
+                        )),
+                        "{:?}",
+                        cs.not_enforced
+                    );
+                }
                 let err = sdb.commit(&cs).await.unwrap_err();
                 let key = if sql.starts_with("INSERT") {
                     "id=5"
@@ -534,10 +541,35 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
             rows(&[&["1", "acme", "1", "first"]])
         );
 
+        // A parent whose tenant column has another name: named for it, checked.
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("cg_comments")
+            .tenant_column("cg_comments", "org")
+            .tenant_column("cg_projects", "owner")
+            .allow_uncontracted(true)
+            .tenant("acme")
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("UPDATE cg_comments SET project_id = 2 WHERE id = 1", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert!(
+            !cs.not_enforced.iter().any(|n| n.contains("cg_projects")),
+            "{:?}",
+            cs.not_enforced
+        );
+        let err = sdb.commit(&cs).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tenant breach: cg_comments[id=1]: (project_id) does not reference a row of `cg_projects` of this tenant"
+        );
+
         // The tenant's own task commits.
         let mut sdb = open(&db.prod, &["cg_comments"], "acme").await;
         sdb.execute(
-            "INSERT INTO cg_comments (id, task_id, tag_id, body) VALUES (6, 1, 1, 'mine')",
+            "INSERT INTO cg_comments (id, task_id, tag_id, project_id, body) VALUES (6, 1, 1, 1, 'mine')",
             &[],
         )
         .await
@@ -545,11 +577,13 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
         let cs = sdb.diff().unwrap();
         sdb.commit(&cs).await.unwrap();
         assert_eq!(
-            db.rows("SELECT id, org, task_id, tag_id, body FROM cg_comments ORDER BY id")
-                .await,
+            db.rows(
+                "SELECT id, org, task_id, tag_id, project_id, body FROM cg_comments ORDER BY id"
+            )
+            .await,
             rows(&[
-                &["1", "acme", "1", "NULL", "first"],
-                &["6", "acme", "1", "1", "mine"]
+                &["1", "acme", "1", "NULL", "NULL", "first"],
+                &["6", "acme", "1", "1", "1", "mine"]
             ])
         );
     });

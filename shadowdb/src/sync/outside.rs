@@ -43,6 +43,7 @@ pub(crate) struct OutsideRef {
 pub(crate) async fn outside_refs(
     prod: &Production,
     tables: &mut [Scoped],
+    given: &[(TableName, String)],
 ) -> Result<Vec<OutsideRef>> {
     let scoped: HashSet<String> = tables.iter().map(|t| t.schema.name.name.clone()).collect();
     let mut out = Vec::new();
@@ -76,10 +77,19 @@ pub(crate) async fn outside_refs(
                 .ok()
                 .flatten()
                 .map(|m| m.info().tenant.to_owned());
-            let tenant = ps
-                .column(&tenant_name)
-                .or_else(|| contract_tenant.as_deref().and_then(|c| ps.column(c)))
-                .cloned();
+            // Named for the parent, else the child's tenant column name, else
+            // the parent's contract's.
+            let named = given
+                .iter()
+                .find(|(n, _)| *n == fk.ref_table || t.schema.resolve_other(n) == parent)
+                .map(|(_, c)| c.as_str());
+            let tenant = match named {
+                Some(c) => ps.column(c),
+                None => ps
+                    .column(&tenant_name)
+                    .or_else(|| contract_tenant.as_deref().and_then(|c| ps.column(c))),
+            }
+            .cloned();
             let ref_cols: Vec<ColumnSchema> = fk
                 .ref_columns
                 .iter()
