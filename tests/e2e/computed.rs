@@ -434,7 +434,15 @@ async fn postgres_names_follow_the_search_path() {
         ("public.\"we.ird\"", "\"we.ird\"", "public.\"we.ird\""),
         ("\"MixedCase\"", "\"MixedCase\"", "public.\"MixedCase\""),
     ] {
-        let mut sdb = open(&prod, &[name], 1_i64).await;
+        let mut sdb = ShadowDb::builder(prod.clone())
+            .table(name)
+            .tenant_column(name, "org")
+            .allow_uncontracted(true)
+            .audit_in_production(true)
+            .tenant(1_i64)
+            .open()
+            .await
+            .unwrap();
         sdb.execute(
             &format!("UPDATE {sandbox} SET title = 'renamed' WHERE id = 1"),
             &[],
@@ -443,10 +451,33 @@ async fn postgres_names_follow_the_search_path() {
         .unwrap();
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 1, "{name}");
-        sdb.commit(&cs).await.unwrap();
+        let shown = if name.contains("we.ird") {
+            name
+        } else {
+            "MixedCase"
+        };
+        assert_eq!(cs.changes()[0].table, shown);
+        let commit = sdb.commit(&cs).await.unwrap();
         assert_eq!(
             db.rows(&format!("SELECT title FROM {table}")).await,
             rows(&[&["renamed"]]),
+            "{name}"
+        );
+        // The recorded name reads back as the same table.
+        Rollback::new(prod.clone())
+            .tenant_column(name, "org")
+            .allow_uncontracted(true)
+            .run(&commit.commit_id)
+            .await
+            .unwrap();
+        let before = if name.contains("we.ird") {
+            "weird"
+        } else {
+            "mixed"
+        };
+        assert_eq!(
+            db.rows(&format!("SELECT title FROM {table}")).await,
+            rows(&[&[before]]),
             "{name}"
         );
     }

@@ -101,12 +101,24 @@ fn parse_identifiers(text: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Writes `tasks`, `app.tasks`; a part that would not read back as one
+/// identifier (a dot or quote inside, spaces around) in double quotes, so
+/// the text parses back to the same name.
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => f.write_str(&self.name),
+        fn part(f: &mut fmt::Formatter<'_>, p: &str) -> fmt::Result {
+            let plain = !p.is_empty() && p.trim() == p && !p.contains(['.', '"', '`']);
+            if plain {
+                f.write_str(p)
+            } else {
+                write!(f, "\"{}\"", p.replace('"', "\"\""))
+            }
         }
+        if let Some(s) = &self.schema {
+            part(f, s)?;
+            f.write_str(".")?;
+        }
+        part(f, &self.name)
     }
 }
 
@@ -257,5 +269,18 @@ mod tests {
         assert_eq!(TableName::parse("a.b.c"), t(None, "a.b.c"));
         assert_eq!(TableName::parse("\"open"), t(None, "\"open"));
         assert_eq!(TableName::parse("x.\"\""), t(None, "x.\"\""));
+    }
+
+    #[test]
+    fn names_display_as_they_parse() {
+        for (name, shown) in [
+            (t(None, "tasks"), "tasks"),
+            (t(Some("app"), "Tasks"), "app.Tasks"),
+            (t(Some("public"), "we.ird"), "public.\"we.ird\""),
+            (t(None, "a\"b"), "\"a\"\"b\""),
+        ] {
+            assert_eq!(name.to_string(), shown);
+            assert_eq!(TableName::parse(shown), name);
+        }
     }
 }
