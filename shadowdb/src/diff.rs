@@ -161,6 +161,27 @@ pub struct ChangeSet {
     /// server functions, triggers, ...), as `table: description`, so a reviewer
     /// knows what the sandbox did not check.
     pub not_enforced: Vec<String>,
+    /// Columns production computes (generated, identity ALWAYS), as
+    /// `(table, column)`: never written; production gives their values.
+    pub computed: Vec<(String, String)>,
+    /// Columns referencing a scoped table whose new rows get production's
+    /// key at commit: a provisional key there is remapped to it.
+    pub pending_refs: Vec<PendingRef>,
+}
+
+/// A foreign key column onto a table whose key production generates: a
+/// value above `base` is the provisional key of a row inserted in this
+/// change, written as the key production gives that row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRef {
+    /// The referencing table.
+    pub table: String,
+    /// The referencing column.
+    pub column: String,
+    /// The referenced table.
+    pub parent: String,
+    /// Provisional keys of `parent` are above this.
+    pub base: i64,
 }
 
 impl ChangeSet {
@@ -176,6 +197,8 @@ impl ChangeSet {
         ChangeSet {
             changes: Arc::new(changes),
             not_enforced,
+            computed: Vec::new(),
+            pending_refs: Vec::new(),
         }
     }
 

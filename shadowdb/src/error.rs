@@ -136,6 +136,22 @@ pub enum Error {
         /// The referencing table.
         referencing_table: String,
     },
+    /// A row references a row inserted in the same change whose key
+    /// production has not assigned when the row is written (a reference
+    /// cycle, a row of the same table, a parent left out).
+    #[error(
+        "{table}[{key}].{column}: references a new row of `{parent}` whose key production has not assigned yet (rule: provisional_key)"
+    )]
+    ProvisionalKey {
+        /// The referencing table.
+        table: String,
+        /// Its row's key.
+        key: String,
+        /// The referencing column.
+        column: String,
+        /// The referenced table.
+        parent: String,
+    },
     /// The changeset needs approval and none was given.
     #[error("needs approval: {}", .0.join("; "))]
     NeedsApproval(Vec<String>),
@@ -322,6 +338,16 @@ pub enum SchemaProblem {
         /// The table.
         table: String,
     },
+    /// The name resolves to a relation that is not a table (a view, a
+    /// materialized view, a foreign table, ...): shadowdb writes only tables.
+    NotATable {
+        /// The table as given.
+        table: String,
+        /// What production resolved the name to (`root.items`).
+        resolved: String,
+        /// What it is (`a view`).
+        kind: String,
+    },
     /// The contract's primary key differs from the table's.
     PrimaryKeyMismatch {
         /// The table.
@@ -378,6 +404,14 @@ impl fmt::Display for SchemaProblem {
                 f,
                 "table `{table}` has no SafeModel contract (open it as read-only context, or allow uncontracted tables)"
             ),
+            SchemaProblem::NotATable {
+                table,
+                resolved,
+                kind,
+            } => write!(
+                f,
+                "`{table}` resolves to `{resolved}`, which is {kind}: only tables can be scoped"
+            ),
             SchemaProblem::PrimaryKeyMismatch {
                 table,
                 contract,
@@ -414,6 +448,9 @@ pub enum Refusal {
     ReadOnly(String),
     /// A write to a PII column.
     Pii(String),
+    /// A write to a column production computes (generated, identity
+    /// `GENERATED ALWAYS`), as `table.column`.
+    Computed(String),
     /// SQL text over the length limit.
     TooLong {
         /// The limit in bytes.
@@ -442,6 +479,10 @@ impl fmt::Display for Refusal {
             Refusal::Function(name) => write!(f, "function {name}() is not allowed"),
             Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
             Refusal::Pii(c) => write!(f, "column {c} is PII and cannot be read or written"),
+            Refusal::Computed(c) => write!(
+                f,
+                "column {c} is computed by production (generated or identity ALWAYS) and cannot be written"
+            ),
             Refusal::TooLong { limit } => write!(f, "SQL text longer than {limit} bytes"),
             Refusal::TooManyRows { limit } => {
                 write!(f, "a result of more than {limit} rows (add a LIMIT)")

@@ -1287,7 +1287,7 @@ fn clone_sql(
     let mut sql = format!(
         "SELECT {} FROM {}",
         list.join(", "),
-        qualified(dialect, &schema.name)
+        qualified(dialect, &schema.resolved)
     );
     if let Some(t) = tenant {
         sql.push_str(" WHERE ");
@@ -1325,6 +1325,7 @@ pub(crate) fn digest_col(col: &ColumnSchema) -> ColumnSchema {
         nullable: true,
         has_default: false,
         generated: false,
+        computed: false,
     }
 }
 
@@ -1821,6 +1822,7 @@ mod tests {
             nullable: false,
             has_default: false,
             generated: false,
+            computed: false,
         };
         let text = col(ColumnKind::Text);
         assert_eq!(

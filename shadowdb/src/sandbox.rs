@@ -81,6 +81,9 @@ pub(crate) struct SandboxColumn {
     pub kind: ColumnKind,
     pub nullable: bool,
     pub pii: bool,
+    /// Production computes it (generated, identity ALWAYS): the agent may
+    /// not write it.
+    pub computed: bool,
 }
 
 /// A foreign key between two scoped tables, mirrored in the sandbox.
@@ -122,6 +125,8 @@ struct Walls {
     scoped: HashSet<String>,
     read_only: HashSet<String>,
     pii: HashSet<(String, String)>,
+    /// Columns production computes, as `(table, column)` in lower case.
+    computed: HashSet<(String, String)>,
     /// Virtual table modules compiled into this SQLite (`dbstat`, `fts5`,
     /// ...): their eponymous tables are outside the scope.
     modules: HashSet<String>,
@@ -261,10 +266,14 @@ impl Walls {
         if self.read_only.contains(&t) {
             return self.refuse(Refusal::ReadOnly(table.to_owned()));
         }
-        if let Some(c) = column
-            && self.pii.contains(&(t, c.to_ascii_lowercase()))
-        {
-            return self.refuse(Refusal::Pii(format!("{table}.{c}")));
+        if let Some(c) = column {
+            let pair = (t, c.to_ascii_lowercase());
+            if self.pii.contains(&pair) {
+                return self.refuse(Refusal::Pii(format!("{table}.{c}")));
+            }
+            if self.computed.contains(&pair) {
+                return self.refuse(Refusal::Computed(format!("{table}.{c}")));
+            }
         }
         Authorization::Allow
     }
@@ -494,6 +503,9 @@ const BASE_PREFIX: &str = "__base_";
 /// Prefix of the triggers that capture the baseline; what they do is
 /// allowed, whoever's statement fires them.
 const TRIGGER_PREFIX: &str = "__base_trigger_";
+
+/// The start of the message of a trigger refusing a computed column.
+const COMPUTED_MARK: &str = "__shadowdb_computed__:";
 
 /// A full copy of table `i` as cloned (main schema).
 fn base_name(i: usize) -> String {
@@ -780,6 +792,15 @@ impl Sandbox {
                         .map(|c| (t.name.to_ascii_lowercase(), c.name.to_ascii_lowercase()))
                 })
                 .collect(),
+            computed: tables
+                .iter()
+                .flat_map(|t| {
+                    t.columns
+                        .iter()
+                        .filter(|c| c.computed)
+                        .map(|c| (t.name.to_ascii_lowercase(), c.name.to_ascii_lowercase()))
+                })
+                .collect(),
         });
         let captured = tables.iter().map(capturable).collect();
         let sb = Sandbox {
@@ -867,7 +888,8 @@ impl Sandbox {
             let mut def = format!("{} {kind}", q(&c.name));
             if rowid_key && t.key.first() == Some(&i) {
                 def = format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", q(&c.name));
-            } else if !c.nullable && !c.pii {
+            } else if !c.nullable && !c.pii && !c.computed {
+                // A computed column is left out of inserts: production fills it.
                 def.push_str(" NOT NULL");
             }
             if let Some((ti, v)) = &t.tenant
@@ -986,6 +1008,35 @@ impl Sandbox {
         )
     }
 
+    /// Triggers refusing an insert that writes a column production computes
+    /// (SQLite's authorizer names no columns for an insert; updates are
+    /// refused by the authorizer). A computed key production generates may
+    /// only be left to the sandbox's provisional keys.
+    fn computed_ddl(t: &SandboxTable, i: usize) -> String {
+        let mut sql = String::new();
+        for (j, c) in t.columns.iter().enumerate() {
+            if !c.computed {
+                continue;
+            }
+            let col = q(&c.name);
+            let when = match (t.generated_key, t.key.as_slice()) {
+                (Some(base), [k]) if *k == j => format!("NEW.{col} <= {base}"),
+                _ => format!("NEW.{col} IS NOT NULL"),
+            };
+            let message = literal(&SqlValue::Text(format!(
+                "{COMPUTED_MARK}{}.{}",
+                t.name, c.name
+            )));
+            sql.push_str(&format!(
+                "CREATE TEMP TRIGGER {} AFTER INSERT ON main.{} WHEN {when} \
+                 BEGIN SELECT RAISE(ABORT, {message}); END;\n",
+                q(&format!("{TRIGGER_PREFIX}computed_{i}_{j}")),
+                q(&t.name),
+            ));
+        }
+        sql
+    }
+
     /// Loads cloned rows into table `i`: each row holds the values of the
     /// table's columns in order, PII columns left out (they stay NULL).
     pub(crate) fn load(&self, i: usize, batch: &CloneBatch) -> Result<()> {
@@ -1069,6 +1120,12 @@ impl Sandbox {
                     .execute_batch(&Self::capture_ddl(t, i, rid))
                     .map_err(|e| sandbox_err(&e))?;
             }
+            let computed = Self::computed_ddl(t, i);
+            if !computed.is_empty() {
+                self.conn
+                    .execute_batch(&computed)
+                    .map_err(|e| sandbox_err(&e))?;
+            }
             if let Some(base) = t.generated_key {
                 // New rows the agent inserts without a key get provisional keys
                 // from `base` up, which are easy to tell from cloned ones.
@@ -1125,6 +1182,12 @@ impl Sandbox {
             && let Some(r) = slot.take()
         {
             return Error::Refused(r);
+        }
+        // Only shadowdb's own triggers raise this (the agent runs no DDL).
+        if let rusqlite::Error::SqliteFailure(_, Some(message)) = e
+            && let Some(column) = message.strip_prefix(COMPUTED_MARK)
+        {
+            return Error::Refused(Refusal::Computed(column.to_owned()));
         }
         match e.sqlite_error_code() {
             Some(ErrorCode::OperationInterrupted) => Error::Timeout {
@@ -1468,6 +1531,7 @@ mod tests {
             kind,
             nullable,
             pii: false,
+            computed: false,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct OpenOptions {
     session_limits: SessionLimits,
     /// Off for a rollback, which writes to production without a sandbox.
     pub(crate) clone_rows: bool,
+    /// Tenant columns of tables outside the scope, for references onto them.
+    outside_tenants: Vec<(TableName, String)>,
 }
 
 impl std::fmt::Debug for OpenOptions {
@@ -106,10 +108,16 @@ impl OpenOptions {
     }
 
     /// Overrides the tenant column of a scoped table (default: the contract's).
+    /// For a table outside the scope that a scoped table references, it
+    /// names the column the commit checks each reference's tenant by
+    /// (default: the scoped table's tenant column name, or the parent's
+    /// contract's).
     pub fn tenant_column(mut self, table: &str, column: &str) -> Self {
         let name = TableName::parse(table);
         if let Some(t) = self.tables.iter_mut().find(|t| t.name == name) {
             t.tenant_column = Some(column.to_owned());
+        } else {
+            self.outside_tenants.push((name, column.to_owned()));
         }
         self
     }
@@ -285,6 +293,8 @@ pub struct ShadowDb {
     /// Per table (scoped name): production's digests of its PII columns at
     /// the clone, never shown to the agent; the commit requires them unchanged.
     pub(crate) pii_digests: HashMap<String, prod::Digests>,
+    /// Foreign keys onto tenant tables outside the scope, checked at commit.
+    pub(crate) outside_refs: Vec<crate::sync::OutsideRef>,
 }
 
 impl std::fmt::Debug for ShadowDb {
@@ -336,6 +346,7 @@ impl ShadowDb {
             rate_limiter: None,
             session_limits: SessionLimits::default(),
             clone_rows: true,
+            outside_tenants: Vec::new(),
         }
     }
 
@@ -379,6 +390,8 @@ impl ShadowDb {
         if !problems.is_empty() {
             return Err(Error::Schema(problems));
         }
+        let outside_refs =
+            crate::sync::outside_refs(&opts.prod, &mut scoped, &opts.outside_tenants).await?;
 
         if prod::digest_expr(opts.prod.dialect(), "x").is_none() {
             for s in scoped.iter_mut().filter(|s| !s.read_only) {
@@ -475,6 +488,7 @@ impl ShadowDb {
             last_diff: Mutex::new(None),
             stale_baseline: std::sync::atomic::AtomicBool::new(false),
             pii_digests,
+            outside_refs,
         })
     }
 
@@ -727,7 +741,21 @@ impl ShadowDb {
                     .map(move |n| format!("{}: {n}", t.schema.name))
             })
             .collect();
-        let cs = ChangeSet::new(changes, not_enforced);
+        let refs = crate::remap::pending_refs(&self.tables);
+        crate::remap::check_provisional(&self.tables, &refs, &mut changes);
+        let mut cs = ChangeSet::new(changes, not_enforced);
+        cs.computed = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.schema
+                    .columns
+                    .iter()
+                    .filter(|c| c.computed)
+                    .map(|c| (t.schema.name.to_string(), c.name.clone()))
+            })
+            .collect();
+        cs.pending_refs = refs;
         if self.audit.is_enabled()
             && let Ok(mut pending) = self.pending_audit.lock()
         {
@@ -808,11 +836,14 @@ impl ShadowDb {
                         },
                     ];
                 }
+                // What production computes is never written: a REPLACE that
+                // cleared it is no change to it.
                 let changed: Vec<String> = old
                     .iter()
                     .zip(new.values())
                     .filter(|((_, a), b)| a != b)
                     .map(|((c, _), _)| c.to_owned())
+                    .filter(|c| t.schema.column(c).is_none_or(|col| !col.computed))
                     .collect();
                 if changed.is_empty() {
                     // Only representation changed (`1.10` -> `1.1`): not a change.
@@ -925,6 +956,11 @@ impl ShadowDb {
             && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
         {
             for v in rv.violations {
+                // A new row leaves what production computes to production.
+                let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
+                if computed && new.get(&v.column).is_none_or(Value::is_null) {
+                    continue;
+                }
                 if !violations
                     .iter()
                     .any(|w| w.column == v.column && w.rule == v.rule)
@@ -939,7 +975,7 @@ impl ShadowDb {
             if !changed || violations.iter().any(|v| v.column == name) {
                 continue;
             }
-            if let Some(col) = t.schema.column(name) {
+            if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
                 if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
                     violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
                 } else if let Err(e) = prod::check_write(dialect, col, value) {
@@ -1213,6 +1249,7 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
                 kind: c.kind.clone(),
                 nullable: c.nullable,
                 pii,
+                computed: c.computed,
             })
         })
         .collect();

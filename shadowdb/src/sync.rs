@@ -53,6 +53,9 @@ use crate::schema::{ColumnSchema, FkAction, TableName};
 use crate::shadow::{Scoped, ShadowDb, tenant_eq};
 use crate::types::{ColumnKind, Dialect};
 
+mod outside;
+pub(crate) use outside::{OutsideRef, outside_refs};
+
 /// What to do with rows that conflict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnConflict {
@@ -406,11 +409,16 @@ impl ShadowDb {
         let mut generated = Vec::new();
         let mut written: BTreeMap<String, Counts> = BTreeMap::new();
         let order = self.fk_order();
+        // The changeset with production's keys in place of provisional ones,
+        // once the inserts assigned them (when any row references one).
+        let mut after: Option<ChangeSet> = None;
 
         let result: Result<()> = async {
             // Deletes and updates of referenced columns must not cascade onto
             // rows outside the changeset.
             self.check_cascades(&mut tx, cs).await?;
+            // References onto the tenant's tables outside the scope.
+            self.check_outside(&mut tx, cs).await?;
             // PII columns were never cloned: production's digest of each
             // must be as at the clone (rows locked until the commit).
             let pii_moved = self.check_pii(&mut tx, cs, &mut conflicts).await?;
@@ -425,6 +433,21 @@ impl ShadowDb {
                     .iter()
                     .filter(|c| c.table == name && c.op == Op::Insert)
                     .collect();
+                // References to parents inserted above carry their real keys.
+                // A new row may reference a new row of its own table, which
+                // gets its key just before it (in provisional key order).
+                let later = t.generated_key.map(|_| name.as_str());
+                let remapped = remap_all(&inserts, &cs.pending_refs, &generated, later)?;
+                let inserts: Vec<&RowChange> = inserts
+                    .iter()
+                    .zip(
+                        remapped
+                            .iter()
+                            .map(Option::as_ref)
+                            .chain(std::iter::repeat(None)),
+                    )
+                    .map(|(c, r)| r.unwrap_or(c))
+                    .collect();
                 let done = self
                     .insert_rows(&mut tx, t, &inserts, &mut conflicts, &mut generated)
                     .await?;
@@ -433,6 +456,22 @@ impl ShadowDb {
                         usize::try_from(done).unwrap_or(usize::MAX);
                 }
             }
+            if !cs.pending_refs.is_empty() {
+                let all: Vec<&RowChange> = cs.changes().iter().collect();
+                let remapped = remap_all(&all, &cs.pending_refs, &generated, None)?;
+                if remapped.iter().any(Option::is_some) {
+                    let changes = all
+                        .iter()
+                        .zip(remapped)
+                        .map(|(c, r)| r.unwrap_or_else(|| (*c).clone()))
+                        .collect();
+                    let mut moved = ChangeSet::new(changes, cs.not_enforced.clone());
+                    moved.computed.clone_from(&cs.computed);
+                    moved.pending_refs.clone_from(&cs.pending_refs);
+                    after = Some(moved);
+                }
+            }
+            let cs = after.as_ref().unwrap_or(cs);
             for &ti in &order {
                 let Some(t) = self.tables.get(ti) else {
                     continue;
@@ -483,6 +522,7 @@ impl ShadowDb {
                 .sum();
             let kind = match record {
                 Record::Commit => {
+                    let cs = after.as_ref().unwrap_or(cs);
                     let mut applied = applied_changes(cs, &skipped, &generated);
                     if let Err(e) = self.read_back(&mut tx, &mut applied).await {
                         tx.rollback().await;
@@ -586,7 +626,7 @@ impl ShadowDb {
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {}",
                     reads.join(", "),
-                    prod::qualified(dialect, &t.schema.name),
+                    prod::qualified(dialect, &t.schema.resolved),
                     in_list(dialect, &names, &tuples)
                 );
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
@@ -613,6 +653,22 @@ impl ShadowDb {
             }
         }
         Ok(())
+    }
+
+    /// The columns of `row` an insert writes: not those production computes,
+    /// but an identity `GENERATED ALWAYS` key given a value (a rollback
+    /// restoring a deleted row), written with [`overriding`].
+    fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
+        row.columns()
+            .filter_map(|name| t.schema.column(name))
+            .filter(|c| {
+                !c.computed
+                    || (c.generated
+                        && t.key
+                            .iter()
+                            .any(|&k| t.col(k).is_some_and(|kc| kc.name == c.name)))
+            })
+            .collect()
     }
 
     fn columns_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
@@ -1096,7 +1152,7 @@ impl ShadowDb {
         let mut binds = Vec::new();
         let mut sets = Vec::new();
         for name in &c.changed {
-            let Some(col) = t.schema.column(name) else {
+            let Some(col) = t.schema.column(name).filter(|col| !col.computed) else {
                 continue;
             };
             let v = new.get(name).cloned().unwrap_or(Value::Null);
@@ -1111,7 +1167,7 @@ impl ShadowDb {
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
         let sql = format!(
             "UPDATE {} SET {} WHERE {wh}{guards}",
-            prod::qualified(dialect, &t.schema.name),
+            prod::qualified(dialect, &t.schema.resolved),
             sets.join(", ")
         );
         let n = tx
@@ -1136,7 +1192,7 @@ impl ShadowDb {
         let guards = Self::guards(dialect, t, old, c, &mut binds)?;
         let sql = format!(
             "DELETE FROM {} WHERE {wh}{guards}",
-            prod::qualified(dialect, &t.schema.name)
+            prod::qualified(dialect, &t.schema.resolved)
         );
         let n = tx
             .execute(sql, &binds)
@@ -1187,7 +1243,7 @@ impl ShadowDb {
         let sql = format!(
             "SELECT {} FROM {} WHERE {wh}",
             list.join(", "),
-            prod::qualified(dialect, &t.schema.name)
+            prod::qualified(dialect, &t.schema.resolved)
         );
         let rows = tx.fetch(sql, &binds, &cols).await.map_err(|e| match e {
             FetchError::Db(e) => Error::database(
@@ -1276,7 +1332,7 @@ impl ShadowDb {
                 let mut sql = format!(
                     "SELECT {} FROM {} WHERE {}",
                     reads.join(", "),
-                    prod::qualified(dialect, &t.schema.name),
+                    prod::qualified(dialect, &t.schema.resolved),
                     in_list(dialect, &names, &tuples)
                 );
                 if let (Some(tc), Some(first)) = (tenant_col(t), chunk.first()) {
@@ -1405,7 +1461,7 @@ impl ShadowDb {
         let lhs: Vec<String> = fk.columns.iter().map(|fc| dialect.quote(fc)).collect();
         let mut sql = format!(
             "SELECT 1 FROM {} WHERE {}",
-            prod::qualified(dialect, &r.table),
+            prod::qualified(dialect, &t.schema.resolve_other(&r.table)),
             in_list(dialect, &lhs, &tuples)
         );
         // A scoped child's rows of this tenant are in the sandbox, which
@@ -1480,7 +1536,7 @@ impl ShadowDb {
         {
             let mut count = 0;
             if let Some(first) = keyed.first().and_then(|c| c.new.as_ref()) {
-                let cols = Self::columns_of(t, first);
+                let cols = Self::written_of(t, first);
                 count = self.pg_insert(tx, t, &cols, &keyed, conflicts).await?;
             }
             return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
@@ -1504,7 +1560,7 @@ impl ShadowDb {
         let Some(first) = to_insert.first().and_then(|c| c.new.as_ref()) else {
             return self.insert_fresh(tx, t, &fresh, gen_col, generated).await;
         };
-        let cols = Self::columns_of(t, first);
+        let cols = Self::written_of(t, first);
         let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
         for chunk in to_insert.chunks(per) {
             let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
@@ -1588,7 +1644,7 @@ impl ShadowDb {
         };
         let sql = format!(
             "SELECT 1 FROM {} WHERE {}{lock}",
-            prod::qualified(dialect, &t.schema.name),
+            prod::qualified(dialect, &t.schema.resolved),
             wh.join(" AND ")
         );
         let rows = tx.fetch(sql, &binds, &[]).await.map_err(|e| match e {
@@ -1622,9 +1678,10 @@ impl ShadowDb {
             tuples.push(format!("({})", exprs.join(", ")));
         }
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES {}",
-            prod::qualified(dialect, &t.schema.name),
+            "INSERT INTO {} ({}){} VALUES {}",
+            prod::qualified(dialect, &t.schema.resolved),
             names.join(", "),
+            overriding(dialect, cols),
             tuples.join(", ")
         );
         Ok((sql, binds))
@@ -1675,9 +1732,10 @@ impl ShadowDb {
                 .map(|(i, a)| format!("${}::{}", i + 1, a.pg_type()))
                 .collect();
             let sql = format!(
-                "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
-                prod::qualified(dialect, &t.schema.name),
+                "INSERT INTO {} ({}){} SELECT {} FROM unnest({}) AS {v}({}) ON CONFLICT ({}) DO NOTHING RETURNING {}",
+                prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
+                overriding(dialect, cols),
                 exprs.join(", "),
                 args.join(", "),
                 aliases.join(", "),
@@ -1753,7 +1811,7 @@ impl ShadowDb {
                     let sql = format!(
                         "SELECT {} FROM {} WHERE {name} = ANY($1::{})",
                         reads.join(", "),
-                        prod::qualified(dialect, &t.schema.name),
+                        prod::qualified(dialect, &t.schema.resolved),
                         array.pg_type()
                     );
                     for values in tx
@@ -1783,7 +1841,7 @@ impl ShadowDb {
             let sql = format!(
                 "SELECT {} FROM {} WHERE {}",
                 reads.join(", "),
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 in_list(dialect, &names, &tuples)
             );
             let found = tx
@@ -1817,9 +1875,20 @@ impl ShadowDb {
         let dialect = self.prod.dialect();
         let table = t.schema.name.to_string();
         let mut count = 0;
+        // References to new rows of this same table, inserted just before.
+        let refs: Vec<crate::diff::PendingRef> = crate::remap::pending_refs(&self.tables)
+            .into_iter()
+            .filter(|r| r.table == table && r.parent == table)
+            .collect();
         for c in rows {
+            let remapped = if refs.is_empty() {
+                None
+            } else {
+                crate::remap::remap(c, &refs, generated, None)?
+            };
+            let c = remapped.as_ref().unwrap_or(c);
             let Some(new) = &c.new else { continue };
-            let cols: Vec<&ColumnSchema> = Self::columns_of(t, new)
+            let cols: Vec<&ColumnSchema> = Self::written_of(t, new)
                 .into_iter()
                 .filter(|col| col.name != key_col.name)
                 .collect();
@@ -1833,7 +1902,7 @@ impl ShadowDb {
             let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
             let base = format!(
                 "INSERT INTO {} ({}) VALUES ({})",
-                prod::qualified(dialect, &t.schema.name),
+                prod::qualified(dialect, &t.schema.resolved),
                 names.join(", "),
                 exprs.join(", ")
             );
@@ -1941,6 +2010,32 @@ fn applied_changes(
             c
         })
         .collect()
+}
+
+/// [`remap::remap`](crate::remap::remap) of each row (empty when no
+/// reference can hold a provisional key).
+fn remap_all(
+    rows: &[&RowChange],
+    refs: &[crate::diff::PendingRef],
+    generated: &[GeneratedKey],
+    later: Option<&str>,
+) -> Result<Vec<Option<RowChange>>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    rows.iter()
+        .map(|c| crate::remap::remap(c, refs, generated, later))
+        .collect()
+}
+
+/// PostgreSQL takes a value for an identity `GENERATED ALWAYS` column only
+/// when told to (restoring a row with its own key).
+fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static str {
+    if dialect == Dialect::Postgres && cols.iter().any(|c| c.computed) {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    }
 }
 
 /// The key of a row read back from production: the key columns' values.
@@ -2108,7 +2203,7 @@ impl<'a> Shape<'a> {
         let tenant = tenant_col(t);
         let all_keys: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
         Shape {
-            table: &t.schema.name,
+            table: &t.schema.resolved,
             keys: all_keys
                 .iter()
                 .copied()
@@ -2116,7 +2211,11 @@ impl<'a> Shape<'a> {
                 .collect(),
             all_keys,
             tenant,
-            sets: changed.iter().filter_map(|n| t.schema.column(n)).collect(),
+            sets: changed
+                .iter()
+                .filter_map(|n| t.schema.column(n))
+                .filter(|c| !c.computed)
+                .collect(),
             guards: Self::guard_cols(t, old),
         }
     }
@@ -2437,6 +2536,7 @@ fn ordinal_col() -> ColumnSchema {
         nullable: false,
         has_default: false,
         generated: false,
+        computed: false,
     }
 }
 
@@ -2453,6 +2553,7 @@ mod tests {
             nullable: true,
             has_default: false,
             generated: false,
+            computed: false,
         }
     }
 
@@ -2474,6 +2575,10 @@ mod tests {
                 foreign_keys: Vec::new(),
                 referenced_by: Vec::new(),
                 not_enforced: Vec::new(),
+                resolved: TableName {
+                    schema: None,
+                    name: "tasks".to_owned(),
+                },
             },
             model: None,
             read_only: false,

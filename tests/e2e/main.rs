@@ -3,6 +3,7 @@
 
 mod collation;
 mod common;
+mod computed;
 mod exact;
 mod fidelity;
 mod governance;

@@ -19,6 +19,15 @@ fn col(name: &str, declared: &str, kind: K, flags: (bool, bool, bool)) -> Column
         nullable: flags.0,
         has_default: flags.1,
         generated: flags.2,
+        computed: false,
+    }
+}
+
+/// A column production computes (generated, identity ALWAYS).
+fn computed(column: ColumnSchema) -> ColumnSchema {
+    ColumnSchema {
+        computed: true,
+        ..column
     }
 }
 
@@ -184,7 +193,7 @@ async fn schema_postgres_types() {
     let expected = vec![
         col("id", "integer", K::Int32, GENERATED),
         col("big", "bigint", K::Int64, GENERATED),
-        col("ident", "bigint", K::Int64, GENERATED),
+        computed(col("ident", "bigint", K::Int64, GENERATED)),
         col("ident2", "integer", K::Int32, GENERATED),
         col("s", "smallint", K::Int16, NOT_NULL),
         col("i", "integer", K::Int32, DEFAULT),
@@ -229,7 +238,7 @@ async fn schema_postgres_types() {
         col("ad", "addr", unsupported("addr"), NULL),
         col("ca", "cash", unsupported("cash"), NULL),
         col("rg", "int4range", unsupported("int4range"), NULL),
-        col("total", "numeric", K::Decimal, DEFAULT),
+        computed(col("total", "numeric", K::Decimal, DEFAULT)),
     ];
     assert_eq!(got.columns, expected);
     assert_eq!(got.primary_key, strings(&["id"]));
@@ -503,7 +512,7 @@ async fn schema_mysql_types() {
         col("bt", "bit(3)", unsupported("bit(3)"), NULL),
         col("g", "geometry", unsupported("geometry"), NULL),
         col("pt", "point", unsupported("point"), NULL),
-        col("total", "int(11)", K::Int32, DEFAULT),
+        computed(col("total", "int(11)", K::Int32, DEFAULT)),
         col("upd", "timestamp", K::TimestampTz, NOT_NULL_DEFAULT),
     ];
     assert_eq!(got.columns, expected);
@@ -745,7 +754,7 @@ async fn schema_sqlite_types() {
         col("js", "JSON", K::Json, NULL),
         col("untyped", "", unsupported("(no type)"), NULL),
         col("mo", "MONEY", unsupported("MONEY"), NULL),
-        col("twice", "INT", K::Int64, DEFAULT),
+        computed(col("twice", "INT", K::Int64, DEFAULT)),
     ];
     assert_eq!(got.columns, expected);
     assert_eq!(got.primary_key, strings(&["id"]));

@@ -491,9 +491,21 @@ fn render_key(review: &Review, change: &RowChange) -> String {
 
 /// A value as a reviewer reads it; empty when the row lacks the column.
 fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>) -> String {
+    let cs = review.changeset;
     match value {
         None => String::new(),
         Some(_) if review.is_pii(table, column) => PII.to_owned(),
+        Some(Value::Null) if cs.computed.iter().any(|(t, c)| t == table && c == column) => {
+            "(computed by production)".to_owned()
+        }
+        Some(Value::Int(i))
+            if let Some(p) = cs
+                .pending_refs
+                .iter()
+                .find(|p| p.table == table && p.column == column && *i > p.base) =>
+        {
+            sanitize(&format!("→ {}[new #{}]", p.parent, i - p.base)).into_owned()
+        }
         Some(Value::Text(s)) if s.is_empty() => "''".to_owned(),
         // As in JSON (and PostgreSQL), rather than Rust's `inf`.
         Some(Value::Float(x)) if x.is_infinite() => {

@@ -25,16 +25,23 @@ pub struct TableName {
 }
 
 impl TableName {
-    /// Parses `table` or `schema.table` (no quoting: names with dots cannot be
-    /// written this way; build a `TableName` directly for them).
+    /// Parses `table` or `schema.table` as SQL identifiers: a part in double
+    /// quotes (or backticks) may hold dots and quotes (`public."we.ird"`,
+    /// `"a""b"`); a bare part is taken as written (case kept). Text that is
+    /// not one or two such parts is kept whole as the table's name (which
+    /// then names no table).
     #[must_use]
     pub fn parse(text: &str) -> Self {
-        match text.split_once('.') {
-            Some((schema, name)) => TableName {
-                schema: Some(schema.to_owned()),
-                name: name.to_owned(),
+        match parse_identifiers(text).as_deref() {
+            Some([name]) => TableName {
+                schema: None,
+                name: name.clone(),
             },
-            None => TableName {
+            Some([schema, name]) => TableName {
+                schema: Some(schema.clone()),
+                name: name.clone(),
+            },
+            _ => TableName {
                 schema: None,
                 name: text.to_owned(),
             },
@@ -42,12 +49,76 @@ impl TableName {
     }
 }
 
+/// The dot-separated parts of a possibly quoted name; `None` when malformed
+/// (an unterminated quote, an empty part, text after a closing quote).
+fn parse_identifiers(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        match chars.peek().copied() {
+            Some(open @ ('"' | '`')) => {
+                chars.next();
+                loop {
+                    match chars.next()? {
+                        c if c == open => {
+                            if chars.peek() == Some(&open) {
+                                chars.next();
+                                part.push(open);
+                            } else {
+                                break;
+                            }
+                        }
+                        c => part.push(c),
+                    }
+                }
+                if part.is_empty() {
+                    return None;
+                }
+            }
+            _ => {
+                while let Some(&c) = chars.peek() {
+                    if c == '.' {
+                        break;
+                    }
+                    if c == '"' || c == '`' {
+                        return None;
+                    }
+                    part.push(c);
+                    chars.next();
+                }
+                if part.is_empty() {
+                    return None;
+                }
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Writes `tasks`, `app.tasks`; a part that would not read back as one
+/// identifier (a dot or quote inside, spaces around) in double quotes, so
+/// the text parses back to the same name.
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => f.write_str(&self.name),
+        fn part(f: &mut fmt::Formatter<'_>, p: &str) -> fmt::Result {
+            let plain = !p.is_empty() && p.trim() == p && !p.contains(['.', '"', '`']);
+            if plain {
+                f.write_str(p)
+            } else {
+                write!(f, "\"{}\"", p.replace('"', "\"\""))
+            }
         }
+        if let Some(s) = &self.schema {
+            part(f, s)?;
+            f.write_str(".")?;
+        }
+        part(f, &self.name)
     }
 }
 
@@ -67,6 +138,11 @@ pub struct ColumnSchema {
     /// Whether production generates the value (serial, identity, AUTO_INCREMENT,
     /// SQLite rowid alias): an agent may insert without it.
     pub generated: bool,
+    /// Whether production computes the value and refuses writes to it: a
+    /// generated column (stored or virtual) or an identity `GENERATED
+    /// ALWAYS`. Cloned for reading, read-only in the sandbox, never written
+    /// by the sync.
+    pub computed: bool,
 }
 
 /// What a foreign key does when its parent row is deleted or its key updated.
@@ -124,6 +200,10 @@ pub struct TableSchema {
     /// Constraints and triggers the sandbox cannot enforce, described for a
     /// reviewer (`CHECK (price > 0)`, `trigger audit_tasks`).
     pub not_enforced: Vec<String>,
+    /// The table as production resolved it, schema-qualified (PostgreSQL:
+    /// the schema the search path led to; MySQL: the database; SQLite:
+    /// `main`). Every statement shadowdb runs on the table names it so.
+    pub resolved: TableName,
 }
 
 impl TableSchema {
@@ -131,6 +211,20 @@ impl TableSchema {
     #[must_use]
     pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// `other` (a table a foreign key names) qualified as production resolves
+    /// it: reflection leaves a table unqualified only when it lives in the
+    /// same schema as this one.
+    #[must_use]
+    pub fn resolve_other(&self, other: &TableName) -> TableName {
+        match &other.schema {
+            Some(_) => other.clone(),
+            None => TableName {
+                schema: self.resolved.schema.clone(),
+                name: other.name.clone(),
+            },
+        }
     }
 }
 
@@ -147,5 +241,46 @@ pub async fn reflect(prod: &Production, table: &TableName) -> Result<Option<Tabl
         Production::Postgres(pool) => postgres::reflect(pool, table).await,
         Production::MySql(pool) => mysql::reflect(pool, table).await,
         Production::Sqlite(pool) => sqlite::reflect(pool, table).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TableName;
+
+    fn t(schema: Option<&str>, name: &str) -> TableName {
+        TableName {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn names_parse_as_sql_identifiers() {
+        assert_eq!(TableName::parse("tasks"), t(None, "tasks"));
+        assert_eq!(TableName::parse("app.Tasks"), t(Some("app"), "Tasks"));
+        assert_eq!(
+            TableName::parse("public.\"we.ird\""),
+            t(Some("public"), "we.ird")
+        );
+        assert_eq!(TableName::parse("\"MixedCase\""), t(None, "MixedCase"));
+        assert_eq!(TableName::parse("\"a\"\"b\".`c.d`"), t(Some("a\"b"), "c.d"));
+        // Malformed: kept whole, so it names no table.
+        assert_eq!(TableName::parse("a.b.c"), t(None, "a.b.c"));
+        assert_eq!(TableName::parse("\"open"), t(None, "\"open"));
+        assert_eq!(TableName::parse("x.\"\""), t(None, "x.\"\""));
+    }
+
+    #[test]
+    fn names_display_as_they_parse() {
+        for (name, shown) in [
+            (t(None, "tasks"), "tasks"),
+            (t(Some("app"), "Tasks"), "app.Tasks"),
+            (t(Some("public"), "we.ird"), "public.\"we.ird\""),
+            (t(None, "a\"b"), "\"a\"\"b\""),
+        ] {
+            assert_eq!(name.to_string(), shown);
+            assert_eq!(TableName::parse(shown), name);
+        }
     }
 }

@@ -11,11 +11,10 @@ use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 
 const RESOLVE: &str = "
-SELECT TABLE_SCHEMA, TABLE_NAME, CAST(@@lower_case_table_names AS SIGNED)
+SELECT TABLE_SCHEMA, TABLE_NAME, CAST(@@lower_case_table_names AS SIGNED), TABLE_TYPE
 FROM information_schema.TABLES
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE())
-  AND TABLE_NAME = ?
-  AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
+  AND TABLE_NAME = ?";
 
 const COLUMNS: &str = "
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA,
@@ -98,7 +97,7 @@ pub(crate) async fn reflect(
         move |e: sqlx::Error| Error::database(format!("reflect {table}: {what}"), e)
     };
 
-    let candidates = sqlx::query_as::<_, (String, String, i64)>(RESOLVE)
+    let candidates = sqlx::query_as::<_, (String, String, i64, String)>(RESOLVE)
         .bind(table.schema.as_deref())
         .bind(&table.name)
         .fetch_all(pool)
@@ -107,16 +106,29 @@ pub(crate) async fn reflect(
     // The exact name; a case-insensitive match only where the server itself
     // folds table names (lower_case_table_names = 1 or 2).
     let folded = match candidates.as_slice() {
-        [only @ (_, _, folding)] if *folding != 0 => Some(only),
+        [only @ (_, _, folding, _)] if *folding != 0 => Some(only),
         _ => None,
     };
     let resolved = candidates
         .iter()
-        .find(|(_, name, _)| *name == table.name)
+        .find(|(_, name, _, _)| *name == table.name)
         .or(folded);
-    let Some((schema, name, _)) = resolved.cloned() else {
+    let Some((schema, name, _, kind)) = resolved.cloned() else {
         return Ok(None);
     };
+    if kind != "BASE TABLE" && kind != "SYSTEM VERSIONED" {
+        return Err(Error::Schema(vec![
+            crate::error::SchemaProblem::NotATable {
+                table: table.to_string(),
+                resolved: format!("{schema}.{name}"),
+                kind: if kind == "VIEW" {
+                    "a view".to_owned()
+                } else {
+                    format!("not a table ({})", kind.to_ascii_lowercase())
+                },
+            },
+        ]));
+    }
     let this = |t: &String| *t == name;
 
     let column_rows = sqlx::query_as::<_, ColumnRow>(COLUMNS)
@@ -192,6 +204,7 @@ pub(crate) async fn reflect(
             nullable: nullable == "YES",
             has_default: has_default_value || auto_increment || computed,
             generated: auto_increment,
+            computed,
         });
     }
 
@@ -251,6 +264,10 @@ pub(crate) async fn reflect(
         foreign_keys,
         referenced_by,
         not_enforced,
+        resolved: TableName {
+            schema: Some(schema.clone()),
+            name: name.clone(),
+        },
     }))
 }
 

@@ -9,23 +9,14 @@ use super::mapping::{self, PgClass};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 
-/// The table's oid and schema. Unqualified names follow the search path, as
-/// production SQL would: the first schema of `current_schemas(false)` that
-/// holds the table.
+/// The relation's oid, schema and kind, resolved by the server itself
+/// (`to_regclass` follows the search path, `pg_temp` and `pg_catalog`
+/// included, exactly as a statement naming it would).
 const RESOLVE: &str = "
-SELECT c.oid, n.nspname::text
+SELECT c.oid, n.nspname::text, c.relkind::text
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN LATERAL (
-    SELECT s.pos
-    FROM unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS s(name, pos)
-    WHERE s.name = n.nspname
-) p ON true
-WHERE c.relname = $2
-  AND c.relkind IN ('r', 'p')
-  AND CASE WHEN $1::text IS NULL THEN p.pos IS NOT NULL ELSE n.nspname = $1::text END
-ORDER BY p.pos
-LIMIT 1";
+WHERE c.oid = pg_catalog.to_regclass($1)";
 
 /// Columns in order. `base` follows domains down to their base type, which
 /// decides the kind; domain NOT NULLs and CHECKs are collected on the way.
@@ -169,15 +160,33 @@ pub(crate) async fn reflect(
         move |e: sqlx::Error| Error::database(format!("reflect {table}: {what}"), e)
     };
 
-    let Some((oid, schema)) = sqlx::query_as::<_, (Oid, String)>(RESOLVE)
-        .bind(table.schema.as_deref())
-        .bind(&table.name)
+    let quoted = crate::prod::qualified(crate::types::Dialect::Postgres, table);
+    let Some((oid, schema, relkind)) = sqlx::query_as::<_, (Oid, String, String)>(RESOLVE)
+        .bind(&quoted)
         .fetch_optional(pool)
         .await
         .map_err(fail("table"))?
     else {
         return Ok(None);
     };
+    if relkind != "r" && relkind != "p" {
+        let kind = match relkind.as_str() {
+            "v" => "a view",
+            "m" => "a materialized view",
+            "f" => "a foreign table",
+            "S" => "a sequence",
+            "c" => "a composite type",
+            "i" | "I" => "an index",
+            _ => "not a table",
+        };
+        return Err(Error::Schema(vec![
+            crate::error::SchemaProblem::NotATable {
+                table: table.to_string(),
+                resolved: format!("{schema}.{}", table.name),
+                kind: kind.to_owned(),
+            },
+        ]));
+    }
 
     let mut not_enforced = Vec::new();
 
@@ -229,6 +238,8 @@ pub(crate) async fn reflect(
             nullable: !not_null,
             has_default: has_def || !identity.is_empty(),
             generated: !identity.is_empty() || serial,
+            // `a`: GENERATED ALWAYS AS IDENTITY (`d`, BY DEFAULT, takes writes).
+            computed: !computed.is_empty() || identity == "a",
         });
     }
 
@@ -300,6 +311,10 @@ pub(crate) async fn reflect(
         foreign_keys,
         referenced_by,
         not_enforced,
+        resolved: TableName {
+            schema: Some(schema),
+            name: table.name.clone(),
+        },
     }))
 }
 

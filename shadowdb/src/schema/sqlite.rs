@@ -18,6 +18,12 @@ SELECT name, sql FROM main.sqlite_master
 WHERE type = 'table' AND name = ?1 COLLATE NOCASE
 ORDER BY name = ?1 DESC";
 
+/// A view (or other non-table) of that name, refused rather than missing.
+const NOT_A_TABLE: &str = "
+SELECT name, type FROM main.sqlite_master
+WHERE type <> 'table' AND type <> 'index' AND type <> 'trigger' AND name = ?1 COLLATE NOCASE
+ORDER BY name = ?1 DESC";
+
 /// `hidden`: 0 normal, 2 generated virtual, 3 generated stored.
 const COLUMNS: &str = "
 SELECT name, type, \"notnull\", dflt_value, pk, hidden
@@ -76,6 +82,24 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
         .await
         .map_err(fail("table"))?
     else {
+        if let Some((name, kind)) = sqlx::query_as::<_, (String, String)>(NOT_A_TABLE)
+            .bind(&table.name)
+            .fetch_optional(pool)
+            .await
+            .map_err(fail("table"))?
+        {
+            return Err(Error::Schema(vec![
+                crate::error::SchemaProblem::NotATable {
+                    table: table.to_string(),
+                    resolved: format!("main.{name}"),
+                    kind: if kind == "view" {
+                        "a view".to_owned()
+                    } else {
+                        format!("not a table ({kind})")
+                    },
+                },
+            ]));
+        }
         return Ok(None);
     };
 
@@ -130,6 +154,7 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             nullable: not_null == 0 && !alias,
             has_default: default.is_some() || alias || computed,
             generated: alias,
+            computed,
         });
     }
 
@@ -223,6 +248,10 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
         foreign_keys,
         referenced_by,
         not_enforced,
+        resolved: TableName {
+            schema: Some("main".to_owned()),
+            name: name.clone(),
+        },
     }))
 }
 

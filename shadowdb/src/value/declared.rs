@@ -432,6 +432,7 @@ mod tests {
             nullable: true,
             has_default: false,
             generated: false,
+            computed: false,
         }
     }
 

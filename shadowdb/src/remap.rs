@@ -1,0 +1,205 @@
+//! Keys production assigns at commit, and the rows that reference them.
+//!
+//! A row the agent inserts into a table whose single integer key production
+//! generates gets a provisional key in the sandbox (above the table's
+//! provisional base). A child row inserted (or updated) in the same change
+//! that references it through a declared foreign key holds that provisional
+//! value; the sync writes it as the key production gave the parent, in the
+//! same transaction (parents are inserted first). A provisional value in any
+//! other column would commit a made-up number: it is a violation.
+
+use std::collections::HashSet;
+
+use safemodel::{Rule, Value, Violation};
+
+use crate::diff::{Key, Op, PendingRef, RowChange};
+use crate::error::{Error, Result};
+use crate::shadow::Scoped;
+use crate::sync::GeneratedKey;
+
+/// The rule of a provisional key where production will not remap it.
+pub(crate) const RULE: &str = "provisional_key";
+
+/// The single-column foreign keys of scoped tables onto the generated key
+/// of a scoped table.
+pub(crate) fn pending_refs(tables: &[Scoped]) -> Vec<PendingRef> {
+    let mut out = Vec::new();
+    for t in tables.iter().filter(|t| !t.read_only) {
+        for fk in &t.schema.foreign_keys {
+            let ([column], [ref_column]) = (fk.columns.as_slice(), fk.ref_columns.as_slice())
+            else {
+                continue;
+            };
+            let Some(parent) = tables
+                .iter()
+                .find(|o| o.schema.name.name == fk.ref_table.name)
+            else {
+                continue;
+            };
+            let (Some(base), Some(key)) = (parent.generated_key, generated_key_column(parent))
+            else {
+                continue;
+            };
+            if key == ref_column.as_str() {
+                out.push(PendingRef {
+                    table: t.schema.name.to_string(),
+                    column: column.clone(),
+                    parent: parent.schema.name.to_string(),
+                    base,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The name of a table's generated single key column.
+fn generated_key_column(t: &Scoped) -> Option<&str> {
+    t.generated_key?;
+    match t.key.as_slice() {
+        [k] => t.col(*k).map(|c| c.name.as_str()),
+        _ => None,
+    }
+}
+
+/// Adds a violation to every new or changed value that is the provisional
+/// key of a row inserted in this change, where no declared foreign key onto
+/// that row's table will carry production's key instead.
+pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
+    // table -> (key column, provisional keys of its new rows), in scope
+    // order (tables of one integer width share the provisional range, so the
+    // first is named).
+    let mut fresh: Vec<(String, (String, HashSet<i64>))> = Vec::new();
+    for t in tables {
+        let (Some(base), Some(col)) = (t.generated_key, generated_key_column(t)) else {
+            continue;
+        };
+        let name = t.schema.name.to_string();
+        let keys: HashSet<i64> = changes
+            .iter()
+            .filter(|c| c.table == name && c.op == Op::Insert)
+            .filter_map(|c| match c.new.as_ref().and_then(|r| r.get(col)) {
+                Some(Value::Int(i)) if *i > base => Some(*i),
+                _ => None,
+            })
+            .collect();
+        if !keys.is_empty() {
+            fresh.push((name, (col.to_owned(), keys)));
+        }
+    }
+    if fresh.is_empty() {
+        return;
+    }
+    let of = |table: &str| fresh.iter().find(|(t, _)| t == table).map(|(_, f)| f);
+    for c in changes.iter_mut() {
+        let Some(new) = &c.new else { continue };
+        let mut found = Vec::new();
+        for (column, value) in new.iter() {
+            let Value::Int(v) = value else { continue };
+            if c.op == Op::Update && !c.changed.iter().any(|n| n == column) {
+                continue;
+            }
+            // The row's own provisional key.
+            if c.op == Op::Insert
+                && of(&c.table).is_some_and(|(col, keys)| col == column && keys.contains(v))
+            {
+                continue;
+            }
+            if let Some(r) = refs
+                .iter()
+                .find(|r| r.table == c.table && r.column == column)
+            {
+                if *v > r.base && !of(&r.parent).is_some_and(|(_, keys)| keys.contains(v)) {
+                    found.push(Violation::new(
+                        column,
+                        Rule::Other(RULE.into()),
+                        format!(
+                            "references a provisional key of `{}` that no new row has",
+                            r.parent
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if let Some((parent, _)) = fresh.iter().find(|(_, (_, keys))| keys.contains(v)) {
+                found.push(Violation::new(
+                    column,
+                    Rule::Other(RULE.into()),
+                    format!(
+                        "holds the provisional key of a new row of `{parent}` without a foreign key to it: production will give that row another key"
+                    ),
+                ));
+            }
+        }
+        for v in found {
+            if !c
+                .violations
+                .iter()
+                .any(|w| w.column == v.column && w.rule == v.rule)
+            {
+                c.violations.push(v);
+            }
+        }
+    }
+}
+
+/// `c` with every provisional key in a pending reference replaced by the
+/// key production assigned (`None`: nothing to replace). A provisional key
+/// production has not assigned yet is an error naming the row and column,
+/// unless it is of table `later`, whose rows are still being inserted (the
+/// row is remapped again just before it is written).
+pub(crate) fn remap(
+    c: &RowChange,
+    refs: &[PendingRef],
+    generated: &[GeneratedKey],
+    later: Option<&str>,
+) -> Result<Option<RowChange>> {
+    let Some(new) = &c.new else { return Ok(None) };
+    let mut out: Option<RowChange> = None;
+    for r in refs.iter().filter(|r| r.table == c.table) {
+        let Some(Value::Int(v)) = new.get(&r.column) else {
+            continue;
+        };
+        if *v <= r.base {
+            continue;
+        }
+        if c.op == Op::Update && !c.changed.contains(&r.column) {
+            continue;
+        }
+        let Some(g) = generated
+            .iter()
+            .find(|g| g.table == r.parent && g.provisional == *v)
+        else {
+            // Only a new row of that table itself waits: it is written after
+            // the rows before it, remapped again then.
+            let own_fresh = matches!(c.key.0.as_slice(), [(_, Value::Int(k))] if *k > r.base);
+            if c.op == Op::Insert
+                && own_fresh
+                && later == Some(r.parent.as_str())
+                && r.parent == c.table
+            {
+                continue;
+            }
+            return Err(Error::ProvisionalKey {
+                table: c.table.clone(),
+                key: c.key.render(),
+                column: r.column.clone(),
+                parent: r.parent.clone(),
+            });
+        };
+        let row = out.get_or_insert_with(|| c.clone());
+        if let Some(new) = row.new.as_mut()
+            && let Some(at) = new.position(&r.column)
+            && let Some(slot) = new.values_mut().get_mut(at)
+        {
+            *slot = Value::Int(g.assigned);
+        }
+        let Key(parts) = &mut row.key;
+        for (name, value) in parts.iter_mut() {
+            if *name == r.column {
+                *value = Value::Int(g.assigned);
+            }
+        }
+    }
+    Ok(out)
+}
