@@ -60,6 +60,18 @@ const FORBIDDEN_FUNCTIONS: &[&str] = &[
 const SAFE_TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 
 pub(crate) fn check_script(policy: &Policy, sql: &str, scope: &Scope) -> Vec<StatementVerdict> {
+    // SQLite stops reading at a NUL where this parser reads on: the two would
+    // judge and run different statements.
+    if let Some(offset) = sql.find('\0') {
+        return vec![whole_script_blocked(
+            policy,
+            &sql.replace('\0', "\\0"),
+            Rule::ParseError,
+            format!(
+                "a NUL byte at byte {offset}: SQLite stops reading there, so the whole script is refused"
+            ),
+        )];
+    }
     if sql.len() > MAX_SQL_BYTES {
         return vec![whole_script_blocked(
             policy,
@@ -627,6 +639,12 @@ impl<'a> Analysis<'a> {
                 Rule::UpdateWithoutWhere,
                 format!("UPDATE of `{names}` has a WHERE clause that is always true"),
             ),
+            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
+                Rule::UpdateWithoutWhere,
+                format!(
+                    "UPDATE of `{names}` tests only the tenant column, which every row in the sandbox matches"
+                ),
+            ),
             Some(_) => {}
         }
     }
@@ -664,6 +682,12 @@ impl<'a> Analysis<'a> {
             Some(cond) if always_true(cond, 0) => self.hit(
                 Rule::DeleteWithoutWhere,
                 format!("DELETE from `{names}` has a WHERE clause that is always true"),
+            ),
+            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
+                Rule::DeleteWithoutWhere,
+                format!(
+                    "DELETE from `{names}` tests only the tenant column, which every row in the sandbox matches"
+                ),
             ),
             Some(_) => {}
         }
@@ -874,6 +898,49 @@ impl Visitor for Analysis<'_> {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Whether a WHERE names columns and every one of them is the tenant column
+/// of a target: the sandbox holds one tenant, so it selects every row.
+fn tests_only_tenant(cond: &Expr, targets: &[&ScopedTable]) -> bool {
+    struct Columns<'t> {
+        tenants: Vec<&'t str>,
+        any: bool,
+        other: bool,
+    }
+    impl Visitor for Columns<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let name = match expr {
+                Expr::Identifier(ident) => Some(ident),
+                Expr::CompoundIdentifier(parts) => parts.last(),
+                _ => None,
+            };
+            if let Some(ident) = name {
+                self.any = true;
+                if !self
+                    .tenants
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(&ident.value))
+                {
+                    self.other = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let tenants: Vec<&str> = targets.iter().filter_map(|t| t.tenant_column()).collect();
+    if tenants.is_empty() {
+        return false;
+    }
+    let mut columns = Columns {
+        tenants,
+        any: false,
+        other: false,
+    };
+    let _ = cond.visit(&mut columns);
+    columns.any && !columns.other
 }
 
 fn assignment_columns(target: &AssignmentTarget) -> Vec<&ObjectName> {
