@@ -461,6 +461,18 @@ pub enum Refusal {
         /// The limit in rows.
         limit: usize,
     },
+    /// A NUL byte in the SQL text: SQLite stops reading there, so what it
+    /// would run is not the text that was judged. The whole script is refused.
+    NulByte {
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+    /// SQLite's statement text could not be matched to the script at this
+    /// byte offset, so the statement judged would not be the one run.
+    Unsplittable {
+        /// Byte offset of the statement in the script.
+        offset: usize,
+    },
     /// Any other operation outside the allowlist.
     Other(String),
 }
@@ -487,6 +499,14 @@ impl fmt::Display for Refusal {
             Refusal::TooManyRows { limit } => {
                 write!(f, "a result of more than {limit} rows (add a LIMIT)")
             }
+            Refusal::NulByte { offset } => write!(
+                f,
+                "a NUL byte at byte {offset}: SQLite stops reading there, so the whole script is refused"
+            ),
+            Refusal::Unsplittable { offset } => write!(
+                f,
+                "the statement at byte {offset} cannot be matched to the statement SQLite reads there"
+            ),
             Refusal::Other(what) => write!(f, "{what} is not allowed"),
         }
     }

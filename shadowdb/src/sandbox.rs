@@ -43,7 +43,9 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 use safemodel::Value;
 
+use crate::diff::Op;
 use crate::error::{Error, Refusal, Result};
+use crate::policy::WriteEffect;
 use crate::prod;
 use crate::types::ColumnKind;
 
@@ -130,6 +132,9 @@ struct Walls {
     /// Virtual table modules compiled into this SQLite (`dbstat`, `fts5`,
     /// ...): their eponymous tables are outside the scope.
     modules: HashSet<String>,
+    /// The first write SQLite asked about while preparing an agent statement
+    /// outside any trigger: the statement's own kind and target table.
+    first_write: Mutex<Option<(Op, String)>>,
 }
 
 /// Table-valued functions on the allowlist (read as tables by SQLite).
@@ -162,6 +167,9 @@ impl Walls {
         // Only shadowdb creates triggers: the agent can run no DDL.
         if ctx.accessor.is_some_and(|a| a.starts_with(TRIGGER_PREFIX)) {
             return Authorization::Allow;
+        }
+        if ctx.accessor.is_none() {
+            self.note_write(ctx);
         }
         let lower = |s: &str| s.to_ascii_lowercase();
         match ctx.action {
@@ -248,6 +256,22 @@ impl Walls {
             AuthAction::Reindex { .. } => self.refuse(Refusal::Other("REINDEX".into())),
             AuthAction::Analyze { .. } => self.refuse(Refusal::Other("ANALYZE".into())),
             _ => self.refuse(Refusal::Other("this operation".into())),
+        }
+    }
+
+    /// Keeps the first write of a statement: SQLite asks about the
+    /// statement's own target before any foreign key action it codes.
+    fn note_write(&self, ctx: &AuthContext<'_>) {
+        let write = match ctx.action {
+            AuthAction::Insert { table_name } => (Op::Insert, table_name),
+            AuthAction::Update { table_name, .. } => (Op::Update, table_name),
+            AuthAction::Delete { table_name } => (Op::Delete, table_name),
+            _ => return,
+        };
+        if let Ok(mut slot) = self.first_write.lock()
+            && slot.is_none()
+        {
+            *slot = Some((write.0, write.1.to_ascii_lowercase()));
         }
     }
 
@@ -472,6 +496,101 @@ pub(crate) struct Sandbox {
     /// Per table, how its rowid is named where its baseline is captured by
     /// triggers; `None` where it is a full copy.
     captured: Vec<Option<&'static str>>,
+    /// The script whose savepoint is still open, waiting to be recorded
+    /// (0: none), and the id of the last script.
+    pending: std::cell::Cell<u64>,
+    scripts: std::cell::Cell<u64>,
+}
+
+/// One statement of an agent script, as SQLite split and prepared it.
+pub(crate) struct Prepared<'c> {
+    stmt: rusqlite::Statement<'c>,
+    /// Where its text lies in the script: exactly what SQLite read for it,
+    /// from the end of the statement before to its own end.
+    pub(crate) text: std::ops::Range<usize>,
+    /// The table it writes (index) and how, as SQLite's authorizer saw it.
+    write: Option<(Op, usize)>,
+}
+
+/// SQLite's whitespace.
+fn is_sqlite_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// The length of the host parameter token at the start of `z`, by SQLite's
+/// tokenizer (`?NNN`, `:name`, `@name`, `$name`, `#name`, TCL `$a::b(c)`);
+/// 0 when `z` starts with none.
+fn parameter_len(z: &[u8]) -> usize {
+    let id_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    match z.first() {
+        Some(b'?') => 1 + z.iter().skip(1).take_while(|c| c.is_ascii_digit()).count(),
+        Some(b'$' | b'@' | b':' | b'#') => {
+            let (mut i, mut n) = (1, 0);
+            while let Some(&c) = z.get(i) {
+                if id_char(c) {
+                    n += 1;
+                } else if c == b'(' && n > 0 {
+                    loop {
+                        i += 1;
+                        match z.get(i) {
+                            Some(&c) if !is_sqlite_space(c) && c != b')' => {}
+                            _ => break,
+                        }
+                    }
+                    if z.get(i) == Some(&b')') {
+                        i += 1;
+                    }
+                    return i;
+                } else if c == b':' && z.get(i + 1) == Some(&b':') {
+                    i += 1;
+                } else {
+                    break;
+                }
+                i += 1;
+            }
+            i
+        }
+        _ => 0,
+    }
+}
+
+/// How many bytes of `rest` SQLite read for `stmt`, the first statement it
+/// prepared from `rest`: its text is SQLite's own copy of them (host
+/// parameters, unbound, shown as `NULL`). `None` when that text is not a
+/// prefix of `rest` read so.
+fn statement_len(rest: &str, stmt: &rusqlite::Statement<'_>) -> Option<usize> {
+    let expanded = stmt.expanded_sql()?;
+    if stmt.parameter_count() == 0 {
+        return rest.starts_with(&expanded).then_some(expanded.len());
+    }
+    let (r, e) = (rest.as_bytes(), expanded.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while j < e.len() {
+        if r.get(i) == e.get(j) {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Text is copied as it is; a parameter token (which starts with
+        // none of `NULL`'s letters) is where the two part.
+        if !e.get(j..)?.starts_with(b"NULL") {
+            return None;
+        }
+        let token = parameter_len(r.get(i..)?);
+        if token == 0 {
+            return None;
+        }
+        i += token;
+        j += 4;
+    }
+    rest.is_char_boundary(i).then_some(i)
+}
+
+/// Whether `text` holds `word`, ASCII case-insensitively.
+fn mentions(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 /// Sets `internal` for the guard's lifetime, then restores it (guards nest).
@@ -777,6 +896,7 @@ impl Sandbox {
             refusal: Mutex::new(None),
             deadline_ns: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
+            first_write: Mutex::new(None),
             scoped: tables.iter().map(|t| t.name.to_ascii_lowercase()).collect(),
             read_only: tables
                 .iter()
@@ -809,6 +929,8 @@ impl Sandbox {
             tables,
             limits,
             captured,
+            pending: std::cell::Cell::new(0),
+            scripts: std::cell::Cell::new(0),
         };
         sb.configure()?;
         crate::sandbox_decimal::register(&sb.conn).map_err(|e| sandbox_err(&e))?;
@@ -1210,54 +1332,221 @@ impl Sandbox {
 
     /// Runs an agent script, statement by statement, as one unit: if any
     /// statement fails, the sandbox is as it was before the script.
+    #[cfg(test)]
     pub(crate) fn run(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+        let script = self.prepare_script(sql, Some(params.len()))?;
+        let (results, id) = self.run_script(script, sql, params, &mut |_, _| Ok(()))?;
+        self.end_script(id)?;
+        Ok(results)
+    }
+
+    /// Splits an agent script where SQLite splits it, and prepares every
+    /// statement: each one's text is exactly what SQLite read for it. Nothing
+    /// runs. A NUL byte anywhere is refused (SQLite stops reading there), as
+    /// is a statement whose text cannot be matched to the script.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] (a NUL byte, too long, a wall), [`Error::Statement`]
+    /// (syntax, parameters), as SQLite reports them.
+    /// `params`: how many parameters each statement that has any must have
+    /// (`None`: not checked, nothing will run).
+    pub(crate) fn prepare_script(
+        &self,
+        sql: &str,
+        params: Option<usize>,
+    ) -> Result<Vec<Prepared<'_>>> {
+        if let Some(offset) = sql.find('\0') {
+            return Err(Error::Refused(Refusal::NulByte { offset }));
+        }
         if sql.len() > self.limits.max_sql_bytes {
             return Err(Error::Refused(Refusal::TooLong {
                 limit: self.limits.max_sql_bytes,
             }));
         }
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(rest) = sql.get(pos..).filter(|r| !r.is_empty()) {
+            self.arm();
+            if let Ok(mut w) = self.walls.first_write.lock() {
+                *w = None;
+            }
+            let next = rusqlite::Batch::new(&self.conn, rest).next();
+            self.disarm();
+            let stmt = match next {
+                Ok(Some(stmt)) => stmt,
+                // Only whitespace, comments and empty statements are left.
+                Ok(None) => break,
+                Err(e) => return Err(self.agent_error(&e)),
+            };
+            let len = statement_len(rest, &stmt)
+                .filter(|n| *n > 0)
+                .ok_or(Error::Refused(Refusal::Unsplittable { offset: pos }))?;
+            let wanted = stmt.parameter_count();
+            if let Some(given) = params
+                && wanted > 0
+                && wanted != given
+            {
+                return Err(Error::Statement {
+                    message: format!("the statement has {wanted} parameters, {given} given"),
+                });
+            }
+            let write = self
+                .walls
+                .first_write
+                .lock()
+                .ok()
+                .and_then(|mut w| w.take())
+                .and_then(|(op, table)| {
+                    self.tables
+                        .iter()
+                        .position(|t| t.name.eq_ignore_ascii_case(&table))
+                        .map(|i| (op, i))
+                });
+            out.push(Prepared {
+                stmt,
+                text: pos..pos + len,
+                write,
+            });
+            pos += len;
+        }
+        Ok(out)
+    }
+
+    /// Rows of table `i` now.
+    fn row_count(&self, i: usize) -> Result<u64> {
+        let _in = Internal::new(&self.walls);
+        let Some(t) = self.tables.get(i) else {
+            return Ok(0);
+        };
+        let n: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM main.{}", q(&t.name)),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| sandbox_err(&e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Rolls back a script left waiting to be recorded (its caller went
+    /// away): what was never on the record does not stay in the sandbox.
+    pub(crate) fn settle(&self) -> Result<()> {
+        if self.pending.replace(0) == 0 || self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let _in = Internal::new(&self.walls);
+        self.conn
+            .execute_batch("ROLLBACK TO agent; RELEASE agent")
+            .map_err(|e| sandbox_err(&e))
+    }
+
+    /// Keeps script `id`'s changes (it is on the record now).
+    ///
+    /// # Errors
+    /// [`Error::Sandbox`] when the script was undone meanwhile.
+    pub(crate) fn end_script(&self, id: u64) -> Result<()> {
+        if self.pending.get() != id {
+            return Err(Error::Sandbox(
+                "the script was undone before it was recorded: run it again".into(),
+            ));
+        }
+        self.pending.set(0);
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let _in = Internal::new(&self.walls);
+        self.conn
+            .execute_batch("RELEASE agent")
+            .map_err(|e| sandbox_err(&e))
+    }
+
+    /// Undoes script `id` (it could not be recorded).
+    pub(crate) fn undo_script(&self, id: u64) -> Result<()> {
+        if self.pending.get() == id {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Runs a prepared script in order, as one unit. Each statement that
+    /// writes a scoped table by UPDATE or DELETE (or by an INSERT that can
+    /// replace or update rows) is shown to `on_write` with what it did to
+    /// its table; an error from it stops the script. On an error the sandbox
+    /// is as it was before the script. On success the script's savepoint
+    /// stays open until [`Sandbox::end_script`] (or [`Sandbox::undo_script`])
+    /// with the id returned.
+    pub(crate) fn run_script(
+        &self,
+        script: Vec<Prepared<'_>>,
+        sql: &str,
+        params: &[Value],
+        on_write: &mut dyn FnMut(usize, &WriteEffect) -> Result<()>,
+    ) -> Result<(Vec<StatementResult>, u64)> {
+        self.settle()?;
         {
             let _in = Internal::new(&self.walls);
             self.conn
                 .execute_batch("SAVEPOINT agent")
                 .map_err(|e| sandbox_err(&e))?;
         }
-        let result = self.run_inner(sql, params);
+        let result = self.run_statements(script, sql, params, on_write);
         self.disarm();
         let _in = Internal::new(&self.walls);
-        if self.conn.is_autocommit() {
-            // SQLite rolled the whole transaction back itself (an interrupted
-            // write, a full sandbox): the savepoint is gone and the sandbox is
-            // as it was before the script, the rows the triggers saved with it.
-            return result;
+        match result {
+            Ok(results) => {
+                let id = self.scripts.get().wrapping_add(1).max(1);
+                self.scripts.set(id);
+                // SQLite rolled back a transaction itself only on an error.
+                if !self.conn.is_autocommit() {
+                    self.pending.set(id);
+                }
+                Ok((results, id))
+            }
+            Err(e) => {
+                // Without a transaction SQLite rolled the whole of it back
+                // itself (an interrupted write, a full sandbox): the sandbox
+                // is as it was before the script, the rows the triggers saved
+                // with it.
+                if !self.conn.is_autocommit() {
+                    self.conn
+                        .execute_batch("ROLLBACK TO agent; RELEASE agent")
+                        .map_err(|e| sandbox_err(&e))?;
+                }
+                Err(e)
+            }
         }
-        let end = if result.is_ok() {
-            "RELEASE agent"
-        } else {
-            "ROLLBACK TO agent; RELEASE agent"
-        };
-        self.conn.execute_batch(end).map_err(|e| sandbox_err(&e))?;
-        result
     }
 
-    fn run_inner(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+    fn run_statements(
+        &self,
+        script: Vec<Prepared<'_>>,
+        sql: &str,
+        params: &[Value],
+        on_write: &mut dyn FnMut(usize, &WriteEffect) -> Result<()>,
+    ) -> Result<Vec<StatementResult>> {
         let mut out = Vec::new();
-        self.arm();
-        let mut batch = rusqlite::Batch::new(&self.conn, sql);
-        loop {
-            let next = batch.next().map_err(|e| self.agent_error(&e))?;
-            let Some(mut stmt) = next else { break };
-            self.arm();
-            let wanted = stmt.parameter_count();
-            if wanted > 0 {
-                if wanted != params.len() {
-                    return Err(Error::Statement {
-                        message: format!(
-                            "the statement has {wanted} parameters, {} given",
-                            params.len()
-                        ),
-                    });
+        for (index, prepared) in script.into_iter().enumerate() {
+            let Prepared {
+                mut stmt,
+                text,
+                write,
+            } = prepared;
+            let text = sql.get(text).unwrap_or_default();
+            // An INSERT changes rows already there only by REPLACE or an
+            // upsert's UPDATE, and UPDATE removes rows only by REPLACE: only
+            // then are rows counted after the statement too.
+            let watched = match write {
+                Some((Op::Insert, _))
+                    if !(mentions(text, "replace") || mentions(text, "update")) =>
+                {
+                    None
                 }
+                Some((op, i)) => Some((op, i, self.row_count(i)?)),
+                None => None,
+            };
+            self.arm();
+            if stmt.parameter_count() > 0 {
                 for (i, p) in params.iter().enumerate() {
                     stmt.raw_bind_parameter(i + 1, to_sandbox(p))
                         .map_err(|e| self.agent_error(&e))?;
@@ -1300,6 +1589,32 @@ impl Sandbox {
                     rows: None,
                 });
             }
+            self.disarm();
+            let Some((op, i, before)) = watched else {
+                continue;
+            };
+            let changes = self.conn.changes();
+            let changed = match op {
+                Op::Delete => changes,
+                Op::Update if mentions(text, "replace") => {
+                    changes.saturating_add(before.saturating_sub(self.row_count(i)?))
+                }
+                Op::Update => changes,
+                Op::Insert => before
+                    .saturating_add(changes)
+                    .saturating_sub(self.row_count(i)?),
+            };
+            let effect = WriteEffect {
+                op,
+                table: self
+                    .tables
+                    .get(i)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                rows_before: before,
+                rows_changed: changed.min(before),
+            };
+            on_write(index, &effect)?;
         }
         Ok(out)
     }

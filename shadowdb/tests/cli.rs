@@ -519,9 +519,9 @@ async fn piped_text_has_no_escape_codes() {
             out.stderr.ends_with(
                 "policy: profile `dev` (built-in)\n\
                  cloned 2 rows of `tasks`\n\
-                 1. allow  UPDATE tasks SET status = 'done' WHERE id = 1\n\
-                 2. allow  INSERT INTO tasks (id, title, status) VALUES (10, 'new', 'todo')\n\
-                 3. allow  DELETE FROM tasks WHERE id = 2\n\
+                 1. allow  UPDATE tasks SET status = 'done' WHERE id = 1;\n\
+                 2. allow  INSERT INTO tasks (id, title, status) VALUES (10, 'new', 'todo');\n\
+                 3. allow  DELETE FROM tasks WHERE id = 2;\n\
                  Dry run: nothing was committed.\n"
             ),
             "{}",
@@ -842,7 +842,7 @@ fn agent_sql_events(commit_id: &str) -> String {
         "sandbox_opened  42  agent-7  tasks (2 rows)\n\
          statement       42  agent-7  allow  UPDATE tasks SET status = 'done' WHERE id…\n\
          statement       42  agent-7  allow  INSERT INTO tasks (id, title, status) VAL…\n\
-         statement       42  agent-7  allow  DELETE FROM tasks WHERE id = 2\n\
+         statement       42  agent-7  allow  DELETE FROM tasks WHERE id = 2;\n\
          diff_summary    42  agent-7  tasks: 1 insert, 1 update, 1 delete\n\
          commit          42  agent-7  commit {commit_id}: 3 rows (tasks: 1 insert, 1 update, 1 delete)\n"
     )
@@ -1753,4 +1753,101 @@ fn approvals_never_print_a_password() {
             "{out:?}"
         );
     }
+}
+
+/// Every always-true spelling the issue found, and ones no folding knows,
+/// through the binary with `--yes`: blocked (exit 3), production untouched.
+#[tokio::test]
+async fn always_true_wheres_exit_3_and_commit_nothing() {
+    each_db("always_true", |db| async move {
+        db.setup().await;
+        for form in [
+            "~0",
+            "abs(1)",
+            "CAST(1 AS INTEGER)",
+            "CASE WHEN 1 THEN 1 END",
+            "id = (id)",
+            "\"id\" = id",
+            "`id` = \"id\"",
+            "0 = 1 < 0",
+            "user_id = 1",
+            "id IN (SELECT id FROM tasks)",
+        ] {
+            for (sql, rule) in [
+                (
+                    format!("DELETE FROM tasks WHERE {form};"),
+                    "delete_without_where",
+                ),
+                (
+                    format!("UPDATE tasks SET status = 'x' WHERE {form};"),
+                    "update_without_where",
+                ),
+            ] {
+                let out = shadowdb(&db.run_args(&["--yes"]), &sql, &[]);
+                assert_eq!(out.code, 3, "{sql}: {out:?}");
+                assert!(
+                    out.stderr
+                        .starts_with(&format!("error: blocked by policy rule `{rule}`: ")),
+                    "{sql}: {}",
+                    out.stderr
+                );
+                assert_eq!(out.stdout, "");
+                assert_eq!(db.tasks().await, BEFORE, "{sql}");
+            }
+        }
+        // Part of the table is a real WHERE, and commits.
+        let out = shadowdb(
+            &db.run_args(&["--yes"]),
+            "UPDATE tasks SET status = 'done' WHERE id IN (1, 3);",
+            &[],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            db.tasks().await,
+            ["1|42|a|done", "2|42|b|todo", "3|99|c|todo"]
+        );
+    })
+    .await;
+}
+
+/// A NUL byte in a comment: SQLite would stop there and delete every row.
+/// The whole script is refused before anything runs, and the audit file
+/// records nothing of it as allowed.
+#[tokio::test]
+async fn a_nul_byte_exits_3_and_records_no_allowed_statement() {
+    each_db("nul", |db| async move {
+        db.setup().await;
+        for (sql, at) in [
+            ("DELETE FROM tasks -- note\0\nWHERE id = 1;", 25),
+            ("DELETE FROM tasks /* x\0 */ WHERE id = 1;", 22),
+        ] {
+            let audit = std::env::temp_dir().join(format!("{}.jsonl", unique("nul_audit")));
+            let audit_arg = audit.display().to_string();
+            let out = shadowdb(
+                &db.run_args(&["--yes", "--audit-file", &audit_arg]),
+                sql,
+                &[],
+            );
+            assert_eq!(out.code, 3, "{out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "error: refused by the sandbox: a NUL byte at byte {at}: SQLite stops \
+                     reading there, so the whole script is refused\n"
+                )
+            );
+            assert_eq!(db.tasks().await, BEFORE);
+            let trail = std::fs::read_to_string(&audit).expect("the audit file");
+            let statements: Vec<serde_json::Value> = json_lines(&trail)
+                .into_iter()
+                .filter(|e| e["kind"] == "statement")
+                .collect();
+            assert!(!statements.is_empty(), "{trail}");
+            for s in &statements {
+                assert_eq!(s["decision"], "block", "{s}");
+            }
+            let _ = std::fs::remove_file(audit);
+        }
+    })
+    .await;
 }

@@ -23,7 +23,11 @@ use shadowdb::policy::{Scope, ScopedTable};
 /// The scope every statement test runs against.
 pub fn scope() -> Scope {
     Scope::new()
-        .with_table(ScopedTable::new("tasks").with_pii(["email", "phone"]))
+        .with_table(
+            ScopedTable::new("tasks")
+                .with_pii(["email", "phone"])
+                .with_tenant_column("user_id"),
+        )
         .with_table(ScopedTable::new("projects"))
         .with_table(ScopedTable::new("comments"))
         .with_table(ScopedTable::new("app.invoices").with_pii(["billing_email"]))

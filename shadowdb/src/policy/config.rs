@@ -25,6 +25,16 @@
 //! select_star = "block"
 //! delete_without_where = "require_approval"
 //!
+//! # The effect rule: an UPDATE or DELETE that changed every row of a
+//! # sandbox table of more than one row is judged a write without a real
+//! # WHERE (rules delete_without_where / update_without_where, with their
+//! # decisions), whatever its WHERE says. These also catch one statement
+//! # that changed more than `above_rows` rows, or more than `above_percent`
+//! # percent of a table's rows. Both optional; default none.
+//! [profiles.staging.whole_table_writes]
+//! above_rows = 5000
+//! above_percent = 50
+//!
 //! # Row-count thresholds on the changeset, per table: more than `above`
 //! # rows of `op` in one table give `decision`. table = "*" means each table.
 //! [[profiles.staging.thresholds]]
@@ -44,8 +54,8 @@
 //! ```
 //!
 //! A profile of the file is applied on top of the profile it starts from:
-//! `read_only` and `require_approval_for` replace, `rules` are merged key by
-//! key, `thresholds` are added, `column_rules` are added (one of the same
+//! `read_only` and `require_approval_for` replace, `rules` and
+//! `whole_table_writes` are merged key by key, `thresholds` are added, `column_rules` are added (one of the same
 //! name is replaced). To drop the thresholds of the built-in `staging`, start
 //! from `dev` (`extends = "dev"`).
 //!
@@ -105,6 +115,8 @@ struct ProfileSpec {
     require_approval_for: Option<Vec<Op>>,
     rules: Vec<(Rule, Decision)>,
     thresholds: Vec<Threshold>,
+    above_rows: Option<u64>,
+    above_percent: Option<u8>,
     column_rules: Vec<ColumnRule>,
 }
 
@@ -205,6 +217,8 @@ impl Cx<'_> {
             require_approval_for: None,
             rules: Vec::new(),
             thresholds: Vec::new(),
+            above_rows: None,
+            above_percent: None,
             column_rules: Vec::new(),
         };
         for (key, value) in body {
@@ -252,6 +266,38 @@ impl Cx<'_> {
                     let header = format!("[{header}.thresholds]");
                     for item in self.array(value, &what)? {
                         spec.thresholds.push(self.threshold(item, &header)?);
+                    }
+                }
+                "whole_table_writes" => {
+                    let header = format!("{header}.whole_table_writes");
+                    for (key, value) in self.table(value, &format!("`{header}`"))? {
+                        let k = key.get_ref().as_ref();
+                        let what = format!("`{k}` in [{header}]");
+                        match k {
+                            "above_rows" => {
+                                spec.above_rows = Some(
+                                    u64::try_from(self.count(value, &what)?).unwrap_or(u64::MAX),
+                                );
+                            }
+                            "above_percent" => {
+                                let p = self.count(value, &what)?;
+                                spec.above_percent =
+                                    Some(u8::try_from(p).ok().filter(|p| *p <= 100).ok_or_else(
+                                        || {
+                                            self.err(
+                                                &value.span(),
+                                                format!("{what} must be between 0 and 100"),
+                                            )
+                                        },
+                                    )?);
+                            }
+                            other => {
+                                return Err(self.err(
+                                    &key.span(),
+                                    format!("unknown key `{other}` in [{header}]"),
+                                ));
+                            }
+                        }
                     }
                 }
                 "column_rules" => {
@@ -494,6 +540,14 @@ impl Cx<'_> {
         for t in &spec.thresholds {
             policy.add_threshold(t.clone());
         }
+        let mut writes = policy.whole_table_writes();
+        if let Some(n) = spec.above_rows {
+            writes.above_rows = Some(n);
+        }
+        if let Some(p) = spec.above_percent {
+            writes.above_percent = Some(p);
+        }
+        policy.set_whole_table_writes(writes);
         for r in &spec.column_rules {
             policy.add_column_rule(r.clone());
         }
@@ -614,6 +668,17 @@ pub(crate) fn render(policy: &Policy) -> String {
             "{:<width$} = {value:<18} # {fixed}{}",
             info.id, info.description
         );
+    }
+    let writes = policy.whole_table_writes();
+    if writes.above_rows.is_some() || writes.above_percent.is_some() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "[profiles.{name}.whole_table_writes]");
+        if let Some(n) = writes.above_rows {
+            let _ = writeln!(out, "above_rows = {n}");
+        }
+        if let Some(p) = writes.above_percent {
+            let _ = writeln!(out, "above_percent = {p}");
+        }
     }
     for t in policy.thresholds() {
         let _ = writeln!(out);

@@ -29,6 +29,7 @@
 
 mod changeset;
 mod config;
+mod effect;
 mod scope;
 mod statement;
 
@@ -40,6 +41,7 @@ use serde::Serialize;
 use crate::diff::{ChangeSet, Op};
 
 pub use changeset::{ColumnCheck, ColumnRule, Threshold};
+pub use effect::{WholeTableWrites, WriteEffect};
 pub use scope::{Scope, ScopedTable};
 
 /// The environment variable that names the profile when the API does not.
@@ -142,9 +144,11 @@ impl RuleHit {
 /// The verdict on one statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementVerdict {
-    /// The statement as parsed (sqlparser's rendering: comments dropped, keywords
-    /// upper case); for a script that does not parse, the whole text. This is
-    /// the text that was judged, so it is the text the sandbox should run.
+    /// The statement's text. Judged through a sandbox
+    /// ([`Policy::check_statement`]): exactly the text SQLite prepared and ran,
+    /// comments included. Judged by [`Policy::check_sql`] alone: the statement
+    /// as parsed (sqlparser's rendering); for a script that does not parse,
+    /// the whole text.
     pub sql: String,
     /// The strictest decision of the hits, `Allow` when none.
     pub decision: Decision,
@@ -175,6 +179,15 @@ impl StatementVerdict {
     #[must_use]
     pub fn blocking_hit(&self) -> Option<&RuleHit> {
         self.hits.iter().find(|h| h.decision == Decision::Block)
+    }
+
+    /// Adds a hit found after the statement was judged (the effect rule),
+    /// and makes the decision the strictest again.
+    pub fn push_hit(&mut self, hit: RuleHit) {
+        if hit.decision > Decision::Allow && !self.hits.contains(&hit) {
+            self.decision = self.decision.max(hit.decision);
+            self.hits.push(hit);
+        }
     }
 }
 
@@ -456,6 +469,7 @@ pub struct Policy {
     require_approval_for: Vec<Op>,
     decisions: [Decision; Rule::ALL.len()],
     thresholds: Vec<Threshold>,
+    whole_table_writes: WholeTableWrites,
     column_rules: Vec<ColumnRule>,
     statement_rules: Vec<Box<dyn StatementRule>>,
     changeset_rules: Vec<Box<dyn ChangeSetRule>>,
@@ -476,6 +490,7 @@ impl fmt::Debug for Policy {
                     .collect::<Vec<_>>(),
             )
             .field("thresholds", &self.thresholds)
+            .field("whole_table_writes", &self.whole_table_writes)
             .field("column_rules", &self.column_rules)
             .field(
                 "statement_rules",
@@ -617,6 +632,20 @@ impl Policy {
         self.thresholds.push(threshold);
     }
 
+    /// The thresholds of the effect rule (see [`Policy::check_effect`]).
+    #[must_use]
+    pub fn whole_table_writes(&self) -> WholeTableWrites {
+        self.whole_table_writes
+    }
+
+    /// Sets the thresholds of the effect rule: one statement that changes
+    /// more rows of a table than these is judged a write without a real
+    /// WHERE (as is, always, one that changes every row of a table of more
+    /// than one row).
+    pub fn set_whole_table_writes(&mut self, limits: WholeTableWrites) {
+        self.whole_table_writes = limits;
+    }
+
     /// The column rules.
     #[must_use]
     pub fn column_rules(&self) -> &[ColumnRule] {
@@ -645,6 +674,38 @@ impl Policy {
     #[must_use]
     pub fn check_sql(&self, sql: &str, scope: &Scope) -> Vec<StatementVerdict> {
         statement::check_script(self, sql, scope)
+    }
+
+    /// Judges one statement exactly as SQLite split it from a script (`text`
+    /// is the text SQLite prepared, comments included). The verdict's `sql`
+    /// is that text without its surrounding whitespace. Where this parser
+    /// reads another number of statements in it, the verdict is `parse_error`
+    /// (block): the statement judged must be the statement run.
+    #[must_use]
+    pub fn check_statement(&self, text: &str, scope: &Scope) -> StatementVerdict {
+        let sql = text
+            .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+            .to_owned();
+        let mut verdicts = self.check_sql(text, scope);
+        if verdicts.len() == 1
+            && let Some(mut v) = verdicts.pop()
+        {
+            v.sql = sql;
+            return v;
+        }
+        let reason = format!(
+            "the policy's parser reads {} statements where SQLite reads one",
+            verdicts.len()
+        );
+        StatementVerdict::new(
+            sql,
+            vec![RuleHit::new(
+                Rule::ParseError.id(),
+                self.decision(Rule::ParseError),
+                reason,
+            )],
+            StatementKind::Write,
+        )
     }
 
     /// Judges a changeset: row-count thresholds, `require_approval_for`, column
@@ -712,6 +773,7 @@ impl Policy {
             require_approval_for: Vec::new(),
             decisions,
             thresholds: Vec::new(),
+            whole_table_writes: WholeTableWrites::default(),
             column_rules: Vec::new(),
             statement_rules: Vec::new(),
             changeset_rules: Vec::new(),

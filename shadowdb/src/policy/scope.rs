@@ -25,6 +25,7 @@ pub struct ScopedTable {
     parts: Vec<String>,
     pii: Vec<String>,
     read_only: bool,
+    tenant: Option<String>,
 }
 
 impl ScopedTable {
@@ -39,18 +40,37 @@ impl ScopedTable {
             parts,
             pii: Vec::new(),
             read_only: false,
+            tenant: None,
         }
     }
 
-    /// The table of a contract: its PII columns are taken from the contract.
+    /// The table of a contract: its PII columns and tenant column are taken
+    /// from the contract.
     #[must_use]
     pub fn from_table_info(info: &safemodel::TableInfo) -> Self {
-        ScopedTable::new(info.table).with_pii(
-            info.columns
-                .iter()
-                .filter(|c| c.pii)
-                .map(|c| c.name.to_owned()),
-        )
+        ScopedTable::new(info.table)
+            .with_pii(
+                info.columns
+                    .iter()
+                    .filter(|c| c.pii)
+                    .map(|c| c.name.to_owned()),
+            )
+            .with_tenant_column(info.tenant)
+    }
+
+    /// The tenant column: every row in the sandbox holds the same tenant, so
+    /// a WHERE that tests only this column selects every row (rules
+    /// `delete_without_where`, `update_without_where`).
+    #[must_use]
+    pub fn with_tenant_column(mut self, column: impl Into<String>) -> Self {
+        self.tenant = Some(column.into());
+        self
+    }
+
+    /// The tenant column, if set.
+    #[must_use]
+    pub fn tenant_column(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Adds PII columns: never cloned into the sandbox, so never written.

@@ -5,10 +5,11 @@ use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, Delete, Expr, FromTable, Insert, JoinConstraint,
-    JoinOperator, ObjectName, OnConflictAction, OnInsert, Query, Select, SelectItem, SetExpr,
-    SetOperator, SetQuantifier, SqliteOnConflict, Statement, TableFactor, TableObject,
-    TableWithJoins, UnaryOperator, Update, Value, Visit, Visitor,
+    AssignmentTarget, BinaryOperator, CastKind, DataType, Delete, Expr, FromTable, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Insert, JoinConstraint, JoinOperator, ObjectName,
+    OnConflictAction, OnInsert, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier,
+    SqliteOnConflict, Statement, TableFactor, TableObject, TableWithJoins, UnaryOperator, Update,
+    Value, Visit, Visitor,
 };
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::keywords::Keyword;
@@ -60,6 +61,18 @@ const FORBIDDEN_FUNCTIONS: &[&str] = &[
 const SAFE_TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 
 pub(crate) fn check_script(policy: &Policy, sql: &str, scope: &Scope) -> Vec<StatementVerdict> {
+    // SQLite stops reading at a NUL where this parser reads on: the two would
+    // judge and run different statements.
+    if let Some(offset) = sql.find('\0') {
+        return vec![whole_script_blocked(
+            policy,
+            &sql.replace('\0', "\\0"),
+            Rule::ParseError,
+            format!(
+                "a NUL byte at byte {offset}: SQLite stops reading there, so the whole script is refused"
+            ),
+        )];
+    }
     if sql.len() > MAX_SQL_BYTES {
         return vec![whole_script_blocked(
             policy,
@@ -627,6 +640,12 @@ impl<'a> Analysis<'a> {
                 Rule::UpdateWithoutWhere,
                 format!("UPDATE of `{names}` has a WHERE clause that is always true"),
             ),
+            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
+                Rule::UpdateWithoutWhere,
+                format!(
+                    "UPDATE of `{names}` tests only the tenant column, which every row in the sandbox matches"
+                ),
+            ),
             Some(_) => {}
         }
     }
@@ -664,6 +683,12 @@ impl<'a> Analysis<'a> {
             Some(cond) if always_true(cond, 0) => self.hit(
                 Rule::DeleteWithoutWhere,
                 format!("DELETE from `{names}` has a WHERE clause that is always true"),
+            ),
+            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
+                Rule::DeleteWithoutWhere,
+                format!(
+                    "DELETE from `{names}` tests only the tenant column, which every row in the sandbox matches"
+                ),
             ),
             Some(_) => {}
         }
@@ -876,6 +901,49 @@ impl Visitor for Analysis<'_> {
     }
 }
 
+/// Whether a WHERE names columns and every one of them is the tenant column
+/// of a target: the sandbox holds one tenant, so it selects every row.
+fn tests_only_tenant(cond: &Expr, targets: &[&ScopedTable]) -> bool {
+    struct Columns<'t> {
+        tenants: Vec<&'t str>,
+        any: bool,
+        other: bool,
+    }
+    impl Visitor for Columns<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let name = match expr {
+                Expr::Identifier(ident) => Some(ident),
+                Expr::CompoundIdentifier(parts) => parts.last(),
+                _ => None,
+            };
+            if let Some(ident) = name {
+                self.any = true;
+                if !self
+                    .tenants
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(&ident.value))
+                {
+                    self.other = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let tenants: Vec<&str> = targets.iter().filter_map(|t| t.tenant_column()).collect();
+    if tenants.is_empty() {
+        return false;
+    }
+    let mut columns = Columns {
+        tenants,
+        any: false,
+        other: false,
+    };
+    let _ = cond.visit(&mut columns);
+    columns.any && !columns.other
+}
+
 fn assignment_columns(target: &AssignmentTarget) -> Vec<&ObjectName> {
     match target {
         AssignmentTarget::ColumnName(name) => vec![name],
@@ -970,7 +1038,7 @@ pub(crate) fn always_true(expr: &Expr, depth: usize) -> bool {
             | BinaryOperator::LtEq
             | BinaryOperator::GtEq
             | BinaryOperator::Spaceship
-                if left == right =>
+                if same_operand(left, right) =>
             {
                 true
             }
@@ -1007,6 +1075,29 @@ pub(crate) fn always_true(expr: &Expr, depth: usize) -> bool {
             negated: false,
         } => yields_a_row(subquery),
         _ => fold(expr, d).is_some_and(|c| c.truth() == Some(true)),
+    }
+}
+
+/// Whether two operands are the same column or expression as SQLite reads
+/// them: parentheses dropped, identifiers compared case-insensitively
+/// whatever their quotes (`"id"`, `` `id` ``, `[id]` and `id` are one column:
+/// the sandbox reads double quotes as identifiers only).
+fn same_operand(a: &Expr, b: &Expr) -> bool {
+    fn strip(mut e: &Expr) -> &Expr {
+        while let Expr::Nested(inner) = e {
+            e = inner;
+        }
+        e
+    }
+    match (strip(a), strip(b)) {
+        (Expr::Identifier(x), Expr::Identifier(y)) => x.value.eq_ignore_ascii_case(&y.value),
+        (Expr::CompoundIdentifier(x), Expr::CompoundIdentifier(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(p, q)| p.value.eq_ignore_ascii_case(&q.value))
+        }
+        (x, y) => x == y,
     }
 }
 
@@ -1182,6 +1273,11 @@ pub(crate) fn fold(expr: &Expr, depth: usize) -> Option<Const> {
                     Some(Num::Int(i)) => i.checked_neg().map(Const::Int),
                     Some(Num::Real(f)) => Some(Const::Real(-f)),
                 },
+                UnaryOperator::BitwiseNot => match c.number() {
+                    None => Some(Const::Null),
+                    Some(Num::Int(i)) => Some(Const::Int(!i)),
+                    Some(Num::Real(_)) => None,
+                },
                 _ => None,
             }
         }
@@ -1240,6 +1336,65 @@ pub(crate) fn fold(expr: &Expr, depth: usize) -> Option<Const> {
                 }
             })
         }
+        Expr::Cast {
+            kind: CastKind::Cast,
+            expr,
+            data_type: DataType::Integer(_) | DataType::Int(_),
+            format: None,
+        } => match fold(expr, d)? {
+            Const::Null => Some(Const::Null),
+            c => match c.number()? {
+                Num::Int(i) => Some(Const::Int(i)),
+                Num::Real(_) => None,
+            },
+        },
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let operand = match operand {
+                Some(o) => Some(fold(o, d)?),
+                None => None,
+            };
+            for when in conditions {
+                let c = fold(&when.condition, d)?;
+                let hit = match &operand {
+                    Some(o) => compare(o, &c) == Some(Ordering::Equal),
+                    None => c.truth() == Some(true),
+                };
+                if hit {
+                    return fold(&when.result, d);
+                }
+            }
+            match else_result {
+                Some(e) => fold(e, d),
+                None => Some(Const::Null),
+            }
+        }
+        Expr::Function(f)
+            if f.name.0.len() == 1
+                && display_name(&f.name).eq_ignore_ascii_case("abs")
+                && f.filter.is_none()
+                && f.over.is_none()
+                && matches!(f.parameters, FunctionArguments::None) =>
+        {
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+                return None;
+            };
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return None;
+            }
+            match fold(arg, d)?.number() {
+                None => Some(Const::Null),
+                Some(Num::Int(i)) => i.checked_abs().map(Const::Int),
+                Some(Num::Real(x)) => Some(Const::Real(x.abs())),
+            }
+        }
         Expr::Subquery(query) if yields_a_row(query) => match query.body.as_ref() {
             SetExpr::Select(s) => match s.projection.as_slice() {
                 [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] => {
@@ -1269,6 +1424,25 @@ fn like(pattern: &str, text: &str) -> bool {
 }
 
 fn fold_binary(left: &Expr, op: &BinaryOperator, right: &Expr, d: usize) -> Option<Const> {
+    // The parser gives `=` and `<` one precedence and reads `a = b < c` as
+    // `(a = b) < c`; SQLite binds `<`, `<=`, `>`, `>=` tighter and reads
+    // `a = (b < c)`. Fold what SQLite runs.
+    if let (
+        BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq,
+        Expr::BinaryOp {
+            left: l2,
+            op: op2 @ (BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::Spaceship),
+            right: r2,
+        },
+    ) = (op, left)
+    {
+        let inner = Expr::BinaryOp {
+            left: r2.clone(),
+            op: op.clone(),
+            right: Box::new(right.clone()),
+        };
+        return fold_binary(l2, op2, &inner, d);
+    }
     match op {
         BinaryOperator::And => {
             let (l, r) = (fold(left, d), fold(right, d));
@@ -1436,6 +1610,19 @@ mod tests {
             "'abc' NOT LIKE 'b%'",
             "id IN (1, id)",
             "id BETWEEN id AND id",
+            // Spellings the issue found, and SQLite's reading of precedence.
+            "~0",
+            "abs(1)",
+            "abs(-2)",
+            "CAST(1 AS INTEGER)",
+            "CASE WHEN 1 THEN 1 END",
+            "CASE 2 WHEN 1 THEN 0 WHEN 2 THEN 1 END",
+            "id = (id)",
+            "\"id\" = id",
+            "`id` = \"id\"",
+            "ID = [id]",
+            "0 = 1 < 0",
+            "0 = 2 >= 3",
         ] {
             assert!(always_true(&where_of(t), 0), "{t} should be always true");
         }
@@ -1459,6 +1646,13 @@ mod tests {
             "'abc' LIKE 'b%'",
             "NULL LIKE '%'",
             "'a' LIKE 'a' ESCAPE '!'",
+            "~(-1)",
+            "abs(0)",
+            "CAST(0 AS INTEGER)",
+            "CASE WHEN 0 THEN 1 END",
+            "id = (id2)",
+            "0 < 1 = 0",
+            "\"id\" = 'id'",
         ] {
             assert!(
                 !always_true(&where_of(t), 0),

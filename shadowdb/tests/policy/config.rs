@@ -354,3 +354,72 @@ fn the_example_file_is_valid() {
         Policy::from_toml_str(text, profile).unwrap();
     }
 }
+
+#[test]
+fn whole_table_writes_are_set_by_file_and_api_and_read_back() {
+    use shadowdb::policy::{WholeTableWrites, WriteEffect};
+    let text = "[profiles.ops]\nextends = \"dev\"\n\n[profiles.ops.rules]\n\
+                delete_without_where = \"require_approval\"\n\n\
+                [profiles.ops.whole_table_writes]\nabove_rows = 100\nabove_percent = 50\n";
+    let policy = Policy::from_toml_str(text, "ops").unwrap();
+    assert_eq!(
+        policy.whole_table_writes(),
+        WholeTableWrites::new().above_rows(100).above_percent(50)
+    );
+    let rendered = policy.render();
+    assert!(
+        rendered
+            .contains("[profiles.ops.whole_table_writes]\nabove_rows = 100\nabove_percent = 50\n"),
+        "{rendered}"
+    );
+    let again = Policy::from_toml_str(&rendered, "ops").unwrap();
+    assert_eq!(again.whole_table_writes(), policy.whole_table_writes());
+
+    let effect = |op, before, changed| WriteEffect {
+        op,
+        table: "tasks".to_owned(),
+        rows_before: before,
+        rows_changed: changed,
+    };
+    // Every row of a table of more than one row: the rule's decision.
+    let hit = policy.check_effect(&effect(Op::Delete, 3, 3)).unwrap();
+    assert_eq!(hit.rule, "delete_without_where");
+    assert_eq!(hit.decision, Decision::RequireApproval);
+    assert_eq!(
+        hit.reason,
+        "DELETE from `tasks` removed every one of its 3 rows in the sandbox: \
+         a write without a real WHERE, whatever the WHERE says"
+    );
+    let hit = policy.check_effect(&effect(Op::Update, 1000, 101)).unwrap();
+    assert_eq!(
+        (hit.rule.as_str(), hit.decision, hit.reason.as_str()),
+        (
+            "update_without_where",
+            Decision::Block,
+            "UPDATE of `tasks` changed 101 rows in one statement, more than the profile's 100"
+        )
+    );
+    let hit = policy.check_effect(&effect(Op::Update, 10, 6)).unwrap();
+    assert_eq!(
+        hit.reason,
+        "UPDATE of `tasks` changed 6 of its 10 rows in one statement, more than the profile's 50%"
+    );
+    assert!(policy.check_effect(&effect(Op::Update, 10, 5)).is_none());
+    // One row of a one-row table, and a part of a table, are real WHEREs.
+    let dev = Policy::builtin("dev").unwrap();
+    assert!(dev.check_effect(&effect(Op::Delete, 1, 1)).is_none());
+    assert!(dev.check_effect(&effect(Op::Update, 3, 2)).is_none());
+    assert!(dev.check_effect(&effect(Op::Delete, 0, 0)).is_none());
+
+    assert_eq!(
+        config_error(
+            "[profiles.ops.whole_table_writes]\nabove_percent = 101\n",
+            "ops"
+        ),
+        "shadowdb.toml:2: `above_percent` in [profiles.ops.whole_table_writes] must be between 0 and 100"
+    );
+    assert_eq!(
+        config_error("[profiles.ops.whole_table_writes]\nabove = 1\n", "ops"),
+        "shadowdb.toml:2: unknown key `above` in [profiles.ops.whole_table_writes]"
+    );
+}

@@ -12,7 +12,9 @@ struct Case {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\n", "\n").replace("\\t", "\t")
+    s.replace("\\n", "\n")
+        .replace("\\t", "\t")
+        .replace("\\0", "\0")
 }
 
 fn cases() -> Vec<Case> {

@@ -1,0 +1,115 @@
+//! The effect rule: a write judged by what it did in the sandbox, which no
+//! spelling of its WHERE can fool.
+//!
+//! The syntactic rules `delete_without_where` and `update_without_where` fold
+//! the WHERE clause as the policy's parser reads it. SQLite may read it
+//! otherwise (`0 = 1 < 0` is true in SQLite), and there is no end of
+//! always-true spellings (`~0`, `abs(1)`, a test of the tenant column). So
+//! each UPDATE and DELETE (and each INSERT that can replace or update rows)
+//! is also judged after it ran in the sandbox, on the rows of its target table
+//! it changed: a statement that changed every row of a table holding more
+//! than one row, or more rows than the profile's threshold, counts as a write
+//! without a real WHERE, under the same rule id and decision.
+
+use serde::Serialize;
+
+use super::{Decision, Policy, Rule, RuleHit};
+use crate::diff::Op;
+
+/// Thresholds of the effect rule beyond "every row of a table that held more
+/// than one row", which always applies. `None` sets no threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WholeTableWrites {
+    /// More than this many rows of one table changed by one statement.
+    pub above_rows: Option<u64>,
+    /// More than this percentage (0 to 100) of one table's rows changed by
+    /// one statement.
+    pub above_percent: Option<u8>,
+}
+
+impl WholeTableWrites {
+    /// No threshold: only a statement that changes every row of a table of
+    /// more than one row is caught.
+    #[must_use]
+    pub fn new() -> Self {
+        WholeTableWrites::default()
+    }
+
+    /// Also catches a statement that changes more than `rows` rows of a table.
+    #[must_use]
+    pub fn above_rows(mut self, rows: u64) -> Self {
+        self.above_rows = Some(rows);
+        self
+    }
+
+    /// Also catches a statement that changes more than `percent`% of a
+    /// table's rows (values above 100 count as 100).
+    #[must_use]
+    pub fn above_percent(mut self, percent: u8) -> Self {
+        self.above_percent = Some(percent.min(100));
+        self
+    }
+}
+
+/// What one statement did to its target table in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteEffect {
+    /// The statement's kind as SQLite prepared it. `Insert` is an INSERT that
+    /// can replace or update existing rows (`REPLACE`, `ON CONFLICT DO UPDATE`).
+    pub op: Op,
+    /// The target table (as the agent names it in the sandbox).
+    pub table: String,
+    /// Rows the table held before the statement.
+    pub rows_before: u64,
+    /// Rows of those the statement itself changed or removed (foreign key
+    /// actions and triggers count toward their own tables, not this one).
+    pub rows_changed: u64,
+}
+
+impl Policy {
+    /// The effect rule on one statement that ran in the sandbox: a hit of
+    /// `delete_without_where` (DELETE) or `update_without_where` (UPDATE, and
+    /// an INSERT that replaced or updated rows) with the profile's decision
+    /// for that rule, when the statement changed every row of a table that
+    /// held more than one row, or more than a threshold of
+    /// [`Policy::whole_table_writes`].
+    #[must_use]
+    pub fn check_effect(&self, effect: &WriteEffect) -> Option<RuleHit> {
+        let (rule, verb, did) = match effect.op {
+            Op::Delete => (Rule::DeleteWithoutWhere, "DELETE from", "removed"),
+            Op::Update => (Rule::UpdateWithoutWhere, "UPDATE of", "changed"),
+            Op::Insert => (
+                Rule::UpdateWithoutWhere,
+                "INSERT into",
+                "replaced or updated",
+            ),
+        };
+        let decision = self.decision(rule);
+        if decision == Decision::Allow {
+            return None;
+        }
+        let (before, changed) = (effect.rows_before, effect.rows_changed);
+        let table = &effect.table;
+        let limits = self.whole_table_writes();
+        let reason = if before > 1 && changed >= before {
+            format!(
+                "{verb} `{table}` {did} every one of its {before} rows in the sandbox: \
+                 a write without a real WHERE, whatever the WHERE says"
+            )
+        } else if let Some(n) = limits.above_rows.filter(|n| changed > *n) {
+            format!(
+                "{verb} `{table}` {did} {changed} rows in one statement, more than the profile's {n}"
+            )
+        } else if let Some(p) = limits.above_percent.filter(|p| {
+            before > 0 && u128::from(changed) * 100 > u128::from(*p) * u128::from(before)
+        }) {
+            format!(
+                "{verb} `{table}` {did} {changed} of its {before} rows in one statement, \
+                 more than the profile's {p}%"
+            )
+        } else {
+            return None;
+        };
+        Some(RuleHit::new(rule.id(), decision, reason))
+    }
+}

@@ -1,0 +1,483 @@
+//! One parser of record and the effect rule, through the library on SQLite
+//! production: the statements judged are the ones SQLite reads and runs, a
+//! NUL byte refuses the whole script before anything runs, and a write that
+//! changed every row of a table is blocked whatever its WHERE says.
+
+// Fixture helpers sit outside `#[test]` functions, where clippy.toml's
+// allow-*-in-tests does not reach; a failing unwrap there is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use safemodel::Value;
+use shadowdb::audit::{AuditKind, MemorySink};
+use shadowdb::policy::{Decision, Policy, WholeTableWrites};
+use shadowdb::{Error, Refusal, ShadowDb};
+use sqlx::Connection as _;
+
+/// A SQLite production database in a file of its own; removed on drop.
+struct Prod {
+    url: String,
+    path: PathBuf,
+}
+
+impl Drop for Prod {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+const TASKS: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+                     title TEXT NOT NULL, status TEXT NOT NULL)";
+
+/// Tenant 42 has tasks 1, 2 and 3; tenant 99 has task 4 only.
+const ROWS: &str = "INSERT INTO tasks VALUES (1, 42, 'a', 'todo'), (2, 42, 'b', 'todo'), \
+                    (3, 42, 'c', 'todo'), (4, 99, 'd', 'todo')";
+
+const BEFORE: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|42|c|todo", "4|99|d|todo"];
+
+impl Prod {
+    async fn new(test: &str, script: &[&str]) -> Prod {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "sdb_effect_{test}_{}_{}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let prod = Prod {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            path,
+        };
+        let mut c = sqlx::SqliteConnection::connect(&prod.url).await.unwrap();
+        for sql in script {
+            sqlx::raw_sql(sqlx::AssertSqlSafe((*sql).to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
+        prod
+    }
+
+    async fn tasks() -> Prod {
+        Prod::new("tasks", &[TASKS, ROWS]).await
+    }
+
+    /// Production's tasks as `id|user_id|title|status`, read on a connection of its own.
+    async fn rows(&self) -> Vec<String> {
+        let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+        let rows: Vec<(i64, i64, String, String)> =
+            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        c.close().await.unwrap();
+        rows.into_iter()
+            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+            .collect()
+    }
+
+    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .unwrap();
+        ShadowDb::builder(pool)
+            .table("tasks")
+            .tenant(tenant)
+            .allow_uncontracted(true)
+            .tenant_column("tasks", "user_id")
+            .policy(policy)
+            .audit_sink(Arc::clone(sink) as Arc<dyn shadowdb::audit::AuditSink>)
+            .open()
+            .await
+            .unwrap()
+    }
+}
+
+fn dev() -> Policy {
+    Policy::builtin("dev").unwrap()
+}
+
+/// The sandbox's tasks as `id|status`.
+async fn sandbox_rows(sdb: &ShadowDb) -> Vec<String> {
+    sdb.query("SELECT id, status FROM tasks ORDER BY id", &[])
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| match (&r[0], &r[1]) {
+            (Value::Int(id), Value::Text(s)) => format!("{id}|{s}"),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+const SANDBOX_BEFORE: &[&str] = &["1|todo", "2|todo", "3|todo"];
+
+/// `(decision, sql)` of every statement event recorded.
+fn statement_events(sink: &MemorySink) -> Vec<(Decision, Option<String>)> {
+    sink.events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            AuditKind::Statement { decision, sql, .. } => Some((decision, sql)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn blocked_rule(err: &Error) -> &str {
+    match err {
+        Error::Blocked { rule, .. } => rule,
+        other => panic!("not blocked by a rule: {other:?}"),
+    }
+}
+
+/// Every always-true spelling the issue found, as DELETE and as UPDATE:
+/// blocked with the rule's id, nothing changed in the sandbox or production.
+#[tokio::test]
+async fn always_true_wheres_change_nothing() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let sdb = prod.open(42, dev(), &sink).await;
+    for form in [
+        "~0",
+        "abs(1)",
+        "CAST(1 AS INTEGER)",
+        "CASE WHEN 1 THEN 1 END",
+        "id = (id)",
+        "\"id\" = id",
+        "`id` = \"id\"",
+        "0 = 1 < 0",
+        "user_id = 42",
+        "user_id = 1",
+        // Spellings no folding knows: the effect rule catches them.
+        "id IN (SELECT id FROM tasks)",
+        "lower('A') = 'a'",
+        "coalesce(NULL, 1)",
+        "id > -9223372036854775807",
+    ] {
+        for (sql, rule) in [
+            (
+                format!("DELETE FROM tasks WHERE {form}"),
+                "delete_without_where",
+            ),
+            (
+                format!("UPDATE tasks SET status = 'x' WHERE {form}"),
+                "update_without_where",
+            ),
+        ] {
+            let err = sdb.execute(&sql, &[]).await.unwrap_err();
+            assert_eq!(blocked_rule(&err), rule, "{sql}: {err}");
+            assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");
+        }
+    }
+    assert!(sdb.diff().unwrap().is_empty());
+    assert_eq!(prod.rows().await, BEFORE);
+    // Nothing was recorded as allowed but the reads of the sandbox.
+    assert!(
+        statement_events(&sink)
+            .iter()
+            .all(|(d, sql)| *d == Decision::Block
+                || sql.as_deref().is_some_and(|s| s.starts_with("SELECT"))),
+        "{:?}",
+        statement_events(&sink)
+    );
+}
+
+/// A WHERE the parser cannot see through is judged by its effect, with the
+/// rule's id and a reason that names the table and the counts.
+#[tokio::test]
+async fn the_effect_rule_names_the_table_and_the_rows() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let sdb = prod.open(42, dev(), &sink).await;
+    let err = sdb
+        .execute(
+            "UPDATE tasks SET status = 'done' WHERE id = 1; \
+             DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed every one \
+         of its 3 rows in the sandbox: a write without a real WHERE, whatever the WHERE says"
+    );
+    // The whole script is undone, the first statement too.
+    assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE);
+    // The record of the statement shows the final decision, never `allow`.
+    let events = statement_events(&sink);
+    assert_eq!(
+        events[1],
+        (
+            Decision::Block,
+            Some("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)".to_owned())
+        )
+    );
+    let log = sdb.statement_log();
+    assert_eq!(log[1].decision, Decision::Block);
+    assert_eq!(log[1].hits[0].rule, "delete_without_where");
+}
+
+/// UPDATE ... FROM, REPLACE and UPDATE OR REPLACE are judged by their effect
+/// on their own target table.
+#[tokio::test]
+async fn update_from_and_replace_are_caught_by_their_effect() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let sdb = prod.open(42, dev(), &sink).await;
+    for sql in [
+        "UPDATE tasks SET status = 'x' FROM (SELECT 1 AS one) AS s WHERE s.one = 1",
+        "REPLACE INTO tasks (id, user_id, title, status) SELECT id, user_id, title, 'x' FROM tasks",
+        "INSERT OR REPLACE INTO tasks (id, user_id, title, status) \
+         SELECT id, user_id, title, 'x' FROM tasks WHERE id > 0",
+        "INSERT INTO tasks (id, user_id, title, status) SELECT id, user_id, title, 'x' FROM tasks \
+         WHERE id > 0 ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+        "UPDATE OR REPLACE tasks SET title = 'z' WHERE id IN (SELECT id FROM tasks)",
+    ] {
+        let err = sdb.execute(sql, &[]).await.unwrap_err();
+        assert_eq!(blocked_rule(&err), "update_without_where", "{sql}: {err}");
+        assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");
+    }
+    // A REPLACE of one row of three replaces part of the table.
+    sdb.execute(
+        "REPLACE INTO tasks (id, user_id, title, status) VALUES (1, 42, 'a', 'done')",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(sandbox_rows(&sdb).await, ["1|done", "2|todo", "3|todo"]);
+}
+
+/// A real WHERE still runs: one row of a one-row table, part of a table.
+#[tokio::test]
+async fn real_wheres_still_run_and_commit() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let mut one = prod.open(99, dev(), &sink).await;
+    one.execute("DELETE FROM tasks WHERE id = 4", &[])
+        .await
+        .unwrap();
+    let changes = one.diff().unwrap();
+    assert_eq!(changes.len(), 1);
+    one.commit(&changes).await.unwrap();
+    assert_eq!(prod.rows().await, &BEFORE[..3]);
+
+    let mut sdb = prod.open(42, dev(), &sink).await;
+    let results = sdb
+        .execute("UPDATE tasks SET status = 'done' WHERE id IN (1, 2)", &[])
+        .await
+        .unwrap();
+    assert_eq!(results[0].rows_affected, 2);
+    sdb.execute(
+        "UPDATE tasks SET status = ? WHERE id = ?",
+        &[Value::Text("doing".into()), Value::Int(3)],
+    )
+    .await
+    .unwrap();
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap();
+    assert_eq!(
+        prod.rows().await,
+        ["1|42|a|done", "2|42|b|done", "3|42|c|doing"]
+    );
+    let log: Vec<String> = sdb.statement_log().into_iter().map(|v| v.sql).collect();
+    assert_eq!(
+        log,
+        [
+            "UPDATE tasks SET status = 'done' WHERE id IN (1, 2)",
+            "UPDATE tasks SET status = ? WHERE id = ?"
+        ]
+    );
+}
+
+/// A profile that sets the rule to `require_approval` keeps the effect and
+/// makes the commit ask; a threshold catches less than the whole table.
+#[tokio::test]
+async fn the_profile_sets_the_decision_and_the_thresholds() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let mut policy = dev();
+    policy
+        .set_rule("delete_without_where", Decision::RequireApproval)
+        .unwrap();
+    let mut sdb = prod.open(42, policy, &sink).await;
+    sdb.execute("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)", &[])
+        .await
+        .unwrap();
+    assert_eq!(sandbox_rows(&sdb).await, Vec::<String>::new());
+    assert_eq!(
+        statement_events(&sink)[0],
+        (
+            Decision::RequireApproval,
+            Some("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)".to_owned())
+        )
+    );
+    let changes = sdb.diff().unwrap();
+    let err = sdb.commit(&changes).await.unwrap_err();
+    assert!(matches!(err, Error::NeedsApproval(_)), "{err:?}");
+    assert_eq!(prod.rows().await, BEFORE);
+
+    let mut policy = dev();
+    policy.set_whole_table_writes(WholeTableWrites::new().above_rows(1));
+    let sdb = prod.open(42, policy, &sink).await;
+    let err = sdb
+        .execute("DELETE FROM tasks WHERE id IN (1, 2)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed 2 rows \
+         in one statement, more than the profile's 1"
+    );
+    sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
+        .await
+        .unwrap();
+
+    let mut policy = dev();
+    policy.set_whole_table_writes(WholeTableWrites::new().above_percent(50));
+    let sdb = prod.open(42, policy, &sink).await;
+    let err = sdb
+        .execute("UPDATE tasks SET status = 'x' WHERE id < 3", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "blocked by policy rule `update_without_where`: UPDATE of `tasks` changed 2 of its 3 \
+         rows in one statement, more than the profile's 50%"
+    );
+    assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE);
+}
+
+/// Rows a foreign key action removes count toward their own table: deleting
+/// one of two projects is a real WHERE even when it takes every task along.
+#[tokio::test]
+async fn cascades_count_toward_their_own_table() {
+    let prod = Prod::new(
+        "cascade",
+        &[
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+             project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
+            "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
+            "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
+        ],
+    )
+    .await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&prod.url)
+        .await
+        .unwrap();
+    let sdb = ShadowDb::builder(pool)
+        .tables(["projects", "tasks"])
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("projects", "user_id")
+        .tenant_column("tasks", "user_id")
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("DELETE FROM projects WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let left = sdb.query("SELECT count(*) FROM tasks", &[]).await.unwrap();
+    assert_eq!(left.rows, [[Value::Int(0)]]);
+    let err = sdb
+        .execute("DELETE FROM projects WHERE name = name", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(blocked_rule(&err), "delete_without_where");
+}
+
+/// A NUL byte: SQLite stops reading there and the policy's parser reads on.
+/// The whole script is refused before anything runs, and nothing of it is
+/// recorded as allowed.
+#[tokio::test]
+async fn a_nul_byte_refuses_the_whole_script() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let sdb = prod.open(42, dev(), &sink).await;
+    for (sql, at) in [
+        ("DELETE FROM tasks -- note\0\nWHERE id = 1;", 25),
+        ("DELETE FROM tasks /* x\0 */ WHERE id = 1;", 22),
+        (
+            "UPDATE tasks SET status = 'x' WHERE id = 1; DELETE FROM tasks -- \0",
+            65,
+        ),
+        ("UPDATE tasks SET status = 'x\0' WHERE id = 1", 28),
+    ] {
+        let err = sdb.execute(sql, &[]).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Refused(Refusal::NulByte { offset }) if offset == at),
+            "{sql:?}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refused by the sandbox: a NUL byte at byte {at}: SQLite stops reading there, \
+                 so the whole script is refused"
+            )
+        );
+        assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql:?}");
+    }
+    let events = statement_events(&sink);
+    assert!(
+        events.iter().all(|(d, sql)| *d == Decision::Block
+            || sql.as_deref().is_some_and(|s| s.starts_with("SELECT"))),
+        "{events:?}"
+    );
+    assert_eq!(
+        events[0],
+        (
+            Decision::Block,
+            Some("DELETE FROM tasks -- note\\0\nWHERE id = 1;".to_owned())
+        )
+    );
+    // `check` refuses it the same way.
+    let verdicts = sdb.check("DELETE FROM tasks /* x\0 */ WHERE id = 1;");
+    assert_eq!(verdicts.len(), 1);
+    assert_eq!(verdicts[0].hits[0].rule, "parse_error");
+    assert_eq!(prod.rows().await, BEFORE);
+}
+
+/// Each statement is judged, logged and recorded as the exact text SQLite
+/// prepared: comments included, split where SQLite splits.
+#[tokio::test]
+async fn statements_are_judged_and_recorded_as_sqlite_reads_them() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let sdb = prod.open(42, dev(), &sink).await;
+    let script = "SELECT 1;\n/* why */ UPDATE tasks SET status = 'done' WHERE id = 1; -- end\n\
+                  UPDATE tasks SET title = 'x;y' WHERE id = 2;\n-- trailing\n";
+    sdb.execute(script, &[]).await.unwrap();
+    let texts = [
+        "SELECT 1;",
+        "/* why */ UPDATE tasks SET status = 'done' WHERE id = 1;",
+        "-- end\nUPDATE tasks SET title = 'x;y' WHERE id = 2;",
+    ];
+    let log: Vec<String> = sdb.statement_log().into_iter().map(|v| v.sql).collect();
+    assert_eq!(log, texts);
+    let recorded: Vec<Option<String>> = statement_events(&sink)
+        .into_iter()
+        .map(|(d, sql)| {
+            assert_eq!(d, Decision::Allow);
+            sql
+        })
+        .collect();
+    assert_eq!(recorded, texts.map(|t| Some(t.to_owned())));
+    let checked: Vec<String> = sdb.check(script).into_iter().map(|v| v.sql).collect();
+    assert_eq!(checked, texts);
+}
