@@ -485,6 +485,62 @@ async fn postgres_names_follow_the_search_path() {
         db.rows("SELECT title FROM public.mixedcase").await,
         rows(&[&["lower"]])
     );
+
+    // A rollback writes where the commit wrote, or nowhere.
+    db.exec(
+        "CREATE TABLE root.things (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
+         CREATE TABLE public.things (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
+         INSERT INTO root.things VALUES (1, 1, 'root thing'); \
+         INSERT INTO public.things VALUES (1, 1, 'public thing')",
+    )
+    .await;
+    let mut sdb = ShadowDb::builder(prod.clone())
+        .table("things")
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .audit_in_production(true)
+        .tenant(1_i64)
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("UPDATE things SET title = 'changed' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    let commit = sdb.commit(&cs).await.unwrap();
+    // Another search path: the audit table (in `root`) is found, `things`
+    // now names `public.things`.
+    let reversed = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::postgres::PgConnectOptions::from_str(&db.url)
+                .unwrap()
+                .options([("search_path", "public, root")]),
+        )
+        .await
+        .unwrap();
+    let err = Rollback::new(Production::Postgres(reversed))
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot roll back things[]: the name now resolves to `public.things`; the commit wrote `root.things`"
+    );
+    assert!(matches!(err, Error::CannotRollBack { .. }), "{err:?}");
+    Rollback::new(prod.clone())
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.rows("SELECT 'root', title FROM root.things UNION ALL SELECT 'public', title FROM public.things ORDER BY 1")
+            .await,
+        rows(&[&["public", "public thing"], &["root", "root thing"]])
+    );
 }
 
 // ---- references onto tenant tables outside the scope ------------------------------
