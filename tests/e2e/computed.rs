@@ -228,7 +228,8 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         .await;
         db.exec(
             "INSERT INTO cg_tasks (org, title) VALUES (1, 'mine'); \
-             INSERT INTO cg_tasks (org, title) VALUES (2, 'theirs')",
+             INSERT INTO cg_tasks (org, title) VALUES (2, 'theirs'); \
+             INSERT INTO cg_notes (org, task_id, body) VALUES (1, 1, 'moved')",
         )
         .await;
 
@@ -236,7 +237,8 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         sdb.execute(
             "INSERT INTO cg_tasks (title) VALUES ('new'); \
              INSERT INTO cg_notes (task_id, body) VALUES (last_insert_rowid(), 'on new'); \
-             INSERT INTO cg_notes (task_id, body) VALUES (1, 'on old')",
+             INSERT INTO cg_notes (task_id, body) VALUES (1, 'on old'); \
+             UPDATE cg_notes SET task_id = (SELECT max(id) FROM cg_tasks) WHERE body = 'moved'",
             &[],
         )
         .await
@@ -265,7 +267,11 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert_eq!(
             db.rows("SELECT org, task_id, body, copy FROM cg_notes ORDER BY body")
                 .await,
-            rows(&[&["1", "3", "on new", "NULL"], &["1", "1", "on old", "NULL"]]),
+            rows(&[
+                &["1", "3", "moved", "NULL"],
+                &["1", "3", "on new", "NULL"],
+                &["1", "1", "on old", "NULL"]
+            ]),
             "{:?}",
             db.kind
         );
@@ -295,7 +301,7 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert!(matches!(err, Error::Contract(_)), "{err:?}");
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_notes").await,
-            rows(&[&["2"]])
+            rows(&[&["3"]])
         );
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_tasks").await,
