@@ -343,6 +343,22 @@ impl Rollback {
         }
         opts.clone_rows = false;
         let mut db = opts.open().await?;
+        // The name must still lead where the commit wrote.
+        for row in &record.rows {
+            let Some(recorded) = &row.resolved else {
+                continue;
+            };
+            let now = scoped(&db, &row.table)?.schema.resolved.to_string();
+            if now != *recorded {
+                return Err(Error::CannotRollBack {
+                    table: row.table.clone(),
+                    key: String::new(),
+                    reason: format!(
+                        "the name now resolves to `{now}`; the commit wrote `{recorded}`"
+                    ),
+                });
+            }
+        }
         db.tenant = typed_tenant(&db, event, record)?;
         Ok(db)
     }

@@ -529,7 +529,17 @@ impl ShadowDb {
                         return Err(e);
                     }
                     let applied = ChangeSet::new(applied, Vec::new());
-                    self.audit.commit(commit_id, &applied, rows)
+                    let mut kind = self.audit.commit(commit_id, &applied, rows);
+                    if let AuditKind::Commit(record) = &mut kind {
+                        for image in &mut record.rows {
+                            image.resolved = self
+                                .tables
+                                .iter()
+                                .find(|t| t.schema.name.to_string() == image.table)
+                                .map(|t| t.schema.resolved.to_string());
+                        }
+                    }
+                    kind
                 }
                 Record::Rollback { of } => AuditKind::Rollback {
                     commit_id: of.to_owned(),

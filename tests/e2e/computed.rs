@@ -228,7 +228,8 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         .await;
         db.exec(
             "INSERT INTO cg_tasks (org, title) VALUES (1, 'mine'); \
-             INSERT INTO cg_tasks (org, title) VALUES (2, 'theirs')",
+             INSERT INTO cg_tasks (org, title) VALUES (2, 'theirs'); \
+             INSERT INTO cg_notes (org, task_id, body) VALUES (1, 1, 'moved')",
         )
         .await;
 
@@ -236,7 +237,8 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         sdb.execute(
             "INSERT INTO cg_tasks (title) VALUES ('new'); \
              INSERT INTO cg_notes (task_id, body) VALUES (last_insert_rowid(), 'on new'); \
-             INSERT INTO cg_notes (task_id, body) VALUES (1, 'on old')",
+             INSERT INTO cg_notes (task_id, body) VALUES (1, 'on old'); \
+             UPDATE cg_notes SET task_id = (SELECT max(id) FROM cg_tasks) WHERE body = 'moved'",
             &[],
         )
         .await
@@ -265,7 +267,11 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert_eq!(
             db.rows("SELECT org, task_id, body, copy FROM cg_notes ORDER BY body")
                 .await,
-            rows(&[&["1", "3", "on new", "NULL"], &["1", "1", "on old", "NULL"]]),
+            rows(&[
+                &["1", "3", "moved", "NULL"],
+                &["1", "3", "on new", "NULL"],
+                &["1", "1", "on old", "NULL"]
+            ]),
             "{:?}",
             db.kind
         );
@@ -295,7 +301,7 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert!(matches!(err, Error::Contract(_)), "{err:?}");
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_notes").await,
-            rows(&[&["2"]])
+            rows(&[&["3"]])
         );
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_tasks").await,
@@ -484,6 +490,62 @@ async fn postgres_names_follow_the_search_path() {
     assert_eq!(
         db.rows("SELECT title FROM public.mixedcase").await,
         rows(&[&["lower"]])
+    );
+
+    // A rollback writes where the commit wrote, or nowhere.
+    db.exec(
+        "CREATE TABLE root.things (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
+         CREATE TABLE public.things (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
+         INSERT INTO root.things VALUES (1, 1, 'root thing'); \
+         INSERT INTO public.things VALUES (1, 1, 'public thing')",
+    )
+    .await;
+    let mut sdb = ShadowDb::builder(prod.clone())
+        .table("things")
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .audit_in_production(true)
+        .tenant(1_i64)
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("UPDATE things SET title = 'changed' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    let commit = sdb.commit(&cs).await.unwrap();
+    // Another search path: the audit table (in `root`) is found, `things`
+    // now names `public.things`.
+    let reversed = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::postgres::PgConnectOptions::from_str(&db.url)
+                .unwrap()
+                .options([("search_path", "public, root")]),
+        )
+        .await
+        .unwrap();
+    let err = Rollback::new(Production::Postgres(reversed))
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot roll back things[]: the name now resolves to `public.things`; the commit wrote `root.things`"
+    );
+    assert!(matches!(err, Error::CannotRollBack { .. }), "{err:?}");
+    Rollback::new(prod.clone())
+        .tenant_column("things", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.rows("SELECT 'root', title FROM root.things UNION ALL SELECT 'public', title FROM public.things ORDER BY 1")
+            .await,
+        rows(&[&["public", "public thing"], &["root", "root thing"]])
     );
 }
 

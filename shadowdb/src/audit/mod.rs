@@ -507,6 +507,7 @@ impl CommitRecord {
                         .collect(),
                     before: c.old.as_ref().map(|r| row_image(r, &keep)),
                     after: c.new.as_ref().map(|r| row_image(r, &keep)),
+                    resolved: None,
                 }
             })
             .collect();
@@ -549,6 +550,11 @@ pub struct RowImage {
     pub before: Option<serde_json::Map<String, serde_json::Value>>,
     /// The row after (`None` for a delete).
     pub after: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The table as production resolved it when the commit wrote it
+    /// (`public.tasks`): a rollback refuses to write if the name now
+    /// resolves elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 fn row_image(row: &Row, keep: &dyn Fn(&str) -> bool) -> serde_json::Map<String, serde_json::Value> {
