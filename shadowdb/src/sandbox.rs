@@ -2150,7 +2150,8 @@ mod tests {
             "statement failed in the sandbox: the statement has 2 parameters, 1 given"
         );
         assert_eq!(parameter_len(b"?123 "), 4);
-        assert_eq!(parameter_len(b":ab::c(d e)"), 6);
+        assert_eq!(parameter_len(b":ab::c(d)e"), 9);
+        assert_eq!(parameter_len(b":ab::c(d e)"), 8);
         assert_eq!(parameter_len(b"$a(b)c"), 5);
         assert_eq!(parameter_len(b"@\xc3\xa9,"), 3);
         assert_eq!(parameter_len(b"x"), 0);
