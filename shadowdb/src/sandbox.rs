@@ -133,8 +133,9 @@ struct Walls {
     /// ...): their eponymous tables are outside the scope.
     modules: HashSet<String>,
     /// The first write SQLite asked about while preparing an agent statement
-    /// outside any trigger: the statement's own kind and target table.
-    first_write: Mutex<Option<(Op, String)>>,
+    /// outside any trigger: the statement's own kind and target table, and
+    /// for an INSERT whether it also updates that table (an upsert).
+    first_write: Mutex<Option<(Op, String, bool)>>,
 }
 
 /// Table-valued functions on the allowlist (read as tables by SQLite).
@@ -268,10 +269,18 @@ impl Walls {
             AuthAction::Delete { table_name } => (Op::Delete, table_name),
             _ => return,
         };
-        if let Ok(mut slot) = self.first_write.lock()
-            && slot.is_none()
-        {
-            *slot = Some((write.0, write.1.to_ascii_lowercase()));
+        let Ok(mut slot) = self.first_write.lock() else {
+            return;
+        };
+        match &mut *slot {
+            None => *slot = Some((write.0, write.1.to_ascii_lowercase(), false)),
+            // `ON CONFLICT DO UPDATE` asks to update the table it inserts into.
+            Some((Op::Insert, table, upsert))
+                if write.0 == Op::Update && table.eq_ignore_ascii_case(write.1) =>
+            {
+                *upsert = true;
+            }
+            Some(_) => {}
         }
     }
 
@@ -508,8 +517,9 @@ pub(crate) struct Prepared<'c> {
     /// Where its text lies in the script: exactly what SQLite read for it,
     /// from the end of the statement before to its own end.
     pub(crate) text: std::ops::Range<usize>,
-    /// The table it writes (index) and how, as SQLite's authorizer saw it.
-    write: Option<(Op, usize)>,
+    /// The table it writes (index) and how, as SQLite's authorizer saw it;
+    /// for an INSERT, whether it is an upsert.
+    write: Option<(Op, usize, bool)>,
 }
 
 /// SQLite's whitespace.
@@ -1396,11 +1406,11 @@ impl Sandbox {
                 .lock()
                 .ok()
                 .and_then(|mut w| w.take())
-                .and_then(|(op, table)| {
+                .and_then(|(op, table, upsert)| {
                     self.tables
                         .iter()
                         .position(|t| t.name.eq_ignore_ascii_case(&table))
-                        .map(|i| (op, i))
+                        .map(|i| (op, i, upsert))
                 });
             out.push(Prepared {
                 stmt,
@@ -1535,14 +1545,11 @@ impl Sandbox {
             let text = sql.get(text).unwrap_or_default();
             // An INSERT changes rows already there only by REPLACE or an
             // upsert's UPDATE, and UPDATE removes rows only by REPLACE: only
-            // then are rows counted after the statement too.
+            // then are rows counted after the statement too. (`replace` in a
+            // string or a name costs a count, nothing more.)
             let watched = match write {
-                Some((Op::Insert, _))
-                    if !(mentions(text, "replace") || mentions(text, "update")) =>
-                {
-                    None
-                }
-                Some((op, i)) => Some((op, i, self.row_count(i)?)),
+                Some((Op::Insert, _, upsert)) if !upsert && !mentions(text, "replace") => None,
+                Some((op, i, _)) => Some((op, i, self.row_count(i)?)),
                 None => None,
             };
             self.arm();
@@ -2184,6 +2191,40 @@ mod tests {
         assert_eq!(r[3].1.len(), 4, "children of t[2] deleted by cascade");
         let r = check(&sb, "UPDATE t SET id = 999 WHERE id = 3");
         assert_eq!(r[3].1.len(), 8, "and children of t[3] moved by cascade");
+    }
+
+    #[test]
+    fn scripts_split_where_sqlite_splits_them() {
+        let sb = sandbox();
+        let sql = ";; SELECT 1; SELECT :a, ?, ?5, @b, $c::d(e), #f ; -- x\n SELECT 'a;b' /* ; */;  -- end";
+        let script = sb.prepare_script(sql, None).unwrap();
+        let texts: Vec<&str> = script.iter().map(|p| &sql[p.text.clone()]).collect();
+        assert_eq!(
+            texts,
+            [
+                ";; SELECT 1;",
+                " SELECT :a, ?, ?5, @b, $c::d(e), #f ;",
+                " -- x\n SELECT 'a;b' /* ; */;"
+            ]
+        );
+        for (sql, offset) in [("SELECT 1; SELECT 2 -- \0", 22), ("\0", 0)] {
+            let err = sb.prepare_script(sql, None).err().unwrap();
+            assert!(
+                matches!(err, Error::Refused(Refusal::NulByte { offset: o }) if o == offset),
+                "{err:?}"
+            );
+        }
+        let err = sb.prepare_script("SELECT ?, ?", Some(1)).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "statement failed in the sandbox: the statement has 2 parameters, 1 given"
+        );
+        assert_eq!(parameter_len(b"?123 "), 4);
+        assert_eq!(parameter_len(b":ab::c(d)e"), 9);
+        assert_eq!(parameter_len(b":ab::c(d e)"), 8);
+        assert_eq!(parameter_len(b"$a(b)c"), 5);
+        assert_eq!(parameter_len(b"@\xc3\xa9,"), 3);
+        assert_eq!(parameter_len(b"x"), 0);
     }
 
     #[test]

@@ -1,4 +1,9 @@
 //! `shadowdb check` and `shadowdb policy`: the policy without a database.
+//!
+//! Without a database there are no columns for SQLite to prepare statements
+//! against, so `check` splits a script as the policy's parser does; `run`
+//! splits it where SQLite does and judges each prepared statement. A NUL
+//! byte, where the two would part, is refused by both.
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
