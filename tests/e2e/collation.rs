@@ -340,16 +340,24 @@ async fn guards_see_a_change_only_the_collation_ignores() {
 async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest() {
     each_db!("co_keys", |db| {
         words_setup(&db).await;
-        // `'x '` is `'x'` where the collation pads (MariaDB); not on
-        // PostgreSQL or SQLite's NOCASE.
+        db.exec("INSERT INTO co_words VALUES ('cafe', 2, 'theirs', 0)")
+            .await;
+        // `'x '` is `'x'` where the collation pads, and `'café'` is `'cafe'`
+        // where it ignores accents (MariaDB); not on PostgreSQL's
+        // `und-u-ks-level2` nor SQLite's NOCASE.
         let pads = db.kind == Kind::MySql;
-        let insert = "INSERT INTO co_words VALUES ('TAKEN', 1, 'mine', 5), ('x ', 1, 'mine', 5), ('fresh', 1, 'mine', 5)";
+        let insert = "INSERT INTO co_words VALUES ('TAKEN', 1, 'mine', 5), ('x ', 1, 'mine', 5), ('café', 1, 'mine', 5), ('fresh', 1, 'mine', 5)";
         let mut taken = vec![conflict(
             "co_words",
             "code=\"TAKEN\"",
             ConflictKind::KeyExists,
         )];
         if pads {
+            taken.push(conflict(
+                "co_words",
+                "code=\"café\"",
+                ConflictKind::KeyExists,
+            ));
             taken.push(conflict("co_words", "code=\"x \"", ConflictKind::KeyExists));
         }
 
@@ -376,9 +384,13 @@ async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest
         skipped.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(skipped, taken, "{:?}", db.kind);
         let mut want = before.clone();
-        want.push(vec!["fresh".into(), "1".into(), "mine".into(), "5".into()]);
+        let mine = |code: &str| vec![code.to_owned(), "1".into(), "mine".into(), "5".into()];
         if !pads {
-            want.push(vec!["x ".into(), "1".into(), "mine".into(), "5".into()]);
+            want.push(mine("café"));
+        }
+        want.push(mine("fresh"));
+        if !pads {
+            want.push(mine("x "));
         }
         assert_eq!(words(&db).await, want, "{:?}", db.kind);
     });
