@@ -213,7 +213,12 @@ pub(crate) fn guard_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> Stri
 pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
     let read = read_expr_at(dialect, col, col_ref);
     match dialect {
-        Dialect::MySql if read_as_text(dialect, &col.kind) || collates(dialect, &col.kind) => {
+        // Text in utf8mb4 first, the bound value's character set (a `latin1`
+        // column's bytes are not).
+        Dialect::MySql if collates(dialect, &col.kind) => {
+            format!("CAST(CONVERT({read} USING utf8mb4) AS BINARY) <=> CAST({p} AS BINARY)")
+        }
+        Dialect::MySql if read_as_text(dialect, &col.kind) => {
             format!("CAST({read} AS BINARY) <=> CAST({p} AS BINARY)")
         }
         // A non-deterministic collation finds `'abc'` equal to `'ABC'`;
@@ -264,9 +269,11 @@ pub(crate) fn exact_eq(
         return format!("{col_ref} = {p}");
     }
     match dialect {
-        Dialect::MySql => {
-            format!("{col_ref} = {p} AND CAST({col_ref} AS BINARY) = CAST({again} AS BINARY)")
-        }
+        // In utf8mb4 first: a `latin1` column's bytes are not the bound
+        // value's, whose character set is the connection's.
+        Dialect::MySql => format!(
+            "{col_ref} = {p} AND CAST(CONVERT({col_ref} USING utf8mb4) AS BINARY) = CAST({again} AS BINARY)"
+        ),
         Dialect::Postgres => {
             format!("{col_ref} = {p} AND {col_ref}::text COLLATE \"C\" = {p}::text COLLATE \"C\"")
         }
@@ -1827,7 +1834,7 @@ mod tests {
         let text = col(ColumnKind::Text);
         assert_eq!(
             exact_eq(Dialect::MySql, &text, "`tenant`", "?", "?"),
-            "`tenant` = ? AND CAST(`tenant` AS BINARY) = CAST(? AS BINARY)"
+            "`tenant` = ? AND CAST(CONVERT(`tenant` USING utf8mb4) AS BINARY) = CAST(? AS BINARY)"
         );
         assert_eq!(
             exact_eq(Dialect::Postgres, &text, "\"tenant\"", "$1", "$2"),

@@ -2634,7 +2634,7 @@ mod tests {
              ON `__sdb_t`.`id` = `__sdb_v`.`k0` SET `__sdb_t`.`title` = `__sdb_v`.`n0` \
              WHERE `__sdb_t`.`user_id` = ? \
              AND CAST(CAST(`__sdb_t`.`price` AS CHAR) AS BINARY) <=> CAST(`__sdb_v`.`o0` AS BINARY) \
-             AND CAST(`__sdb_t`.`title` AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
+             AND CAST(CONVERT(`__sdb_t`.`title` USING utf8mb4) AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
         );
         let delete = Shape::new(&t, &old, &[]);
         assert_eq!(
@@ -2656,7 +2656,7 @@ mod tests {
             "DELETE `__sdb_t` FROM `tasks` AS `__sdb_t` JOIN (SELECT ? AS `k0`, ? AS `o0`, ? AS `o1`) AS `__sdb_v` \
              ON `__sdb_t`.`id` = `__sdb_v`.`k0` WHERE `__sdb_t`.`user_id` = ? \
              AND CAST(CAST(`__sdb_t`.`price` AS CHAR) AS BINARY) <=> CAST(`__sdb_v`.`o0` AS BINARY) \
-             AND CAST(`__sdb_t`.`title` AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
+             AND CAST(CONVERT(`__sdb_t`.`title` USING utf8mb4) AS BINARY) <=> CAST(`__sdb_v`.`o1` AS BINARY)"
         );
     }
 

@@ -347,16 +347,24 @@ async fn guards_see_a_change_only_the_collation_ignores() {
 async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest() {
     each_db!("co_keys", |db| {
         words_setup(&db).await;
-        // `'x '` is `'x'` where the collation pads (MariaDB); not on
-        // PostgreSQL or SQLite's NOCASE.
+        db.exec("INSERT INTO co_words VALUES ('cafe', 2, 'theirs', 0)")
+            .await;
+        // `'x '` is `'x'` where the collation pads, and `'café'` is `'cafe'`
+        // where it ignores accents (MariaDB); not on PostgreSQL's
+        // `und-u-ks-level2` nor SQLite's NOCASE.
         let pads = db.kind == Kind::MySql;
-        let insert = "INSERT INTO co_words VALUES ('TAKEN', 1, 'mine', 5), ('x ', 1, 'mine', 5), ('fresh', 1, 'mine', 5)";
+        let insert = "INSERT INTO co_words VALUES ('TAKEN', 1, 'mine', 5), ('x ', 1, 'mine', 5), ('café', 1, 'mine', 5), ('fresh', 1, 'mine', 5)";
         let mut taken = vec![conflict(
             "co_words",
             "code=\"TAKEN\"",
             ConflictKind::KeyExists,
         )];
         if pads {
+            taken.push(conflict(
+                "co_words",
+                "code=\"café\"",
+                ConflictKind::KeyExists,
+            ));
             taken.push(conflict("co_words", "code=\"x \"", ConflictKind::KeyExists));
         }
 
@@ -383,9 +391,13 @@ async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest
         skipped.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(skipped, taken, "{:?}", db.kind);
         let mut want = before.clone();
-        want.push(vec!["fresh".into(), "1".into(), "mine".into(), "5".into()]);
+        let mine = |code: &str| vec![code.to_owned(), "1".into(), "mine".into(), "5".into()];
         if !pads {
-            want.push(vec!["x ".into(), "1".into(), "mine".into(), "5".into()]);
+            want.push(mine("café"));
+        }
+        want.push(mine("fresh"));
+        if !pads {
+            want.push(mine("x "));
         }
         assert_eq!(words(&db).await, want, "{:?}", db.kind);
     });
@@ -629,4 +641,38 @@ async fn a_cascade_onto_a_child_of_a_tenant_the_collation_matches_is_refused() {
             db.kind
         );
     });
+}
+
+#[tokio::test]
+async fn mysql_a_latin1_tenant_column_clones_the_tenants_rows_exactly() {
+    let Some(db) = TestDb::new(Kind::MySql, "co_latin1").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE co_notes (id INTEGER PRIMARY KEY, tenant VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci NOT NULL, body VARCHAR(200) CHARACTER SET latin1 NOT NULL, n INTEGER NOT NULL, KEY (tenant));
+         INSERT INTO co_notes VALUES (1, 'acmé', 'mïne', 0);
+         INSERT INTO co_notes VALUES (2, 'ACMÉ', 'secret-2', 0);
+         INSERT INTO co_notes VALUES (3, 'acme', 'secret-3', 0);
+         INSERT INTO co_notes VALUES (4, 'acmé ', 'secret-4', 0)",
+    )
+    .await;
+    let mut sdb = open_notes(&db, "acmé").await;
+    assert_eq!(
+        sdb.query("SELECT id, tenant FROM co_notes", &[])
+            .await
+            .unwrap()
+            .rows,
+        vec![vec![Value::Int(1), Value::Text("acmé".into())]]
+    );
+    sdb.execute("UPDATE co_notes SET n = 1 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    sdb.commit(&sdb.diff().unwrap()).await.unwrap();
+    assert_eq!(
+        db.rows("SELECT id, n FROM co_notes ORDER BY id").await,
+        [["1", "1"], ["2", "0"], ["3", "0"], ["4", "0"]]
+            .iter()
+            .map(|r| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
 }

@@ -804,6 +804,7 @@ fn exit_of(err: &Error) -> Exit {
         | Error::PolicyBlocked(_)
         | Error::Contract(_)
         | Error::TenantBreach { .. }
+        | Error::TenantCollation { .. }
         | Error::Cascade { .. }
         | Error::Refused(_)
         | Error::PiiWrite { .. }
