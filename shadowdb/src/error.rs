@@ -67,6 +67,26 @@ pub enum Error {
         /// The limit in milliseconds.
         limit_ms: u64,
     },
+    /// The statements of this session ran longer, in total, than the
+    /// session's statement time ([`crate::Limits::session_statement_time`]).
+    #[error(
+        "the session's statements ran {limit_ms} ms in total (session time limit): no more statements run"
+    )]
+    SessionTimeLimit {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// The sandbox reached a memory limit; the statement was undone.
+    #[error(
+        "the sandbox reached its memory limit `{limit}` ({bytes} bytes): the statement was undone"
+    )]
+    MemoryLimit {
+        /// Which limit: `memory_budget` (SQLite's heap: data, temporary
+        /// tables, sorting) or `max_growth_bytes` (the data's growth).
+        limit: String,
+        /// The limit in bytes.
+        bytes: u64,
+    },
     /// A policy blocked the statement.
     #[error("blocked by policy rule `{rule}`: {reason}")]
     Blocked {
@@ -412,6 +432,24 @@ pub enum Refusal {
         /// The limit in rows.
         limit: usize,
     },
+    /// A text or blob value longer than the value limit.
+    ValueTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A LIKE or GLOB pattern longer than the pattern limit.
+    PatternTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// One call of a function whose work grows with the product of its
+    /// inputs' lengths (`instr`, `replace`, `like`, ...) on inputs too large.
+    TooMuchWork {
+        /// The function.
+        function: String,
+        /// The limit on the product of the lengths, in bytes squared.
+        limit: u64,
+    },
     /// Any other operation outside the allowlist.
     Other(String),
 }
@@ -434,6 +472,16 @@ impl fmt::Display for Refusal {
             Refusal::TooManyRows { limit } => {
                 write!(f, "a result of more than {limit} rows (add a LIMIT)")
             }
+            Refusal::ValueTooLarge { limit } => {
+                write!(f, "a text or blob value longer than {limit} bytes")
+            }
+            Refusal::PatternTooLong { limit } => {
+                write!(f, "a LIKE or GLOB pattern longer than {limit} bytes")
+            }
+            Refusal::TooMuchWork { function, limit } => write!(
+                f,
+                "{function}() on inputs whose lengths multiply to more than {limit} (work limit of one call)"
+            ),
             Refusal::Other(what) => write!(f, "{what} is not allowed"),
         }
     }

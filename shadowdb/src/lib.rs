@@ -2,9 +2,11 @@
 
 pub mod approve;
 pub mod audit;
+mod bounds;
 pub mod cli;
 pub mod diff;
 mod error;
+mod heap;
 pub mod limits;
 pub mod policy;
 pub mod prod;
@@ -17,6 +19,6 @@ mod sync;
 pub mod types;
 
 pub use error::{Conflict, ConflictKind, DatabaseCause, Error, Refusal, Result, SchemaProblem};
-pub use sandbox::{Limits, QueryResult, StatementResult};
+pub use sandbox::{Cut, Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};

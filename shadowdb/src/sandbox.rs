@@ -57,6 +57,30 @@ pub struct Limits {
     pub max_result_rows: usize,
     /// How much the sandbox may grow beyond the cloned data, in bytes.
     pub max_growth_bytes: u64,
+    /// Memory of the sandbox, in bytes: SQLite's heap (the cloned data and
+    /// what statements add, temporary tables, sorting, the distinct rows of
+    /// a `UNION`) and the result rows handed back ([`Limits::max_result_bytes`]
+    /// of it). Past it a statement fails with [`crate::Error::MemoryLimit`]
+    /// and is undone. SQLite's heap limit is process-wide: see the README's
+    /// "Limits" section for how sandboxes (and a SQLite production database
+    /// in the same process) share it.
+    pub memory_budget: u64,
+    /// Bytes of result rows one statement hands back (values' bytes plus a
+    /// fixed size per value); a result past it, or past
+    /// [`Limits::max_result_rows`], is cut and says so ([`QueryResult::cut`]).
+    pub max_result_bytes: usize,
+    /// Statement time of the whole session: the sum of every statement's
+    /// time. Past it statements are interrupted and no more run
+    /// ([`crate::Error::SessionTimeLimit`]).
+    pub session_statement_time: Duration,
+    /// Longest LIKE or GLOB pattern, in bytes.
+    pub max_like_pattern_bytes: usize,
+    /// Most work of one call of a function whose cost is the product of two
+    /// inputs' lengths (`instr`, `replace`, `like`, `glob`, two-argument
+    /// `trim`): the product of the lengths in bytes. A call past it is
+    /// refused ([`Refusal::TooMuchWork`]) rather than left to run where the
+    /// time limit cannot reach it (inside one call).
+    pub max_call_work: u64,
 }
 
 impl Default for Limits {
@@ -67,7 +91,32 @@ impl Default for Limits {
             max_value_bytes: 16 << 20,
             max_result_rows: 10_000,
             max_growth_bytes: 256 << 20,
+            memory_budget: 512 << 20,
+            max_result_bytes: 32 << 20,
+            session_statement_time: Duration::from_secs(60),
+            max_like_pattern_bytes: 10_000,
+            max_call_work: 1 << 26,
         }
+    }
+}
+
+impl Limits {
+    /// The part of [`Limits::memory_budget`] that is SQLite's heap.
+    pub(crate) fn sqlite_share(&self) -> u64 {
+        self.memory_budget
+            .saturating_sub(u64::try_from(self.max_result_bytes).unwrap_or(u64::MAX))
+    }
+
+    fn check(&self) -> Result<()> {
+        let result = u64::try_from(self.max_result_bytes).unwrap_or(u64::MAX);
+        if self.memory_budget < (16 << 20) || result >= self.memory_budget / 2 {
+            return Err(Error::Config(format!(
+                "memory_budget must be at least 16 MiB and more than twice max_result_bytes \
+                 ({} and {} bytes given)",
+                self.memory_budget, self.max_result_bytes
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -415,6 +464,40 @@ pub struct QueryResult {
     pub columns: Vec<String>,
     /// Rows, values in column order.
     pub rows: Vec<Vec<Value>>,
+    /// Where the rows were cut, when the result was longer than the limits
+    /// allow: `rows` holds the rows before the cut.
+    pub cut: Option<Cut>,
+}
+
+/// Why a query's result was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cut {
+    /// At [`Limits::max_result_rows`] rows.
+    Rows {
+        /// The limit in rows.
+        limit: usize,
+    },
+    /// At [`Limits::max_result_bytes`] bytes.
+    Bytes {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cut::Rows { limit } => write!(
+                f,
+                "the result was cut at {limit} rows (max_result_rows): add a LIMIT"
+            ),
+            Cut::Bytes { limit } => write!(
+                f,
+                "the result was cut at {limit} bytes (max_result_bytes): select fewer or smaller values"
+            ),
+        }
+    }
 }
 
 impl QueryResult {
@@ -458,6 +541,10 @@ pub(crate) struct Sandbox {
     /// Per table, how its rowid is named where its baseline is captured by
     /// triggers; `None` where it is a full copy.
     captured: Vec<Option<&'static str>>,
+    /// The statement time the session has used.
+    clock: crate::bounds::SessionClock,
+    /// This sandbox's share of SQLite's process-wide heap limit.
+    _heap: crate::heap::HeapShare,
 }
 
 /// Sets `internal` for the guard's lifetime, then restores it (guards nest).
@@ -742,6 +829,9 @@ pub(crate) struct RawChange {
 impl Sandbox {
     /// Creates the tables (walls down: nothing of the agent's runs yet).
     pub(crate) fn new(tables: Vec<SandboxTable>, limits: Limits) -> Result<Sandbox> {
+        limits.check()?;
+        // Before the connection: its own allocations count.
+        let heap = crate::heap::HeapShare::take(limits.sqlite_share());
         let conn = Connection::open_in_memory().map_err(|e| sandbox_err(&e))?;
         let modules = {
             let mut stmt = conn
@@ -783,6 +873,8 @@ impl Sandbox {
             tables,
             limits,
             captured,
+            clock: crate::bounds::SessionClock::new(limits.session_statement_time),
+            _heap: heap,
         };
         sb.configure()?;
         for i in 0..sb.tables.len() {
@@ -823,6 +915,15 @@ impl Sandbox {
         // baseline's triggers of the tables they write one level deeper.
         lim(Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 64)?;
         lim(Limit::SQLITE_LIMIT_WORKER_THREADS, 0)?;
+        lim(
+            Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+            self.limits.max_like_pattern_bytes,
+        )?;
+        let walls = Arc::clone(&self.walls);
+        let refuse: Arc<dyn Fn(Refusal) + Send + Sync> = Arc::new(move |r| {
+            walls.refuse(r);
+        });
+        crate::bounds::guard_functions(c, &self.limits, &refuse).map_err(|e| sandbox_err(&e))?;
         // No file-backed temp storage: an in-memory sandbox writes nothing to disk.
         // Recursive triggers: rows that REPLACE deletes fire delete triggers,
         // so the baseline's triggers save them too.
@@ -1089,10 +1190,15 @@ impl Sandbox {
             .map_err(|e| sandbox_err(&e))?;
         let growth =
             i64::try_from(self.limits.max_growth_bytes).unwrap_or(i64::MAX) / page_size.max(1);
+        // The data and the temp schema each within the budget too: a full
+        // table is SQLITE_FULL, a clear error, before the heap limit is.
+        let budget =
+            i64::try_from(self.limits.sqlite_share()).unwrap_or(i64::MAX) / page_size.max(1);
         self.conn
             .execute_batch(&format!(
-                "PRAGMA max_page_count = {}; PRAGMA foreign_keys = ON;",
-                pages.saturating_add(growth)
+                "PRAGMA max_page_count = {}; PRAGMA temp.max_page_count = {budget}; \
+                 PRAGMA foreign_keys = ON;",
+                pages.saturating_add(growth).min(budget.max(pages))
             ))
             .map_err(|e| sandbox_err(&e))?;
         Ok(())
@@ -1102,7 +1208,8 @@ impl Sandbox {
         if let Ok(mut r) = self.walls.refusal.lock() {
             *r = None;
         }
-        let deadline = self.walls.epoch.elapsed() + self.limits.statement_time;
+        let now = self.walls.epoch.elapsed();
+        let deadline = now + self.clock.start(now, self.limits.statement_time);
         self.walls.deadline_ns.store(
             u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -1111,6 +1218,14 @@ impl Sandbox {
 
     fn disarm(&self) {
         self.walls.deadline_ns.store(u64::MAX, Ordering::Relaxed);
+        self.clock.stop(self.walls.epoch.elapsed());
+    }
+
+    fn session_time_limit(&self) -> Error {
+        Error::SessionTimeLimit {
+            limit_ms: u64::try_from(self.limits.session_statement_time.as_millis())
+                .unwrap_or(u64::MAX),
+        }
     }
 
     /// Maps a SQLite error of an agent statement to the right variant.
@@ -1121,20 +1236,39 @@ impl Sandbox {
             return Error::Refused(r);
         }
         match e.sqlite_error_code() {
+            Some(ErrorCode::OperationInterrupted) if self.clock.capped() => {
+                self.session_time_limit()
+            }
             Some(ErrorCode::OperationInterrupted) => Error::Timeout {
                 limit_ms: u64::try_from(self.limits.statement_time.as_millis()).unwrap_or(u64::MAX),
             },
-            Some(ErrorCode::TooBig) => Error::Refused(Refusal::TooLong {
-                limit: self.limits.max_sql_bytes,
+            // The SQL text's length is checked before SQLite sees it: what
+            // is too big here is a value a statement built.
+            Some(ErrorCode::TooBig) => Error::Refused(Refusal::ValueTooLarge {
+                limit: self.limits.max_value_bytes,
             }),
             Some(ErrorCode::AuthorizationForStatementDenied) => {
                 Error::Refused(Refusal::Other("this statement".into()))
             }
-            Some(ErrorCode::DiskFull) => Error::Statement {
-                message: "the sandbox is full (memory limit)".into(),
+            Some(ErrorCode::DiskFull) => {
+                let (limit, bytes) = if self.limits.max_growth_bytes < self.limits.sqlite_share() {
+                    ("max_growth_bytes", self.limits.max_growth_bytes)
+                } else {
+                    ("memory_budget", self.limits.memory_budget)
+                };
+                Error::MemoryLimit {
+                    limit: limit.to_owned(),
+                    bytes,
+                }
+            }
+            Some(ErrorCode::OutOfMemory) => Error::MemoryLimit {
+                limit: "memory_budget".to_owned(),
+                bytes: self.limits.memory_budget,
             },
+            // SQLite's message may quote the agent's SQL, terminal escapes
+            // and all.
             _ => Error::Statement {
-                message: e.to_string(),
+                message: crate::render::escape_controls(&e.to_string()).into_owned(),
             },
         }
     }
@@ -1146,6 +1280,9 @@ impl Sandbox {
             return Err(Error::Refused(Refusal::TooLong {
                 limit: self.limits.max_sql_bytes,
             }));
+        }
+        if self.clock.exhausted() {
+            return Err(self.session_time_limit());
         }
         {
             let _in = Internal::new(&self.walls);
@@ -1203,18 +1340,17 @@ impl Sandbox {
                     .collect();
                 let width = columns.len();
                 let mut rows_out = Vec::new();
+                let mut cut = None;
+                let mut budget = crate::bounds::ResultBudget::new(&self.limits);
                 let mut rows = stmt.raw_query();
                 while let Some(row) = rows.next().map_err(|e| self.agent_error(&e))? {
-                    if rows_out.len() >= self.limits.max_result_rows {
-                        return Err(Error::Refused(Refusal::TooManyRows {
-                            limit: self.limits.max_result_rows,
-                        }));
+                    match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
+                        Ok(values) => rows_out.push(values),
+                        Err(at) => {
+                            cut = Some(at);
+                            break;
+                        }
                     }
-                    let mut values = Vec::with_capacity(width);
-                    for i in 0..width {
-                        values.push(raw_value(row.get_ref(i).map_err(|e| sandbox_err(&e))?));
-                    }
-                    rows_out.push(values);
                 }
                 let changes = self.conn.changes();
                 out.push(StatementResult {
@@ -1222,6 +1358,7 @@ impl Sandbox {
                     rows: Some(QueryResult {
                         columns,
                         rows: rows_out,
+                        cut,
                     }),
                 });
             } else {
