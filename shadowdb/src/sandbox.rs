@@ -109,9 +109,9 @@ impl Limits {
 
     fn check(&self) -> Result<()> {
         let result = u64::try_from(self.max_result_bytes).unwrap_or(u64::MAX);
-        if self.memory_budget < (16 << 20) || result >= self.memory_budget / 2 {
+        if self.memory_budget < result.saturating_add(16 << 20) {
             return Err(Error::Config(format!(
-                "memory_budget must be at least 16 MiB and more than twice max_result_bytes \
+                "memory_budget must be at least max_result_bytes + 16 MiB \
                  ({} and {} bytes given)",
                 self.memory_budget, self.max_result_bytes
             )));
