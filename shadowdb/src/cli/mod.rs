@@ -117,6 +117,11 @@
 //! max_statements = 500         # statements per run
 //! max_session = "30m"          # a run's duration: seconds, or "90s", "30m", "1h30m"
 //! max_rows_per_commit = 10000
+//! memory_budget = "512 MiB"    # the sandbox's memory: data, temp, sorting, results
+//! statement_time = "5s"        # one statement
+//! session_statement_time = "60s"  # all statements of a run together
+//! max_result_rows = 10000      # a longer result is cut, with a note on standard error
+//! max_result_bytes = "32 MiB"
 //!
 //! [approval]
 //! in_database = true           # as --approve-in-db

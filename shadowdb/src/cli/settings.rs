@@ -656,6 +656,8 @@ memory_budget = \"lots\"\n"
             Some(Path::new("shadowdb-audit.jsonl"))
         );
         assert_eq!(s.limits.session.max_statements, Some(500));
+        // The example shows the sandbox's defaults, as the README documents them.
+        assert_eq!(s.limits.sandbox, Limits::default());
         assert_eq!(s.approval.timeout, Some(Duration::from_secs(300)));
         let redactor = s.redactor().expect("compiles").expect("a redactor");
         assert_eq!(
