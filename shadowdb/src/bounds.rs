@@ -89,7 +89,9 @@ impl SessionClock {
     }
 }
 
-/// What is left of a result's row and byte budget.
+/// What is left of the results' budget of one call: rows per statement,
+/// bytes for every statement of the call together (the caller holds them
+/// all at once).
 #[derive(Debug)]
 pub(crate) struct ResultBudget {
     rows: usize,
@@ -106,6 +108,11 @@ impl ResultBudget {
             max_rows: limits.max_result_rows,
             max_bytes: limits.max_result_bytes,
         }
+    }
+
+    /// A statement starts: its own rows, what bytes are left.
+    pub(crate) fn start_statement(&mut self) {
+        self.rows = self.max_rows;
     }
 
     /// The values of `row`, or where the result is cut if they do not fit:
@@ -464,6 +471,21 @@ mod tests {
         assert_eq!(
             (bytes.rows.len(), bytes.cut),
             (2, Some(Cut::Bytes { limit: 1 << 20 }))
+        );
+        // The bytes are the whole call's: a script of three shares them.
+        let results = sb
+            .run(&[script(2, 400_000), script(2, 400_000)].join(";"), &[])
+            .unwrap();
+        let kept: Vec<(usize, Option<Cut>)> = results
+            .iter()
+            .map(|r| {
+                let q = r.rows.as_ref().unwrap();
+                (q.rows.len(), q.cut)
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            vec![(2, None), (0, Some(Cut::Bytes { limit: 1 << 20 }))]
         );
         assert_eq!(
             bytes.cut.unwrap().to_string(),

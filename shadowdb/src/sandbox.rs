@@ -65,9 +65,10 @@ pub struct Limits {
     /// "Limits" section for how sandboxes (and a SQLite production database
     /// in the same process) share it.
     pub memory_budget: u64,
-    /// Bytes of result rows one statement hands back (values' bytes plus a
-    /// fixed size per value); a result past it, or past
-    /// [`Limits::max_result_rows`], is cut and says so ([`QueryResult::cut`]).
+    /// Bytes of result rows one call hands back, every statement of a
+    /// script together (values' bytes plus a fixed size per value); a
+    /// result past it, or past [`Limits::max_result_rows`] (per statement),
+    /// is cut and says so ([`QueryResult::cut`]).
     pub max_result_bytes: usize,
     /// Statement time of the whole session: the sum of every statement's
     /// time. Past it statements are interrupted and no more run
@@ -1310,6 +1311,7 @@ impl Sandbox {
 
     fn run_inner(&self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
         let mut out = Vec::new();
+        let mut budget = crate::bounds::ResultBudget::new(&self.limits);
         self.arm();
         let mut batch = rusqlite::Batch::new(&self.conn, sql);
         loop {
@@ -1341,7 +1343,7 @@ impl Sandbox {
                 let width = columns.len();
                 let mut rows_out = Vec::new();
                 let mut cut = None;
-                let mut budget = crate::bounds::ResultBudget::new(&self.limits);
+                budget.start_statement();
                 let mut rows = stmt.raw_query();
                 while let Some(row) = rows.next().map_err(|e| self.agent_error(&e))? {
                     match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
