@@ -76,9 +76,10 @@ pub enum Error {
         /// The limit in milliseconds.
         limit_ms: u64,
     },
-    /// The sandbox reached a memory limit; the statement was undone.
+    /// The sandbox reached a memory limit; the statement (or the clone)
+    /// that went past it was undone.
     #[error(
-        "the sandbox reached its memory limit `{limit}` ({bytes} bytes): the statement was undone"
+        "the sandbox reached its memory limit `{limit}` ({bytes} bytes): what went past it was undone"
     )]
     MemoryLimit {
         /// Which limit: `memory_budget` (SQLite's heap: data, temporary

@@ -932,6 +932,17 @@ impl Sandbox {
             "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;",
         )
             .map_err(|e| sandbox_err(&e))?;
+        // The clone within the budget from its first row; `seal` then
+        // allows the growth on top, within the budget still.
+        let page_size: i64 = c
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| sandbox_err(&e))?;
+        let budget =
+            i64::try_from(self.limits.sqlite_share()).unwrap_or(i64::MAX) / page_size.max(1);
+        c.execute_batch(&format!(
+            "PRAGMA max_page_count = {budget}; PRAGMA temp.max_page_count = {budget};"
+        ))
+        .map_err(|e| sandbox_err(&e))?;
 
         let walls = Arc::clone(&self.walls);
         c.authorizer(Some(move |ctx: AuthContext<'_>| walls.authorize(&ctx)))
@@ -1112,9 +1123,9 @@ impl Sandbox {
         let tx = self
             .conn
             .unchecked_transaction()
-            .map_err(|e| sandbox_err(&e))?;
+            .map_err(|e| self.memory_err(&e))?;
         {
-            let mut full = tx.prepare(&sql(per)).map_err(|e| sandbox_err(&e))?;
+            let mut full = tx.prepare(&sql(per)).map_err(|e| self.memory_err(&e))?;
             let mut first = 0;
             while first < batch.rows {
                 let n = per.min(batch.rows - first);
@@ -1122,7 +1133,7 @@ impl Sandbox {
                 let stmt = if n == per {
                     &mut full
                 } else {
-                    part = tx.prepare(&sql(n)).map_err(|e| sandbox_err(&e))?;
+                    part = tx.prepare(&sql(n)).map_err(|e| self.memory_err(&e))?;
                     &mut part
                 };
                 let mut idx = 0;
@@ -1137,14 +1148,14 @@ impl Sandbox {
                         idx += 1;
                         batch
                             .bind(stmt, idx, cell.copied().unwrap_or(Cell::Null))
-                            .map_err(|e| sandbox_err(&e))?;
+                            .map_err(|e| self.memory_err(&e))?;
                     }
                 }
-                stmt.raw_execute().map_err(|e| sandbox_err(&e))?;
+                stmt.raw_execute().map_err(|e| self.memory_err(&e))?;
                 first += n;
             }
         }
-        tx.commit().map_err(|e| sandbox_err(&e))
+        tx.commit().map_err(|e| self.memory_err(&e))
     }
 
     /// Ends setup: takes the baseline, starts provisional keys, raises the walls.
@@ -1220,6 +1231,19 @@ impl Sandbox {
     fn disarm(&self) {
         self.walls.deadline_ns.store(u64::MAX, Ordering::Relaxed);
         self.clock.stop(self.walls.epoch.elapsed());
+    }
+
+    /// A SQLite error while shadowdb fills the sandbox: past the memory
+    /// budget (the heap ceiling, or the page count) it is the budget's
+    /// error, anything else a sandbox error.
+    fn memory_err(&self, e: &rusqlite::Error) -> Error {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::OutOfMemory | ErrorCode::DiskFull) => Error::MemoryLimit {
+                limit: "memory_budget".to_owned(),
+                bytes: self.limits.memory_budget,
+            },
+            _ => sandbox_err(e),
+        }
     }
 
     fn session_time_limit(&self) -> Error {

@@ -114,7 +114,7 @@ async fn memory_bombs_end_with_the_memory_limit_and_leave_the_sandbox_usable() {
         );
         assert_eq!(
             err.to_string(),
-            "the sandbox reached its memory limit `memory_budget` (67108864 bytes): the statement was undone"
+            "the sandbox reached its memory limit `memory_budget` (67108864 bytes): what went past it was undone"
         );
     }
     // The statements were undone; the sandbox still works.
@@ -217,6 +217,37 @@ async fn the_session_time_limit_holds_across_statements() {
     ));
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
+    let db = tasks_db("bounds_clone").await;
+    let shadowdb::prod::Production::Sqlite(pool) = &db.prod else {
+        unreachable!()
+    };
+    pool.execute(
+        "INSERT INTO tasks WITH RECURSIVE r(i) AS (SELECT 100 UNION ALL SELECT i+1 FROM r \
+         WHERE i < 130) SELECT i, 42, printf('%.*c', 1000000, 'x'), 'todo' FROM r",
+    )
+    .await
+    .unwrap();
+    let err = ShadowDb::builder(db.prod.clone())
+        .table("tasks")
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("tasks", "user_id")
+        .limits(Limits {
+            memory_budget: 24 << 20,
+            max_result_bytes: 4 << 20,
+            ..Limits::default()
+        })
+        .open()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::MemoryLimit { limit, bytes: 25_165_824 } if limit == "memory_budget"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -331,7 +362,7 @@ async fn memory_bombs_exit_3_under_a_lowered_address_space() {
             out.stderr,
             format!(
                 "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
-                 the statement was undone\n{LIMIT_HINT}"
+                 what went past it was undone\n{LIMIT_HINT}"
             ),
             "{sql}"
         );

@@ -1269,6 +1269,7 @@ async fn clone_200k_rows_and_diff_10_percent() {
         .tenant(1_i64)
         .limits(Limits {
             statement_time: Duration::from_secs(60),
+            session_statement_time: Duration::from_secs(600),
             ..Limits::default()
         })
         .open()
