@@ -455,20 +455,25 @@ pub enum Refusal {
     Other(String),
 }
 
+/// Names the agent wrote, as a terminal or a log may show them.
+fn esc(name: &str) -> std::borrow::Cow<'_, str> {
+    crate::render::escape_controls(name)
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Attach => f.write_str("ATTACH/DETACH is not allowed"),
             Refusal::Extension => f.write_str("loading extensions is not allowed"),
-            Refusal::Pragma(p) => write!(f, "PRAGMA {p} is not allowed"),
+            Refusal::Pragma(p) => write!(f, "PRAGMA {} is not allowed", esc(p)),
             Refusal::Ddl(what) => write!(f, "{what} is not allowed (no DDL in the sandbox)"),
             Refusal::Transaction => f.write_str(
                 "transaction control is not allowed (the sandbox owns its transactions)",
             ),
-            Refusal::OutsideScope(t) => write!(f, "table `{t}` is outside the scope"),
-            Refusal::Function(name) => write!(f, "function {name}() is not allowed"),
-            Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
-            Refusal::Pii(c) => write!(f, "column {c} is PII and cannot be read or written"),
+            Refusal::OutsideScope(t) => write!(f, "table `{}` is outside the scope", esc(t)),
+            Refusal::Function(name) => write!(f, "function {}() is not allowed", esc(name)),
+            Refusal::ReadOnly(t) => write!(f, "table `{}` is read-only", esc(t)),
+            Refusal::Pii(c) => write!(f, "column {} is PII and cannot be read or written", esc(c)),
             Refusal::TooLong { limit } => write!(f, "SQL text longer than {limit} bytes"),
             Refusal::TooManyRows { limit } => {
                 write!(f, "a result of more than {limit} rows (add a LIMIT)")

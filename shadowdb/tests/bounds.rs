@@ -272,6 +272,31 @@ async fn a_budget_too_small_for_its_results_is_a_configuration_error() {
     );
 }
 
+/// The library's errors show what the agent wrote with its control
+/// characters escaped, whichever wall or message quotes it.
+#[tokio::test]
+async fn errors_of_the_library_escape_the_agents_control_characters() {
+    let db = tasks_db("bounds_escape").await;
+    let sdb = open(&db, small()).await;
+    let err = sdb
+        .execute("UPDATE tasks SET title = 'x' WHERE \"\u{1b}[2J\" = 1", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "statement failed in the sandbox: no such column: \"\\u{1b}[2J\" - should this be a \
+         string literal in single-quotes? in UPDATE tasks SET title = 'x' WHERE \"\\u{1b}[2J\" = 1 \
+         at offset 35"
+    );
+    let refused = Error::Refused(Refusal::OutsideScope("\u{1b}]0;pwned\u{7}".to_owned()));
+    assert_eq!(
+        refused.to_string(),
+        "refused by the sandbox: table `\\u{1b}]0;pwned\\u{7}` is outside the scope"
+    );
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
 // ---- the binary -----------------------------------------------------------
 
 #[derive(Debug)]
