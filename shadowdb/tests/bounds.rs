@@ -433,7 +433,7 @@ async fn expensive_calls_and_long_sessions_end_within_their_limits() {
     // Ten statements, each well within its own limit, against a session
     // limit of 2 s: the session's limit ends the run, not the tenth statement.
     let config = "[limits]\nstatement_time = \"15s\"\nsession_statement_time = \"2s\"\n";
-    let one = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 10000000) \
+    let one = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000000) \
                SELECT count(*) FROM c;\n";
     let out = run(&db, "time", config, &one.repeat(10), &["--yes"], None);
     assert_eq!(out.code, Some(3), "{out:?}");
@@ -465,6 +465,37 @@ async fn errors_quoting_the_agents_sql_escape_control_characters() {
          WHERE \"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\" = 1; at offset 35\n"
     );
     assert_eq!(production_rows(&db).await, ROWS);
+}
+
+/// A connection error of the library names the URL without its password.
+#[tokio::test]
+async fn connection_errors_of_the_library_show_no_password() {
+    // Each URL fails at once (a bad option, a bad port), not after the
+    // pool's 30 s of retries.
+    for (url, shown) in [
+        (
+            "postgres://root@127.0.0.1:1/db?password=SECRET&sslmode=bogus",
+            "postgres://root@127.0.0.1:1/db?password=***&sslmode=bogus",
+        ),
+        (
+            "postgres://root:SE/CRET@127.0.0.1:1/db",
+            "postgres://***@127.0.0.1:1/db",
+        ),
+        (
+            "mysql://root:SECRET@127.0.0.1:1/db?ssl-mode=bogus",
+            "mysql://root:***@127.0.0.1:1/db?ssl-mode=bogus",
+        ),
+    ] {
+        let err = shadowdb::prod::Production::connect(url).await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("CRET"), "{text}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "production database error (connecting to {shown})"
+            )),
+            "{err}"
+        );
+    }
 }
 
 /// Runs `shadowdb` with `args`, nothing else.
