@@ -472,6 +472,23 @@ mod tests {
             (bytes.rows.len(), bytes.cut),
             (2, Some(Cut::Bytes { limit: 1 << 20 }))
         );
+        // A write whose RETURNING rows are cut is whole, and counts its rows.
+        sb.run(
+            &script(8, 0).replace("SELECT i, zeroblob(0)", "INSERT INTO t SELECT i"),
+            &[],
+        )
+        .unwrap();
+        let results = sb
+            .run("UPDATE t SET id = id + 100 RETURNING id", &[])
+            .unwrap();
+        let r = results.first().unwrap();
+        assert_eq!(r.rows_affected, 8);
+        let q = r.rows.as_ref().unwrap();
+        assert_eq!((q.rows.len(), q.cut), (5, Some(Cut::Rows { limit: 5 })));
+        assert_eq!(
+            one(&sb, "SELECT count(*) FROM t WHERE id > 100").unwrap(),
+            vec![Value::Int(8)]
+        );
         // The bytes are the whole call's: a script of three shares them.
         let results = sb
             .run(&[script(2, 400_000), script(2, 400_000)].join(";"), &[])

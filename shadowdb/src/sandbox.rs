@@ -1378,6 +1378,11 @@ impl Sandbox {
                         }
                     }
                 }
+                // A write's RETURNING rows beyond the cut: the write is done
+                // already; step to its end so its count of changes is its own.
+                if cut.is_some() && !readonly {
+                    while rows.next().map_err(|e| self.agent_error(&e))?.is_some() {}
+                }
                 let changes = self.conn.changes();
                 out.push(StatementResult {
                     rows_affected: if readonly { 0 } else { changes },
