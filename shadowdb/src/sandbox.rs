@@ -78,7 +78,8 @@ pub struct Limits {
     pub max_like_pattern_bytes: usize,
     /// Most work of one call of a function whose cost is the product of two
     /// inputs' lengths (`instr`, `replace`, `like`, `glob`, two-argument
-    /// `trim`): the product of the lengths in bytes. A call past it is
+    /// `trim`, `json_patch`): the product of the lengths in bytes (for
+    /// `json_patch`, in units of 4 bytes, the least a member takes). A call past it is
     /// refused ([`Refusal::TooMuchWork`]) rather than left to run where the
     /// time limit cannot reach it (inside one call).
     pub max_call_work: u64,
