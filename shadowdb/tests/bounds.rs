@@ -430,6 +430,20 @@ async fn expensive_calls_and_long_sessions_end_within_their_limits() {
     );
     assert!(out.took < Duration::from_secs(20), "{out:?}");
 
+    // Found beside the observations: json_patch of two objects of 100,000
+    // members ran 404 s in one call.
+    let patch = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r WHERE i<100000), \
+                 a(doc) AS (SELECT json_group_object('k'||i, i) FROM r) \
+                 SELECT length(json_patch(a.doc, a.doc)) FROM a;";
+    let out = run(&db, "time", config, patch, &["--dry-run"], None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: refused by the sandbox: json_patch() on inputs whose lengths multiply to more \
+         than 67108864 (work limit of one call)\n"
+    );
+    assert!(out.took < Duration::from_secs(20), "{out:?}");
+
     // Ten statements, each well within its own limit, against a session
     // limit of 2 s: the session's limit ends the run, not the tenth statement.
     let config = "[limits]\nstatement_time = \"15s\"\nsession_statement_time = \"2s\"\n";
