@@ -410,6 +410,64 @@ async fn memory_bombs_exit_3_under_a_lowered_address_space() {
     assert_eq!(production_rows(&db).await, ROWS);
 }
 
+/// The same on PostgreSQL and MariaDB production databases: what the sandbox
+/// holds does not depend on where the rows came from. The tenant's rows carry
+/// a non-ASCII title under a case-insensitive MariaDB collation.
+#[tokio::test]
+async fn memory_bombs_exit_3_on_server_databases() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "bounds_cli_server").await else {
+            continue;
+        };
+        let ddl = match kind {
+            Kind::Postgres => {
+                "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+                 title TEXT NOT NULL, status TEXT NOT NULL)"
+            }
+            _ => {
+                "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+                 title VARCHAR(200) NOT NULL, status VARCHAR(20) NOT NULL) \
+                 COLLATE utf8mb4_general_ci"
+            }
+        };
+        let insert = "INSERT INTO tasks VALUES (1, 42, 'Ä', 'todo'), (2, 42, 'b', 'todo'), (3, 99, 'c', 'todo')";
+        match &db.prod {
+            shadowdb::prod::Production::Postgres(p) => {
+                p.execute(ddl).await.unwrap();
+                p.execute(insert).await.unwrap();
+            }
+            shadowdb::prod::Production::MySql(p) => {
+                p.execute(ddl).await.unwrap();
+                p.execute(insert).await.unwrap();
+            }
+            shadowdb::prod::Production::Sqlite(_) => unreachable!(),
+        }
+        let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
+        for sql in [UNION_BLOBS, GROWTH] {
+            let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
+            assert_eq!(out.code, Some(3), "{kind:?} {sql}: {out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
+                     what went past it was undone\n{LIMIT_HINT}"
+                ),
+                "{kind:?} {sql}"
+            );
+        }
+        assert_eq!(
+            db.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .await,
+            vec![
+                vec!["1", "42", "Ä", "todo"],
+                vec!["2", "42", "b", "todo"],
+                vec!["3", "99", "c", "todo"],
+            ],
+            "{kind:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn expensive_calls_and_long_sessions_end_within_their_limits() {
     let db = tasks_db("bounds_cli_time").await;
