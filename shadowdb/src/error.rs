@@ -79,6 +79,27 @@ pub enum Error {
         /// The limit in milliseconds.
         limit_ms: u64,
     },
+    /// The statements of this session ran longer, in total, than the
+    /// session's statement time ([`crate::Limits::session_statement_time`]).
+    #[error(
+        "the session's statements ran {limit_ms} ms in total (session time limit): no more statements run"
+    )]
+    SessionTimeLimit {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// The sandbox reached a memory limit; the statement (or the clone)
+    /// that went past it was undone.
+    #[error(
+        "the sandbox reached its memory limit `{limit}` ({bytes} bytes): what went past it was undone"
+    )]
+    MemoryLimit {
+        /// Which limit: `memory_budget` (SQLite's heap: data, temporary
+        /// tables, sorting) or `max_growth_bytes` (the data's growth).
+        limit: String,
+        /// The limit in bytes.
+        bytes: u64,
+    },
     /// A policy blocked the statement.
     #[error("blocked by policy rule `{rule}`: {reason}")]
     Blocked {
@@ -473,8 +494,31 @@ pub enum Refusal {
         /// Byte offset of the statement in the script.
         offset: usize,
     },
+    /// A text or blob value longer than the value limit.
+    ValueTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A LIKE or GLOB pattern longer than the pattern limit.
+    PatternTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// One call of a function whose work grows with the product of its
+    /// inputs' lengths (`instr`, `replace`, `like`, ...) on inputs too large.
+    TooMuchWork {
+        /// The function.
+        function: String,
+        /// The limit on the product of the lengths, in bytes squared.
+        limit: u64,
+    },
     /// Any other operation outside the allowlist.
     Other(String),
+}
+
+/// Names the agent wrote, as a terminal or a log may show them.
+fn esc(name: &str) -> std::borrow::Cow<'_, str> {
+    crate::render::escape_controls(name)
 }
 
 impl fmt::Display for Refusal {
@@ -482,18 +526,19 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::Attach => f.write_str("ATTACH/DETACH is not allowed"),
             Refusal::Extension => f.write_str("loading extensions is not allowed"),
-            Refusal::Pragma(p) => write!(f, "PRAGMA {p} is not allowed"),
+            Refusal::Pragma(p) => write!(f, "PRAGMA {} is not allowed", esc(p)),
             Refusal::Ddl(what) => write!(f, "{what} is not allowed (no DDL in the sandbox)"),
             Refusal::Transaction => f.write_str(
                 "transaction control is not allowed (the sandbox owns its transactions)",
             ),
-            Refusal::OutsideScope(t) => write!(f, "table `{t}` is outside the scope"),
-            Refusal::Function(name) => write!(f, "function {name}() is not allowed"),
-            Refusal::ReadOnly(t) => write!(f, "table `{t}` is read-only"),
-            Refusal::Pii(c) => write!(f, "column {c} is PII and cannot be read or written"),
+            Refusal::OutsideScope(t) => write!(f, "table `{}` is outside the scope", esc(t)),
+            Refusal::Function(name) => write!(f, "function {}() is not allowed", esc(name)),
+            Refusal::ReadOnly(t) => write!(f, "table `{}` is read-only", esc(t)),
+            Refusal::Pii(c) => write!(f, "column {} is PII and cannot be read or written", esc(c)),
             Refusal::Computed(c) => write!(
                 f,
-                "column {c} is computed by production (generated or identity ALWAYS) and cannot be written"
+                "column {} is computed by production (generated or identity ALWAYS) and cannot be written",
+                esc(c)
             ),
             Refusal::TooLong { limit } => write!(f, "SQL text longer than {limit} bytes"),
             Refusal::TooManyRows { limit } => {
@@ -506,6 +551,16 @@ impl fmt::Display for Refusal {
             Refusal::Unsplittable { offset } => write!(
                 f,
                 "the statement at byte {offset} cannot be matched to the statement SQLite reads there"
+            ),
+            Refusal::ValueTooLarge { limit } => {
+                write!(f, "a text or blob value longer than {limit} bytes")
+            }
+            Refusal::PatternTooLong { limit } => {
+                write!(f, "a LIKE or GLOB pattern longer than {limit} bytes")
+            }
+            Refusal::TooMuchWork { function, limit } => write!(
+                f,
+                "{function}() on inputs whose lengths multiply to more than {limit} (work limit of one call)"
             ),
             Refusal::Other(what) => write!(f, "{what} is not allowed"),
         }

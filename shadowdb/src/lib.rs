@@ -2,9 +2,11 @@
 
 pub mod approve;
 pub mod audit;
+mod bounds;
 pub mod cli;
 pub mod diff;
 mod error;
+mod heap;
 pub mod limits;
 pub mod policy;
 pub mod prod;
@@ -20,6 +22,6 @@ pub mod types;
 mod value;
 
 pub use error::{Conflict, ConflictKind, DatabaseCause, Error, Refusal, Result, SchemaProblem};
-pub use sandbox::{Limits, QueryResult, StatementResult};
+pub use sandbox::{Cut, Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};

@@ -444,8 +444,9 @@ impl SessionGuard {
 
 /// The name of the limit `error` reports, or `None` when it reports none:
 /// the rate limit's name (`statements per tenant`, ...), `max_statements`,
-/// `max_duration`, `max_rows_per_commit`, or `statement_time` (the sandbox's
-/// per-statement limit).
+/// `max_duration`, `max_rows_per_commit`, `statement_time` (the sandbox's
+/// per-statement limit), `session_statement_time`, or the memory limit
+/// (`memory_budget`, `max_growth_bytes`).
 #[must_use]
 pub fn limit_of(error: &Error) -> Option<String> {
     Some(match error {
@@ -454,6 +455,8 @@ pub fn limit_of(error: &Error) -> Option<String> {
         Error::SessionExpired { .. } => "max_duration".to_owned(),
         Error::CommitTooLarge { .. } => "max_rows_per_commit".to_owned(),
         Error::Timeout { .. } => "statement_time".to_owned(),
+        Error::SessionTimeLimit { .. } => "session_statement_time".to_owned(),
+        Error::MemoryLimit { limit, .. } => limit.clone(),
         _ => return None,
     })
 }

@@ -294,7 +294,7 @@ impl Rollback {
             Err(e) => {
                 let failed = AuditKind::commit_failed(Some(rollback_id), &e);
                 if let Err(audit) = db.audit.record(failed).await {
-                    tracing::error!(error = %audit, "a failed rollback could not be audited");
+                    tracing::error!(error = %crate::render::escape_controls(&audit.to_string()), "a failed rollback could not be audited");
                 }
                 Err(e)
             }

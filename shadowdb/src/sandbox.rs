@@ -62,6 +62,32 @@ pub struct Limits {
     pub max_result_rows: usize,
     /// How much the sandbox may grow beyond the cloned data, in bytes.
     pub max_growth_bytes: u64,
+    /// Memory of the sandbox, in bytes: SQLite's heap (the cloned data and
+    /// what statements add, temporary tables, sorting, the distinct rows of
+    /// a `UNION`) and the result rows handed back ([`Limits::max_result_bytes`]
+    /// of it). Past it a statement fails with [`crate::Error::MemoryLimit`]
+    /// and is undone. SQLite's heap limit is process-wide: see the README's
+    /// "Limits" section for how sandboxes (and a SQLite production database
+    /// in the same process) share it.
+    pub memory_budget: u64,
+    /// Bytes of result rows one call hands back, every statement of a
+    /// script together (values' bytes plus a fixed size per value); a
+    /// result past it, or past [`Limits::max_result_rows`] (per statement),
+    /// is cut and says so ([`QueryResult::cut`]).
+    pub max_result_bytes: usize,
+    /// Statement time of the whole session: the sum of every statement's
+    /// time. Past it statements are interrupted and no more run
+    /// ([`crate::Error::SessionTimeLimit`]).
+    pub session_statement_time: Duration,
+    /// Longest LIKE or GLOB pattern, in bytes.
+    pub max_like_pattern_bytes: usize,
+    /// Most work of one call of a function whose cost is the product of two
+    /// inputs' lengths (`instr`, `replace`, `like`, `glob`, two-argument
+    /// `trim`, `json_patch`): the product of the lengths in bytes (for
+    /// `json_patch`, in units of 4 bytes, the least a member takes). A call past it is
+    /// refused ([`Refusal::TooMuchWork`]) rather than left to run where the
+    /// time limit cannot reach it (inside one call).
+    pub max_call_work: u64,
 }
 
 impl Default for Limits {
@@ -72,7 +98,32 @@ impl Default for Limits {
             max_value_bytes: 16 << 20,
             max_result_rows: 10_000,
             max_growth_bytes: 256 << 20,
+            memory_budget: 512 << 20,
+            max_result_bytes: 32 << 20,
+            session_statement_time: Duration::from_secs(60),
+            max_like_pattern_bytes: 10_000,
+            max_call_work: 1 << 26,
         }
+    }
+}
+
+impl Limits {
+    /// The part of [`Limits::memory_budget`] that is SQLite's heap.
+    pub(crate) fn sqlite_share(&self) -> u64 {
+        self.memory_budget
+            .saturating_sub(u64::try_from(self.max_result_bytes).unwrap_or(u64::MAX))
+    }
+
+    fn check(&self) -> Result<()> {
+        let result = u64::try_from(self.max_result_bytes).unwrap_or(u64::MAX);
+        if self.memory_budget < result.saturating_add(16 << 20) {
+            return Err(Error::Config(format!(
+                "memory_budget must be at least max_result_bytes + 16 MiB \
+                 ({} and {} bytes given)",
+                self.memory_budget, self.max_result_bytes
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -462,6 +513,40 @@ pub struct QueryResult {
     pub columns: Vec<String>,
     /// Rows, values in column order.
     pub rows: Vec<Vec<Value>>,
+    /// Where the rows were cut, when the result was longer than the limits
+    /// allow: `rows` holds the rows before the cut.
+    pub cut: Option<Cut>,
+}
+
+/// Why a query's result was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cut {
+    /// At [`Limits::max_result_rows`] rows.
+    Rows {
+        /// The limit in rows.
+        limit: usize,
+    },
+    /// At [`Limits::max_result_bytes`] bytes.
+    Bytes {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cut::Rows { limit } => write!(
+                f,
+                "the result was cut at {limit} rows (max_result_rows): add a LIMIT"
+            ),
+            Cut::Bytes { limit } => write!(
+                f,
+                "the result was cut at {limit} bytes (max_result_bytes): select fewer or smaller values"
+            ),
+        }
+    }
 }
 
 impl QueryResult {
@@ -509,6 +594,10 @@ pub(crate) struct Sandbox {
     /// (0: none), and the id of the last script.
     pending: std::cell::Cell<u64>,
     scripts: std::cell::Cell<u64>,
+    /// The statement time the session has used.
+    clock: crate::bounds::SessionClock,
+    /// This sandbox's share of SQLite's process-wide heap limit.
+    _heap: crate::heap::HeapShare,
 }
 
 /// One statement of an agent script, as SQLite split and prepared it.
@@ -888,6 +977,9 @@ pub(crate) struct RawChange {
 impl Sandbox {
     /// Creates the tables (walls down: nothing of the agent's runs yet).
     pub(crate) fn new(tables: Vec<SandboxTable>, limits: Limits) -> Result<Sandbox> {
+        limits.check()?;
+        // Before the connection: its own allocations count.
+        let heap = crate::heap::HeapShare::take(limits.sqlite_share());
         let conn = Connection::open_in_memory().map_err(|e| sandbox_err(&e))?;
         let modules = {
             let mut stmt = conn
@@ -941,6 +1033,8 @@ impl Sandbox {
             captured,
             pending: std::cell::Cell::new(0),
             scripts: std::cell::Cell::new(0),
+            clock: crate::bounds::SessionClock::new(limits.session_statement_time),
+            _heap: heap,
         };
         sb.configure()?;
         crate::sandbox_decimal::register(&sb.conn).map_err(|e| sandbox_err(&e))?;
@@ -982,6 +1076,15 @@ impl Sandbox {
         // baseline's triggers of the tables they write one level deeper.
         lim(Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 64)?;
         lim(Limit::SQLITE_LIMIT_WORKER_THREADS, 0)?;
+        lim(
+            Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+            self.limits.max_like_pattern_bytes,
+        )?;
+        let walls = Arc::clone(&self.walls);
+        let refuse: Arc<dyn Fn(Refusal) + Send + Sync> = Arc::new(move |r| {
+            walls.refuse(r);
+        });
+        crate::bounds::guard_functions(c, &self.limits, &refuse).map_err(|e| sandbox_err(&e))?;
         // No file-backed temp storage: an in-memory sandbox writes nothing to disk.
         // Recursive triggers: rows that REPLACE deletes fire delete triggers,
         // so the baseline's triggers save them too.
@@ -989,6 +1092,17 @@ impl Sandbox {
             "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;",
         )
             .map_err(|e| sandbox_err(&e))?;
+        // The clone within the budget from its first row; `seal` then
+        // allows the growth on top, within the budget still.
+        let page_size: i64 = c
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| sandbox_err(&e))?;
+        let budget =
+            i64::try_from(self.limits.sqlite_share()).unwrap_or(i64::MAX) / page_size.max(1);
+        c.execute_batch(&format!(
+            "PRAGMA max_page_count = {budget}; PRAGMA temp.max_page_count = {budget};"
+        ))
+        .map_err(|e| sandbox_err(&e))?;
 
         let walls = Arc::clone(&self.walls);
         c.authorizer(Some(move |ctx: AuthContext<'_>| walls.authorize(&ctx)))
@@ -1199,9 +1313,9 @@ impl Sandbox {
         let tx = self
             .conn
             .unchecked_transaction()
-            .map_err(|e| sandbox_err(&e))?;
+            .map_err(|e| self.memory_err(&e))?;
         {
-            let mut full = tx.prepare(&sql(per)).map_err(|e| sandbox_err(&e))?;
+            let mut full = tx.prepare(&sql(per)).map_err(|e| self.memory_err(&e))?;
             let mut first = 0;
             while first < batch.rows {
                 let n = per.min(batch.rows - first);
@@ -1209,7 +1323,7 @@ impl Sandbox {
                 let stmt = if n == per {
                     &mut full
                 } else {
-                    part = tx.prepare(&sql(n)).map_err(|e| sandbox_err(&e))?;
+                    part = tx.prepare(&sql(n)).map_err(|e| self.memory_err(&e))?;
                     &mut part
                 };
                 let mut idx = 0;
@@ -1224,14 +1338,14 @@ impl Sandbox {
                         idx += 1;
                         batch
                             .bind(stmt, idx, cell.copied().unwrap_or(Cell::Null))
-                            .map_err(|e| sandbox_err(&e))?;
+                            .map_err(|e| self.memory_err(&e))?;
                     }
                 }
-                stmt.raw_execute().map_err(|e| sandbox_err(&e))?;
+                stmt.raw_execute().map_err(|e| self.memory_err(&e))?;
                 first += n;
             }
         }
-        tx.commit().map_err(|e| sandbox_err(&e))
+        tx.commit().map_err(|e| self.memory_err(&e))
     }
 
     /// Ends setup: takes the baseline, starts provisional keys, raises the walls.
@@ -1284,10 +1398,15 @@ impl Sandbox {
             .map_err(|e| sandbox_err(&e))?;
         let growth =
             i64::try_from(self.limits.max_growth_bytes).unwrap_or(i64::MAX) / page_size.max(1);
+        // The data and the temp schema each within the budget too: a full
+        // table is SQLITE_FULL, a clear error, before the heap limit is.
+        let budget =
+            i64::try_from(self.limits.sqlite_share()).unwrap_or(i64::MAX) / page_size.max(1);
         self.conn
             .execute_batch(&format!(
-                "PRAGMA max_page_count = {}; PRAGMA foreign_keys = ON;",
-                pages.saturating_add(growth)
+                "PRAGMA max_page_count = {}; PRAGMA temp.max_page_count = {budget}; \
+                 PRAGMA foreign_keys = ON;",
+                pages.saturating_add(growth).min(budget.max(pages))
             ))
             .map_err(|e| sandbox_err(&e))?;
         Ok(())
@@ -1297,7 +1416,8 @@ impl Sandbox {
         if let Ok(mut r) = self.walls.refusal.lock() {
             *r = None;
         }
-        let deadline = self.walls.epoch.elapsed() + self.limits.statement_time;
+        let now = self.walls.epoch.elapsed();
+        let deadline = now + self.clock.start(now, self.limits.statement_time);
         self.walls.deadline_ns.store(
             u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -1306,6 +1426,27 @@ impl Sandbox {
 
     fn disarm(&self) {
         self.walls.deadline_ns.store(u64::MAX, Ordering::Relaxed);
+        self.clock.stop(self.walls.epoch.elapsed());
+    }
+
+    /// A SQLite error while shadowdb fills the sandbox: past the memory
+    /// budget (the heap ceiling, or the page count) it is the budget's
+    /// error, anything else a sandbox error.
+    fn memory_err(&self, e: &rusqlite::Error) -> Error {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::OutOfMemory | ErrorCode::DiskFull) => Error::MemoryLimit {
+                limit: "memory_budget".to_owned(),
+                bytes: self.limits.memory_budget,
+            },
+            _ => sandbox_err(e),
+        }
+    }
+
+    fn session_time_limit(&self) -> Error {
+        Error::SessionTimeLimit {
+            limit_ms: u64::try_from(self.limits.session_statement_time.as_millis())
+                .unwrap_or(u64::MAX),
+        }
     }
 
     /// Maps a SQLite error of an agent statement to the right variant.
@@ -1322,20 +1463,39 @@ impl Sandbox {
             return Error::Refused(Refusal::Computed(column.to_owned()));
         }
         match e.sqlite_error_code() {
+            Some(ErrorCode::OperationInterrupted) if self.clock.capped() => {
+                self.session_time_limit()
+            }
             Some(ErrorCode::OperationInterrupted) => Error::Timeout {
                 limit_ms: u64::try_from(self.limits.statement_time.as_millis()).unwrap_or(u64::MAX),
             },
-            Some(ErrorCode::TooBig) => Error::Refused(Refusal::TooLong {
-                limit: self.limits.max_sql_bytes,
+            // The SQL text's length is checked before SQLite sees it: what
+            // is too big here is a value a statement built.
+            Some(ErrorCode::TooBig) => Error::Refused(Refusal::ValueTooLarge {
+                limit: self.limits.max_value_bytes,
             }),
             Some(ErrorCode::AuthorizationForStatementDenied) => {
                 Error::Refused(Refusal::Other("this statement".into()))
             }
-            Some(ErrorCode::DiskFull) => Error::Statement {
-                message: "the sandbox is full (memory limit)".into(),
+            Some(ErrorCode::DiskFull) => {
+                let (limit, bytes) = if self.limits.max_growth_bytes < self.limits.sqlite_share() {
+                    ("max_growth_bytes", self.limits.max_growth_bytes)
+                } else {
+                    ("memory_budget", self.limits.memory_budget)
+                };
+                Error::MemoryLimit {
+                    limit: limit.to_owned(),
+                    bytes,
+                }
+            }
+            Some(ErrorCode::OutOfMemory) => Error::MemoryLimit {
+                limit: "memory_budget".to_owned(),
+                bytes: self.limits.memory_budget,
             },
+            // SQLite's message may quote the agent's SQL, terminal escapes
+            // and all.
             _ => Error::Statement {
-                message: e.to_string(),
+                message: crate::render::escape_controls(&e.to_string()).into_owned(),
             },
         }
     }
@@ -1494,6 +1654,9 @@ impl Sandbox {
         on_write: &mut dyn FnMut(usize, &WriteEffect) -> Result<()>,
     ) -> Result<(Vec<StatementResult>, u64)> {
         self.settle()?;
+        if self.clock.exhausted() {
+            return Err(self.session_time_limit());
+        }
         {
             let _in = Internal::new(&self.walls);
             self.conn
@@ -1536,6 +1699,7 @@ impl Sandbox {
         on_write: &mut dyn FnMut(usize, &WriteEffect) -> Result<()>,
     ) -> Result<Vec<StatementResult>> {
         let mut out = Vec::new();
+        let mut budget = crate::bounds::ResultBudget::new(&self.limits);
         for (index, prepared) in script.into_iter().enumerate() {
             let Prepared {
                 mut stmt,
@@ -1568,18 +1732,22 @@ impl Sandbox {
                     .collect();
                 let width = columns.len();
                 let mut rows_out = Vec::new();
+                let mut cut = None;
+                budget.start_statement();
                 let mut rows = stmt.raw_query();
                 while let Some(row) = rows.next().map_err(|e| self.agent_error(&e))? {
-                    if rows_out.len() >= self.limits.max_result_rows {
-                        return Err(Error::Refused(Refusal::TooManyRows {
-                            limit: self.limits.max_result_rows,
-                        }));
+                    match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
+                        Ok(values) => rows_out.push(values),
+                        Err(at) => {
+                            cut = Some(at);
+                            break;
+                        }
                     }
-                    let mut values = Vec::with_capacity(width);
-                    for i in 0..width {
-                        values.push(raw_value(row.get_ref(i).map_err(|e| sandbox_err(&e))?));
-                    }
-                    rows_out.push(values);
+                }
+                // A write's RETURNING rows beyond the cut: the write is done
+                // already; step to its end so its count of changes is its own.
+                if cut.is_some() && !readonly {
+                    while rows.next().map_err(|e| self.agent_error(&e))?.is_some() {}
                 }
                 let changes = self.conn.changes();
                 out.push(StatementResult {
@@ -1587,6 +1755,7 @@ impl Sandbox {
                     rows: Some(QueryResult {
                         columns,
                         rows: rows_out,
+                        cut,
                     }),
                 });
             } else {

@@ -639,7 +639,7 @@ impl ShadowDb {
             && let Some(kind) = AuditKind::limit_exceeded(e)
             && let Err(audit) = self.audit.record(kind).await
         {
-            tracing::error!(error = %audit, "a limit breach could not be audited");
+            tracing::error!(error = %crate::render::escape_controls(&audit.to_string()), "a limit breach could not be audited");
         }
         checked
     }

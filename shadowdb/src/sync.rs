@@ -192,7 +192,7 @@ impl ShadowDb {
                 // Production is untouched; the trail says why.
                 let failed = AuditKind::commit_failed(Some(commit_id), &e);
                 if let Err(audit) = self.audit.record(failed).await {
-                    tracing::error!(error = %audit, "a failed commit could not be audited");
+                    tracing::error!(error = %crate::render::escape_controls(&audit.to_string()), "a failed commit could not be audited");
                 }
                 Err(e)
             }
@@ -563,7 +563,7 @@ impl ShadowDb {
         // is reported, not returned as an error.
         let audit_error = match &event {
             Some(event) => self.audit.record_after_commit(event).await.err().map(|e| {
-                tracing::error!(error = %e, commit_id, "the commit could not be audited");
+                tracing::error!(error = %crate::render::escape_controls(&e.to_string()), commit_id, "the commit could not be audited");
                 e.to_string()
             }),
             None => None,

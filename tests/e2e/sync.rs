@@ -486,6 +486,7 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
         let before = count().await;
         let limits = Limits {
             statement_time: Duration::from_secs(60),
+            session_statement_time: Duration::from_secs(600),
             ..Limits::default()
         };
         // (agent SQL with row 500 breaking one production-only rule, what the error names)
@@ -706,6 +707,7 @@ async fn a_100k_row_changeset_crosses_every_batch_boundary() {
         .await;
         let limits = Limits {
             statement_time: Duration::from_secs(120),
+            session_statement_time: Duration::from_secs(600),
             ..Limits::default()
         };
         let mut sdb = ShadowDb::builder(db.prod.clone())

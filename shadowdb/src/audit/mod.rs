@@ -423,7 +423,8 @@ impl AuditKind {
     pub fn limit_exceeded(error: &Error) -> Option<Self> {
         crate::limits::limit_of(error).map(|limit| AuditKind::LimitExceeded {
             limit,
-            detail: error.to_string(),
+            // The error can quote the agent's SQL (a table name it made up).
+            detail: crate::render::escape_controls(&error.to_string()).into_owned(),
         })
     }
 }

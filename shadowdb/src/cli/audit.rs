@@ -1,7 +1,6 @@
 //! `shadowdb audit`: the audit trail, from production or a JSON Lines file.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -256,26 +255,9 @@ pub(super) fn op_counts(c: &Counts) -> String {
     }
 }
 
-/// Text safe for a terminal: control characters (a newline, an escape
-/// sequence's ESC) and the invisible characters that reorder text are
-/// written as escapes (`\n`, `\u{1b}`).
+/// Text safe for a terminal ([`crate::render::escape_controls`]).
 pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-                    | '\u{2060}'..='\u{2069}' | '\u{feff}') =>
-            {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    crate::render::escape_controls(text).into_owned()
 }
 
 /// `text` in at most `max` characters, a cut marked with `…`.

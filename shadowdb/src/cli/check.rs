@@ -68,7 +68,9 @@ pub(super) fn check(ctx: &mut Ctx<'_, '_>, args: &CheckArgs) -> Result<Exit, Fai
             out.push('\n');
             out.push_str(&summary(&verdicts));
             out.push('\n');
-            ctx.out(&out);
+            // Reasons name the agent's tables and columns, which may hold
+            // any character.
+            ctx.out(&crate::render::escape_lines(&out));
         }
     }
     Ok(exit_of(&verdicts))

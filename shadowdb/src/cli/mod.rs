@@ -117,6 +117,11 @@
 //! max_statements = 500         # statements per run
 //! max_session = "30m"          # a run's duration: seconds, or "90s", "30m", "1h30m"
 //! max_rows_per_commit = 10000
+//! memory_budget = "512 MiB"    # the sandbox's memory: data, temp, sorting, results
+//! statement_time = "5s"        # one statement
+//! session_statement_time = "60s"  # all statements of a run together
+//! max_result_rows = 10000      # a longer result is cut, with a note on standard error
+//! max_result_bytes = "32 MiB"
 //!
 //! [approval]
 //! in_database = true           # as --approve-in-db
@@ -663,8 +668,10 @@ impl Ctx<'_, '_> {
 
     /// Writes one message line to standard error, the password scrubbed
     /// (a second line of defence: no message should hold the URL).
+    /// Control characters are escaped line by line ([`crate::render::escape_lines`]):
+    /// a message can quote the agent's SQL, which may hold terminal escapes.
     fn note(&mut self, text: &str) {
-        let mut text = self.scrub(text);
+        let mut text = crate::render::escape_lines(&self.scrub(text));
         text.push('\n');
         let _ = self.io.stderr.write_all(text.as_bytes());
         let _ = self.io.stderr.flush();
@@ -785,7 +792,11 @@ fn hint(err: &Error, command: &str) -> Option<&'static str> {
             "nobody decided in time: nothing was committed (a reviewer decides with \
              `shadowdb approvals`; --approval-timeout SECS gives them longer)",
         ),
-        Error::TooManyStatements { .. } | Error::SessionExpired { .. } => {
+        Error::TooManyStatements { .. }
+        | Error::SessionExpired { .. }
+        | Error::Timeout { .. }
+        | Error::SessionTimeLimit { .. }
+        | Error::MemoryLimit { .. } => {
             Some("a limit of the --config file's [limits]: nothing was committed")
         }
         Error::Conflict(_) => Some("production moved on: run the SQL again on a fresh sandbox"),
@@ -812,6 +823,9 @@ fn exit_of(err: &Error) -> Exit {
         | Error::TooManyStatements { .. }
         | Error::SessionExpired { .. }
         | Error::RateLimited { .. }
+        | Error::Timeout { .. }
+        | Error::SessionTimeLimit { .. }
+        | Error::MemoryLimit { .. }
         | Error::CannotRollBack { .. }
         | Error::AlreadyRolledBack { .. } => Exit::Blocked,
         Error::Schema(problems)
@@ -860,52 +874,10 @@ async fn connect(url: &str) -> Result<crate::prod::Production, Failure> {
     Ok(crate::prod::Production::connect(url).await?)
 }
 
-/// The password of a database URL, as written and percent-decoded.
+/// The passwords of a database URL, as written and percent-decoded
+/// ([`crate::prod::url_passwords`]).
 fn url_secrets(url: &str) -> Vec<String> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return Vec::new();
-    };
-    let Some((_, password)) = userinfo.split_once(':') else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    if !password.is_empty() {
-        out.push(password.to_owned());
-        let decoded = percent_decode(password);
-        if decoded != password {
-            out.push(decoded);
-        }
-    }
-    // Longest first, so a secret containing another is replaced whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::prod::url_passwords(url)
 }
 
 /// Runs the command line with the process's arguments and standard streams,

@@ -79,7 +79,8 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
         .allow_uncontracted(args.allow_uncontracted)
         .actor(args.actor.clone().unwrap_or_else(super::default_actor))
         .audit_in_production(audit_db)
-        .session_limits(settings.limits.session);
+        .session_limits(settings.limits.session)
+        .limits(settings.limits.sandbox);
     if let Some(path) = &audit_file {
         builder = builder.audit_sink(Arc::new(JsonlSink::open(path)?));
     }
@@ -116,6 +117,11 @@ pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Fa
     if ctx.verbose && !log.is_empty() {
         let lines = verdict_lines(&log);
         ctx.note(lines.trim_end());
+    }
+    for (i, result) in executed.iter().flatten().enumerate() {
+        if let Some(cut) = result.rows.as_ref().and_then(|r| r.cut) {
+            ctx.note(&format!("note: statement {}: {cut}", i + 1));
+        }
     }
     executed?;
 

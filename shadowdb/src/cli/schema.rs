@@ -31,7 +31,8 @@ pub(super) async fn schema(ctx: &mut Ctx<'_, '_>, args: &SchemaArgs) -> Result<E
         let model = registry.get(&table.to_string())?;
         mismatch |= describe(&mut out, &schema, model, prod.dialect().name());
     }
-    ctx.out(&out);
+    // Names come from production, which may hold any character.
+    ctx.out(&crate::render::escape_lines(&out));
     Ok(if missing {
         Exit::Error
     } else if mismatch {

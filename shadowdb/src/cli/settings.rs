@@ -12,6 +12,7 @@ use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
 use super::Failure;
+use crate::Limits;
 use crate::audit::Redactor;
 use crate::error::Error;
 use crate::limits::{Rate, RateLimits, SessionLimits};
@@ -40,6 +41,9 @@ pub(super) struct LimitSettings {
     pub rates: RateLimits,
     /// `max_statements`, `max_session`, `max_rows_per_commit`.
     pub session: SessionLimits,
+    /// The sandbox's: `memory_budget`, `statement_time`,
+    /// `session_statement_time`, `max_result_rows`, `max_result_bytes`, ...
+    pub sandbox: Limits,
 }
 
 /// `[approval]`.
@@ -254,12 +258,33 @@ impl Cx<'_> {
                     let d = self.duration(value, &what)?;
                     *session = session.max_duration(d);
                 }
+                "memory_budget" => out.sandbox.memory_budget = self.bytes(value, &what)?,
+                "max_growth_bytes" => out.sandbox.max_growth_bytes = self.bytes(value, &what)?,
+                "max_result_bytes" => out.sandbox.max_result_bytes = self.size(value, &what)?,
+                "max_value_bytes" => out.sandbox.max_value_bytes = self.size(value, &what)?,
+                "max_sql_bytes" => out.sandbox.max_sql_bytes = self.size(value, &what)?,
+                "max_like_pattern_bytes" => {
+                    out.sandbox.max_like_pattern_bytes = self.size(value, &what)?;
+                }
+                "max_result_rows" => {
+                    let n = self.positive(value, &what)?;
+                    out.sandbox.max_result_rows = usize::try_from(n)
+                        .map_err(|_| self.err(&value.span(), format!("{what} is too large")))?;
+                }
+                "max_call_work" => out.sandbox.max_call_work = self.positive(value, &what)?,
+                "statement_time" => out.sandbox.statement_time = self.duration(value, &what)?,
+                "session_statement_time" => {
+                    out.sandbox.session_statement_time = self.duration(value, &what)?;
+                }
                 _ => {
                     return Err(self.unknown(
                         key,
                         "limits",
                         "statements_per_tenant, statements_per_actor, commits_per_tenant, \
-                         commits_per_actor, max_statements, max_session or max_rows_per_commit",
+                         commits_per_actor, max_statements, max_session, max_rows_per_commit, \
+                         memory_budget, max_growth_bytes, statement_time, session_statement_time, \
+                         max_result_rows, max_result_bytes, max_value_bytes, max_sql_bytes, \
+                         max_like_pattern_bytes or max_call_work",
                     ));
                 }
             }
@@ -317,6 +342,39 @@ impl Cx<'_> {
         }
     }
 
+    /// A size in bytes: a whole number, or a string such as `"512 MiB"`,
+    /// `"64KiB"`, `"1GiB"` (`KB`, `MB`, `GB` are powers of 1000).
+    fn bytes(&self, value: &Value<'_>, what: &str) -> Result<u64, PolicyError> {
+        let n = match value.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => parse_bytes(s),
+            other => {
+                return Err(self.err(
+                    &value.span(),
+                    format!(
+                        "{what} must be a size (bytes, or a string like \"512 MiB\"), not {}",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
+        n.filter(|n| *n > 0).ok_or_else(|| {
+            self.err(
+                &value.span(),
+                format!(
+                    "{what} is not a size: write bytes (1048576) or a string like \"64 KiB\", \
+                     \"512 MiB\", \"1 GiB\" (more than zero)"
+                ),
+            )
+        })
+    }
+
+    /// [`Self::bytes`] as a `usize`.
+    fn size(&self, value: &Value<'_>, what: &str) -> Result<usize, PolicyError> {
+        let n = self.bytes(value, what)?;
+        usize::try_from(n).map_err(|_| self.err(&value.span(), format!("{what} is too large")))
+    }
+
     /// A rate: `"30/minute"`.
     fn rate(&self, value: &Value<'_>, what: &str) -> Result<Rate, PolicyError> {
         let text = self.string(value, what)?;
@@ -353,6 +411,28 @@ impl Cx<'_> {
             )
         })
     }
+}
+
+/// `"512 MiB"`, `"64KiB"`, `"1 GiB"`, `"10 MB"`, `"4096"`: a number and an
+/// optional unit (`B`, `KiB`, `MiB`, `GiB`, or `KB`, `MB`, `GB` for powers of 1000).
+pub(super) fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// `"90s"`, `"5m"`, `"1h30m"`, `"500ms"`, `"2 days"`: numbers each followed
@@ -412,6 +492,36 @@ mod tests {
         parse(text, "shadowdb.toml", None)
             .expect_err("an error")
             .to_string()
+    }
+
+    #[test]
+    fn reads_the_sandbox_limits() {
+        let s = parse(
+            "[limits]\nmemory_budget = \"256 MiB\"\nmax_result_bytes = 8388608\n\
+             max_result_rows = 500\nstatement_time = \"2s\"\nsession_statement_time = \"30s\"\n\
+             max_value_bytes = \"4MiB\"\nmax_like_pattern_bytes = 1000\nmax_call_work = 1000000\n\
+             max_growth_bytes = \"100 MB\"\nmax_sql_bytes = \"64 KiB\"\n",
+            "shadowdb.toml",
+            None,
+        )
+        .expect("parses");
+        let l = s.limits.sandbox;
+        assert_eq!(l.memory_budget, 256 << 20);
+        assert_eq!(l.max_result_bytes, 8 << 20);
+        assert_eq!(l.max_result_rows, 500);
+        assert_eq!(l.statement_time, Duration::from_secs(2));
+        assert_eq!(l.session_statement_time, Duration::from_secs(30));
+        assert_eq!(l.max_value_bytes, 4 << 20);
+        assert_eq!(l.max_like_pattern_bytes, 1000);
+        assert_eq!(l.max_call_work, 1_000_000);
+        assert_eq!(l.max_growth_bytes, 100_000_000);
+        assert_eq!(l.max_sql_bytes, 64 << 10);
+        assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("12"), Some(12));
+        assert_eq!(parse_bytes("12 parsecs"), None);
+        // Unset keys keep the defaults.
+        let d = parse("[limits]\nmax_statements = 3\n", "shadowdb.toml", None).expect("parses");
+        assert_eq!(d.limits.sandbox, Limits::default());
     }
 
     #[test]
@@ -493,7 +603,17 @@ timeout = 90
             message("[limits]\n\nmax_statement = 1\n"),
             "shadowdb.toml:3: unknown key `max_statement` in [limits] (expected \
              statements_per_tenant, statements_per_actor, commits_per_tenant, commits_per_actor, \
-             max_statements, max_session or max_rows_per_commit)"
+             max_statements, max_session, max_rows_per_commit, memory_budget, max_growth_bytes, \
+             statement_time, session_statement_time, max_result_rows, max_result_bytes, \
+             max_value_bytes, max_sql_bytes, max_like_pattern_bytes or max_call_work)"
+        );
+        assert_eq!(
+            message(
+                "[limits]
+memory_budget = \"lots\"\n"
+            ),
+            "shadowdb.toml:2: `memory_budget` in [limits] is not a size: write bytes (1048576) \
+             or a string like \"64 KiB\", \"512 MiB\", \"1 GiB\" (more than zero)"
         );
         assert_eq!(
             message("[approval]\ntimeout = 5\nin_db = true\n"),
@@ -536,6 +656,8 @@ timeout = 90
             Some(Path::new("shadowdb-audit.jsonl"))
         );
         assert_eq!(s.limits.session.max_statements, Some(500));
+        // The example shows the sandbox's defaults, as the README documents them.
+        assert_eq!(s.limits.sandbox, Limits::default());
         assert_eq!(s.approval.timeout, Some(Duration::from_secs(300)));
         let redactor = s.redactor().expect("compiles").expect("a redactor");
         assert_eq!(

@@ -789,19 +789,7 @@ impl Policy {
 /// Control characters escaped, so a reason stays on one line whatever
 /// identifiers the agent wrote.
 pub(crate) fn one_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    crate::render::escape_controls(s).into_owned()
 }
 
 #[cfg(test)]

@@ -113,7 +113,64 @@ mod text;
 pub use json::{render_json, render_json_string};
 pub use text::{DEFAULT_MAX_LINES, DEFAULT_WIDTH, TextOptions, render_text};
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use crate::diff::ChangeSet;
+
+/// Text safe for a terminal, a log line or an audit record's text: control
+/// characters (a newline, an escape sequence's ESC, a carriage return) and
+/// the invisible characters that reorder or hide text (bidi controls,
+/// zero-width characters, the byte-order mark) written as escapes: `\n`,
+/// `\r`, `\t`, and `\u{1b}` for the others. Every path that shows text
+/// an agent or a database wrote uses this one function: the review, error
+/// messages on standard error, the audit trail's text, logs.
+///
+/// ```
+/// use shadowdb::render::escape_controls;
+/// assert_eq!(escape_controls("a\u{1b}[2J\nb\u{202e}"), "a\\u{1b}[2J\\nb\\u{202e}");
+/// ```
+#[must_use]
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ch if needs_escape(ch) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(ch));
+            }
+            ch => out.push(ch),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`escape_controls`] of each line of a message of several lines, the
+/// line breaks kept (an error that lists problems one a line).
+#[must_use]
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn needs_escape(ch: char) -> bool {
+    ch.is_control()
+        || matches!(
+            ch,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
 
 /// Whether a changeset may be committed.
 #[derive(Debug, Clone, PartialEq, Eq)]

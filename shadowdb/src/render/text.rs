@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 
 use anstyle::{AnsiColor, Style};
@@ -518,33 +517,10 @@ fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>)
 // ---------------------------------------------------------------------------
 // Characters and widths.
 
-/// Escapes what a terminal would act on rather than show: control characters
-/// (`\n`, `\u{1b}`, ...) and the bidi controls that reorder a line.
+/// Escapes what a terminal would act on rather than show: the one
+/// function of every output path ([`super::escape_controls`]).
 fn sanitize(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for ch in text.chars() {
-        match ch {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ch if needs_escape(ch) => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(ch));
-            }
-            ch => out.push(ch),
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_escape(ch: char) -> bool {
-    ch.is_control()
-        || matches!(
-            ch,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+    super::escape_controls(text)
 }
 
 /// Columns a string takes on a terminal.

@@ -1,0 +1,594 @@
+//! Bounds of the sandbox beyond SQLite's own limits: the statement time of
+//! a whole session, the size of the results handed back, and the work of
+//! one call of a function whose cost grows with the product of its inputs.
+//!
+//! SQLite's progress handler runs between virtual machine steps, never
+//! inside one function call: `instr()` of a 128 KiB needle in a 16 MiB
+//! haystack, or a `LIKE` of a 30 KB pattern over 1.5 MB, is one call of tens
+//! of seconds. So the functions whose work is the product of two inputs'
+//! lengths (`instr`, `replace`, `like`, `glob`, `trim`/`ltrim`/`rtrim` with
+//! a character set, `json_patch`, whose members are compared pairwise) are
+//! replaced by guards that refuse a call past
+//! [`crate::Limits::max_call_work`] and otherwise hand it, values and types
+//! as given, to SQLite's own function on a private connection: the result is
+//! SQLite's, byte for byte.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::limits::Limit;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, ffi};
+use safemodel::Value;
+
+use crate::error::Refusal;
+use crate::sandbox::{Cut, Limits};
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The statement time a session has used, against its limit.
+#[derive(Debug)]
+pub(crate) struct SessionClock {
+    limit_ns: u64,
+    spent_ns: AtomicU64,
+    /// When the running statement started (time since the sandbox's epoch),
+    /// `u64::MAX` when none runs.
+    started_ns: AtomicU64,
+    /// Whether the running statement's deadline is the session's, not its own.
+    capped: AtomicBool,
+}
+
+impl SessionClock {
+    pub(crate) fn new(limit: Duration) -> Self {
+        SessionClock {
+            limit_ns: nanos(limit),
+            spent_ns: AtomicU64::new(0),
+            started_ns: AtomicU64::new(u64::MAX),
+            capped: AtomicBool::new(false),
+        }
+    }
+
+    /// A statement starts at `now`: how long it may run, its own limit or
+    /// what is left of the session's, whichever is shorter.
+    pub(crate) fn start(&self, now: Duration, statement: Duration) -> Duration {
+        self.stop(now);
+        self.started_ns.store(nanos(now), Ordering::Relaxed);
+        let left = self
+            .limit_ns
+            .saturating_sub(self.spent_ns.load(Ordering::Relaxed));
+        let capped = left < nanos(statement);
+        self.capped.store(capped, Ordering::Relaxed);
+        if capped {
+            Duration::from_nanos(left)
+        } else {
+            statement
+        }
+    }
+
+    /// The running statement, if any, ends at `now`.
+    pub(crate) fn stop(&self, now: Duration) {
+        let started = self.started_ns.swap(u64::MAX, Ordering::Relaxed);
+        if started != u64::MAX {
+            let ran = nanos(now).saturating_sub(started);
+            self.spent_ns.fetch_add(ran, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the session's statement time is used up.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.spent_ns.load(Ordering::Relaxed) >= self.limit_ns
+    }
+
+    /// Whether the running (or last) statement was given only what was left
+    /// of the session's time.
+    pub(crate) fn capped(&self) -> bool {
+        self.capped.load(Ordering::Relaxed)
+    }
+}
+
+/// What is left of the results' budget of one call: rows per statement,
+/// bytes for every statement of the call together (the caller holds them
+/// all at once).
+#[derive(Debug)]
+pub(crate) struct ResultBudget {
+    rows: usize,
+    bytes: usize,
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+impl ResultBudget {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        ResultBudget {
+            rows: limits.max_result_rows,
+            bytes: limits.max_result_bytes,
+            max_rows: limits.max_result_rows,
+            max_bytes: limits.max_result_bytes,
+        }
+    }
+
+    /// A statement starts: its own rows, what bytes are left.
+    pub(crate) fn start_statement(&mut self) {
+        self.rows = self.max_rows;
+    }
+
+    /// The values of `row`, or where the result is cut if they do not fit:
+    /// sizes are counted before anything is copied out of SQLite.
+    pub(crate) fn admit(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        width: usize,
+    ) -> rusqlite::Result<Result<Vec<Value>, Cut>> {
+        if self.rows == 0 {
+            return Ok(Err(Cut::Rows {
+                limit: self.max_rows,
+            }));
+        }
+        let mut size = 0usize;
+        for i in 0..width {
+            size = size.saturating_add(value_size(row.get_ref(i)?));
+        }
+        if size > self.bytes {
+            return Ok(Err(Cut::Bytes {
+                limit: self.max_bytes,
+            }));
+        }
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(crate::sandbox::raw_value(row.get_ref(i)?));
+        }
+        self.rows -= 1;
+        self.bytes -= size;
+        Ok(Ok(values))
+    }
+}
+
+/// Bytes a value takes once copied out of SQLite.
+fn value_size(v: ValueRef<'_>) -> usize {
+    let payload = match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
+        _ => 0,
+    };
+    std::mem::size_of::<Value>().saturating_add(payload)
+}
+
+/// A function whose one call costs the product of two inputs' lengths.
+struct Guarded {
+    name: &'static str,
+    n_arg: i32,
+    /// The two arguments whose lengths multiply.
+    a: usize,
+    b: usize,
+    /// Bytes of one unit of work of each input: `json_patch` compares
+    /// every member of one object with every member of the other, and a
+    /// member takes at least 4 bytes (`"a":1` in text, 4 in JSONB).
+    unit: u64,
+    /// Whether the result is JSON text, which SQLite marks with the JSON
+    /// subtype (`J`) so that another JSON function reads it as JSON.
+    json: bool,
+}
+
+const fn g(name: &'static str, n_arg: i32) -> Guarded {
+    Guarded {
+        name,
+        n_arg,
+        a: 0,
+        b: 1,
+        unit: 1,
+        json: false,
+    }
+}
+
+/// SQLite's subtype of JSON text.
+const JSON_SUBTYPE: u32 = 74;
+
+const GUARDED: &[Guarded] = &[
+    g("instr", 2),
+    g("replace", 3),
+    g("like", 2),
+    g("like", 3),
+    g("glob", 2),
+    g("trim", 2),
+    g("ltrim", 2),
+    g("rtrim", 2),
+    Guarded {
+        unit: 4,
+        json: true,
+        ..g("json_patch", 2)
+    },
+    Guarded {
+        unit: 4,
+        ..g("jsonb_patch", 2)
+    },
+];
+
+/// Length of an argument as SQLite would read it as text or bytes (a
+/// number's text is at most a few dozen bytes).
+fn arg_len(v: ValueRef<'_>) -> u64 {
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => u64::try_from(b.len()).unwrap_or(u64::MAX),
+        ValueRef::Null => 0,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 32,
+    }
+}
+
+fn refused(why: &Refusal) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_ERROR),
+        Some(format!("refused by the sandbox: {why}")),
+    )
+}
+
+/// Replaces the functions of [`GUARDED`] on `conn` by guards (see the
+/// module docs); `refuse` records why a call was refused.
+pub(crate) fn guard_functions(
+    conn: &Connection,
+    limits: &Limits,
+    refuse: &Arc<dyn Fn(Refusal) + Send + Sync>,
+) -> rusqlite::Result<()> {
+    let inner = Connection::open_in_memory()?;
+    let cap = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    inner.set_limit(Limit::SQLITE_LIMIT_LENGTH, cap(limits.max_value_bytes))?;
+    inner.set_limit(
+        Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+        cap(limits.max_like_pattern_bytes),
+    )?;
+    let inner = Arc::new(Mutex::new(inner));
+    for guarded in GUARDED {
+        let &Guarded {
+            name,
+            n_arg,
+            a,
+            b,
+            unit,
+            json,
+        } = guarded;
+        let mut flags = FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS;
+        if json {
+            flags |= FunctionFlags::SQLITE_RESULT_SUBTYPE;
+        }
+        let inner = Arc::clone(&inner);
+        let refuse = Arc::clone(refuse);
+        let max_work = limits.max_call_work;
+        let max_pattern = u64::try_from(limits.max_like_pattern_bytes).unwrap_or(u64::MAX);
+        let pattern = matches!(name, "like" | "glob");
+        let args = vec!["?"; usize::try_from(n_arg).unwrap_or(0)].join(", ");
+        let sql = format!("SELECT {name}({args})");
+        conn.create_scalar_function(name, n_arg, flags, move |ctx: &Context<'_>| {
+            let len = |i: usize| {
+                if i < ctx.len() {
+                    arg_len(ctx.get_raw(i))
+                } else {
+                    0
+                }
+            };
+            let why = if pattern && len(0) > max_pattern {
+                Some(Refusal::PatternTooLong {
+                    limit: usize::try_from(max_pattern).unwrap_or(usize::MAX),
+                })
+            } else if (len(a) / unit).saturating_mul(len(b) / unit) > max_work {
+                Some(Refusal::TooMuchWork {
+                    function: name.to_owned(),
+                    limit: max_work,
+                })
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let err = refused(&why);
+                refuse(why);
+                return Err(err);
+            }
+            let inner = inner.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
+            let mut stmt = inner.prepare_cached(&sql)?;
+            for i in 0..ctx.len() {
+                stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ctx.get_raw(i)))?;
+            }
+            let mut rows = stmt.raw_query();
+            let out = match rows.next()? {
+                Some(row) => match row.get_ref(0)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(i) => SqlValue::Integer(i),
+                    ValueRef::Real(x) => SqlValue::Real(x),
+                    // Text that is not UTF-8 is refused, not repaired: the
+                    // result must be SQLite's, byte for byte.
+                    ValueRef::Text(t) => {
+                        SqlValue::Text(String::from_utf8(t.to_vec()).map_err(|_| {
+                            rusqlite::Error::SqliteFailure(
+                                ffi::Error::new(ffi::SQLITE_MISMATCH),
+                                Some(format!("{name}() returned text that is not UTF-8")),
+                            )
+                        })?)
+                    }
+                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                },
+                None => SqlValue::Null,
+            };
+            let subtype = (json && matches!(out, SqlValue::Text(_))).then_some(JSON_SUBTYPE);
+            Ok((ToSqlOutput::Owned(out), subtype))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "tests: a panic fails the test"
+    )]
+
+    use std::time::Instant;
+
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::sandbox::{Sandbox, SandboxColumn, SandboxTable};
+    use crate::types::ColumnKind;
+
+    fn sandbox(limits: Limits) -> Sandbox {
+        let t = SandboxTable {
+            name: "t".into(),
+            columns: vec![SandboxColumn {
+                name: "id".into(),
+                kind: ColumnKind::Int64,
+                nullable: false,
+                pii: false,
+                computed: false,
+            }],
+            key: vec![0],
+            read_only: false,
+            generated_key: None,
+            tenant: None,
+            foreign_keys: Vec::new(),
+        };
+        let sb = Sandbox::new(vec![t], limits).unwrap();
+        sb.seal().unwrap();
+        sb
+    }
+
+    fn one(sb: &Sandbox, sql: &str) -> Result<Vec<Value>> {
+        let mut out = sb.run(sql, &[])?;
+        Ok(out
+            .pop()
+            .and_then(|r| r.rows)
+            .and_then(|q| q.rows.into_iter().next())
+            .unwrap_or_default())
+    }
+
+    /// The guards hand every call to SQLite's own function: same results,
+    /// same types, for text, blobs, numbers and NULL.
+    #[test]
+    fn guarded_functions_give_sqlites_results() {
+        let sb = sandbox(Limits::default());
+        let plain = Connection::open_in_memory().unwrap();
+        let exprs = [
+            "instr('héllo wörld', 'wö')",
+            "instr(X'00010203', X'0203')",
+            "instr(12345, 34)",
+            "instr(1.5, '.')",
+            "instr(NULL, 'a')",
+            "instr('abc', '')",
+            "replace('a.b.c', '.', '--')",
+            "replace(X'616263', 'b', 'x')",
+            "replace(12.5, '.', ',')",
+            "replace('abc', '', 'x')",
+            "replace(NULL, 'a', 'b')",
+            "'ABC' LIKE 'a_c'",
+            "'a%c' LIKE 'a!%c' ESCAPE '!'",
+            "'Äbc' LIKE 'äbc'",
+            "'abc' NOT LIKE 'a%'",
+            "NULL LIKE 'a'",
+            "'abc' GLOB 'a[a-c]?'",
+            "'ABC' GLOB 'a*'",
+            "trim('xxaxx', 'x')",
+            "ltrim('  a  ', ' ')",
+            "rtrim(12300, '0')",
+            "trim('  a  ')",
+            "json_patch('{\"a\":1,\"b\":{\"c\":2}}', '{\"b\":{\"c\":null,\"d\":[1, 2]},\"e\":\"x\"}')",
+            "json_set('{}', '$.p', json_patch('{\"x\":1}', '{\"y\":2}'))",
+            "json_array(json_patch('[1]', '{\"y\":2}'), json_patch(NULL, '{}'))",
+            "hex(jsonb_patch('{\"a\":1}', jsonb('{\"b\":2}')))",
+        ];
+        for e in exprs {
+            let sql = format!("SELECT {e}, typeof({e})");
+            let want: (SqlValue, String) = plain
+                .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap();
+            let got = one(&sb, &sql).unwrap();
+            let want_value = crate::sandbox::raw_value(ValueRef::from(&want.0));
+            assert_eq!(got, vec![want_value, Value::Text(want.1.clone())], "{e}");
+        }
+    }
+
+    /// The observed statements that ran for tens of seconds inside one call,
+    /// where the progress handler never runs, now end at once.
+    #[test]
+    fn calls_past_the_work_limit_are_refused_at_once() {
+        let sb = sandbox(Limits::default());
+        let cases = [
+            (
+                "SELECT printf('%.*c',1500000,'a') LIKE '%'||printf('%.*c',30000,'a')||'b'",
+                "refused by the sandbox: a LIKE or GLOB pattern longer than 10000 bytes",
+            ),
+            (
+                "SELECT printf('%.*c',1500000,'a') LIKE '%'||printf('%.*c',3000,'a')||'b'",
+                "refused by the sandbox: like() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT instr(printf('%.*c',16000000,'a'), printf('%.*c',128000,'a')||'b')",
+                "refused by the sandbox: instr() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT instr(zeroblob(16000000), zeroblob(128000))",
+                "refused by the sandbox: instr() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT replace(printf('%.*c',1000000,'a'), printf('%.*c',1000,'a')||'b', 'x')",
+                "refused by the sandbox: replace() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT rtrim(printf('%.*c',1000000,'a'), printf('%.*c',1000,'b')||'a')",
+                "refused by the sandbox: rtrim() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT printf('%.*c',1000000,'a') GLOB '*'||printf('%.*c',1000,'a')||'b'",
+                "refused by the sandbox: glob() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                // Two objects of 100,000 members: 404 s in one call before.
+                "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r WHERE i<100000), \
+                 a(doc) AS (SELECT json_group_object('k'||i, i) FROM r) \
+                 SELECT length(json_patch(a.doc, a.doc)) FROM a",
+                "refused by the sandbox: json_patch() on inputs whose lengths multiply to more than 67108864 (work limit of one call)",
+            ),
+            (
+                "SELECT length(zeroblob(17000000))",
+                "refused by the sandbox: a text or blob value longer than 16777216 bytes",
+            ),
+        ];
+        for (sql, message) in cases {
+            let started = Instant::now();
+            let err = one(&sb, sql).unwrap_err();
+            assert!(matches!(err, Error::Refused(_)), "{sql}: {err:?}");
+            assert_eq!(err.to_string(), message, "{sql}");
+            assert!(started.elapsed() < Duration::from_secs(5), "{sql}");
+        }
+        // Work within the limit runs, and the sandbox stays usable.
+        assert_eq!(
+            one(&sb, "SELECT instr(printf('%.*c',1000000,'a'), 'ab')").unwrap(),
+            vec![Value::Int(0)]
+        );
+    }
+
+    /// Statements of 0.3 s each (their own limit) against a session limit
+    /// of 1 s: the fourth is interrupted where the session's time runs out,
+    /// and nothing runs after it.
+    #[test]
+    fn the_session_time_limit_holds_across_statements() {
+        let sb = sandbox(Limits {
+            statement_time: Duration::from_millis(300),
+            session_statement_time: Duration::from_secs(1),
+            ..Limits::default()
+        });
+        let slow =
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+        let started = Instant::now();
+        let mut timeouts = 0;
+        let err = loop {
+            match one(&sb, slow) {
+                Err(Error::Timeout { limit_ms: 300 }) => timeouts += 1,
+                Err(e) => break e,
+                Ok(v) => panic!("{v:?}"),
+            }
+            assert!(timeouts < 10);
+        };
+        let took = started.elapsed();
+        assert_eq!(timeouts, 3);
+        assert!(
+            matches!(err, Error::SessionTimeLimit { limit_ms: 1000 }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the session's statements ran 1000 ms in total (session time limit): no more statements run"
+        );
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        // Used up: nothing more runs, not even a trivial statement.
+        assert!(matches!(
+            sb.run("SELECT 1", &[]),
+            Err(Error::SessionTimeLimit { limit_ms: 1000 })
+        ));
+    }
+
+    /// Results are cut at the row and the byte limits, and say where.
+    #[test]
+    fn results_are_cut_at_rows_and_bytes() {
+        let sb = sandbox(Limits {
+            max_result_rows: 5,
+            max_result_bytes: 1 << 20,
+            ..Limits::default()
+        });
+        let script = |n: u32, size: u32| {
+            format!(
+                "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r WHERE i<{n}) \
+                 SELECT i, zeroblob({size}) FROM r"
+            )
+        };
+        let q = |sql: &str| sb.run(sql, &[]).unwrap().pop().unwrap().rows.unwrap();
+        let all = q(&script(5, 10));
+        assert_eq!((all.rows.len(), all.cut), (5, None));
+        let rows = q(&script(6, 10));
+        assert_eq!(
+            (rows.rows.len(), rows.cut),
+            (5, Some(Cut::Rows { limit: 5 }))
+        );
+        let bytes = q(&script(5, 400_000));
+        assert_eq!(
+            (bytes.rows.len(), bytes.cut),
+            (2, Some(Cut::Bytes { limit: 1 << 20 }))
+        );
+        // A write whose RETURNING rows are cut is whole, and counts its rows.
+        sb.run(
+            &script(8, 0).replace("SELECT i, zeroblob(0)", "INSERT INTO t SELECT i"),
+            &[],
+        )
+        .unwrap();
+        let results = sb
+            .run("UPDATE t SET id = id + 100 RETURNING id", &[])
+            .unwrap();
+        let r = results.first().unwrap();
+        assert_eq!(r.rows_affected, 8);
+        let q = r.rows.as_ref().unwrap();
+        assert_eq!((q.rows.len(), q.cut), (5, Some(Cut::Rows { limit: 5 })));
+        assert_eq!(
+            one(&sb, "SELECT count(*) FROM t WHERE id > 100").unwrap(),
+            vec![Value::Int(8)]
+        );
+        // The bytes are the whole call's: a script of three shares them.
+        let results = sb
+            .run(&[script(2, 400_000), script(2, 400_000)].join(";"), &[])
+            .unwrap();
+        let kept: Vec<(usize, Option<Cut>)> = results
+            .iter()
+            .map(|r| {
+                let q = r.rows.as_ref().unwrap();
+                (q.rows.len(), q.cut)
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            vec![(2, None), (0, Some(Cut::Bytes { limit: 1 << 20 }))]
+        );
+        assert_eq!(
+            bytes.cut.unwrap().to_string(),
+            "the result was cut at 1048576 bytes (max_result_bytes): select fewer or smaller values"
+        );
+        assert_eq!(
+            Cut::Rows { limit: 5 }.to_string(),
+            "the result was cut at 5 rows (max_result_rows): add a LIMIT"
+        );
+    }
+
+    #[test]
+    fn the_session_clock_counts_statement_time_only() {
+        let clock = SessionClock::new(Duration::from_secs(10));
+        let s = Duration::from_secs;
+        assert_eq!(clock.start(s(0), s(5)), s(5));
+        clock.stop(s(4));
+        // Time between statements is not counted.
+        assert_eq!(clock.start(s(100), s(5)), s(5));
+        assert!(!clock.capped());
+        clock.stop(s(103));
+        assert_eq!(clock.start(s(200), s(5)), s(3));
+        assert!(clock.capped());
+        clock.stop(s(203));
+        assert!(clock.exhausted());
+    }
+}

@@ -1,0 +1,650 @@
+//! Every resource bound of the sandbox, through the library and through the
+//! `shadowdb` binary: memory (under a lowered address-space limit, so an
+//! allocation the budget does not stop aborts the process), time inside one
+//! function call, time across a session, result sizes; and the output
+//! hygiene of the error path (control characters, passwords in URLs).
+//!
+//! Every sandbox of this binary has a small memory budget: SQLite's heap
+//! limit is process-wide, the sum of the open sandboxes' budgets.
+
+// Fixture helpers sit outside `#[test]` functions, where clippy.toml's
+// allow-*-in-tests does not reach; a failing unwrap there is a failing test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod testdb;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shadowdb::{Cut, Error, Limits, Refusal, ShadowDb};
+use sqlx::Executor as _;
+use testdb::{Kind, TestDb};
+
+const TASKS: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+                     title TEXT NOT NULL, status TEXT NOT NULL);
+     INSERT INTO tasks VALUES (1, 42, 'a', 'todo'), (2, 42, 'b', 'todo'), (3, 99, 'c', 'todo')";
+
+const ROWS: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|99|c|todo"];
+
+async fn tasks_db(test: &str) -> TestDb {
+    let db = TestDb::new(Kind::Sqlite, test).await.unwrap();
+    let shadowdb::prod::Production::Sqlite(pool) = &db.prod else {
+        unreachable!()
+    };
+    pool.execute(TASKS).await.unwrap();
+    db
+}
+
+/// Production's tasks as `id|user_id|title|status`, read with a connection
+/// of its own.
+async fn production_rows(db: &TestDb) -> Vec<String> {
+    let fresh = TestDbUrl(db.url.clone());
+    fresh.rows().await
+}
+
+struct TestDbUrl(String);
+impl TestDbUrl {
+    async fn rows(&self) -> Vec<String> {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&self.0).await.unwrap();
+        let rows: Vec<(i64, i64, String, String)> =
+            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        c.close().await.unwrap();
+        rows.into_iter()
+            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+            .collect()
+    }
+}
+
+/// A small budget: 64 MiB, 8 MiB of it for results.
+fn small() -> Limits {
+    Limits {
+        memory_budget: 64 << 20,
+        max_result_bytes: 8 << 20,
+        ..Limits::default()
+    }
+}
+
+async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
+    ShadowDb::builder(db.prod.clone())
+        .table("tasks")
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("tasks", "user_id")
+        .limits(limits)
+        .open()
+        .await
+        .unwrap()
+}
+
+const UNION_ALL_BLOBS: &str = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r \
+                               WHERE i<9999) SELECT zeroblob(16000000) FROM r;";
+const UNION_BLOBS: &str = "WITH RECURSIVE r(i, b) AS (SELECT 1, zeroblob(1000000) UNION \
+                           SELECT i+1, zeroblob(1000000) FROM r WHERE i<9999) SELECT count(*) FROM r;";
+const ORDER_BY_BLOBS: &str = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r \
+                              WHERE i<9999) SELECT i FROM r ORDER BY zeroblob(1000000) || i;";
+const GROWTH: &str = "INSERT INTO tasks (id, title, status) WITH RECURSIVE r(i) AS (SELECT 100 \
+                      UNION ALL SELECT i+1 FROM r WHERE i<100000) \
+                      SELECT i, printf('%.*c', 1000000, 'x'), 'todo' FROM r;";
+const SLOW_LIKE: &str =
+    "SELECT printf('%.*c',1500000,'a') LIKE '%'||printf('%.*c',30000,'a')||'b';";
+const SLOW_INSTR: &str =
+    "SELECT instr(printf('%.*c',16000000,'a'), printf('%.*c',128000,'a')||'b');";
+
+// ---- the library ----------------------------------------------------------
+
+#[tokio::test]
+async fn memory_bombs_end_with_the_memory_limit_and_leave_the_sandbox_usable() {
+    let db = tasks_db("bounds_memory").await;
+    let sdb = open(&db, small()).await;
+    for sql in [UNION_BLOBS, ORDER_BY_BLOBS, GROWTH] {
+        let err = sdb.execute(sql, &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::MemoryLimit { limit, bytes: 67_108_864 } if limit == "memory_budget"),
+            "{sql}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the sandbox reached its memory limit `memory_budget` (67108864 bytes): what went past it was undone"
+        );
+    }
+    // The statements were undone; the sandbox still works.
+    assert!(sdb.diff().unwrap().is_empty());
+    sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(sdb.diff().unwrap().len(), 1);
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
+#[tokio::test]
+async fn results_are_cut_at_the_byte_and_row_limits_with_a_note() {
+    let db = tasks_db("bounds_results").await;
+    let sdb = open(
+        &db,
+        Limits {
+            max_result_rows: 1,
+            ..small()
+        },
+    )
+    .await;
+    let blobs = sdb.query(UNION_ALL_BLOBS, &[]).await.unwrap();
+    assert_eq!(blobs.cut, Some(Cut::Bytes { limit: 8 << 20 }));
+    assert!(blobs.rows.is_empty(), "{}", blobs.rows.len());
+    let rows = sdb
+        .query("SELECT id FROM tasks ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.cut, Some(Cut::Rows { limit: 1 }));
+    assert_eq!(rows.rows, vec![vec![safemodel::Value::Int(1)]]);
+    let whole = sdb
+        .query("SELECT id FROM tasks ORDER BY id LIMIT 1", &[])
+        .await
+        .unwrap();
+    assert_eq!((whole.rows.len(), whole.cut), (1, None));
+}
+
+#[tokio::test]
+async fn single_expensive_calls_end_at_once() {
+    let db = tasks_db("bounds_calls").await;
+    let sdb = open(
+        &db,
+        Limits {
+            statement_time: Duration::from_secs(2),
+            ..small()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let err = sdb.query(SLOW_LIKE, &[]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refused(Refusal::PatternTooLong { limit: 10_000 })
+        ),
+        "{err:?}"
+    );
+    let err = sdb.query(SLOW_INSTR, &[]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(Refusal::TooMuchWork { function, limit: 67_108_864 }) if function == "instr"),
+        "{err:?}"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test]
+async fn the_session_time_limit_holds_across_statements() {
+    let db = tasks_db("bounds_session").await;
+    let sdb = open(
+        &db,
+        Limits {
+            statement_time: Duration::from_millis(300),
+            session_statement_time: Duration::from_secs(1),
+            ..small()
+        },
+    )
+    .await;
+    let slow =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+    let started = Instant::now();
+    let mut timeouts = 0;
+    let err = loop {
+        match sdb.query(slow, &[]).await {
+            Err(Error::Timeout { limit_ms: 300 }) => timeouts += 1,
+            Err(e) => break e,
+            Ok(r) => panic!("{r:?}"),
+        }
+        assert!(timeouts < 10);
+    };
+    assert_eq!(timeouts, 3);
+    assert!(
+        matches!(err, Error::SessionTimeLimit { limit_ms: 1000 }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        sdb.query("SELECT 1", &[]).await,
+        Err(Error::SessionTimeLimit { limit_ms: 1000 })
+    ));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
+    let db = tasks_db("bounds_clone").await;
+    let shadowdb::prod::Production::Sqlite(pool) = &db.prod else {
+        unreachable!()
+    };
+    pool.execute(
+        "INSERT INTO tasks WITH RECURSIVE r(i) AS (SELECT 100 UNION ALL SELECT i+1 FROM r \
+         WHERE i < 130) SELECT i, 42, printf('%.*c', 1000000, 'x'), 'todo' FROM r",
+    )
+    .await
+    .unwrap();
+    let err = ShadowDb::builder(db.prod.clone())
+        .table("tasks")
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("tasks", "user_id")
+        .limits(Limits {
+            memory_budget: 24 << 20,
+            max_result_bytes: 4 << 20,
+            ..Limits::default()
+        })
+        .open()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::MemoryLimit { limit, bytes: 25_165_824 } if limit == "memory_budget"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_budget_too_small_for_its_results_is_a_configuration_error() {
+    let db = tasks_db("bounds_config").await;
+    let err = ShadowDb::builder(db.prod.clone())
+        .table("tasks")
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("tasks", "user_id")
+        .limits(Limits {
+            memory_budget: 20 << 20,
+            max_result_bytes: 8 << 20,
+            ..Limits::default()
+        })
+        .open()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "memory_budget must be at least max_result_bytes + 16 MiB (20971520 and 8388608 bytes given)"
+    );
+}
+
+/// The library's errors show what the agent wrote with its control
+/// characters escaped, whichever wall or message quotes it.
+#[tokio::test]
+async fn errors_of_the_library_escape_the_agents_control_characters() {
+    let db = tasks_db("bounds_escape").await;
+    let sdb = open(&db, small()).await;
+    let err = sdb
+        .execute("UPDATE tasks SET title = 'x' WHERE \"\u{1b}[2J\" = 1", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Statement { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "statement failed in the sandbox: no such column: \"\\u{1b}[2J\" - should this be a \
+         string literal in single-quotes? in UPDATE tasks SET title = 'x' WHERE \"\\u{1b}[2J\" = 1 \
+         at offset 35"
+    );
+    let refused = Error::Refused(Refusal::OutsideScope("\u{1b}]0;pwned\u{7}".to_owned()));
+    assert_eq!(
+        refused.to_string(),
+        "refused by the sandbox: table `\\u{1b}]0;pwned\\u{7}` is outside the scope"
+    );
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
+// ---- the binary -----------------------------------------------------------
+
+#[derive(Debug)]
+struct Out {
+    /// `None` when a signal ended the process.
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+fn temp_file(test: &str, ext: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "shadowdb_{test}_{}.{ext}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `shadowdb run` on `db` for tenant 42, with `config` as its --config
+/// file, under an address-space limit of `address_space` bytes when given.
+fn run(
+    db: &TestDb,
+    test: &str,
+    config: &str,
+    sql: &str,
+    extra: &[&str],
+    address_space: Option<u64>,
+) -> Out {
+    let config = temp_file(test, "toml", config);
+    let sql = temp_file(test, "sql", sql);
+    let bin = env!("CARGO_BIN_EXE_shadowdb");
+    let mut cmd = match address_space {
+        Some(bytes) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--as={bytes}")).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args([
+        "run",
+        "--db",
+        &db.url,
+        "--tenant",
+        "42",
+        "--table",
+        "tasks",
+        "--allow-uncontracted",
+        "--tenant-column",
+        "user_id",
+        "--config",
+    ])
+    .arg(&config)
+    .arg("--sql")
+    .arg(&sql)
+    .args(extra)
+    .env_remove("DATABASE_URL")
+    .env_remove("SHADOWDB_PROFILE")
+    .stdin(Stdio::null());
+    let started = Instant::now();
+    let out = cmd.output().expect("spawn shadowdb");
+    let took = started.elapsed();
+    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_file(sql);
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took,
+    }
+}
+
+const LIMIT_HINT: &str = "hint: a limit of the --config file's [limits]: nothing was committed\n";
+
+/// Under an address space of 512 MiB, a budget of 256 MiB: every bomb ends
+/// with the memory limit's error and exit 3, none with a signal, and
+/// production is untouched.
+#[tokio::test]
+async fn memory_bombs_exit_3_under_a_lowered_address_space() {
+    let db = tasks_db("bounds_cli_memory").await;
+    let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
+    for sql in [UNION_BLOBS, ORDER_BY_BLOBS, GROWTH] {
+        let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
+        assert_eq!(out.code, Some(3), "{sql}: {out:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
+                 what went past it was undone\n{LIMIT_HINT}"
+            ),
+            "{sql}"
+        );
+    }
+    // The observed bomb: its rows are cut at the result budget, with a note.
+    let out = run(
+        &db,
+        "mem",
+        config,
+        UNION_ALL_BLOBS,
+        &["--dry-run"],
+        Some(512 << 20),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "note: statement 1: the result was cut at 33554432 bytes (max_result_bytes): \
+         select fewer or smaller values\nNothing to commit.\n"
+    );
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
+/// The same on PostgreSQL and MariaDB production databases: what the sandbox
+/// holds does not depend on where the rows came from. The tenant's rows carry
+/// a non-ASCII title under a case-insensitive MariaDB collation.
+#[tokio::test]
+async fn memory_bombs_exit_3_on_server_databases() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "bounds_cli_server").await else {
+            continue;
+        };
+        let ddl = match kind {
+            Kind::Postgres => {
+                "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+                 title TEXT NOT NULL, status TEXT NOT NULL)"
+            }
+            _ => {
+                "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+                 title VARCHAR(200) NOT NULL, status VARCHAR(20) NOT NULL) \
+                 COLLATE utf8mb4_general_ci"
+            }
+        };
+        let insert = "INSERT INTO tasks VALUES (1, 42, 'Ä', 'todo'), (2, 42, 'b', 'todo'), (3, 99, 'c', 'todo')";
+        match &db.prod {
+            shadowdb::prod::Production::Postgres(p) => {
+                p.execute(ddl).await.unwrap();
+                p.execute(insert).await.unwrap();
+            }
+            shadowdb::prod::Production::MySql(p) => {
+                p.execute(ddl).await.unwrap();
+                p.execute(insert).await.unwrap();
+            }
+            shadowdb::prod::Production::Sqlite(_) => unreachable!(),
+        }
+        let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
+        for sql in [UNION_BLOBS, GROWTH] {
+            let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
+            assert_eq!(out.code, Some(3), "{kind:?} {sql}: {out:?}");
+            assert_eq!(
+                out.stderr,
+                format!(
+                    "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
+                     what went past it was undone\n{LIMIT_HINT}"
+                ),
+                "{kind:?} {sql}"
+            );
+        }
+        assert_eq!(
+            db.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .await,
+            vec![
+                vec!["1", "42", "Ä", "todo"],
+                vec!["2", "42", "b", "todo"],
+                vec!["3", "99", "c", "todo"],
+            ],
+            "{kind:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expensive_calls_and_long_sessions_end_within_their_limits() {
+    let db = tasks_db("bounds_cli_time").await;
+    let config = "[limits]\nstatement_time = \"2s\"\n";
+    let out = run(&db, "time", config, SLOW_LIKE, &["--dry-run"], None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: refused by the sandbox: a LIKE or GLOB pattern longer than 10000 bytes\n"
+    );
+    assert!(out.took < Duration::from_secs(20), "{out:?}");
+    let out = run(&db, "time", config, SLOW_INSTR, &["--dry-run"], None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: refused by the sandbox: instr() on inputs whose lengths multiply to more than \
+         67108864 (work limit of one call)\n"
+    );
+    assert!(out.took < Duration::from_secs(20), "{out:?}");
+
+    // Found beside the observations: json_patch of two objects of 100,000
+    // members ran 404 s in one call.
+    let patch = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r WHERE i<100000), \
+                 a(doc) AS (SELECT json_group_object('k'||i, i) FROM r) \
+                 SELECT length(json_patch(a.doc, a.doc)) FROM a;";
+    let out = run(&db, "time", config, patch, &["--dry-run"], None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: refused by the sandbox: json_patch() on inputs whose lengths multiply to more \
+         than 67108864 (work limit of one call)\n"
+    );
+    assert!(out.took < Duration::from_secs(20), "{out:?}");
+
+    // Ten statements, each well within its own limit, against a session
+    // limit of 2 s: the session's limit ends the run, not the tenth statement.
+    let config = "[limits]\nstatement_time = \"15s\"\nsession_statement_time = \"2s\"\n";
+    let one = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 2000000) \
+               SELECT count(*) FROM c;\n";
+    let out = run(&db, "time", config, &one.repeat(10), &["--yes"], None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: the session's statements ran 2000 ms in total (session time limit): \
+             no more statements run\n{LIMIT_HINT}"
+        )
+    );
+    assert!(out.took < Duration::from_secs(20), "{out:?}");
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
+/// An error quoting the agent's SQL shows its control characters escaped:
+/// no terminal escape (`ESC[2J`, an OSC title) reaches standard error.
+#[tokio::test]
+async fn errors_quoting_the_agents_sql_escape_control_characters() {
+    let db = tasks_db("bounds_cli_escape").await;
+    let sql = "UPDATE tasks SET title = 'x' WHERE \"\u{1b}[2J\u{1b}]0;pwned\u{7}\" = 1;";
+    let out = run(&db, "escape", "", sql, &["--dry-run"], None);
+    assert!(!out.stderr.contains('\u{1b}'), "{out:?}");
+    assert!(!out.stderr.contains('\u{7}'), "{out:?}");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: statement failed in the sandbox: no such column: \"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\" \
+         - should this be a string literal in single-quotes? in UPDATE tasks SET title = 'x' \
+         WHERE \"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\" = 1; at offset 35\n"
+    );
+    assert_eq!(production_rows(&db).await, ROWS);
+}
+
+/// A connection error of the library names the URL without its password.
+#[tokio::test]
+async fn connection_errors_of_the_library_show_no_password() {
+    // Each URL fails at once (a bad option, a bad port), not after the
+    // pool's 30 s of retries.
+    for (url, shown) in [
+        (
+            "postgres://root@127.0.0.1:1/db?password=SECRET&sslmode=bogus",
+            "postgres://root@127.0.0.1:1/db?password=***&sslmode=bogus",
+        ),
+        (
+            "postgres://root:SE/CRET@127.0.0.1:1/db",
+            "postgres://***@127.0.0.1:1/db",
+        ),
+        (
+            "mysql://root:SECRET@127.0.0.1:1/db?ssl-mode=bogus",
+            "mysql://root:***@127.0.0.1:1/db?ssl-mode=bogus",
+        ),
+    ] {
+        let err = shadowdb::prod::Production::connect(url).await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("CRET"), "{text}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "production database error (connecting to {shown})"
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// Runs `shadowdb` with `args`, nothing else.
+fn shadowdb(args: &[&str]) -> Out {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("SHADOWDB_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn shadowdb");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+/// A password is never printed, whichever form of URL holds it: on a
+/// connection failure and with `-v` on success.
+#[test]
+fn passwords_in_every_url_form_are_never_printed() {
+    let cases = [
+        (
+            "postgres://root@127.0.0.1:1/db?password=SECRET",
+            "postgres://root@127.0.0.1:1/db?password=***",
+        ),
+        (
+            "postgres://root:SE?CRET@127.0.0.1:1/db",
+            "postgres://***@127.0.0.1:1/db",
+        ),
+        (
+            "postgres://root:SE/CRET@127.0.0.1:1/db",
+            "postgres://***@127.0.0.1:1/db",
+        ),
+        (
+            "postgres://root:SE%40CRET@127.0.0.1:1/db?sslpassword=SECRET2",
+            "postgres://root:***@127.0.0.1:1/db?sslpassword=***",
+        ),
+        (
+            "mysql://root@127.0.0.1:1/db?password=SECRET",
+            "mysql://root@127.0.0.1:1/db?password=***",
+        ),
+    ];
+    for (url, shown) in cases {
+        let out = shadowdb(&[
+            "run", "--db", url, "--tenant", "1", "--table", "t", "-v", "--yes",
+        ]);
+        for secret in ["SECRET", "CRET", "SE@"] {
+            assert!(!out.stderr.contains(secret), "{url}: {out:?}");
+            assert!(!out.stdout.contains(secret), "{url}: {out:?}");
+        }
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: production database error (connecting to {shown}): "
+            )),
+            "{url}: {out:?}"
+        );
+    }
+}
+
+/// With `-v`, a successful connection names the URL, its password removed.
+#[test]
+fn verbose_output_of_a_real_connection_shows_no_password() {
+    let Ok(base) = std::env::var(testdb::POSTGRES_ENV) else {
+        eprintln!("skipped PostgreSQL: {} is not set", testdb::POSTGRES_ENV);
+        return;
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}password=SECRET");
+    let out = shadowdb(&["schema", "-v", "--db", &url, "--table", "sdb_no_such_table"]);
+    assert!(!out.stderr.contains("SECRET"), "{out:?}");
+    assert!(
+        out.stderr.contains("password=***"),
+        "the URL is shown, its password removed: {out:?}"
+    );
+}
