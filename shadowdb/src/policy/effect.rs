@@ -10,11 +10,18 @@
 //! it changed: a statement that changed every row of a table holding more
 //! than one row, or more rows than the profile's threshold, counts as a write
 //! without a real WHERE, under the same rule id and decision.
+//!
+//! One statement is not the only way to write a whole table: two DELETEs of
+//! half the rows each, or an INSERT of a decoy row before a DELETE of every
+//! row but it, stay under the per-statement rule. So the same rule is judged
+//! once more on the changeset at review, against the rows each table held
+//! when the sandbox was cloned: changes that remove, or remove and update,
+//! every one of them are a write without a real WHERE too.
 
 use serde::Serialize;
 
-use super::{Decision, Policy, Rule, RuleHit};
-use crate::diff::Op;
+use super::{ChangeSetHit, Decision, Policy, Rule, RuleHit};
+use crate::diff::{ChangeSet, Op};
 
 /// Thresholds of the effect rule beyond "every row of a table that held more
 /// than one row", which always applies. `None` sets no threshold.
@@ -111,5 +118,55 @@ impl Policy {
             return None;
         };
         Some(RuleHit::new(rule.id(), decision, reason))
+    }
+}
+
+impl Policy {
+    /// The effect rule on a whole changeset: for each table of `baseline`
+    /// (its name as the changeset names it, and the rows it held when the
+    /// sandbox was cloned) that held more than one row, changes that removed
+    /// every one of those rows are a `delete_without_where` hit, and changes
+    /// that removed or updated every one of them an `update_without_where`
+    /// hit, each with the profile's decision for that rule, however many
+    /// statements they took. Rows inserted by the session do not count.
+    #[must_use]
+    pub fn check_whole_tables(
+        &self,
+        changes: &ChangeSet,
+        baseline: &[(String, u64)],
+    ) -> Vec<ChangeSetHit> {
+        let summary = changes.summary();
+        let mut hits = Vec::new();
+        for (table, before) in baseline {
+            let before = *before;
+            let Some(counts) = summary.get(table).filter(|_| before > 1) else {
+                continue;
+            };
+            let deleted = u64::try_from(counts.of(Op::Delete)).unwrap_or(u64::MAX);
+            let updated = u64::try_from(counts.of(Op::Update)).unwrap_or(u64::MAX);
+            let (rule, did) = if deleted >= before {
+                (Rule::DeleteWithoutWhere, "remove")
+            } else if updated > 0 && deleted.saturating_add(updated) >= before {
+                (Rule::UpdateWithoutWhere, "remove or update")
+            } else {
+                continue;
+            };
+            let decision = self.decision(rule);
+            if decision == Decision::Allow {
+                continue;
+            }
+            hits.push(ChangeSetHit {
+                rule: rule.id().to_owned(),
+                decision,
+                reason: format!(
+                    "{}: the changes {did} every one of the {before} rows `{table}` held \
+                     in the sandbox: a write without a real WHERE, over however many statements",
+                    rule.id()
+                ),
+                table: table.clone(),
+                key: None,
+            });
+        }
+        hits
     }
 }

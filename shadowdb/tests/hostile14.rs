@@ -1,0 +1,245 @@
+//! Hostile tests of issue 14's effect rule: a write of every row of a table
+//! that the per-statement rule misses, because it took more than one
+//! statement (two DELETEs of half the rows each, UPDATEs of each half, a
+//! decoy row inserted before a DELETE of every other row), is caught at
+//! review on the changeset, against the rows each table held when the
+//! sandbox was cloned, and production keeps its rows.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use shadowdb::audit::MemorySink;
+use shadowdb::policy::{Decision, Policy};
+use shadowdb::{Error, ShadowDb};
+use sqlx::Connection as _;
+
+/// A SQLite production database in a file of its own; removed on drop.
+struct Prod {
+    url: String,
+    path: PathBuf,
+}
+
+impl Drop for Prod {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+    }
+}
+
+const TASKS: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+                     title TEXT NOT NULL, status TEXT NOT NULL)";
+
+/// Tenant 42 has tasks 1, 2 and 3; tenant 99 has task 4 only.
+const ROWS: &str = "INSERT INTO tasks VALUES (1, 42, 'a', 'todo'), (2, 42, 'b', 'todo'), \
+                    (3, 42, 'c', 'todo'), (4, 99, 'd', 'todo')";
+
+const BEFORE: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|42|c|todo", "4|99|d|todo"];
+
+impl Prod {
+    async fn new(test: &str, script: &[&str]) -> Prod {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "sdb_hostile14_{test}_{}_{}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let prod = Prod {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            path,
+        };
+        let mut c = sqlx::SqliteConnection::connect(&prod.url).await.unwrap();
+        for sql in script {
+            sqlx::raw_sql(sqlx::AssertSqlSafe((*sql).to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
+        prod
+    }
+
+    async fn tasks() -> Prod {
+        Prod::new("tasks", &[TASKS, ROWS]).await
+    }
+
+    /// Production's tasks as `id|user_id|title|status`, read on a connection of its own.
+    async fn rows(&self) -> Vec<String> {
+        let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+        let rows: Vec<(i64, i64, String, String)> =
+            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        c.close().await.unwrap();
+        rows.into_iter()
+            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+            .collect()
+    }
+
+    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await
+            .unwrap();
+        ShadowDb::builder(pool)
+            .table("tasks")
+            .tenant(tenant)
+            .allow_uncontracted(true)
+            .tenant_column("tasks", "user_id")
+            .policy(policy)
+            .audit_sink(Arc::clone(sink) as Arc<dyn shadowdb::audit::AuditSink>)
+            .open()
+            .await
+            .unwrap()
+    }
+}
+
+fn dev() -> Policy {
+    Policy::builtin("dev").unwrap()
+}
+
+const REASON_DELETE: &str = "delete_without_where: the changes remove every one of the 3 rows \
+                             `tasks` held in the sandbox: a write without a real WHERE, over \
+                             however many statements";
+const REASON_UPDATE: &str = "update_without_where: the changes remove or update every one of \
+                             the 3 rows `tasks` held in the sandbox: a write without a real \
+                             WHERE, over however many statements";
+
+/// Runs `script` statement by statement (each one passes the per-statement
+/// rules), then commits: the commit must be refused with `reason`, and
+/// production keeps every row.
+async fn split_write_is_blocked(script: &[&str], reason: &str) {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let mut sdb = prod.open(42, dev(), &sink).await;
+    for sql in script {
+        sdb.execute(sql, &[]).await.unwrap();
+    }
+    let changes = sdb.diff().unwrap();
+    let err = sdb.commit(&changes).await.unwrap_err();
+    match &err {
+        Error::PolicyBlocked(reasons) => assert_eq!(reasons, &[reason.to_owned()], "{script:?}"),
+        other => panic!("{script:?}: not blocked: {other:?}"),
+    }
+    assert_eq!(prod.rows().await, BEFORE, "{script:?}");
+}
+
+#[tokio::test]
+async fn a_whole_table_delete_split_in_two_is_blocked_at_review() {
+    split_write_is_blocked(
+        &[
+            "DELETE FROM tasks WHERE id <= 2",
+            "DELETE FROM tasks WHERE id = 3",
+        ],
+        REASON_DELETE,
+    )
+    .await;
+    // One script of two statements: the same.
+    split_write_is_blocked(
+        &["DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3;"],
+        REASON_DELETE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_decoy_insert_before_a_delete_of_every_other_row_is_blocked() {
+    // The DELETE removes 3 of the 4 rows the table holds when it runs: not
+    // every row, so the per-statement rule lets it through.
+    split_write_is_blocked(
+        &[
+            "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
+            "DELETE FROM tasks WHERE id <> 10",
+        ],
+        REASON_DELETE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn updates_split_across_statements_are_blocked() {
+    split_write_is_blocked(
+        &[
+            "UPDATE tasks SET status = 'x' WHERE id < 3",
+            "UPDATE tasks SET status = 'y' WHERE id = 3",
+        ],
+        REASON_UPDATE,
+    )
+    .await;
+    split_write_is_blocked(
+        &[
+            "DELETE FROM tasks WHERE id < 3",
+            "UPDATE tasks SET status = 'y' WHERE id = 3",
+        ],
+        REASON_UPDATE,
+    )
+    .await;
+}
+
+/// Not every row: the rule leaves it alone. A tenant of one row may delete
+/// it; an update to a row's own value changes nothing and is no write.
+#[tokio::test]
+async fn less_than_every_row_still_commits() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let mut sdb = prod.open(42, dev(), &sink).await;
+    sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
+        .await
+        .unwrap();
+    sdb.execute("UPDATE tasks SET status = status WHERE id = 3", &[])
+        .await
+        .unwrap();
+    sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 2", &[])
+        .await
+        .unwrap();
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap();
+    assert_eq!(
+        prod.rows().await,
+        ["2|42|b|done", "3|42|c|todo", "4|99|d|todo"]
+    );
+
+    let mut one = prod.open(99, dev(), &sink).await;
+    one.execute("DELETE FROM tasks WHERE id = 4", &[])
+        .await
+        .unwrap();
+    let changes = one.diff().unwrap();
+    one.commit(&changes).await.unwrap();
+    assert_eq!(prod.rows().await, ["2|42|b|done", "3|42|c|todo"]);
+}
+
+/// A profile that sets the rule to `require_approval` makes the split write
+/// ask for approval instead.
+#[tokio::test]
+async fn the_profile_decision_applies_to_split_writes() {
+    let prod = Prod::tasks().await;
+    let sink = Arc::new(MemorySink::new());
+    let mut policy = dev();
+    policy
+        .set_rule("delete_without_where", Decision::RequireApproval)
+        .unwrap();
+    let mut sdb = prod.open(42, policy, &sink).await;
+    sdb.execute(
+        "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3",
+        &[],
+    )
+    .await
+    .unwrap();
+    let changes = sdb.diff().unwrap();
+    let err = sdb.commit(&changes).await.unwrap_err();
+    match &err {
+        Error::NeedsApproval(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(prod.rows().await, BEFORE);
+}
