@@ -15,8 +15,8 @@
 //! half the rows each, or an INSERT of a decoy row before a DELETE of every
 //! row but it, stay under the per-statement rule. So the same rule is judged
 //! once more on the changeset at review, against the rows each table held
-//! when the sandbox was cloned: changes that remove, or remove and update,
-//! every one of them are a write without a real WHERE too.
+//! when the sandbox was cloned: changes that remove every one of them, or
+//! update every one of them, are a write without a real WHERE too.
 
 use serde::Serialize;
 
@@ -126,8 +126,8 @@ impl Policy {
     /// (its name as the changeset names it, and the rows it held when the
     /// sandbox was cloned) that held more than one row, changes that removed
     /// every one of those rows are a `delete_without_where` hit, and changes
-    /// that removed or updated every one of them an `update_without_where`
-    /// hit, each with the profile's decision for that rule, however many
+    /// that updated every one of them an `update_without_where` hit (a mix of
+    /// updates and deletes is an edit, not a whole-table write), each with the profile's decision for that rule, however many
     /// statements they took. Rows inserted by the session do not count.
     #[must_use]
     pub fn check_whole_tables(
@@ -146,8 +146,8 @@ impl Policy {
             let updated = u64::try_from(counts.of(Op::Update)).unwrap_or(u64::MAX);
             let (rule, did) = if deleted >= before {
                 (Rule::DeleteWithoutWhere, "remove")
-            } else if updated > 0 && deleted.saturating_add(updated) >= before {
-                (Rule::UpdateWithoutWhere, "remove or update")
+            } else if updated >= before {
+                (Rule::UpdateWithoutWhere, "update")
             } else {
                 continue;
             };
