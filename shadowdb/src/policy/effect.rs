@@ -15,8 +15,8 @@
 //! half the rows each, or an INSERT of a decoy row before a DELETE of every
 //! row but it, stay under the per-statement rule. So the same rule is judged
 //! once more on the changeset at review, against the rows each table held
-//! when the sandbox was cloned: changes that remove every one of them, or
-//! update every one of them, are a write without a real WHERE too.
+//! when the sandbox was cloned: changes that remove every one of them are a
+//! write without a real WHERE too.
 
 use serde::Serialize;
 
@@ -125,10 +125,11 @@ impl Policy {
     /// The effect rule on a whole changeset: for each table of `baseline`
     /// (its name as the changeset names it, and the rows it held when the
     /// sandbox was cloned) that held more than one row, changes that removed
-    /// every one of those rows are a `delete_without_where` hit, and changes
-    /// that updated every one of them an `update_without_where` hit (a mix of
-    /// updates and deletes is an edit, not a whole-table write), each with the profile's decision for that rule, however many
-    /// statements they took. Rows inserted by the session do not count.
+    /// every one of those rows are a `delete_without_where` hit with the
+    /// profile's decision for that rule, however many statements they took
+    /// and whatever rows the session inserted meanwhile. Updates of every
+    /// row by several statements are edits row by row, not caught here (the
+    /// profile's row thresholds are the wall there).
     #[must_use]
     pub fn check_whole_tables(
         &self,
@@ -143,14 +144,10 @@ impl Policy {
                 continue;
             };
             let deleted = u64::try_from(counts.of(Op::Delete)).unwrap_or(u64::MAX);
-            let updated = u64::try_from(counts.of(Op::Update)).unwrap_or(u64::MAX);
-            let (rule, did) = if deleted >= before {
-                (Rule::DeleteWithoutWhere, "remove")
-            } else if updated >= before {
-                (Rule::UpdateWithoutWhere, "update")
-            } else {
+            if deleted < before {
                 continue;
-            };
+            }
+            let rule = Rule::DeleteWithoutWhere;
             let decision = self.decision(rule);
             if decision == Decision::Allow {
                 continue;
@@ -159,7 +156,7 @@ impl Policy {
                 rule: rule.id().to_owned(),
                 decision,
                 reason: format!(
-                    "{}: the changes {did} every one of the {before} rows `{table}` held \
+                    "{}: the changes remove every one of the {before} rows `{table}` held \
                      in the sandbox: a write without a real WHERE, over however many statements",
                     rule.id()
                 ),
