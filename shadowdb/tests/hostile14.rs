@@ -12,7 +12,10 @@
     clippy::indexing_slicing
 )]
 
+mod testdb;
+
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -223,4 +226,78 @@ async fn the_profile_decision_applies_to_split_writes() {
         other => panic!("{other:?}"),
     }
     assert_eq!(prod.rows().await, BEFORE);
+}
+
+/// Runs one statement on a test database.
+async fn exec(db: &testdb::TestDb, sql: &str) {
+    use sqlx::Executor as _;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match &db.prod {
+        shadowdb::prod::Production::Postgres(p) => {
+            p.execute(sql).await.unwrap();
+        }
+        shadowdb::prod::Production::MySql(p) => {
+            p.execute(sql).await.unwrap();
+        }
+        shadowdb::prod::Production::Sqlite(p) => {
+            p.execute(sql).await.unwrap();
+        }
+    }
+}
+
+/// Through the `shadowdb` binary with `--yes`, on every database: a delete of
+/// every row of the tenant split over statements, or behind a decoy insert,
+/// exits 3 with the rule named and production keeps its rows.
+#[tokio::test]
+async fn the_binary_refuses_split_and_decoy_deletes_on_every_database() {
+    for kind in testdb::ALL {
+        let Some(db) = testdb::TestDb::new(kind, "hostile14_split").await else {
+            continue;
+        };
+        exec(
+            &db,
+            "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+             title VARCHAR(50) NOT NULL, status VARCHAR(20) NOT NULL)",
+        )
+        .await;
+        exec(&db, ROWS).await;
+        for script in [
+            "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2;\n\
+             DELETE FROM tasks WHERE id = 3;\n",
+            "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo');\n\
+             DELETE FROM tasks WHERE id <> 10;\n",
+        ] {
+            let file = std::env::temp_dir()
+                .join(format!("sdb_hostile14_{}_{kind:?}.sql", std::process::id()));
+            std::fs::write(&file, script).unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
+                .args(["run", "--db", &db.url, "--tenant", "42", "--table", "tasks"])
+                .args([
+                    "--allow-uncontracted",
+                    "--tenant-column",
+                    "user_id",
+                    "--yes",
+                ])
+                .arg("--sql")
+                .arg(&file)
+                .env_remove("DATABASE_URL")
+                .env_remove("SHADOWDB_PROFILE")
+                .output()
+                .unwrap();
+            let _ = std::fs::remove_file(&file);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(3), "{kind:?} {script}: {stdout}");
+            assert!(
+                stdout.starts_with(&format!("BLOCKED\n  {REASON_DELETE}\n")),
+                "{kind:?} {script}: {stdout}"
+            );
+            let rows: Vec<String> = db
+                .rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+                .await
+                .into_iter()
+                .map(|r| r.join("|"))
+                .collect();
+            assert_eq!(rows, BEFORE, "{kind:?} {script}");
+        }
+    }
 }

@@ -265,6 +265,7 @@ async fn open_words(db: &TestDb) -> ShadowDb {
         .tenant_column("co_words", "org")
         .allow_uncontracted(true)
         .tenant(1_i64)
+        .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await
         .unwrap()

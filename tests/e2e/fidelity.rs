@@ -40,6 +40,7 @@ async fn open(prod: &Production) -> ShadowDb {
         .tenant_column("sb_fid", "tenant")
         .allow_uncontracted(true)
         .tenant(1_i64)
+        .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await
         .unwrap()

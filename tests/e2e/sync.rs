@@ -516,6 +516,7 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
                 .table("sy_aon")
                 .tenant(42_i64)
                 .limits(limits)
+                .policy(crate::common::whole_table_updates_allowed())
                 .open()
                 .await
                 .unwrap();
