@@ -301,3 +301,52 @@ async fn the_binary_refuses_split_and_decoy_deletes_on_every_database() {
         }
     }
 }
+
+/// A foreign key action is judged at review too: deleting one of two
+/// projects passes the statement's own rule (its table is `projects`), but
+/// the cascade took every task the tenant had, and the commit is refused
+/// under the rule, naming `tasks`.
+#[tokio::test]
+async fn a_cascade_that_removes_every_child_row_is_blocked_at_review() {
+    let prod = Prod::new(
+        "cascade",
+        &[
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+             project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
+            "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
+            "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
+        ],
+    )
+    .await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&prod.url)
+        .await
+        .unwrap();
+    let mut sdb = ShadowDb::builder(pool)
+        .tables(["projects", "tasks"])
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("projects", "user_id")
+        .tenant_column("tasks", "user_id")
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("DELETE FROM projects WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let changes = sdb.diff().unwrap();
+    let err = sdb.commit(&changes).await.unwrap_err();
+    match &err {
+        Error::PolicyBlocked(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
+        other => panic!("{other:?}"),
+    }
+    let mut c = sqlx::SqliteConnection::connect(&prod.url).await.unwrap();
+    let left: (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM projects), (SELECT count(*) FROM tasks)")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(left, (2, 3));
+}
