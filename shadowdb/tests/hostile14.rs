@@ -151,18 +151,53 @@ async fn a_whole_table_delete_split_in_two_is_blocked_at_review() {
     .await;
 }
 
+/// A decoy row inserted first, so that one statement can leave it and not
+/// change "every row": the statement is judged against the rows that were
+/// cloned, and blocked; nothing is left in the sandbox or production.
 #[tokio::test]
-async fn a_decoy_insert_before_a_delete_of_every_other_row_is_blocked() {
-    // The DELETE removes 3 of the 4 rows the table holds when it runs: not
-    // every row, so the per-statement rule lets it through.
-    split_write_is_blocked(
-        &[
-            "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
+async fn a_decoy_insert_before_a_write_of_every_other_row_is_blocked() {
+    for (write, reason) in [
+        (
             "DELETE FROM tasks WHERE id <> 10",
-        ],
-        REASON_DELETE,
-    )
-    .await;
+            "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed 3 of \
+             its 4 rows in the sandbox, as many as the 3 it holds that were cloned: a write \
+             without a real WHERE, whatever the WHERE says and whatever rows were inserted first",
+        ),
+        (
+            "UPDATE tasks SET status = 'x' WHERE id <> 10",
+            "blocked by policy rule `update_without_where`: UPDATE of `tasks` changed 3 of \
+             its 4 rows in the sandbox, as many as the 3 it holds that were cloned: a write \
+             without a real WHERE, whatever the WHERE says and whatever rows were inserted first",
+        ),
+        (
+            "INSERT INTO tasks (id, title, status) VALUES (11, 'decoy', 'todo');\n\
+             UPDATE tasks SET status = 'x' WHERE id <> 10",
+            "blocked by policy rule `update_without_where`: UPDATE of `tasks` changed 4 of \
+             its 5 rows in the sandbox, as many as the 3 it holds that were cloned: a write \
+             without a real WHERE, whatever the WHERE says and whatever rows were inserted first",
+        ),
+    ] {
+        let prod = Prod::tasks().await;
+        let sink = Arc::new(MemorySink::new());
+        let sdb = prod.open(42, dev(), &sink).await;
+        sdb.execute(
+            "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
+            &[],
+        )
+        .await
+        .unwrap();
+        let err = sdb.execute(write, &[]).await.unwrap_err();
+        assert!(matches!(err, Error::Blocked { .. }), "{write}: {err:?}");
+        assert_eq!(err.to_string(), reason, "{write}");
+        let changes = sdb.diff().unwrap();
+        assert_eq!(changes.len(), 1, "{write}: only the decoy is left");
+        assert_eq!(
+            changes.changes()[0].op,
+            shadowdb::diff::Op::Insert,
+            "{write}"
+        );
+        assert_eq!(prod.rows().await, BEFORE, "{write}");
+    }
 }
 
 /// Not every row: the rule leaves it alone. A tenant of one row may delete
@@ -286,10 +321,16 @@ async fn the_binary_refuses_split_and_decoy_deletes_on_every_database() {
                 .unwrap();
             let _ = std::fs::remove_file(&file);
             let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(3), "{kind:?} {script}: {stdout}");
             assert!(
-                stdout.starts_with(&format!("BLOCKED\n  {REASON_DELETE}\n")),
-                "{kind:?} {script}: {stdout}"
+                stdout.starts_with(&format!("BLOCKED\n  {REASON_DELETE}\n"))
+                    || stderr.starts_with(
+                        "error: blocked by policy rule `delete_without_where`: DELETE from \
+                         `tasks` removed 3 of its 4 rows in the sandbox, as many as the 3 it \
+                         holds that were cloned"
+                    ),
+                "{kind:?} {script}: {stdout} {stderr}"
             );
             let rows: Vec<String> = db
                 .rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
@@ -349,4 +390,52 @@ async fn a_cascade_that_removes_every_child_row_is_blocked_at_review() {
             .await
             .unwrap();
     assert_eq!(left, (2, 3));
+}
+
+/// The same on a table whose baseline is a full copy (a text key SQLite
+/// lets be NULL, so triggers cannot follow its rows): the decoy is told from
+/// the cloned rows by key.
+#[tokio::test]
+async fn a_decoy_is_seen_on_a_fully_copied_table_too() {
+    let prod = Prod::new(
+        "copied",
+        &[
+            "CREATE TABLE notes (code TEXT PRIMARY KEY, user_id INTEGER NOT NULL, body TEXT)",
+            "INSERT INTO notes VALUES ('a', 42, 'x'), ('b', 42, 'y'), ('c', 42, 'z')",
+        ],
+    )
+    .await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&prod.url)
+        .await
+        .unwrap();
+    let sdb = ShadowDb::builder(pool)
+        .table("notes")
+        .tenant(42_i64)
+        .allow_uncontracted(true)
+        .tenant_column("notes", "user_id")
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("INSERT INTO notes (code, body) VALUES ('d', 'decoy')", &[])
+        .await
+        .unwrap();
+    let err = sdb
+        .execute("UPDATE notes SET body = 'gone' WHERE code <> 'd'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "blocked by policy rule `update_without_where`: UPDATE of `notes` changed 3 of its 4 \
+         rows in the sandbox, as many as the 3 it holds that were cloned: a write without a \
+         real WHERE, whatever the WHERE says and whatever rows were inserted first"
+    );
+    // Two of the three cloned rows and the decoy: not every cloned row.
+    sdb.execute(
+        "UPDATE notes SET body = 'kept' WHERE code IN ('a', 'b', 'd')",
+        &[],
+    )
+    .await
+    .unwrap();
 }

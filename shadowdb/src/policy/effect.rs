@@ -68,9 +68,15 @@ pub struct WriteEffect {
     pub table: String,
     /// Rows the table held before the statement.
     pub rows_before: u64,
+    /// Rows of those that were cloned, not inserted by the session: a write
+    /// of every one of them is a whole-table write too, whatever decoy rows
+    /// were inserted first for the statement to leave.
+    pub rows_cloned: u64,
     /// Rows of those the statement itself changed or removed (foreign key
     /// actions and triggers count toward their own tables, not this one).
     pub rows_changed: u64,
+    /// Rows of those the statement changed or removed that were cloned.
+    pub rows_cloned_changed: u64,
 }
 
 impl Policy {
@@ -102,6 +108,13 @@ impl Policy {
             format!(
                 "{verb} `{table}` {did} every one of its {before} rows in the sandbox: \
                  a write without a real WHERE, whatever the WHERE says"
+            )
+        } else if effect.rows_cloned > 1 && effect.rows_cloned_changed >= effect.rows_cloned {
+            format!(
+                "{verb} `{table}` {did} {changed} of its {before} rows in the sandbox, as many as \
+                 the {} it holds that were cloned: a write without a real WHERE, whatever the \
+                 WHERE says and whatever rows were inserted first",
+                effect.rows_cloned
             )
         } else if let Some(n) = limits.above_rows.filter(|n| changed > *n) {
             format!(
