@@ -611,6 +611,48 @@ pub(crate) struct Prepared<'c> {
     write: Option<(Op, usize, bool)>,
 }
 
+/// An update hook counting the rows of one table an UPDATE or DELETE
+/// changed that were cloned (not in `fresh`); removed on drop.
+struct CountHook<'c>(&'c Connection);
+
+impl<'c> CountHook<'c> {
+    fn install(
+        conn: &'c Connection,
+        op: Op,
+        table: &str,
+        fresh: Arc<HashSet<i64>>,
+        count: Arc<AtomicU64>,
+    ) -> Result<CountHook<'c>> {
+        let table = table.to_owned();
+        let want = if op == Op::Delete {
+            rusqlite::hooks::Action::SQLITE_DELETE
+        } else {
+            rusqlite::hooks::Action::SQLITE_UPDATE
+        };
+        conn.update_hook(Some(
+            move |action: rusqlite::hooks::Action, db: &str, name: &str, rowid: i64| {
+                if action == want
+                    && db == "main"
+                    && name.eq_ignore_ascii_case(&table)
+                    && !fresh.contains(&rowid)
+                {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        ))
+        .map_err(|e| sandbox_err(&e))?;
+        Ok(CountHook(conn))
+    }
+}
+
+impl Drop for CountHook<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .update_hook(None::<fn(rusqlite::hooks::Action, &str, &str, i64)>);
+    }
+}
+
 /// SQLite's whitespace.
 fn is_sqlite_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
@@ -1599,6 +1641,57 @@ impl Sandbox {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The rowids of the rows of table `i` now that the session inserted
+    /// (not cloned): where triggers keep the baseline, the rows at rowids
+    /// they marked as inserted; otherwise the rows whose key the full copy
+    /// does not hold. `None` where the rowid has no free name.
+    fn fresh_rowids(&self, i: usize) -> Result<Option<Arc<HashSet<i64>>>> {
+        let _in = Internal::new(&self.walls);
+        let Some(t) = self.tables.get(i) else {
+            return Ok(None);
+        };
+        let keys: Vec<String> = t
+            .key
+            .iter()
+            .filter_map(|&k| t.columns.get(k))
+            .map(|c| q(&c.name))
+            .collect();
+        let Some(first) = keys.first() else {
+            return Ok(None);
+        };
+        let captured = self.captured.get(i).copied().flatten();
+        let Some(rid) = captured.or_else(|| rowid_name(t)) else {
+            return Ok(None);
+        };
+        let sql = if captured.is_some() {
+            // A marker's columns are all NULL; a key saved there never is.
+            format!(
+                "SELECT r.{rid} FROM main.{} AS r WHERE EXISTS (SELECT 1 FROM temp.{} AS s \
+                 WHERE s.{rid} = r.{rid} AND s.{first} IS NULL)",
+                q(&t.name),
+                q(&seen_name(i)),
+            )
+        } else {
+            let same: Vec<String> = keys.iter().map(|k| format!("b.{k} IS r.{k}")).collect();
+            format!(
+                "SELECT r.{rid} FROM main.{} AS r WHERE NOT EXISTS (SELECT 1 FROM main.{} AS b \
+                 WHERE {})",
+                q(&t.name),
+                q(&base_name(i)),
+                same.join(" AND "),
+            )
+        };
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| sandbox_err(&e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(|e| sandbox_err(&e))?;
+        let mut out = HashSet::new();
+        for row in rows {
+            out.insert(row.map_err(|e| sandbox_err(&e))?);
+        }
+        Ok(Some(Arc::new(out)))
+    }
+
     /// Rolls back a script left waiting to be recorded (its caller went
     /// away): what was never on the record does not stay in the sandbox.
     pub(crate) fn settle(&self) -> Result<()> {
@@ -1716,6 +1809,27 @@ impl Sandbox {
                 Some((op, i, _)) => Some((op, i, self.row_count(i)?)),
                 None => None,
             };
+            // An UPDATE or DELETE is also measured against the rows that were
+            // cloned: a decoy row inserted first, for the statement to leave,
+            // does not make it less than every row.
+            let mut fresh = None;
+            let cloned_changed = Arc::new(AtomicU64::new(0));
+            let hook = match watched {
+                Some((op @ (Op::Update | Op::Delete), i, _)) if !mentions(text, "replace") => {
+                    fresh = self.fresh_rowids(i)?;
+                    match (&fresh, self.tables.get(i)) {
+                        (Some(set), Some(t)) => Some(CountHook::install(
+                            &self.conn,
+                            op,
+                            &t.name,
+                            Arc::clone(set),
+                            Arc::clone(&cloned_changed),
+                        )?),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             self.arm();
             if stmt.parameter_count() > 0 {
                 for (i, p) in params.iter().enumerate() {
@@ -1766,6 +1880,7 @@ impl Sandbox {
                 });
             }
             self.disarm();
+            drop(hook);
             let Some((op, i, before)) = watched else {
                 continue;
             };
@@ -1788,7 +1903,15 @@ impl Sandbox {
                     .map(|t| t.name.clone())
                     .unwrap_or_default(),
                 rows_before: before,
+                rows_cloned: fresh.as_ref().map_or(before, |f| {
+                    before.saturating_sub(u64::try_from(f.len()).unwrap_or(u64::MAX))
+                }),
                 rows_changed: changed.min(before),
+                rows_cloned_changed: if fresh.is_some() {
+                    cloned_changed.load(Ordering::Relaxed)
+                } else {
+                    changed.min(before)
+                },
             };
             on_write(index, &effect)?;
         }

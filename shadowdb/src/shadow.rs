@@ -575,13 +575,26 @@ impl ShadowDb {
         &self.audit
     }
 
+    /// The policy's hits on `changeset`: its changeset rules, and the effect
+    /// rule over the whole session (no split of a write into statements that
+    /// each leave a row, nor a decoy row inserted first, hides a write of
+    /// every row a table held when the sandbox was cloned).
+    pub(crate) fn changeset_hits(&self, changeset: &ChangeSet) -> Vec<crate::policy::ChangeSetHit> {
+        let mut hits = self.policy.check_changeset(changeset);
+        hits.extend(
+            self.policy
+                .check_whole_tables(changeset, &self.stats.tables),
+        );
+        hits
+    }
+
     /// The review of `changeset`: its contract checks, the policy's decisions
     /// on the statements run and on the changeset, the PII columns to mask.
     /// This is what [`render_text`](crate::render::render_text) shows and
     /// what an approver is asked about.
     #[must_use]
     pub fn review<'a>(&self, changeset: &'a ChangeSet) -> Review<'a> {
-        let hits = self.policy.check_changeset(changeset);
+        let hits = self.changeset_hits(changeset);
         let log = self.statement_log();
         let mut block = Vec::new();
         let mut approval = Vec::new();

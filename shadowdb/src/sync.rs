@@ -311,7 +311,7 @@ impl ShadowDb {
         cs: &ChangeSet,
         opts: &CommitOptions,
     ) -> Result<Option<String>> {
-        let hits = self.policy.check_changeset(cs);
+        let hits = self.changeset_hits(cs);
         let blocked: Vec<String> = hits
             .iter()
             .filter(|h| h.decision == Decision::Block)

@@ -260,18 +260,14 @@ async fn words_setup(db: &TestDb) {
 }
 
 async fn open_words(db: &TestDb) -> ShadowDb {
-    // The tests write every row of the tenant on purpose; the effect rule
-    // that would stop that is not what they are about.
-    let mut policy = shadowdb::policy::Policy::builtin("dev").unwrap();
-    policy
-        .set_rule("update_without_where", shadowdb::policy::Decision::Allow)
-        .unwrap();
+    // The tests write every row of the tenant on purpose.
     ShadowDb::builder(db.prod.clone())
-        .policy(policy)
+        .policy(crate::common::whole_table_updates_allowed())
         .table("co_words")
         .tenant_column("co_words", "org")
         .allow_uncontracted(true)
         .tenant(1_i64)
+        .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await
         .unwrap()

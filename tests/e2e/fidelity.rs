@@ -35,18 +35,12 @@ fn float(x: f64) -> Value {
 }
 
 async fn open(prod: &Production) -> ShadowDb {
-    // The round trip updates every row of the tenant, on purpose: the rule
-    // that would stop that is not what these tests are about.
-    let mut policy = shadowdb::policy::Policy::builtin("dev").unwrap();
-    policy
-        .set_rule("update_without_where", shadowdb::policy::Decision::Allow)
-        .unwrap();
     ShadowDb::builder(prod.clone())
         .table("sb_fid")
         .tenant_column("sb_fid", "tenant")
         .allow_uncontracted(true)
         .tenant(1_i64)
-        .policy(policy)
+        .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await
         .unwrap()

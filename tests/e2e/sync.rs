@@ -513,17 +513,11 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
             ),
         ];
         for (sql, context, kind) in cases {
-            // The UPDATE changes every row of the tenant, on purpose: the
-            // rule that would stop it is not what this test is about.
-            let mut policy = Policy::builtin("dev").unwrap();
-            policy
-                .set_rule("update_without_where", shadowdb::policy::Decision::Allow)
-                .unwrap();
             let mut sdb = ShadowDb::builder(db.prod.clone())
                 .table("sy_aon")
                 .tenant(42_i64)
                 .limits(limits)
-                .policy(policy)
+                .policy(crate::common::whole_table_updates_allowed())
                 .open()
                 .await
                 .unwrap();

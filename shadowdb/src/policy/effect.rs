@@ -10,11 +10,18 @@
 //! it changed: a statement that changed every row of a table holding more
 //! than one row, or more rows than the profile's threshold, counts as a write
 //! without a real WHERE, under the same rule id and decision.
+//!
+//! One statement is not the only way to write a whole table: two DELETEs of
+//! half the rows each, or an INSERT of a decoy row before a DELETE of every
+//! row but it, stay under the per-statement rule. So the same rule is judged
+//! once more on the changeset at review, against the rows each table held
+//! when the sandbox was cloned: changes that remove every one of them are a
+//! write without a real WHERE too.
 
 use serde::Serialize;
 
-use super::{Decision, Policy, Rule, RuleHit};
-use crate::diff::Op;
+use super::{ChangeSetHit, Decision, Policy, Rule, RuleHit};
+use crate::diff::{ChangeSet, Op};
 
 /// Thresholds of the effect rule beyond "every row of a table that held more
 /// than one row", which always applies. `None` sets no threshold.
@@ -61,9 +68,15 @@ pub struct WriteEffect {
     pub table: String,
     /// Rows the table held before the statement.
     pub rows_before: u64,
+    /// Rows of those that were cloned, not inserted by the session: a write
+    /// of every one of them is a whole-table write too, whatever decoy rows
+    /// were inserted first for the statement to leave.
+    pub rows_cloned: u64,
     /// Rows of those the statement itself changed or removed (foreign key
     /// actions and triggers count toward their own tables, not this one).
     pub rows_changed: u64,
+    /// Rows of those the statement changed or removed that were cloned.
+    pub rows_cloned_changed: u64,
 }
 
 impl Policy {
@@ -96,6 +109,13 @@ impl Policy {
                 "{verb} `{table}` {did} every one of its {before} rows in the sandbox: \
                  a write without a real WHERE, whatever the WHERE says"
             )
+        } else if effect.rows_cloned > 1 && effect.rows_cloned_changed >= effect.rows_cloned {
+            format!(
+                "{verb} `{table}` {did} {changed} of its {before} rows in the sandbox, as many as \
+                 the {} it holds that were cloned: a write without a real WHERE, whatever the \
+                 WHERE says and whatever rows were inserted first",
+                effect.rows_cloned
+            )
         } else if let Some(n) = limits.above_rows.filter(|n| changed > *n) {
             format!(
                 "{verb} `{table}` {did} {changed} rows in one statement, more than the profile's {n}"
@@ -111,5 +131,52 @@ impl Policy {
             return None;
         };
         Some(RuleHit::new(rule.id(), decision, reason))
+    }
+}
+
+impl Policy {
+    /// The effect rule on a whole changeset: for each table of `baseline`
+    /// (its name as the changeset names it, and the rows it held when the
+    /// sandbox was cloned) that held more than one row, changes that removed
+    /// every one of those rows are a `delete_without_where` hit with the
+    /// profile's decision for that rule, however many statements they took
+    /// and whatever rows the session inserted meanwhile. Updates of every
+    /// row by several statements are edits row by row, not caught here (the
+    /// profile's row thresholds are the wall there).
+    #[must_use]
+    pub fn check_whole_tables(
+        &self,
+        changes: &ChangeSet,
+        baseline: &[(String, u64)],
+    ) -> Vec<ChangeSetHit> {
+        let summary = changes.summary();
+        let mut hits = Vec::new();
+        for (table, before) in baseline {
+            let before = *before;
+            let Some(counts) = summary.get(table).filter(|_| before > 1) else {
+                continue;
+            };
+            let deleted = u64::try_from(counts.of(Op::Delete)).unwrap_or(u64::MAX);
+            if deleted < before {
+                continue;
+            }
+            let rule = Rule::DeleteWithoutWhere;
+            let decision = self.decision(rule);
+            if decision == Decision::Allow {
+                continue;
+            }
+            hits.push(ChangeSetHit {
+                rule: rule.id().to_owned(),
+                decision,
+                reason: format!(
+                    "{}: the changes remove every one of the {before} rows `{table}` held \
+                     in the sandbox: a write without a real WHERE, over however many statements",
+                    rule.id()
+                ),
+                table: table.clone(),
+                key: None,
+            });
+        }
+        hits
     }
 }

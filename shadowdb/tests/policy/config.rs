@@ -379,7 +379,9 @@ fn whole_table_writes_are_set_by_file_and_api_and_read_back() {
         op,
         table: "tasks".to_owned(),
         rows_before: before,
+        rows_cloned: before,
         rows_changed: changed,
+        rows_cloned_changed: changed,
     };
     // Every row of a table of more than one row: the rule's decision.
     let hit = policy.check_effect(&effect(Op::Delete, 3, 3)).unwrap();

@@ -280,3 +280,14 @@ macro_rules! each_db {
         }
     }};
 }
+
+/// The `dev` profile with `update_without_where` allowed: for tests whose
+/// point is an UPDATE of every row of the tenant (the effect rule would
+/// block it).
+pub fn whole_table_updates_allowed() -> shadowdb::policy::Policy {
+    let mut policy = shadowdb::policy::Policy::builtin("dev").expect("dev profile");
+    policy
+        .set_rule("update_without_where", shadowdb::policy::Decision::Allow)
+        .expect("update_without_where can be allowed");
+    policy
+}
