@@ -95,10 +95,28 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
         let Some(new) = &c.new else { continue };
         let mut found = Vec::new();
         for (column, value) in new.iter() {
-            let Value::Int(v) = value else { continue };
             if c.op == Op::Update && !c.changed.iter().any(|n| n == column) {
                 continue;
             }
+            let Value::Int(v) = value else {
+                // A key written as text, a decimal or inside JSON is no
+                // less the sandbox's: no foreign key carries it.
+                if let Some(parent) = embedded_keys(value).into_iter().find_map(|k| {
+                    fresh
+                        .iter()
+                        .find(|(_, (_, keys))| keys.contains(&k))
+                        .map(|(p, _)| p)
+                }) {
+                    found.push(Violation::new(
+                        column,
+                        Rule::Other(RULE.into()),
+                        format!(
+                            "holds the provisional key of a new row of `{parent}` in its text: production will give that row another key"
+                        ),
+                    ));
+                }
+                continue;
+            };
             // The row's own provisional key.
             if c.op == Op::Insert
                 && of(&c.table).is_some_and(|(col, keys)| col == column && keys.contains(v))
@@ -140,6 +158,28 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
                 c.violations.push(v);
             }
         }
+    }
+}
+
+/// The integers written in `value`'s text: each run of digits of a text or
+/// JSON value, the integral part of a decimal, a whole float. Provisional
+/// keys are 19 digits, so longer runs hold none.
+fn embedded_keys(value: &Value) -> Vec<i64> {
+    fn runs(text: &str) -> Vec<i64> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty() && r.len() <= 19)
+            .filter_map(|r| r.parse::<i64>().ok())
+            .collect()
+    }
+    match value {
+        Value::Text(s) => runs(s),
+        Value::Json(j) => runs(j.as_str()),
+        Value::Decimal(d) => crate::value::decimal::Exact::parse(d.as_str())
+            .map(|e| runs(&e.to_string()))
+            .unwrap_or_default(),
+        #[allow(clippy::cast_possible_truncation)] // only a whole float within i64 is kept
+        Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => vec![*x as i64],
+        _ => Vec::new(),
     }
 }
 

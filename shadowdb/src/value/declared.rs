@@ -169,9 +169,23 @@ fn decimal(dialect: Dialect, declared: &str, text: &str) -> Result<(), String> {
 
 /// SQLite's NUMERIC affinity keeps an integer that fits 64 bits as is, and
 /// anything else as a 64-bit float (15 significant digits kept).
+///
+/// A float holds 15 digits only within its normal range: beyond it SQLite
+/// stores an infinity (`1e400`), zero (`1e-400`) or fewer digits (a
+/// subnormal), so the value must read back as the same number.
 fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
-    if s.significant <= 15 {
+    if s.significant == 0 {
         return Ok(());
+    }
+    if s.significant <= 15 {
+        if float_keeps(text) {
+            return Ok(());
+        }
+        return Err(
+            "outside the range of a 64-bit float: SQLite keeps this DECIMAL column as a \
+             float, which would store an infinity, zero or fewer digits (precision lost)"
+                .to_owned(),
+        );
     }
     let fits_integer = s.frac_digits == 0
         && s.int_digits <= 19
@@ -184,6 +198,19 @@ fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
          64-bit float, which would round it (precision lost)"
             .to_owned(),
     )
+}
+
+/// Whether the float nearest `text` is a normal one that reads back as the
+/// same number.
+fn float_keeps(text: &str) -> bool {
+    let Ok(x) = text.parse::<f64>() else {
+        return false;
+    };
+    x.is_normal()
+        && matches!(
+            (Exact::parse(text), Exact::parse(&crate::prod::format_float(x))),
+            (Ok(a), Ok(b)) if a.compare(&b).is_eq()
+        )
 }
 
 /// Whether `s` has more than `n` characters, without counting long text twice.
@@ -218,6 +245,7 @@ fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
             }
         }
         Dialect::MySql => {
+            mysql_charset(declared, s)?;
             let (base, n, _) = type_args(declared);
             let bytes = |max: u64| {
                 if u64::try_from(s.len()).unwrap_or(u64::MAX) > max {
@@ -249,6 +277,39 @@ fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
             }
         }
         Dialect::Sqlite => Ok(()),
+    }
+}
+
+/// The character set reflection appends to a MariaDB text column's type
+/// when it is not `utf8mb4` (`varchar(3) character set utf8mb3`).
+pub(crate) const CHARSET_MARK: &str = " character set ";
+
+/// A character the column's character set cannot hold: MariaDB refuses it
+/// in strict mode and stores `?` outside it.
+fn mysql_charset(declared: &str, s: &str) -> Result<(), String> {
+    let Some((_, charset)) = declared.split_once(CHARSET_MARK) else {
+        return Ok(());
+    };
+    let charset = charset.split_whitespace().next().unwrap_or_default();
+    let holds: fn(char) -> bool = match charset {
+        "utf8mb4" | "utf16" | "utf16le" | "utf32" => return Ok(()),
+        "utf8mb3" | "utf8" | "ucs2" => |c| u32::from(c) <= 0xFFFF,
+        // MariaDB's latin1 is Windows-1252 with its five unassigned bytes
+        // kept as the C1 controls of the same number.
+        "latin1" => |c| {
+            matches!(u32::from(c), 0..=0x7F | 0xA0..=0xFF | 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)
+                || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
+        },
+        // Other character sets are not mapped here: ASCII is in all of them.
+        _ => |c| c.is_ascii(),
+    };
+    if s.chars().all(holds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "holds a character that {charset} cannot store: {declared} would refuse it or \
+             store '?' (MariaDB outside strict mode)"
+        ))
     }
 }
 

@@ -1,0 +1,272 @@
+//! Hostile cases against issue 13's "what the review shows is what
+//! production will store" and "columns production computes or resolves":
+//! values a server would alter silently under its own rules (SQLite's float
+//! range, MariaDB's character sets outside strict mode) and provisional keys
+//! smuggled out in text. Each is refused by table, key, column and rule,
+//! and production, read through a connection of its own, is untouched.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic fails the calling test"
+)]
+#![allow(
+    unreachable_patterns,
+    reason = "matches on `Production` keep a fallback arm should it grow a variant"
+)]
+
+use safemodel::{Rule, Violation};
+use shadowdb::prod::Production;
+use shadowdb::{Error, ShadowDb};
+use sqlx::Executor as _;
+
+use crate::common::{Kind, TestDb};
+use crate::each_db;
+
+/// Production's rows through a new connection: `sql` selects one text column.
+async fn fresh(url: &str, sql: &str) -> Vec<String> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let prod = Production::connect(url).await.unwrap();
+    let rows = match &prod {
+        Production::Postgres(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        Production::MySql(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        Production::Sqlite(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        _ => unreachable!(),
+    };
+    rows.unwrap()
+}
+
+async fn open(prod: &Production, tables: &[&str]) -> ShadowDb {
+    let mut b = ShadowDb::builder(prod.clone())
+        .tables(tables.iter().copied())
+        .allow_uncontracted(true)
+        .tenant(1_i64);
+    for t in tables {
+        b = b.tenant_column(t, "org");
+    }
+    b.open().await.unwrap()
+}
+
+fn only_violation(cs: &shadowdb::diff::ChangeSet) -> Violation {
+    assert_eq!(cs.len(), 1, "{cs:?}");
+    let change = &cs.changes()[0];
+    assert_eq!(change.violations.len(), 1, "{change:?}");
+    change.violations[0].clone()
+}
+
+/// SQLite keeps a DECIMAL column as a float: `1e400` became an infinity and
+/// `1e-400` zero, though each has one significant digit. Refused now;
+/// `1e300` fits and is stored as the same number.
+#[tokio::test]
+async fn sqlite_decimal_beyond_the_float_range_is_refused() {
+    let db = TestDb::new(Kind::Sqlite, "h13_sqlite_range").await.unwrap();
+    db.exec(
+        "CREATE TABLE h_prices (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, p DECIMAL(30,15));
+         INSERT INTO h_prices VALUES (1, 1, '2.5')",
+    )
+    .await;
+    let msg = "outside the range of a 64-bit float: SQLite keeps this DECIMAL column as a \
+               float, which would store an infinity, zero or fewer digits (precision lost)";
+    for v in ["1e400", "-1e400", "1e-400", "1.5e-310"] {
+        let mut sdb = open(&db.prod, &["h_prices"]).await;
+        sdb.execute(&format!("UPDATE h_prices SET p = '{v}' WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert_eq!(
+            only_violation(&cs),
+            Violation::new("p", Rule::Other("production_type".into()), msg),
+            "{v}"
+        );
+        let err = sdb.commit(&cs).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("1 row(s) break their contract:\nh_prices[id=1].p: {msg}"),
+            "{v}"
+        );
+        assert_eq!(
+            fresh(&db.url, "SELECT CAST(p AS TEXT) FROM h_prices").await,
+            ["2.5"],
+            "{v}"
+        );
+    }
+    let mut sdb = open(&db.prod, &["h_prices"]).await;
+    sdb.execute("UPDATE h_prices SET p = '1e300' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        fresh(&db.url, "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices").await,
+        ["1"]
+    );
+}
+
+/// MariaDB outside strict mode stores `?` for a character the column's
+/// character set lacks (an emoji in utf8mb3, a CJK character in latin1).
+/// Refused by column and rule; characters the set holds are stored as
+/// written.
+#[tokio::test]
+async fn mariadb_character_set_never_replaces_a_character() {
+    let Some(db) = TestDb::new(Kind::MySql, "h13_charset").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_notes (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, \
+           m3 VARCHAR(10) CHARACTER SET utf8mb3, l1 TEXT CHARACTER SET latin1, \
+           a CHAR(4) CHARACTER SET ascii, m4 VARCHAR(10));
+         INSERT INTO h_notes VALUES (1, 1, 'x', 'x', 'x', 'x')",
+    )
+    .await;
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION sql_mode = ''").await?;
+                Ok(())
+            })
+        })
+        .connect(&db.url)
+        .await
+        .unwrap();
+    // The mode is in force: production itself replaces the emoji.
+    sqlx::query("INSERT INTO h_notes (id, org, m3) VALUES (9, 2, 'a😀b')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh(&db.url, "SELECT m3 FROM h_notes WHERE id = 9").await,
+        ["a?b"]
+    );
+    let prod = Production::MySql(pool);
+    let row = "SELECT CONCAT_WS('|', m3, l1, a, m4) FROM h_notes WHERE id = 1";
+    for (set, column, msg) in [
+        (
+            "m3 = 'a😀b'",
+            "m3",
+            "holds a character that utf8mb3 cannot store: varchar(10) character set utf8mb3 \
+             would refuse it or store '?' (MariaDB outside strict mode)",
+        ),
+        (
+            "l1 = '東京'",
+            "l1",
+            "holds a character that latin1 cannot store: text character set latin1 \
+             would refuse it or store '?' (MariaDB outside strict mode)",
+        ),
+        (
+            "a = 'é'",
+            "a",
+            "holds a character that ascii cannot store: char(4) character set ascii \
+             would refuse it or store '?' (MariaDB outside strict mode)",
+        ),
+    ] {
+        let mut sdb = open(&prod, &["h_notes"]).await;
+        sdb.execute(&format!("UPDATE h_notes SET {set} WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert_eq!(
+            only_violation(&cs),
+            Violation::new(column, Rule::Other("production_type".into()), msg),
+            "{set}"
+        );
+        let err = sdb.commit(&cs).await.unwrap_err();
+        assert!(matches!(err, Error::Contract(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("1 row(s) break their contract:\nh_notes[id=1].{column}: {msg}")
+        );
+        assert_eq!(fresh(&db.url, row).await, ["x|x|x|x"], "{set}");
+    }
+    let mut sdb = open(&prod, &["h_notes"]).await;
+    sdb.execute(
+        "UPDATE h_notes SET m3 = 'äß€中', l1 = 'äß€', a = 'ok', m4 = 'a😀b' WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(fresh(&db.url, row).await, ["äß€中|äß€|ok|a😀b"]);
+}
+
+/// A provisional key written into a text, decimal or JSON column (no
+/// foreign key carries it there) would reach production as the sandbox's
+/// number: refused like one in an integer column.
+#[tokio::test]
+async fn provisional_keys_in_text_are_refused() {
+    each_db!("h13_prov_text", |db| {
+        let ddl = match db.kind {
+            Kind::Sqlite => {
+                "CREATE TABLE h_tasks (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, title TEXT NOT NULL);
+                 CREATE TABLE h_links (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, ref TEXT, amount DECIMAL(30,2))"
+            }
+            Kind::Postgres => {
+                "CREATE TABLE h_tasks (id bigserial PRIMARY KEY, org bigint NOT NULL, title text NOT NULL);
+                 CREATE TABLE h_links (id bigint PRIMARY KEY, org bigint NOT NULL, ref text, amount numeric(30,2))"
+            }
+            Kind::MySql => {
+                "CREATE TABLE h_tasks (id BIGINT AUTO_INCREMENT PRIMARY KEY, org BIGINT NOT NULL, title TEXT NOT NULL);
+                 CREATE TABLE h_links (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, ref TEXT, amount DECIMAL(30,2))"
+            }
+        };
+        db.exec(ddl).await;
+        db.exec(
+            "INSERT INTO h_tasks (org, title) VALUES (1, 'mine');
+             INSERT INTO h_links VALUES (1, 1, 'task:1', 1)",
+        )
+        .await;
+        for set in [
+            "ref = 'task:' || last_insert_rowid()",
+            "ref = CAST(last_insert_rowid() AS TEXT)",
+            "amount = decimal_add(last_insert_rowid(), '0.00')",
+        ] {
+            let mut sdb = open(&db.prod, &["h_tasks", "h_links"]).await;
+            sdb.execute(
+                &format!(
+                    "INSERT INTO h_tasks (title) VALUES ('new'); \
+                     UPDATE h_links SET {set} WHERE id = 1"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+            let cs = sdb.diff().unwrap();
+            let link = cs.changes().iter().find(|c| c.table == "h_links").unwrap();
+            let column = if set.starts_with("ref") {
+                "ref"
+            } else {
+                "amount"
+            };
+            assert!(
+                link.violations.contains(&Violation::new(
+                    column,
+                    Rule::Other("provisional_key".into()),
+                    "holds the provisional key of a new row of `h_tasks` in its text: \
+                     production will give that row another key"
+                )),
+                "{:?}: {set}: {:?}",
+                db.kind,
+                link.violations
+            );
+            let err = sdb.commit(&cs).await.unwrap_err();
+            assert!(matches!(err, Error::Contract(_)), "{err:?}");
+            let links = match db.kind {
+                Kind::MySql => "SELECT CONCAT(ref, '|', CAST(amount AS CHAR)) FROM h_links",
+                _ => "SELECT ref || '|' || CAST(amount AS TEXT) FROM h_links",
+            };
+            let want = match db.kind {
+                Kind::Sqlite => "task:1|1",
+                _ => "task:1|1.00",
+            };
+            assert_eq!(fresh(&db.url, links).await, [want], "{:?}: {set}", db.kind);
+            assert_eq!(
+                fresh(&db.url, "SELECT title FROM h_tasks ORDER BY id").await,
+                ["mine"]
+            );
+        }
+    });
+}
