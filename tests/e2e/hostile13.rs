@@ -270,3 +270,74 @@ async fn provisional_keys_in_text_are_refused() {
         }
     });
 }
+
+/// PostgreSQL's array input rounds `numeric(5,2)[]`, cuts trailing spaces in
+/// `varchar(3)[]` and pads `character(3)[]` without an error, where the same
+/// value in a plain column is refused: each element is checked against the
+/// element type's limits.
+#[tokio::test]
+async fn postgres_array_elements_are_not_rounded_or_cut() {
+    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_arrays").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_arr (id bigint PRIMARY KEY, org bigint NOT NULL, \
+           nums numeric(5,2)[], tags varchar(3)[], codes character(3)[]);
+         INSERT INTO h_arr VALUES (1, 1, '{1.25}', '{abc}', '{xyz}')",
+    )
+    .await;
+    let row = "SELECT nums::text || '|' || tags::text || '|' || codes::text FROM h_arr";
+    assert_eq!(fresh(&db.url, row).await, ["{1.25}|{abc}|{xyz}"]);
+    for (set, column, msg) in [
+        (
+            "nums = '{1.234}'",
+            "nums",
+            "element 1: more than 2 digits after the point: numeric(5,2) would round it \
+             (precision lost); round it explicitly with decimal_round(value, 2) \
+             (in numeric(5,2)[])",
+        ),
+        (
+            "tags = '{ok,\"abc   \"}'",
+            "tags",
+            "element 2: longer than 3 characters: too long for character varying(3) \
+             (in character varying(3)[])",
+        ),
+        (
+            "codes = '{ab}'",
+            "codes",
+            "element 1: shorter than 3 characters: character(3) pads it with spaces \
+             (in character(3)[])",
+        ),
+    ] {
+        let mut sdb = open(&db.prod, &["h_arr"]).await;
+        sdb.execute(&format!("UPDATE h_arr SET {set} WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert_eq!(
+            only_violation(&cs),
+            Violation::new(column, Rule::Other("production_type".into()), msg),
+            "{set}"
+        );
+        let err = sdb.commit(&cs).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("1 row(s) break their contract:\nh_arr[id=1].{column}: {msg}")
+        );
+        assert_eq!(fresh(&db.url, row).await, ["{1.25}|{abc}|{xyz}"], "{set}");
+    }
+    let mut sdb = open(&db.prod, &["h_arr"]).await;
+    sdb.execute(
+        "UPDATE h_arr SET nums = '{-999.99,NULL}', tags = '{\"a,b\"}', codes = '{abc}' WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        fresh(&db.url, row).await,
+        ["{-999.99,NULL}|{\"a,b\"}|{abc}"]
+    );
+}

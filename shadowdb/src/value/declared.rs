@@ -63,6 +63,9 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         {
             jsonb_keys(j.as_str())
         }
+        (ColumnKind::Array, Value::Text(s)) if dialect == Dialect::Postgres => {
+            pg_array(declared, s)
+        }
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::Date, Value::Date(d)) if dialect == Dialect::MySql => {
             mysql_year(declared, d.year())
@@ -81,6 +84,136 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         }
         _ => Ok(()),
     }
+}
+
+/// A PostgreSQL array's elements against its element type's limits: an
+/// array input rounds `numeric(5,2)[]`, cuts the trailing spaces of
+/// `varchar(3)[]`, pads `character(3)[]` and rounds `timestamp(0)[]` without
+/// an error, where the same value in a plain column is refused.
+fn pg_array(declared: &str, s: &str) -> Result<(), String> {
+    let element = declared.trim_end_matches("[]");
+    let base = pg_base(element);
+    let time = base.starts_with("time");
+    let kind = match base {
+        "numeric" | "decimal" => ColumnKind::Decimal,
+        "character varying" | "varchar" | "character" | "char" | "bpchar" => ColumnKind::Text,
+        _ if time => ColumnKind::Time,
+        _ => return Ok(()),
+    };
+    if kind != ColumnKind::Time && !element.contains('(') {
+        return Ok(());
+    }
+    let Some(elements) = pg_array_elements(s) else {
+        return Err(format!(
+            "not an array literal shadowdb reads ({{a,b}}, quoted or not): the limits \
+             of {declared} cannot be checked"
+        ));
+    };
+    for (i, e) in elements.iter().enumerate() {
+        let Some(e) = e else { continue };
+        let n = i + 1;
+        let checked = match kind {
+            ColumnKind::Decimal => decimal(Dialect::Postgres, element, e),
+            ColumnKind::Time => array_fraction(element, e),
+            _ => text(Dialect::Postgres, element, e).and_then(|()| {
+                match (base, type_args(element).1) {
+                    ("character" | "char" | "bpchar", Some(width))
+                        if !longer_than(e, width.saturating_sub(1)) =>
+                    {
+                        Err(format!(
+                            "shorter than {width} characters: {element} pads it with spaces"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }),
+        };
+        checked.map_err(|m| format!("element {n}: {m} (in {declared})"))?;
+    }
+    Ok(())
+}
+
+/// Fractional second digits of a time or timestamp element beyond its
+/// precision (6 unless declared), counted in its text.
+fn array_fraction(element: &str, e: &str) -> Result<(), String> {
+    let digits = type_args(element).1.unwrap_or(6);
+    let fraction = e
+        .split_once('.')
+        .map(|(_, f)| f.bytes().take_while(u8::is_ascii_digit).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let kept = fraction
+        .iter()
+        .rposition(|b| *b != b'0')
+        .map_or(0, |p| p + 1);
+    if u64::try_from(kept).unwrap_or(u64::MAX) > digits {
+        Err(format!(
+            "more than {digits} fractional second digits: {element} would round them"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The elements of a PostgreSQL array literal (nested arrays flattened),
+/// as its input reads them: unquoted ones trimmed, `NULL` as `None`,
+/// backslash escapes applied. `None` for anything else (a dimension
+/// decoration, unbalanced braces).
+fn pg_array_elements(s: &str) -> Option<Vec<Option<String>>> {
+    let mut chars = s.trim().chars().peekable();
+    if chars.next()? != '{' {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut depth = 1_usize;
+    while depth > 0 {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.peek().copied()? {
+            '{' => {
+                chars.next();
+                depth += 1;
+                continue;
+            }
+            '}' => {
+                chars.next();
+                depth -= 1;
+            }
+            '"' => {
+                chars.next();
+                let mut e = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => e.push(chars.next()?),
+                        '"' => break,
+                        c => e.push(c),
+                    }
+                }
+                out.push(Some(e));
+            }
+            _ => {
+                let mut e = String::new();
+                let mut quoted_end = 0;
+                while let Some(c) = chars.next_if(|c| *c != ',' && *c != '}') {
+                    if c == '\\' {
+                        e.push(chars.next()?);
+                        quoted_end = e.len();
+                    } else {
+                        e.push(c);
+                    }
+                }
+                let trimmed_len = e.trim_end().len().max(quoted_end);
+                e.truncate(trimmed_len);
+                out.push((!e.eq_ignore_ascii_case("null") || quoted_end > 0).then_some(e));
+            }
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if depth > 0 && chars.next_if_eq(&',').is_none() && chars.peek() != Some(&'}') {
+            return None;
+        }
+        if depth == 0 {
+            break;
+        }
+    }
+    chars.all(char::is_whitespace).then_some(out)
 }
 
 /// `decimal(5,2) unsigned` -> (`decimal`, Some(5), Some(2)).
@@ -503,6 +636,80 @@ mod tests {
 
     fn text_value(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn postgres_array_elements_keep_their_element_limits() {
+        let elems = |s: &str| pg_array_elements(s);
+        assert_eq!(
+            elems(r#" { 1.5 , "a,\"b" ,NULL, "NULL", {x\ , y}} "#),
+            Some(vec![
+                Some("1.5".into()),
+                Some("a,\"b".into()),
+                None,
+                Some("NULL".into()),
+                Some("x ".into()),
+                Some("y".into()),
+            ])
+        );
+        assert_eq!(elems("{}"), Some(vec![]));
+        assert_eq!(elems("[0:1]={1,2}"), None);
+        assert_eq!(elems("{1,2"), None);
+        assert_eq!(elems("{1,2}x"), None);
+
+        let check_pg = |declared: &str, v: &str| {
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Array, declared),
+                &text_value(v),
+            )
+        };
+        assert_eq!(check_pg("numeric(5,2)[]", "{1.23,NULL,-999.99}"), Ok(()));
+        assert_eq!(
+            check_pg("numeric(5,2)[]", "{1.23,1.234}"),
+            Err(
+                "element 2: more than 2 digits after the point: numeric(5,2) would round \
+                 it (precision lost); round it explicitly with decimal_round(value, 2) \
+                 (in numeric(5,2)[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg("character varying(3)[][]", r#"{{"abc   "}}"#),
+            Err(
+                "element 1: longer than 3 characters: too long for character varying(3) \
+                 (in character varying(3)[][])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg("character(3)[]", "{abc,ab}"),
+            Err(
+                "element 2: shorter than 3 characters: character(3) pads it with spaces \
+                 (in character(3)[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg(
+                "timestamp(0) without time zone[]",
+                r#"{"2024-01-01 00:00:00.5"}"#
+            ),
+            Err(
+                "element 1: more than 0 fractional second digits: timestamp(0) without \
+                 time zone would round them (in timestamp(0) without time zone[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg(
+                "timestamp with time zone[]",
+                r#"{"2024-01-01 00:00:00.1234560+02"}"#
+            ),
+            Ok(())
+        );
+        assert_eq!(check_pg("text[]", "[0:1]={a,b}"), Ok(()));
+        assert!(check_pg("numeric(5,2)[]", "[0:1]={1,2}").is_err());
     }
 
     #[test]
