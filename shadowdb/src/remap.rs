@@ -32,7 +32,7 @@ pub(crate) fn pending_refs(tables: &[Scoped]) -> Vec<PendingRef> {
             };
             let Some(parent) = tables
                 .iter()
-                .find(|o| o.schema.name.name == fk.ref_table.name)
+                .find(|o| t.schema.names_table(&fk.ref_table, &o.schema))
             else {
                 continue;
             };

@@ -341,3 +341,49 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
         ["{-999.99,NULL}|{\"a,b\"}|{abc}"]
     );
 }
+
+/// A foreign key onto `s2.tasks`, a tenant table outside the scope, while a
+/// scoped table of another schema is also named `tasks`: tables are one
+/// table only when their schema-qualified names are, so the reference is
+/// checked at commit (and the sandbox does not take `public.tasks` for its
+/// parent).
+#[tokio::test]
+async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
+    let Some(db) = TestDb::new(Kind::Postgres, "h13_same_name").await else {
+        return;
+    };
+    db.exec(
+        "CREATE SCHEMA s2;
+         CREATE TABLE s2.tasks (id bigint PRIMARY KEY, org bigint NOT NULL);
+         CREATE TABLE tasks (id bigint PRIMARY KEY, org bigint NOT NULL, title text);
+         CREATE TABLE comments (id bigint PRIMARY KEY, org bigint NOT NULL, \
+           task_id bigint REFERENCES s2.tasks (id));
+         INSERT INTO s2.tasks VALUES (1, 2), (2, 1), (3, 1);
+         INSERT INTO tasks VALUES (1, 1, 'mine'), (2, 1, 'also mine');
+         INSERT INTO comments VALUES (1, 1, 2)",
+    )
+    .await;
+    let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
+    // s2.tasks 1 is tenant 2's (public.tasks 1 is this tenant's).
+    sdb.execute("UPDATE comments SET task_id = 1 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    let err = sdb.commit(&cs).await.unwrap_err();
+    assert!(matches!(err, Error::TenantBreach { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "tenant breach: comments[id=1]: (task_id) does not reference a row of `s2.tasks` of this tenant"
+    );
+    let row = "SELECT task_id::text FROM comments";
+    assert_eq!(fresh(&db.url, row).await, ["2"]);
+    // s2.tasks 3 is this tenant's, though public.tasks has no row 3.
+    let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
+    sdb.execute("UPDATE comments SET task_id = 3 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(fresh(&db.url, row).await, ["3"]);
+}
