@@ -387,3 +387,71 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
     sdb.commit(&cs).await.unwrap();
     assert_eq!(fresh(&db.url, row).await, ["3"]);
 }
+
+/// A PostgreSQL domain over `numeric(5,2)` rounds a written `1.234` and one
+/// over `varchar(3)` cuts trailing spaces, without an error: a domain's
+/// limits are its base type's, checked like a plain column's.
+#[tokio::test]
+async fn postgres_domains_keep_their_base_type_limits() {
+    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_domains").await else {
+        return;
+    };
+    db.exec(
+        "CREATE DOMAIN h_money AS numeric(5,2) CHECK (VALUE > -1000);
+         CREATE DOMAIN h_code AS varchar(3);
+         CREATE DOMAIN h_codes AS varchar(3)[];
+         CREATE TABLE h_dom (id bigint PRIMARY KEY, org bigint NOT NULL, \
+           m h_money, c h_code, cs h_codes);
+         INSERT INTO h_dom VALUES (1, 1, 1.25, 'abc', '{abc}')",
+    )
+    .await;
+    let row = "SELECT m::text || '|' || c::text || '|' || cs::text FROM h_dom";
+    assert_eq!(fresh(&db.url, row).await, ["1.25|abc|{abc}"]);
+    for (set, column, msg) in [
+        (
+            "m = '1.234'",
+            "m",
+            "more than 2 digits after the point: numeric(5,2) would round it (precision \
+             lost); round it explicitly with decimal_round(value, 2)",
+        ),
+        (
+            "c = 'abc   '",
+            "c",
+            "longer than 3 characters: too long for character varying(3)",
+        ),
+        (
+            "cs = '{abcdef}'",
+            "cs",
+            "element 1: longer than 3 characters: too long for character varying(3) \
+             (in character varying(3)[])",
+        ),
+    ] {
+        let mut sdb = open(&db.prod, &["h_dom"]).await;
+        sdb.execute(&format!("UPDATE h_dom SET {set} WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert_eq!(
+            only_violation(&cs),
+            Violation::new(column, Rule::Other("production_type".into()), msg),
+            "{set}"
+        );
+        assert!(matches!(
+            sdb.commit(&cs).await.unwrap_err(),
+            Error::Contract(_)
+        ));
+        assert_eq!(fresh(&db.url, row).await, ["1.25|abc|{abc}"], "{set}");
+    }
+    // Values within the limits commit as written.
+    let mut sdb = open(&db.prod, &["h_dom"]).await;
+    sdb.execute(
+        "UPDATE h_dom SET m = '-999.99', c = 'xy', cs = '{a,b}' WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(fresh(&db.url, row).await, ["-999.99|xy|{a,b}"]);
+}
