@@ -455,3 +455,55 @@ async fn postgres_domains_keep_their_base_type_limits() {
     sdb.commit(&cs).await.unwrap();
     assert_eq!(fresh(&db.url, row).await, ["-999.99|xy|{a,b}"]);
 }
+
+/// SQLite's floats overflow to infinity (`1e308 * 10`); MariaDB has none
+/// and stored its largest number instead, in any `sql_mode`. Refused.
+#[tokio::test]
+async fn mariadb_never_receives_an_infinity() {
+    let Some(db) = TestDb::new(Kind::MySql, "h13_inf").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_f (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, d DOUBLE, f FLOAT);
+         INSERT INTO h_f VALUES (1, 1, 1.5, 2.5)",
+    )
+    .await;
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION sql_mode = ''").await?;
+                Ok(())
+            })
+        })
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let row = "SELECT CONCAT_WS('|', d, f) FROM h_f";
+    for prod in [db.prod.clone(), Production::MySql(pool)] {
+        for (set, column, declared) in [
+            ("d = 1e308 * 10", "d", "double"),
+            ("f = -1e308 * 10", "f", "float"),
+        ] {
+            let mut sdb = open(&prod, &["h_f"]).await;
+            sdb.execute(&format!("UPDATE h_f SET {set} WHERE id = 1"), &[])
+                .await
+                .unwrap();
+            let cs = sdb.diff().unwrap();
+            let msg = format!(
+                "an infinity, which MariaDB does not have: {declared} would store its \
+                 largest number instead"
+            );
+            assert_eq!(
+                only_violation(&cs),
+                Violation::new(column, Rule::Other("production_type".into()), msg),
+                "{set}"
+            );
+            assert!(matches!(
+                sdb.commit(&cs).await.unwrap_err(),
+                Error::Contract(_)
+            ));
+            assert_eq!(fresh(&db.url, row).await, ["1.5|2.5"], "{set}");
+        }
+    }
+}

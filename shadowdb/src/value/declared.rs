@@ -21,7 +21,7 @@
 //!   and unsigned (PostgreSQL's are checked where they are bound);
 //! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
 //! - floats: MariaDB's `float(M,D)`/`double(M,D)`, which round to `D`
-//!   decimals;
+//!   decimals, and infinities, which MariaDB clamps to its largest number;
 //! - JSON: an object repeating a key in PostgreSQL's `jsonb`, which keeps
 //!   only the last;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
@@ -50,6 +50,14 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             ColumnKind::Int16 | ColumnKind::Int32 | ColumnKind::Int64 | ColumnKind::UInt64,
             Value::Int(i),
         ) if dialect == Dialect::MySql => mysql_integer(declared, *i),
+        (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
+            if dialect == Dialect::MySql && x.is_infinite() =>
+        {
+            Err(format!(
+                "an infinity, which MariaDB does not have: {declared} would store its \
+                 largest number instead"
+            ))
+        }
         (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
             if dialect == Dialect::MySql && declared.contains('(') =>
         {
