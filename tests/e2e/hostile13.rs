@@ -507,3 +507,57 @@ async fn mariadb_never_receives_an_infinity() {
         }
     }
 }
+
+/// PostgreSQL's interval input truncates a fraction of a year to whole
+/// months (`0.123 years` is `1 mon`) and rounds seconds to microseconds,
+/// without an error: refused; whole units and seconds commit as written.
+#[tokio::test]
+async fn postgres_intervals_are_not_truncated() {
+    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_interval").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_iv (id bigint PRIMARY KEY, org bigint NOT NULL, iv interval);
+         INSERT INTO h_iv VALUES (1, 1, '1 day')",
+    )
+    .await;
+    let row = "SELECT iv::text FROM h_iv";
+    for (v, msg) in [
+        (
+            "0.123 years",
+            "a fraction of a unit other than seconds: interval converts it and truncates \
+             (write whole units, or seconds)",
+        ),
+        (
+            "00:00:00.0000001",
+            "more than 6 fractional second digits: interval would round them",
+        ),
+    ] {
+        let mut sdb = open(&db.prod, &["h_iv"]).await;
+        sdb.execute(&format!("UPDATE h_iv SET iv = '{v}' WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert_eq!(
+            only_violation(&cs),
+            Violation::new("iv", Rule::Other("production_type".into()), msg),
+            "{v}"
+        );
+        assert!(matches!(
+            sdb.commit(&cs).await.unwrap_err(),
+            Error::Contract(_)
+        ));
+        assert_eq!(fresh(&db.url, row).await, ["1 day"], "{v}");
+    }
+    let mut sdb = open(&db.prod, &["h_iv"]).await;
+    sdb.execute(
+        "UPDATE h_iv SET iv = '1 year 2 days 1.5 s' WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(fresh(&db.url, row).await, ["1 year 2 days 00:00:01.5"]);
+}

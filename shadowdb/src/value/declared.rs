@@ -71,6 +71,9 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         {
             jsonb_keys(j.as_str())
         }
+        (ColumnKind::Interval, Value::Text(s)) if dialect == Dialect::Postgres => {
+            pg_interval(declared, s)
+        }
         (ColumnKind::Array, Value::Text(s)) if dialect == Dialect::Postgres => {
             pg_array(declared, s)
         }
@@ -602,6 +605,65 @@ fn mysql_timestamp_range(declared: &str, unix_seconds: i64) -> Result<(), String
     }
 }
 
+/// PostgreSQL's interval input converts a fraction of a unit into smaller
+/// units and truncates what they cannot hold (`0.123 years` is `1 mon`),
+/// rounds seconds to the column's precision, and a field list other than
+/// one ending in `second` drops the fields below it (`interval year to
+/// month` keeps no days). Fractions are accepted in seconds only (a time
+/// `01:02:03.5`, `1.5 s`, ISO `PT1.5S`), within the precision.
+fn pg_interval(declared: &str, s: &str) -> Result<(), String> {
+    let fields = declared
+        .strip_prefix("interval")
+        .unwrap_or(declared)
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if !fields.is_empty() && !fields.ends_with("second") {
+        return Err(format!(
+            "{declared} drops the fields below its last, which shadowdb does not check"
+        ));
+    }
+    let digits = type_args(declared).1.unwrap_or(6);
+    let tokens: Vec<&str> = s.split_whitespace().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let Some(at) = token.find(['.', ',']) else {
+            continue;
+        };
+        let after = token.get(at + 1..).unwrap_or_default();
+        let fraction: &str = after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or_default();
+        let unit = after
+            .get(fraction.len()..)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let next = tokens
+            .get(i + 1)
+            .map(|t| t.to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_seconds = |u: &str| matches!(u, "s" | "sec" | "secs" | "second" | "seconds");
+        let seconds = token.contains(':')
+            || is_seconds(&unit)
+            || (unit.is_empty() && is_seconds(&next))
+            || (unit == "s" && token.to_ascii_uppercase().starts_with('P'));
+        if !seconds {
+            return Err(format!(
+                "a fraction of a unit other than seconds: {declared} converts it and \
+                 truncates (write whole units, or seconds)"
+            ));
+        }
+        let kept = fraction.trim_end_matches('0').len();
+        if u64::try_from(kept).unwrap_or(u64::MAX) > digits {
+            return Err(format!(
+                "more than {digits} fractional second digits: {declared} would round them"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Fractional seconds beyond the column's precision.
 fn fraction(dialect: Dialect, declared: &str, nanos: u32) -> Result<(), String> {
     let (_, n, _) = type_args(declared);
@@ -644,6 +706,59 @@ mod tests {
 
     fn text_value(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn postgres_intervals_are_not_truncated() {
+        let iv = |declared: &str, v: &str| {
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Interval, declared),
+                &text_value(v),
+            )
+        };
+        for ok in [
+            "1 year 2 mons 3 days 04:05:06.123456",
+            "1.5 s",
+            "1.5 seconds",
+            "1.5sec",
+            "PT1.5S",
+            "-00:00:01.5",
+            "3 days",
+            "@ 1 hour",
+        ] {
+            assert_eq!(iv("interval", ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            iv("interval", "0.123 years"),
+            Err(
+                "a fraction of a unit other than seconds: interval converts it and \
+                 truncates (write whole units, or seconds)"
+                    .into()
+            )
+        );
+        assert!(iv("interval", "P0.5Y").is_err());
+        assert!(iv("interval", "1.5 days").is_err());
+        assert_eq!(
+            iv("interval", "00:00:01.1234567"),
+            Err("more than 6 fractional second digits: interval would round them".into())
+        );
+        assert_eq!(
+            iv("interval second(0)", "1.5 s"),
+            Err("more than 0 fractional second digits: interval second(0) would round them".into())
+        );
+        assert_eq!(
+            iv("interval day to second(3)", "1 day 00:00:01.125"),
+            Ok(())
+        );
+        assert_eq!(
+            iv("interval year to month", "1 year"),
+            Err(
+                "interval year to month drops the fields below its last, which shadowdb \
+                 does not check"
+                    .into()
+            )
+        );
     }
 
     #[test]
