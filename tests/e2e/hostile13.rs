@@ -561,3 +561,57 @@ async fn postgres_intervals_are_not_truncated() {
     sdb.commit(&cs).await.unwrap();
     assert_eq!(fresh(&db.url, row).await, ["1 year 2 days 00:00:01.5"]);
 }
+
+/// A PostgreSQL pool whose sessions print floats with fewer digits
+/// (`extra_float_digits = 0`) and live in another time zone: array text read
+/// and written by shadowdb is still production's exact value (every float
+/// digit; a timestamp without offset in an array is UTC, as a plain
+/// `timestamptz` column's is).
+#[tokio::test]
+async fn postgres_session_settings_do_not_change_array_text() {
+    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_settings").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_set (id bigint PRIMARY KEY, org bigint NOT NULL, \
+           fa float8[], ta timestamptz[]);
+         INSERT INTO h_set VALUES (1, 1, '{0.30000000000000004}', '{\"2024-01-01 00:00:00+00\"}')",
+    )
+    .await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "SET extra_float_digits = 0; SET TimeZone = 'America/New_York'; \
+                     SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard'",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let prod = Production::Postgres(pool);
+    let mut sdb = open(&prod, &["h_set"]).await;
+    sdb.execute(
+        "UPDATE h_set SET fa = replace(fa, '}', ',1}'), \
+           ta = '{\"2024-03-10 02:30:00\"}' WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        fresh(
+            &db.url,
+            "SELECT array_to_string(fa, ',') || '|' || \
+               (ta[1] AT TIME ZONE 'UTC')::text FROM h_set"
+        )
+        .await,
+        ["0.30000000000000004,1|2024-03-10 02:30:00"]
+    );
+}
