@@ -615,3 +615,51 @@ async fn postgres_session_settings_do_not_change_array_text() {
         ["0.30000000000000004,1|2024-03-10 02:30:00"]
     );
 }
+
+/// A MariaDB pool whose sessions run with `NO_BACKSLASH_ESCAPES`,
+/// `ANSI_QUOTES`, `PIPES_AS_CONCAT` and `PAD_CHAR_TO_FULL_LENGTH`: quotes and
+/// backslashes are stored as written, and an untouched `CHAR` column is no
+/// conflict.
+#[tokio::test]
+async fn mariadb_sql_modes_store_text_as_written() {
+    let Some(db) = TestDb::new(Kind::MySql, "h13_modes").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE h_modes (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, \
+           t TEXT, c CHAR(5));
+         INSERT INTO h_modes VALUES (1, 1, 'x', 'ab')",
+    )
+    .await;
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "SET SESSION sql_mode = \
+                     'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,PIPES_AS_CONCAT,PAD_CHAR_TO_FULL_LENGTH'",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&db.url)
+        .await
+        .unwrap();
+    let prod = Production::MySql(pool);
+    let mut sdb = open(&prod, &["h_modes"]).await;
+    sdb.execute(r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#, &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        fresh(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,
+        [format!("{}|6162", hex(r#"a\b'c"d\n"#))]
+    );
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02X}")).collect()
+}
