@@ -20,16 +20,12 @@ use crate::sync::GeneratedKey;
 /// The rule of a provisional key where production will not remap it.
 pub(crate) const RULE: &str = "provisional_key";
 
-/// The single-column foreign keys of scoped tables onto the generated key
-/// of a scoped table.
+/// The foreign keys of scoped tables onto the generated key of a scoped
+/// table (alone, or as one column of a composite key).
 pub(crate) fn pending_refs(tables: &[Scoped]) -> Vec<PendingRef> {
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !t.read_only) {
         for fk in &t.schema.foreign_keys {
-            let ([column], [ref_column]) = (fk.columns.as_slice(), fk.ref_columns.as_slice())
-            else {
-                continue;
-            };
             let Some(parent) = tables
                 .iter()
                 .find(|o| t.schema.names_table(&fk.ref_table, &o.schema))
@@ -37,6 +33,16 @@ pub(crate) fn pending_refs(tables: &[Scoped]) -> Vec<PendingRef> {
                 continue;
             };
             let (Some(base), Some(key)) = (parent.generated_key, generated_key_column(parent))
+            else {
+                continue;
+            };
+            // A composite key (`(org, task_id) -> tasks (org, id)`) carries
+            // the generated key in one of its columns; the others stay.
+            let Some((column, ref_column)) = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .find(|(_, r)| r.as_str() == key)
             else {
                 continue;
             };

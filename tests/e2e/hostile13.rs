@@ -663,3 +663,56 @@ async fn mariadb_sql_modes_store_text_as_written() {
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
 }
+
+/// A child whose composite foreign key `(org, task_id) -> tasks (org, id)`
+/// carries a new parent's key is written with the key production gave the
+/// parent, on every database (it was refused as a provisional key "without
+/// a foreign key").
+#[tokio::test]
+async fn composite_foreign_keys_carry_the_key_production_assigns() {
+    each_db!("h13_composite", |db| {
+        let ddl = match db.kind {
+            Kind::Sqlite => {
+                "CREATE TABLE h_tasks (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, title TEXT NOT NULL, UNIQUE (org, id));
+                 CREATE TABLE h_notes (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, task_id INTEGER NOT NULL, body TEXT NOT NULL, \
+                   FOREIGN KEY (org, task_id) REFERENCES h_tasks (org, id))"
+            }
+            Kind::Postgres => {
+                "CREATE TABLE h_tasks (id bigserial PRIMARY KEY, org bigint NOT NULL, title text NOT NULL, UNIQUE (org, id));
+                 CREATE TABLE h_notes (id bigserial PRIMARY KEY, org bigint NOT NULL, task_id bigint NOT NULL, body text NOT NULL, \
+                   FOREIGN KEY (org, task_id) REFERENCES h_tasks (org, id))"
+            }
+            Kind::MySql => {
+                "CREATE TABLE h_tasks (id BIGINT AUTO_INCREMENT PRIMARY KEY, org BIGINT NOT NULL, title TEXT NOT NULL, UNIQUE (org, id)) ENGINE=InnoDB;
+                 CREATE TABLE h_notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, org BIGINT NOT NULL, task_id BIGINT NOT NULL, body TEXT NOT NULL, \
+                   FOREIGN KEY (org, task_id) REFERENCES h_tasks (org, id)) ENGINE=InnoDB"
+            }
+        };
+        db.exec(ddl).await;
+        db.exec(
+            "INSERT INTO h_tasks (org, title) VALUES (1, 'mine');
+             INSERT INTO h_tasks (org, title) VALUES (2, 'theirs')",
+        )
+        .await;
+        let mut sdb = open(&db.prod, &["h_tasks", "h_notes"]).await;
+        sdb.execute(
+            "INSERT INTO h_tasks (title) VALUES ('new'); \
+             INSERT INTO h_notes (task_id, body) VALUES (last_insert_rowid(), 'on new')",
+            &[],
+        )
+        .await
+        .unwrap();
+        let cs = sdb.diff().unwrap();
+        assert!(cs.is_valid(), "{:?}: {:?}", db.kind, cs.changes());
+        sdb.commit(&cs).await.unwrap();
+        let notes = match db.kind {
+            Kind::MySql => {
+                "SELECT CONCAT(n.org, '|', n.task_id, '|', t.title) FROM h_notes n JOIN h_tasks t ON t.id = n.task_id"
+            }
+            _ => {
+                "SELECT n.org || '|' || n.task_id || '|' || t.title FROM h_notes n JOIN h_tasks t ON t.id = n.task_id"
+            }
+        };
+        assert_eq!(fresh(&db.url, notes).await, ["1|3|new"], "{:?}", db.kind);
+    });
+}
