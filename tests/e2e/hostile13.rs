@@ -716,3 +716,55 @@ async fn composite_foreign_keys_carry_the_key_production_assigns() {
         assert_eq!(fresh(&db.url, notes).await, ["1|3|new"], "{:?}", db.kind);
     });
 }
+
+/// Every other way of writing a generated column is refused too: an upsert's
+/// `DO UPDATE`, `UPDATE .. FROM`, `INSERT OR REPLACE` and `INSERT .. SELECT`
+/// naming it; production is untouched.
+#[tokio::test]
+async fn computed_columns_are_read_only_whatever_the_statement() {
+    each_db!("h13_computed", |db| {
+        let ddl = match db.kind {
+            Kind::Sqlite => {
+                "CREATE TABLE h_items (id INTEGER PRIMARY KEY, org INTEGER NOT NULL, qty INTEGER NOT NULL, \
+                   total INTEGER GENERATED ALWAYS AS (qty * 2) STORED)"
+            }
+            Kind::Postgres => {
+                "CREATE TABLE h_items (id bigint PRIMARY KEY, org bigint NOT NULL, qty bigint NOT NULL, \
+                   total bigint GENERATED ALWAYS AS (qty * 2) STORED)"
+            }
+            Kind::MySql => {
+                "CREATE TABLE h_items (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, qty BIGINT NOT NULL, \
+                   total BIGINT AS (qty * 2) STORED)"
+            }
+        };
+        db.exec(ddl).await;
+        db.exec("INSERT INTO h_items (id, org, qty) VALUES (1, 1, 1); INSERT INTO h_items (id, org, qty) VALUES (2, 1, 2)")
+            .await;
+        for sql in [
+            "INSERT INTO h_items (id, qty) VALUES (1, 5) ON CONFLICT (id) DO UPDATE SET total = 99",
+            "UPDATE h_items SET total = o.qty FROM (SELECT 2 AS id, 7 AS qty) AS o WHERE h_items.id = o.id",
+            "INSERT OR REPLACE INTO h_items (id, qty, total) VALUES (1, 5, 99)",
+            "INSERT INTO h_items (id, qty, total) SELECT id + 10, qty, 99 FROM h_items",
+        ] {
+            let sdb = open(&db.prod, &["h_items"]).await;
+            let err = sdb.execute(sql, &[]).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Refused(shadowdb::Refusal::Computed(c)) if c == "h_items.total"),
+                "{:?} {sql}: {err:?}",
+                db.kind
+            );
+            let cs = sdb.diff().unwrap();
+            assert!(cs.is_empty(), "{:?} {sql}: {cs:?}", db.kind);
+        }
+        let rows = match db.kind {
+            Kind::MySql => "SELECT CONCAT(id, '|', qty, '|', total) FROM h_items ORDER BY id",
+            _ => "SELECT id || '|' || qty || '|' || total FROM h_items ORDER BY id",
+        };
+        assert_eq!(
+            fresh(&db.url, rows).await,
+            ["1|1|2", "2|2|4"],
+            "{:?}",
+            db.kind
+        );
+    });
+}
