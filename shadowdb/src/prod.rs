@@ -1643,11 +1643,17 @@ pub(crate) async fn clone_rows(
 
     let n = match prod {
         Production::Postgres(pool) => {
-            let mut conn = pool
-                .acquire()
+            let mut tx = pool
+                .begin()
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?;
-            stream!(&mut *conn)
+            tx.execute(PG_PIN)
+                .await
+                .map_err(|e| Error::database(context.clone(), e))?;
+            let n = stream!(&mut *tx);
+            // A read: nothing to keep; the settings end with it.
+            let _ = tx.rollback().await;
+            n
         }
         Production::MySql(pool) => {
             let mut conn = pool
@@ -1669,6 +1675,15 @@ pub(crate) async fn clone_rows(
     };
     Ok((n, digests))
 }
+
+/// PostgreSQL prints arrays and intervals by session settings (floats in an
+/// array with `extra_float_digits` digits, times in `TimeZone` and
+/// `DateStyle`, intervals in `IntervalStyle`), and reads an array's time
+/// without an offset in `TimeZone`. Pinned for each transaction shadowdb
+/// reads or writes in, so that text is one definition: every float digit,
+/// UTC, ISO.
+const PG_PIN: &str = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; \
+     SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3";
 
 /// MySQL converts TIMESTAMP values to the session time zone: pin it to UTC
 /// while shadowdb reads and writes, so instants stay instants.
@@ -1697,7 +1712,11 @@ impl ProdTx {
         let ctx = "commit: BEGIN";
         Ok(match prod {
             Production::Postgres(p) => {
-                ProdTx::Postgres(p.begin().await.map_err(|e| Error::database(ctx, e))?)
+                let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;
+                tx.execute(PG_PIN)
+                    .await
+                    .map_err(|e| Error::database(ctx, e))?;
+                ProdTx::Postgres(tx)
             }
             Production::MySql(p) => {
                 let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;

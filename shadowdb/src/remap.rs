@@ -20,23 +20,29 @@ use crate::sync::GeneratedKey;
 /// The rule of a provisional key where production will not remap it.
 pub(crate) const RULE: &str = "provisional_key";
 
-/// The single-column foreign keys of scoped tables onto the generated key
-/// of a scoped table.
+/// The foreign keys of scoped tables onto the generated key of a scoped
+/// table (alone, or as one column of a composite key).
 pub(crate) fn pending_refs(tables: &[Scoped]) -> Vec<PendingRef> {
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !t.read_only) {
         for fk in &t.schema.foreign_keys {
-            let ([column], [ref_column]) = (fk.columns.as_slice(), fk.ref_columns.as_slice())
-            else {
-                continue;
-            };
             let Some(parent) = tables
                 .iter()
-                .find(|o| o.schema.name.name == fk.ref_table.name)
+                .find(|o| t.schema.names_table(&fk.ref_table, &o.schema))
             else {
                 continue;
             };
             let (Some(base), Some(key)) = (parent.generated_key, generated_key_column(parent))
+            else {
+                continue;
+            };
+            // A composite key (`(org, task_id) -> tasks (org, id)`) carries
+            // the generated key in one of its columns; the others stay.
+            let Some((column, ref_column)) = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .find(|(_, r)| r.as_str() == key)
             else {
                 continue;
             };
@@ -95,10 +101,28 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
         let Some(new) = &c.new else { continue };
         let mut found = Vec::new();
         for (column, value) in new.iter() {
-            let Value::Int(v) = value else { continue };
             if c.op == Op::Update && !c.changed.iter().any(|n| n == column) {
                 continue;
             }
+            let Value::Int(v) = value else {
+                // A key written as text, a decimal or inside JSON is no
+                // less the sandbox's: no foreign key carries it.
+                if let Some(parent) = embedded_keys(value).into_iter().find_map(|k| {
+                    fresh
+                        .iter()
+                        .find(|(_, (_, keys))| keys.contains(&k))
+                        .map(|(p, _)| p)
+                }) {
+                    found.push(Violation::new(
+                        column,
+                        Rule::Other(RULE.into()),
+                        format!(
+                            "holds the provisional key of a new row of `{parent}` in its text: production will give that row another key"
+                        ),
+                    ));
+                }
+                continue;
+            };
             // The row's own provisional key.
             if c.op == Op::Insert
                 && of(&c.table).is_some_and(|(col, keys)| col == column && keys.contains(v))
@@ -140,6 +164,28 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
                 c.violations.push(v);
             }
         }
+    }
+}
+
+/// The integers written in `value`'s text: each run of digits of a text or
+/// JSON value, the integral part of a decimal, a whole float. Provisional
+/// keys are 19 digits, so longer runs hold none.
+fn embedded_keys(value: &Value) -> Vec<i64> {
+    fn runs(text: &str) -> Vec<i64> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty() && r.len() <= 19)
+            .filter_map(|r| r.parse::<i64>().ok())
+            .collect()
+    }
+    match value {
+        Value::Text(s) => runs(s),
+        Value::Json(j) => runs(j.as_str()),
+        Value::Decimal(d) => crate::value::decimal::Exact::parse(d.as_str())
+            .map(|e| runs(&e.to_string()))
+            .unwrap_or_default(),
+        #[allow(clippy::cast_possible_truncation)] // only a whole float within i64 is kept
+        Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => vec![*x as i64],
+        _ => Vec::new(),
     }
 }
 

@@ -1197,6 +1197,31 @@ impl Sandbox {
             defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
         }
         if with_fks {
+            // SQLite refuses every write to a child whose foreign key names
+            // parent columns without a unique index ("foreign key
+            // mismatch"). Where they hold the parent's whole key
+            // (`(org, id)`), they are unique already: say so.
+            let key: Vec<&str> = t
+                .key
+                .iter()
+                .filter_map(|&i| t.columns.get(i))
+                .map(|c| c.name.as_str())
+                .collect();
+            let mut uniques: Vec<&Vec<String>> = Vec::new();
+            for fk in self.tables.iter().flat_map(|o| &o.foreign_keys) {
+                let pc = &fk.parent_columns;
+                if fk.parent == t.name
+                    && pc.len() > key.len()
+                    && key.iter().all(|k| pc.iter().any(|p| p == k))
+                    && !uniques.contains(&pc)
+                {
+                    uniques.push(pc);
+                }
+            }
+            for pc in uniques {
+                let cols: Vec<String> = pc.iter().map(|c| q(c)).collect();
+                defs.push(format!("UNIQUE ({})", cols.join(", ")));
+            }
             for fk in &t.foreign_keys {
                 let cols: Vec<String> = fk.columns.iter().map(|c| q(c)).collect();
                 let pcols: Vec<String> = fk.parent_columns.iter().map(|c| q(c)).collect();

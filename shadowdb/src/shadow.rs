@@ -1383,7 +1383,7 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
         .filter_map(|fk| {
             let parent = all
                 .iter()
-                .find(|o| o.schema.name.name == fk.ref_table.name)?;
+                .find(|o| s.schema.names_table(&fk.ref_table, &o.schema))?;
             Some(SandboxFk {
                 columns: fk.columns.clone(),
                 parent: parent.sandbox_name.clone(),

@@ -375,7 +375,7 @@ impl ShadowDb {
                 }
                 let ready = t.schema.foreign_keys.iter().all(|fk| {
                     self.tables.iter().enumerate().all(|(j, o)| {
-                        o.schema.name.name != fk.ref_table.name
+                        !t.schema.names_table(&fk.ref_table, &o.schema)
                             || j == i
                             || placed.get(j).copied().unwrap_or(true)
                     })

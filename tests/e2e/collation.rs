@@ -283,9 +283,15 @@ async fn guards_see_a_change_only_the_collation_ignores() {
     each_db!("co_guard", |db| {
         words_setup(&db).await;
         let mut sdb = open_words(&db).await;
-        sdb.execute("UPDATE co_words SET n = 1 WHERE n = 0", &[])
-            .await
-            .unwrap();
+        // One statement a row: one that changes every row is a whole-table write.
+        sdb.execute(
+            "UPDATE co_words SET n = 1 WHERE code = 'k1'; \
+             UPDATE co_words SET n = 1 WHERE code = 'k2'; \
+             UPDATE co_words SET n = 1 WHERE code = 'k3'",
+            &[],
+        )
+        .await
+        .unwrap();
         let cs = sdb.diff().unwrap();
         // After the clone: a case change, a trailing space, a renamed key.
         db.exec(

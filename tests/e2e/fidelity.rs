@@ -82,9 +82,15 @@ async fn round_trip(
     let before = snapshot(db, cols, cast, "").await;
 
     let mut sdb = open(prod).await;
-    sdb.execute("UPDATE sb_fid SET note = 'touched' WHERE id > 0", &[])
+    // One statement a row: one that changes every row is a whole-table write.
+    for i in ids {
+        sdb.execute(
+            &format!("UPDATE sb_fid SET note = 'touched' WHERE id = {i}"),
+            &[],
+        )
         .await
         .unwrap();
+    }
     let cs = sdb.diff().unwrap();
     let got: Vec<(Op, String, Vec<String>)> = cs
         .changes()

@@ -221,8 +221,8 @@ async fn schema_postgres_types() {
         col("ta", "text[]", K::Array, NULL),
         col("ia", "integer[]", K::Array, NULL),
         col("na", "numeric(10,2)[]", K::Array, NULL),
-        col("pi", "posint", K::Int32, NULL),
-        col("ne", "nonempty", K::Text, NOT_NULL),
+        col("pi", "integer", K::Int32, NULL),
+        col("ne", "text", K::Text, NOT_NULL),
         col("mo", "money", unsupported("money"), NULL),
         col(
             "ttz",

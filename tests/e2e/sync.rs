@@ -507,7 +507,9 @@ async fn a_production_only_constraint_on_row_500_of_1000_writes_nothing() {
                 "foreign key constraint violated",
             ),
             (
-                "UPDATE sy_aon SET qty = CASE WHEN id = 1499 THEN 7654321 ELSE qty + 1 END WHERE user_id = 42",
+                // Two halves: one statement changing every row is a whole-table write.
+                "UPDATE sy_aon SET qty = CASE WHEN id = 1499 THEN 7654321 ELSE qty + 1 END WHERE id < 1500; \
+                 UPDATE sy_aon SET qty = qty + 1 WHERE id >= 1500",
                 "commit: UPDATE sy_aon (batch from id=1000)",
                 "CHECK constraint violated",
             ),

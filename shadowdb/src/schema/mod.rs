@@ -226,6 +226,14 @@ impl TableSchema {
             },
         }
     }
+
+    /// Whether `fk_table` (a table a foreign key of this one names) is
+    /// `other`: the same schema-qualified table, never merely one of the
+    /// same name in another schema.
+    #[must_use]
+    pub fn names_table(&self, fk_table: &TableName, other: &TableSchema) -> bool {
+        self.resolve_other(fk_table) == other.resolved
+    }
 }
 
 /// Reflects `table`; `Ok(None)` when it does not exist.

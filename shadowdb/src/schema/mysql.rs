@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::mapping;
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
+use crate::types::ColumnKind;
 
 const RESOLVE: &str = "
 SELECT TABLE_SCHEMA, TABLE_NAME, CAST(@@lower_case_table_names AS SIGNED), TABLE_TYPE
@@ -18,7 +19,7 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE())
 
 const COLUMNS: &str = "
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA,
-       GENERATION_EXPRESSION
+       GENERATION_EXPRESSION, CHARACTER_SET_NAME
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 ORDER BY ORDINAL_POSITION";
@@ -74,6 +75,7 @@ type ColumnRow = (
     String,
     Option<String>,
     String,
+    Option<String>,
     Option<String>,
 );
 
@@ -168,7 +170,9 @@ pub(crate) async fn reflect(
     }
 
     let mut columns = Vec::with_capacity(column_rows.len());
-    for (table_name, column, column_type, nullable, default, extra, expression) in column_rows {
+    for (table_name, column, column_type, nullable, default, extra, expression, charset) in
+        column_rows
+    {
         if !this(&table_name) {
             continue;
         }
@@ -197,8 +201,17 @@ pub(crate) async fn reflect(
         // PostgreSQL nor SQLite count a NULL default as a default.
         let has_default_value = default.as_deref().is_some_and(|d| d != "NULL");
         let json_checked = json_columns.contains(&column);
+        let kind = mapping::mysql(&column_type, json_checked);
+        // A text column's character set bounds what it can hold
+        // (`value::declared`); utf8mb4 holds every character.
+        let column_type = match charset {
+            Some(cs) if kind == ColumnKind::Text && cs != "utf8mb4" => {
+                format!("{column_type}{}{cs}", crate::value::declared::CHARSET_MARK)
+            }
+            _ => column_type,
+        };
         columns.push(ColumnSchema {
-            kind: mapping::mysql(&column_type, json_checked),
+            kind,
             name: column,
             declared_type: column_type,
             nullable: nullable == "YES",

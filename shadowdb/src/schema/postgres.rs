@@ -8,6 +8,7 @@ use sqlx::postgres::types::Oid;
 use super::mapping::{self, PgClass};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
+use crate::types::ColumnKind;
 
 /// The relation's oid, schema and kind, resolved by the server itself
 /// (`to_regclass` follows the search path, `pg_temp` and `pg_catalog`
@@ -20,6 +21,9 @@ WHERE c.oid = pg_catalog.to_regclass($1)";
 
 /// Columns in order. `base` follows domains down to their base type, which
 /// decides the kind; domain NOT NULLs and CHECKs are collected on the way.
+/// A domain column's limits are its base type's with the domain's modifier
+/// (`numeric(5,2)` under `CREATE DOMAIN money2 AS numeric(5,2)`), which
+/// production applies to a written value without an error (it rounds).
 const COLUMNS: &str = "
 WITH RECURSIVE cols AS (
     SELECT a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.atthasdef,
@@ -27,9 +31,9 @@ WITH RECURSIVE cols AS (
     FROM pg_catalog.pg_attribute a
     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ), base AS (
-    SELECT c.attnum, c.atttypid AS typid, 0 AS depth FROM cols c
+    SELECT c.attnum, c.atttypid AS typid, c.atttypmod AS typmod, 0 AS depth FROM cols c
     UNION ALL
-    SELECT b.attnum, t.typbasetype, b.depth + 1
+    SELECT b.attnum, t.typbasetype, t.typtypmod, b.depth + 1
     FROM base b JOIN pg_catalog.pg_type t ON t.oid = b.typid
     WHERE t.typtype = 'd'
 )
@@ -51,10 +55,11 @@ SELECT c.attname::text,
                     || pg_catalog.format_type(con.contypid, NULL) || ')'
              FROM base b JOIN pg_catalog.pg_constraint con ON con.contypid = b.typid
              WHERE b.attnum = c.attnum AND con.contype = 'c'
-             ORDER BY b.depth, con.conname)
+             ORDER BY b.depth, con.conname),
+       CASE WHEN r.depth > 0 THEN pg_catalog.format_type(r.typid, r.typmod) END
 FROM cols c
 JOIN LATERAL (
-    SELECT b.typid FROM base b WHERE b.attnum = c.attnum ORDER BY b.depth DESC LIMIT 1
+    SELECT b.typid, b.typmod, b.depth FROM base b WHERE b.attnum = c.attnum ORDER BY b.depth DESC LIMIT 1
 ) r ON true
 JOIN pg_catalog.pg_type bt ON bt.oid = r.typid
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = $1 AND d.adnum = c.attnum
@@ -136,6 +141,7 @@ type ColumnRow = (
     String,
     Vec<String>,
     Vec<String>,
+    Option<String>,
 );
 
 type ForeignKeyRow = (
@@ -210,6 +216,7 @@ pub(crate) async fn reflect(
             category,
             labels,
             domain_checks,
+            domain_base,
         ) = row;
         let class = if typtype == "e" {
             PgClass::Enum(labels)
@@ -231,8 +238,15 @@ pub(crate) async fn reflect(
         }
         let serial =
             computed.is_empty() && default.as_deref().is_some_and(|d| d.contains("nextval("));
+        let kind = mapping::postgres(&declared, &typname, class);
+        // A domain is written, cast and checked as its base type: assigning
+        // that to the column applies the domain's own checks.
+        let declared = match (&kind, domain_base) {
+            (ColumnKind::Unsupported(_), _) | (_, None) => declared,
+            (_, Some(base)) => base,
+        };
         columns.push(ColumnSchema {
-            kind: mapping::postgres(&declared, &typname, class),
+            kind,
             name,
             declared_type: declared,
             nullable: !not_null,

@@ -45,7 +45,7 @@ pub(crate) async fn outside_refs(
     tables: &mut [Scoped],
     given: &[(TableName, String)],
 ) -> Result<Vec<OutsideRef>> {
-    let scoped: HashSet<String> = tables.iter().map(|t| t.schema.name.name.clone()).collect();
+    let scoped: HashSet<TableName> = tables.iter().map(|t| t.schema.resolved.clone()).collect();
     let mut out = Vec::new();
     for (i, t) in tables.iter_mut().enumerate() {
         if t.read_only {
@@ -60,7 +60,7 @@ pub(crate) async fn outside_refs(
         };
         let mut notes = Vec::new();
         for fk in &t.schema.foreign_keys {
-            if scoped.contains(&fk.ref_table.name) {
+            if scoped.contains(&t.schema.resolve_other(&fk.ref_table)) {
                 continue;
             }
             let parent = t.schema.resolve_other(&fk.ref_table);

@@ -21,7 +21,7 @@
 //!   and unsigned (PostgreSQL's are checked where they are bound);
 //! - bytes: MariaDB's `binary(n)` (pads), `varbinary(n)` and the blobs;
 //! - floats: MariaDB's `float(M,D)`/`double(M,D)`, which round to `D`
-//!   decimals;
+//!   decimals, and infinities, which MariaDB clamps to its largest number;
 //! - JSON: an object repeating a key in PostgreSQL's `jsonb`, which keeps
 //!   only the last;
 //! - times: fractional seconds beyond the column's precision (PostgreSQL
@@ -51,6 +51,14 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             Value::Int(i),
         ) if dialect == Dialect::MySql => mysql_integer(declared, *i),
         (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
+            if dialect == Dialect::MySql && x.is_infinite() =>
+        {
+            Err(format!(
+                "an infinity, which MariaDB does not have: {declared} would store its \
+                 largest number instead"
+            ))
+        }
+        (ColumnKind::Float32 | ColumnKind::Float64, Value::Float(x))
             if dialect == Dialect::MySql && declared.contains('(') =>
         {
             mysql_float(&col.kind, declared, *x)
@@ -62,6 +70,12 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
             if dialect == Dialect::Postgres && declared == "jsonb" =>
         {
             jsonb_keys(j.as_str())
+        }
+        (ColumnKind::Interval, Value::Text(s)) if dialect == Dialect::Postgres => {
+            pg_interval(declared, s)
+        }
+        (ColumnKind::Array, Value::Text(s)) if dialect == Dialect::Postgres => {
+            pg_array(declared, s)
         }
         (ColumnKind::Time, Value::Time(t)) => fraction(dialect, declared, t.nanosecond()),
         (ColumnKind::Date, Value::Date(d)) if dialect == Dialect::MySql => {
@@ -81,6 +95,136 @@ pub(crate) fn check(dialect: Dialect, col: &ColumnSchema, value: &Value) -> Resu
         }
         _ => Ok(()),
     }
+}
+
+/// A PostgreSQL array's elements against its element type's limits: an
+/// array input rounds `numeric(5,2)[]`, cuts the trailing spaces of
+/// `varchar(3)[]`, pads `character(3)[]` and rounds `timestamp(0)[]` without
+/// an error, where the same value in a plain column is refused.
+fn pg_array(declared: &str, s: &str) -> Result<(), String> {
+    let element = declared.trim_end_matches("[]");
+    let base = pg_base(element);
+    let time = base.starts_with("time");
+    let kind = match base {
+        "numeric" | "decimal" => ColumnKind::Decimal,
+        "character varying" | "varchar" | "character" | "char" | "bpchar" => ColumnKind::Text,
+        _ if time => ColumnKind::Time,
+        _ => return Ok(()),
+    };
+    if kind != ColumnKind::Time && !element.contains('(') {
+        return Ok(());
+    }
+    let Some(elements) = pg_array_elements(s) else {
+        return Err(format!(
+            "not an array literal shadowdb reads ({{a,b}}, quoted or not): the limits \
+             of {declared} cannot be checked"
+        ));
+    };
+    for (i, e) in elements.iter().enumerate() {
+        let Some(e) = e else { continue };
+        let n = i + 1;
+        let checked = match kind {
+            ColumnKind::Decimal => decimal(Dialect::Postgres, element, e),
+            ColumnKind::Time => array_fraction(element, e),
+            _ => text(Dialect::Postgres, element, e).and_then(|()| {
+                match (base, type_args(element).1) {
+                    ("character" | "char" | "bpchar", Some(width))
+                        if !longer_than(e, width.saturating_sub(1)) =>
+                    {
+                        Err(format!(
+                            "shorter than {width} characters: {element} pads it with spaces"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }),
+        };
+        checked.map_err(|m| format!("element {n}: {m} (in {declared})"))?;
+    }
+    Ok(())
+}
+
+/// Fractional second digits of a time or timestamp element beyond its
+/// precision (6 unless declared), counted in its text.
+fn array_fraction(element: &str, e: &str) -> Result<(), String> {
+    let digits = type_args(element).1.unwrap_or(6);
+    let fraction = e
+        .split_once('.')
+        .map(|(_, f)| f.bytes().take_while(u8::is_ascii_digit).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let kept = fraction
+        .iter()
+        .rposition(|b| *b != b'0')
+        .map_or(0, |p| p + 1);
+    if u64::try_from(kept).unwrap_or(u64::MAX) > digits {
+        Err(format!(
+            "more than {digits} fractional second digits: {element} would round them"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The elements of a PostgreSQL array literal (nested arrays flattened),
+/// as its input reads them: unquoted ones trimmed, `NULL` as `None`,
+/// backslash escapes applied. `None` for anything else (a dimension
+/// decoration, unbalanced braces).
+fn pg_array_elements(s: &str) -> Option<Vec<Option<String>>> {
+    let mut chars = s.trim().chars().peekable();
+    if chars.next()? != '{' {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut depth = 1_usize;
+    while depth > 0 {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.peek().copied()? {
+            '{' => {
+                chars.next();
+                depth += 1;
+                continue;
+            }
+            '}' => {
+                chars.next();
+                depth -= 1;
+            }
+            '"' => {
+                chars.next();
+                let mut e = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => e.push(chars.next()?),
+                        '"' => break,
+                        c => e.push(c),
+                    }
+                }
+                out.push(Some(e));
+            }
+            _ => {
+                let mut e = String::new();
+                let mut quoted_end = 0;
+                while let Some(c) = chars.next_if(|c| *c != ',' && *c != '}') {
+                    if c == '\\' {
+                        e.push(chars.next()?);
+                        quoted_end = e.len();
+                    } else {
+                        e.push(c);
+                    }
+                }
+                let trimmed_len = e.trim_end().len().max(quoted_end);
+                e.truncate(trimmed_len);
+                out.push((!e.eq_ignore_ascii_case("null") || quoted_end > 0).then_some(e));
+            }
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if depth > 0 && chars.next_if_eq(&',').is_none() && chars.peek() != Some(&'}') {
+            return None;
+        }
+        if depth == 0 {
+            break;
+        }
+    }
+    chars.all(char::is_whitespace).then_some(out)
 }
 
 /// `decimal(5,2) unsigned` -> (`decimal`, Some(5), Some(2)).
@@ -169,9 +313,23 @@ fn decimal(dialect: Dialect, declared: &str, text: &str) -> Result<(), String> {
 
 /// SQLite's NUMERIC affinity keeps an integer that fits 64 bits as is, and
 /// anything else as a 64-bit float (15 significant digits kept).
+///
+/// A float holds 15 digits only within its normal range: beyond it SQLite
+/// stores an infinity (`1e400`), zero (`1e-400`) or fewer digits (a
+/// subnormal), so the value must read back as the same number.
 fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
-    if s.significant <= 15 {
+    if s.significant == 0 {
         return Ok(());
+    }
+    if s.significant <= 15 {
+        if float_keeps(text) {
+            return Ok(());
+        }
+        return Err(
+            "outside the range of a 64-bit float: SQLite keeps this DECIMAL column as a \
+             float, which would store an infinity, zero or fewer digits (precision lost)"
+                .to_owned(),
+        );
     }
     let fits_integer = s.frac_digits == 0
         && s.int_digits <= 19
@@ -184,6 +342,19 @@ fn sqlite_decimal(text: &str, s: super::decimal::Shape) -> Result<(), String> {
          64-bit float, which would round it (precision lost)"
             .to_owned(),
     )
+}
+
+/// Whether the float nearest `text` is a normal one that reads back as the
+/// same number.
+fn float_keeps(text: &str) -> bool {
+    let Ok(x) = text.parse::<f64>() else {
+        return false;
+    };
+    x.is_normal()
+        && matches!(
+            (Exact::parse(text), Exact::parse(&crate::prod::format_float(x))),
+            (Ok(a), Ok(b)) if a.compare(&b).is_eq()
+        )
 }
 
 /// Whether `s` has more than `n` characters, without counting long text twice.
@@ -218,6 +389,7 @@ fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
             }
         }
         Dialect::MySql => {
+            mysql_charset(declared, s)?;
             let (base, n, _) = type_args(declared);
             let bytes = |max: u64| {
                 if u64::try_from(s.len()).unwrap_or(u64::MAX) > max {
@@ -249,6 +421,39 @@ fn text(dialect: Dialect, declared: &str, s: &str) -> Result<(), String> {
             }
         }
         Dialect::Sqlite => Ok(()),
+    }
+}
+
+/// The character set reflection appends to a MariaDB text column's type
+/// when it is not `utf8mb4` (`varchar(3) character set utf8mb3`).
+pub(crate) const CHARSET_MARK: &str = " character set ";
+
+/// A character the column's character set cannot hold: MariaDB refuses it
+/// in strict mode and stores `?` outside it.
+fn mysql_charset(declared: &str, s: &str) -> Result<(), String> {
+    let Some((_, charset)) = declared.split_once(CHARSET_MARK) else {
+        return Ok(());
+    };
+    let charset = charset.split_whitespace().next().unwrap_or_default();
+    let holds: fn(char) -> bool = match charset {
+        "utf8mb4" | "utf16" | "utf16le" | "utf32" => return Ok(()),
+        "utf8mb3" | "utf8" | "ucs2" => |c| u32::from(c) <= 0xFFFF,
+        // MariaDB's latin1 is Windows-1252 with its five unassigned bytes
+        // kept as the C1 controls of the same number.
+        "latin1" => |c| {
+            matches!(u32::from(c), 0..=0x7F | 0xA0..=0xFF | 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)
+                || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
+        },
+        // Other character sets are not mapped here: ASCII is in all of them.
+        _ => |c| c.is_ascii(),
+    };
+    if s.chars().all(holds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "holds a character that {charset} cannot store: {declared} would refuse it or \
+             store '?' (MariaDB outside strict mode)"
+        ))
     }
 }
 
@@ -400,6 +605,65 @@ fn mysql_timestamp_range(declared: &str, unix_seconds: i64) -> Result<(), String
     }
 }
 
+/// PostgreSQL's interval input converts a fraction of a unit into smaller
+/// units and truncates what they cannot hold (`0.123 years` is `1 mon`),
+/// rounds seconds to the column's precision, and a field list other than
+/// one ending in `second` drops the fields below it (`interval year to
+/// month` keeps no days). Fractions are accepted in seconds only (a time
+/// `01:02:03.5`, `1.5 s`, ISO `PT1.5S`), within the precision.
+fn pg_interval(declared: &str, s: &str) -> Result<(), String> {
+    let fields = declared
+        .strip_prefix("interval")
+        .unwrap_or(declared)
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if !fields.is_empty() && !fields.ends_with("second") {
+        return Err(format!(
+            "{declared} drops the fields below its last, which shadowdb does not check"
+        ));
+    }
+    let digits = type_args(declared).1.unwrap_or(6);
+    let tokens: Vec<&str> = s.split_whitespace().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let Some(at) = token.find(['.', ',']) else {
+            continue;
+        };
+        let after = token.get(at + 1..).unwrap_or_default();
+        let fraction: &str = after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or_default();
+        let unit = after
+            .get(fraction.len()..)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let next = tokens
+            .get(i + 1)
+            .map(|t| t.to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_seconds = |u: &str| matches!(u, "s" | "sec" | "secs" | "second" | "seconds");
+        let seconds = token.contains(':')
+            || is_seconds(&unit)
+            || (unit.is_empty() && is_seconds(&next))
+            || (unit == "s" && token.to_ascii_uppercase().starts_with('P'));
+        if !seconds {
+            return Err(format!(
+                "a fraction of a unit other than seconds: {declared} converts it and \
+                 truncates (write whole units, or seconds)"
+            ));
+        }
+        let kept = fraction.trim_end_matches('0').len();
+        if u64::try_from(kept).unwrap_or(u64::MAX) > digits {
+            return Err(format!(
+                "more than {digits} fractional second digits: {declared} would round them"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Fractional seconds beyond the column's precision.
 fn fraction(dialect: Dialect, declared: &str, nanos: u32) -> Result<(), String> {
     let (_, n, _) = type_args(declared);
@@ -442,6 +706,133 @@ mod tests {
 
     fn text_value(s: &str) -> Value {
         Value::Text(s.into())
+    }
+
+    #[test]
+    fn postgres_intervals_are_not_truncated() {
+        let iv = |declared: &str, v: &str| {
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Interval, declared),
+                &text_value(v),
+            )
+        };
+        for ok in [
+            "1 year 2 mons 3 days 04:05:06.123456",
+            "1.5 s",
+            "1.5 seconds",
+            "1.5sec",
+            "PT1.5S",
+            "-00:00:01.5",
+            "3 days",
+            "@ 1 hour",
+        ] {
+            assert_eq!(iv("interval", ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            iv("interval", "0.123 years"),
+            Err(
+                "a fraction of a unit other than seconds: interval converts it and \
+                 truncates (write whole units, or seconds)"
+                    .into()
+            )
+        );
+        assert!(iv("interval", "P0.5Y").is_err());
+        assert!(iv("interval", "1.5 days").is_err());
+        assert_eq!(
+            iv("interval", "00:00:01.1234567"),
+            Err("more than 6 fractional second digits: interval would round them".into())
+        );
+        assert_eq!(
+            iv("interval second(0)", "1.5 s"),
+            Err("more than 0 fractional second digits: interval second(0) would round them".into())
+        );
+        assert_eq!(
+            iv("interval day to second(3)", "1 day 00:00:01.125"),
+            Ok(())
+        );
+        assert_eq!(
+            iv("interval year to month", "1 year"),
+            Err(
+                "interval year to month drops the fields below its last, which shadowdb \
+                 does not check"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn postgres_array_elements_keep_their_element_limits() {
+        let elems = |s: &str| pg_array_elements(s);
+        assert_eq!(
+            elems(r#" { 1.5 , "a,\"b" ,NULL, "NULL", {x\ , y}} "#),
+            Some(vec![
+                Some("1.5".into()),
+                Some("a,\"b".into()),
+                None,
+                Some("NULL".into()),
+                Some("x ".into()),
+                Some("y".into()),
+            ])
+        );
+        assert_eq!(elems("{}"), Some(vec![]));
+        assert_eq!(elems("[0:1]={1,2}"), None);
+        assert_eq!(elems("{1,2"), None);
+        assert_eq!(elems("{1,2}x"), None);
+
+        let check_pg = |declared: &str, v: &str| {
+            check(
+                Dialect::Postgres,
+                &col(ColumnKind::Array, declared),
+                &text_value(v),
+            )
+        };
+        assert_eq!(check_pg("numeric(5,2)[]", "{1.23,NULL,-999.99}"), Ok(()));
+        assert_eq!(
+            check_pg("numeric(5,2)[]", "{1.23,1.234}"),
+            Err(
+                "element 2: more than 2 digits after the point: numeric(5,2) would round \
+                 it (precision lost); round it explicitly with decimal_round(value, 2) \
+                 (in numeric(5,2)[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg("character varying(3)[][]", r#"{{"abc   "}}"#),
+            Err(
+                "element 1: longer than 3 characters: too long for character varying(3) \
+                 (in character varying(3)[][])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg("character(3)[]", "{abc,ab}"),
+            Err(
+                "element 2: shorter than 3 characters: character(3) pads it with spaces \
+                 (in character(3)[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg(
+                "timestamp(0) without time zone[]",
+                r#"{"2024-01-01 00:00:00.5"}"#
+            ),
+            Err(
+                "element 1: more than 0 fractional second digits: timestamp(0) without \
+                 time zone would round them (in timestamp(0) without time zone[])"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check_pg(
+                "timestamp with time zone[]",
+                r#"{"2024-01-01 00:00:00.1234560+02"}"#
+            ),
+            Ok(())
+        );
+        assert_eq!(check_pg("text[]", "[0:1]={a,b}"), Ok(()));
+        assert!(check_pg("numeric(5,2)[]", "[0:1]={1,2}").is_err());
     }
 
     #[test]
