@@ -1486,7 +1486,10 @@ pub(crate) async fn clone_rows(
                 .acquire()
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?;
-            stream!(&mut *conn)
+            let prev = pg_utf8(&mut conn, &context).await?;
+            let n = stream!(&mut *conn);
+            pg_restore_encoding(&mut conn, &prev).await;
+            n
         }
         Production::MySql(pool) => {
             let mut conn = pool
@@ -1511,16 +1514,58 @@ pub(crate) async fn clone_rows(
 
 /// MySQL converts TIMESTAMP values to the session time zone: pin it to UTC
 /// while shadowdb reads and writes, so instants stay instants.
+///
+/// The session's character set is pinned to utf8mb4 as well: the driver
+/// sends and reads UTF-8, and a session in another character set (`SET
+/// NAMES latin1` in a pool's `after_connect`) would take the bound tenant
+/// `'acmé'` as `'acmÃ©'`, another tenant's value, and store what nobody
+/// reviewed.
 async fn mysql_utc(conn: &mut sqlx::mysql::MySqlConnection, context: &str) -> Result<()> {
-    conn.execute("SET @shadowdb_prev_tz = @@session.time_zone, time_zone = '+00:00'")
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::database(context.to_owned(), e))
+    conn.execute(
+        "SET @shadowdb_prev_tz = @@session.time_zone, \
+         @shadowdb_prev_csc = @@session.character_set_client, \
+         @shadowdb_prev_csr = @@session.character_set_results, \
+         @shadowdb_prev_coll = @@session.collation_connection, \
+         time_zone = '+00:00', NAMES utf8mb4",
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| Error::database(context.to_owned(), e))
 }
+
+/// Restores what [`mysql_utc`] pinned.
+const MYSQL_RESTORE: &str = "SET time_zone = @shadowdb_prev_tz, \
+     character_set_client = @shadowdb_prev_csc, \
+     character_set_results = @shadowdb_prev_csr, \
+     collation_connection = @shadowdb_prev_coll";
 
 async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
     // Best effort: the connection returns to the user's pool as it came.
-    let _ = conn.execute("SET time_zone = @shadowdb_prev_tz").await;
+    let _ = conn.execute(MYSQL_RESTORE).await;
+}
+
+/// PostgreSQL converts text between the server's encoding and the session's
+/// `client_encoding`, while the driver sends and reads UTF-8: a session in
+/// `LATIN1` would read another tenant's `'acmÃ©'` as `'acmé'`. The clone's
+/// session speaks UTF-8; the previous encoding is returned for
+/// [`pg_restore_encoding`].
+async fn pg_utf8(conn: &mut sqlx::postgres::PgConnection, context: &str) -> Result<String> {
+    let prev: String = sqlx::query_scalar("SELECT current_setting('client_encoding')")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| Error::database(context.to_owned(), e))?;
+    conn.execute("SET client_encoding = 'UTF8'")
+        .await
+        .map_err(|e| Error::database(context.to_owned(), e))?;
+    Ok(prev)
+}
+
+async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &str) {
+    // Best effort: the connection returns to the user's pool as it came.
+    let _ = sqlx::query("SELECT set_config('client_encoding', $1, false)")
+        .bind(prev)
+        .execute(&mut *conn)
+        .await;
 }
 
 /// One transaction on production.
@@ -1536,7 +1581,12 @@ impl ProdTx {
         let ctx = "commit: BEGIN";
         Ok(match prod {
             Production::Postgres(p) => {
-                ProdTx::Postgres(p.begin().await.map_err(|e| Error::database(ctx, e))?)
+                let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;
+                // UTF-8 for this transaction only (see `pg_utf8`).
+                tx.execute("SET LOCAL client_encoding = 'UTF8'")
+                    .await
+                    .map_err(|e| Error::database(ctx, e))?;
+                ProdTx::Postgres(tx)
             }
             Production::MySql(p) => {
                 let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;
@@ -1655,7 +1705,7 @@ impl ProdTx {
         match self {
             ProdTx::Postgres(tx) => tx.commit().await,
             ProdTx::MySql(mut tx) => {
-                let _ = tx.execute("SET time_zone = @shadowdb_prev_tz").await;
+                let _ = tx.execute(MYSQL_RESTORE).await;
                 tx.commit().await
             }
             ProdTx::Sqlite(tx) => tx.commit().await,
@@ -1666,7 +1716,10 @@ impl ProdTx {
     pub(crate) async fn rollback(self) {
         let _ = match self {
             ProdTx::Postgres(tx) => tx.rollback().await,
-            ProdTx::MySql(tx) => tx.rollback().await,
+            ProdTx::MySql(mut tx) => {
+                let _ = tx.execute(MYSQL_RESTORE).await;
+                tx.rollback().await
+            }
             ProdTx::Sqlite(tx) => tx.rollback().await,
         };
     }

@@ -7,6 +7,7 @@ mod computed;
 mod exact;
 mod fidelity;
 mod governance;
+mod hostile_tenant;
 mod sandbox;
 mod schema;
 mod smoke;

@@ -1,0 +1,232 @@
+//! Hostile settings against byte-exact tenants and guards: a parent outside
+//! the scope whose tenant column is in another character set, and production
+//! sessions whose connection character set is not UTF-8 (a pool's
+//! `after_connect` may set it). Production's rows are read back with a
+//! separate connection.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic fails the calling test"
+)]
+
+use safemodel::Value;
+use shadowdb::prod::Production;
+use shadowdb::{Error, ShadowDb};
+use sqlx::Executor as _;
+
+use crate::common::{Kind, TestDb};
+
+fn rows(items: &[&[&str]]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
+        .collect()
+}
+
+// ---- a parent outside the scope, its tenant in latin1 --------------------------
+
+/// `acmé` in UTF-8 is the bytes `61 63 6d c3 a9`; in a `latin1` column those
+/// same bytes are another tenant, `acmÃ©`. Comparing the column's raw bytes
+/// with the bound value's takes that tenant's task for the scoped tenant's.
+#[tokio::test]
+async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
+    let Some(db) = TestDb::new(Kind::MySql, "ht_outside_latin1").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE ht_ptasks (id BIGINT PRIMARY KEY, org VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_bin NOT NULL) ENGINE=InnoDB; \
+         CREATE TABLE ht_comments (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL, task_id BIGINT, body TEXT NOT NULL, \
+           FOREIGN KEY (task_id) REFERENCES ht_ptasks (id)) ENGINE=InnoDB; \
+         INSERT INTO ht_ptasks VALUES (1, 'acmé'); \
+         INSERT INTO ht_ptasks VALUES (2, 'acmÃ©'); \
+         INSERT INTO ht_comments VALUES (1, 'acmé', 1, 'first')",
+    )
+    .await;
+    // Production holds two distinct tenants.
+    assert_eq!(
+        db.rows("SELECT id, HEX(org) FROM ht_ptasks ORDER BY id")
+            .await,
+        rows(&[&["1", "61636DE9"], &["2", "61636DC3A9"]])
+    );
+    let open = || async {
+        ShadowDb::builder(db.prod.clone())
+            .table("ht_comments")
+            .tenant_column("ht_comments", "org")
+            .tenant_column("ht_ptasks", "org")
+            .allow_uncontracted(true)
+            .tenant("acmé")
+            .open()
+            .await
+            .unwrap()
+    };
+    for sql in [
+        "INSERT INTO ht_comments (id, task_id, body) VALUES (5, 2, 'x')",
+        "UPDATE ht_comments SET task_id = 2 WHERE id = 1",
+    ] {
+        let mut sdb = open().await;
+        sdb.execute(sql, &[]).await.unwrap();
+        let cs = sdb.diff().unwrap();
+        let err = sdb.commit(&cs).await.unwrap_err();
+        let key = if sql.starts_with("INSERT") {
+            "id=5"
+        } else {
+            "id=1"
+        };
+        assert!(
+            matches!(&err, Error::TenantBreach { table, key: k, .. } if table == "ht_comments" && k == key),
+            "{sql}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "tenant breach: ht_comments[{key}]: (task_id) does not reference a row of `ht_ptasks` of this tenant"
+            )
+        );
+    }
+    assert_eq!(
+        db.rows("SELECT id, org, task_id, body FROM ht_comments ORDER BY id")
+            .await,
+        rows(&[&["1", "acmé", "1", "first"]])
+    );
+
+    // The tenant's own task (its latin1 bytes differ from the UTF-8 ones) commits.
+    let mut sdb = open().await;
+    sdb.execute(
+        "INSERT INTO ht_comments (id, task_id, body) VALUES (6, 1, 'mine')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        db.rows("SELECT id, org, task_id, body FROM ht_comments ORDER BY id")
+            .await,
+        rows(&[&["1", "acmé", "1", "first"], &["6", "acmé", "1", "mine"]])
+    );
+}
+
+// ---- a production session in another character set -----------------------------
+
+/// A pool whose sessions speak `latin1` (MariaDB `SET NAMES latin1`,
+/// PostgreSQL `client_encoding = LATIN1`) while the driver sends UTF-8.
+async fn latin1_pool(db: &TestDb) -> Production {
+    match db.kind {
+        Kind::MySql => Production::MySql(
+            sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(2)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("SET NAMES latin1").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&db.url)
+                .await
+                .unwrap(),
+        ),
+        Kind::Postgres => Production::Postgres(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("SET client_encoding = 'LATIN1'").await?;
+                        Ok(())
+                    })
+                })
+                .connect(&db.url)
+                .await
+                .unwrap(),
+        ),
+        Kind::Sqlite => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_session_in_another_character_set_stores_what_the_review_showed() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "ht_names").await else {
+            continue;
+        };
+        db.exec(match kind {
+            Kind::Postgres => {
+                "CREATE TABLE ht_notes (id bigint PRIMARY KEY, org text NOT NULL, body text NOT NULL)"
+            }
+            _ => {
+                "CREATE TABLE ht_notes (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL, body VARCHAR(100) NOT NULL) ENGINE=InnoDB"
+            }
+        })
+        .await;
+        db.exec(
+            "INSERT INTO ht_notes VALUES (1, 'acmé', 'old'); \
+             INSERT INTO ht_notes VALUES (2, 'acmÃ©', 'secret')",
+        )
+        .await;
+        let prod = latin1_pool(&db).await;
+        let opened = ShadowDb::builder(prod.clone())
+            .table("ht_notes")
+            .tenant_column("ht_notes", "org")
+            .allow_uncontracted(true)
+            .tenant("acmé")
+            .open()
+            .await;
+        let mut sdb = match opened {
+            Ok(sdb) => sdb,
+            Err(e) => panic!("{kind:?}: {e:?}"),
+        };
+        // Exactly the tenant's row, nothing of the other tenant's.
+        let seen = sdb
+            .query("SELECT id, org, body FROM ht_notes ORDER BY id", &[])
+            .await
+            .unwrap()
+            .rows;
+        assert_eq!(
+            seen,
+            vec![vec![
+                Value::Int(1),
+                Value::Text("acmé".into()),
+                Value::Text("old".into())
+            ]],
+            "{kind:?}"
+        );
+        sdb.execute("UPDATE ht_notes SET body = 'café' WHERE id = 1", &[])
+            .await
+            .unwrap();
+        sdb.execute("INSERT INTO ht_notes (id, body) VALUES (3, 'naïve')", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        sdb.commit(&cs).await.unwrap();
+        // What the review showed is what production holds, byte for byte.
+        assert_eq!(
+            db.rows("SELECT id, org, body FROM ht_notes ORDER BY id")
+                .await,
+            rows(&[
+                &["1", "acmé", "café"],
+                &["2", "acmÃ©", "secret"],
+                &["3", "acmé", "naïve"]
+            ]),
+            "{kind:?}"
+        );
+        // The user's sessions keep their own character set.
+        match &prod {
+            Production::MySql(p) => {
+                let cs: String = sqlx::query_scalar("SELECT @@character_set_client")
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+                assert_eq!(cs, "latin1");
+            }
+            Production::Postgres(p) => {
+                let cs: String = sqlx::query_scalar("SHOW client_encoding")
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+                assert_eq!(cs, "LATIN1");
+            }
+            _ => {}
+        }
+    }
+}
