@@ -1544,28 +1544,64 @@ async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
     let _ = conn.execute(MYSQL_RESTORE).await;
 }
 
-/// PostgreSQL converts text between the server's encoding and the session's
-/// `client_encoding`, while the driver sends and reads UTF-8: a session in
-/// `LATIN1` would read another tenant's `'acmÃ©'` as `'acmé'`. The clone's
-/// session speaks UTF-8; the previous encoding is returned for
-/// [`pg_restore_encoding`].
-async fn pg_utf8(conn: &mut sqlx::postgres::PgConnection, context: &str) -> Result<String> {
-    let prev: String = sqlx::query_scalar("SELECT current_setting('client_encoding')")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| Error::database(context.to_owned(), e))?;
-    conn.execute("SET client_encoding = 'UTF8'")
+/// The PostgreSQL session settings that change how values read as text
+/// print (and the bytes the driver exchanges), pinned while shadowdb reads
+/// and writes: `client_encoding` (the driver sends and reads UTF-8; a session
+/// in `LATIN1` reads another tenant's `'acmÃ©'` as `'acmé'`),
+/// `extra_float_digits` (at `-3`, `1.23456789012341` and `...42` print
+/// alike, so a float array neither clones exactly nor guards), and the
+/// styles of dates, intervals and bytea (so digests and guards print the
+/// same way on every connection of the pool). `DateStyle = ISO` keeps the
+/// session's day/month order for input.
+const PG_PINNED: [(&str, &str); 5] = [
+    ("client_encoding", "UTF8"),
+    ("extra_float_digits", "3"),
+    ("DateStyle", "ISO"),
+    ("IntervalStyle", "postgres"),
+    ("bytea_output", "hex"),
+];
+
+/// `SET [LOCAL] name = value; ...` of [`PG_PINNED`].
+fn pg_pin_sql(local: bool) -> String {
+    PG_PINNED
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "SET {}{name} = '{value}'",
+                if local { "LOCAL " } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Pins [`PG_PINNED`] on the clone's session; returns the previous values
+/// for [`pg_restore_encoding`].
+async fn pg_utf8(conn: &mut sqlx::postgres::PgConnection, context: &str) -> Result<Vec<String>> {
+    let mut prev = Vec::with_capacity(PG_PINNED.len());
+    for (name, _) in PG_PINNED {
+        let v: String = sqlx::query_scalar("SELECT current_setting($1)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| Error::database(context.to_owned(), e))?;
+        prev.push(v);
+    }
+    conn.execute(sqlx::AssertSqlSafe(pg_pin_sql(false)))
         .await
         .map_err(|e| Error::database(context.to_owned(), e))?;
     Ok(prev)
 }
 
-async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &str) {
+async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &[String]) {
     // Best effort: the connection returns to the user's pool as it came.
-    let _ = sqlx::query("SELECT set_config('client_encoding', $1, false)")
-        .bind(prev)
-        .execute(&mut *conn)
-        .await;
+    for ((name, _), v) in PG_PINNED.iter().zip(prev) {
+        let _ = sqlx::query("SELECT set_config($1, $2, false)")
+            .bind(*name)
+            .bind(v)
+            .execute(&mut *conn)
+            .await;
+    }
 }
 
 /// One transaction on production.
@@ -1582,8 +1618,8 @@ impl ProdTx {
         Ok(match prod {
             Production::Postgres(p) => {
                 let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;
-                // UTF-8 for this transaction only (see `pg_utf8`).
-                tx.execute("SET LOCAL client_encoding = 'UTF8'")
+                // For this transaction only (see `PG_PINNED`).
+                tx.execute(sqlx::AssertSqlSafe(pg_pin_sql(true)))
                     .await
                     .map_err(|e| Error::database(ctx, e))?;
                 ProdTx::Postgres(tx)

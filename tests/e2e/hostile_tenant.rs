@@ -230,3 +230,75 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
         }
     }
 }
+
+// ---- a PostgreSQL session that prints floats short ---------------------------------
+
+/// `extra_float_digits = -3` prints `1.23456789012341` and `1.23456789012342` alike
+/// (`1.23456789012`): a float array read as its text then neither clones exactly
+/// nor guards against another connection's change.
+#[tokio::test]
+async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() {
+    let Some(db) = TestDb::new(Kind::Postgres, "ht_float_digits").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE ht_series (id bigint PRIMARY KEY, org text NOT NULL, vals float8[] NOT NULL, n int NOT NULL); \
+         INSERT INTO ht_series VALUES (1, 'acme', '{1.23456789012341}', 0)",
+    )
+    .await;
+    let prod = Production::Postgres(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET extra_float_digits = -3").await?;
+                    Ok(())
+                })
+            })
+            .connect(&db.url)
+            .await
+            .unwrap(),
+    );
+    let mut sdb = ShadowDb::builder(prod.clone())
+        .table("ht_series")
+        .tenant_column("ht_series", "org")
+        .allow_uncontracted(true)
+        .tenant("acme")
+        .open()
+        .await
+        .unwrap();
+    let seen = sdb
+        .query("SELECT vals FROM ht_series WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(seen, vec![vec![Value::Text("{1.23456789012341}".into())]]);
+    sdb.execute(
+        "UPDATE ht_series SET vals = '{1.23456789012341,2}', n = 1 WHERE id = 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let cs = sdb.diff().unwrap();
+    // Another connection changes the array after the clone.
+    db.exec("UPDATE ht_series SET vals = '{1.23456789012342}' WHERE id = 1")
+        .await;
+    let err = sdb.commit(&cs).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict(c) if c.len() == 1 && c[0].table == "ht_series" && c[0].key == "id=1"),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.rows("SELECT id, vals::text, n FROM ht_series").await,
+        rows(&[&["1", "{1.23456789012342}", "0"]])
+    );
+    // The user's sessions keep their own setting.
+    let Production::Postgres(p) = &prod else {
+        unreachable!()
+    };
+    let digits: String = sqlx::query_scalar("SHOW extra_float_digits")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(digits, "-3");
+}
