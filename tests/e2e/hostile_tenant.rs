@@ -302,3 +302,93 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
         .unwrap();
     assert_eq!(digits, "-3");
 }
+
+// ---- rollback after a case-only change by another connection -------------------
+
+/// A case- (and on MariaDB accent-) insensitive text type for `db`.
+fn ci_text(db: &TestDb) -> &'static str {
+    match db.kind {
+        Kind::Sqlite => "TEXT COLLATE NOCASE",
+        Kind::Postgres => "text COLLATE ht_ci",
+        Kind::MySql => "VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_nopad_ci",
+    }
+}
+
+/// A commit inserted one row and updated another of a composite key with a
+/// case-insensitive text part; another connection then changed, by case
+/// only, the inserted row's tenant and the updated row's key. Rolling back
+/// would delete a row that is no longer the tenant's and set back a row that
+/// is no longer the one committed: both are conflicts, nothing is written.
+#[tokio::test]
+async fn rollback_after_a_case_only_change_is_a_conflict() {
+    crate::each_db!("ht_rollback_case", |db| {
+        if db.kind == Kind::Postgres {
+            db.exec("CREATE COLLATION ht_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+                .await;
+        }
+        let ty = ci_text(&db);
+        db.exec(&format!(
+            "CREATE TABLE ht_docs (code {ty} NOT NULL, n INTEGER NOT NULL, org {ty} NOT NULL, body VARCHAR(40) NOT NULL, PRIMARY KEY (code, n)); \
+             INSERT INTO ht_docs VALUES ('k2', 1, 'acme', 'old')"
+        ))
+        .await;
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("ht_docs")
+            .tenant_column("ht_docs", "org")
+            .allow_uncontracted(true)
+            .audit_in_production(true)
+            .tenant("acme")
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("INSERT INTO ht_docs (code, n, body) VALUES ('k1', 1, 'new')", &[])
+            .await
+            .unwrap();
+        sdb.execute("UPDATE ht_docs SET body = 'mine' WHERE code = 'k2'", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        let commit = sdb.commit(&cs).await.unwrap();
+        db.exec(
+            "UPDATE ht_docs SET org = 'ACME' WHERE code = 'k1'; \
+             UPDATE ht_docs SET code = 'K2' WHERE code = 'k2'",
+        )
+        .await;
+        let before = db
+            .rows("SELECT code, n, org, body FROM ht_docs ORDER BY body")
+            .await;
+        assert_eq!(
+            before,
+            rows(&[&["K2", "1", "acme", "mine"], &["k1", "1", "ACME", "new"]]),
+            "{:?}",
+            db.kind
+        );
+        let err = shadowdb::rollback::Rollback::new(db.prod.clone())
+            .tenant_column("ht_docs", "org")
+            .allow_uncontracted(true)
+            .run(&commit.commit_id)
+            .await
+            .unwrap_err();
+        let Error::Conflict(mut c) = err else {
+            panic!("{:?}: {err:?}", db.kind)
+        };
+        c.sort_by(|a, b| a.key.cmp(&b.key));
+        let keys: Vec<(&str, &str)> = c
+            .iter()
+            .map(|c| (c.table.as_str(), c.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [("ht_docs", "code=\"k1\",n=1"), ("ht_docs", "code=\"k2\",n=1")],
+            "{:?}: {c:?}",
+            db.kind
+        );
+        assert_eq!(
+            db.rows("SELECT code, n, org, body FROM ht_docs ORDER BY body")
+                .await,
+            before,
+            "{:?}",
+            db.kind
+        );
+    });
+}
