@@ -341,9 +341,12 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
             .open()
             .await
             .unwrap();
-        sdb.execute("INSERT INTO ht_docs (code, n, body) VALUES ('k1', 1, 'new')", &[])
-            .await
-            .unwrap();
+        sdb.execute(
+            "INSERT INTO ht_docs (code, n, body) VALUES ('k1', 1, 'new')",
+            &[],
+        )
+        .await
+        .unwrap();
         sdb.execute("UPDATE ht_docs SET body = 'mine' WHERE code = 'k2'", &[])
             .await
             .unwrap();
@@ -379,7 +382,10 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
             .collect();
         assert_eq!(
             keys,
-            [("ht_docs", "code=\"k1\",n=1"), ("ht_docs", "code=\"k2\",n=1")],
+            [
+                ("ht_docs", "code=\"k1\",n=1"),
+                ("ht_docs", "code=\"k2\",n=1")
+            ],
             "{:?}: {c:?}",
             db.kind
         );
@@ -391,4 +397,72 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
             db.kind
         );
     });
+}
+
+// ---- a tenant value the tenant column cannot hold exactly -----------------------
+
+/// MariaDB `CHAR(n)` drops trailing spaces: a sandbox of tenant `'acme '`
+/// would insert rows production stores as tenant `'acme'`'s.
+#[tokio::test]
+async fn a_tenant_with_trailing_spaces_on_a_char_column_is_refused() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "ht_char_tenant").await else {
+            continue;
+        };
+        db.exec(
+            "CREATE TABLE ht_cnotes (id INTEGER PRIMARY KEY, org CHAR(8) NOT NULL, body VARCHAR(40) NOT NULL); \
+             INSERT INTO ht_cnotes VALUES (1, 'acme', 'secret')",
+        )
+        .await;
+        let opened = ShadowDb::builder(db.prod.clone())
+            .table("ht_cnotes")
+            .tenant_column("ht_cnotes", "org")
+            .allow_uncontracted(true)
+            .tenant("acme ")
+            .open()
+            .await;
+        match opened {
+            Err(e) => {
+                assert!(
+                    matches!(&e, Error::TenantCollation { .. } | Error::Config(_)),
+                    "{kind:?}: {e:?}"
+                );
+            }
+            Ok(mut sdb) => {
+                sdb.execute(
+                    "INSERT INTO ht_cnotes (id, body) VALUES (2, 'planted')",
+                    &[],
+                )
+                .await
+                .unwrap();
+                let cs = sdb.diff().unwrap();
+                let res = sdb.commit(&cs).await;
+                let Err(Error::Contract(v)) = res else {
+                    panic!("{kind:?}: {res:?}")
+                };
+                assert_eq!(v.len(), 1);
+                assert_eq!(
+                    (v[0].table.as_str(), v[0].key.as_str()),
+                    ("ht_cnotes", "id=2")
+                );
+                assert!(
+                    v[0].violations[0]
+                        .message
+                        .starts_with("ends in a space, which ")
+                        && v[0].violations[0].column == "org",
+                    "{kind:?}: {v:?}"
+                );
+            }
+        }
+        assert_eq!(
+            db.rows(if kind == Kind::Postgres {
+                "SELECT id, '[' || org::varchar || ']', body FROM ht_cnotes ORDER BY id"
+            } else {
+                "SELECT id, CONCAT('[', org, ']'), body FROM ht_cnotes ORDER BY id"
+            })
+            .await,
+            rows(&[&["1", "[acme]", "secret"]]),
+            "{kind:?}"
+        );
+    }
 }
