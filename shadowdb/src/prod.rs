@@ -1286,11 +1286,7 @@ fn clone_sql(
     digests: &[ColumnSchema],
 ) -> String {
     let mut list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
-    list.extend(
-        digests
-            .iter()
-            .filter_map(|c| digest_expr(dialect, &dialect.quote(&c.name))),
-    );
+    list.extend(digests.iter().filter_map(|c| digest_of(dialect, c)));
     let mut sql = format!(
         "SELECT {} FROM {}",
         list.join(", "),
@@ -1321,6 +1317,22 @@ pub(crate) fn digest_expr(dialect: Dialect, col_ref: &str) -> Option<String> {
         Dialect::MySql => Some(format!("SHA2(CAST({col_ref} AS BINARY), 256)")),
         Dialect::Sqlite => None,
     }
+}
+
+/// [`digest_expr`] of column `col`, over a text production prints without
+/// losing anything: MariaDB prints a `FLOAT` with six digits (`1.2345678`
+/// and `1.2345679` are both `1.23457`), so it is widened to `DOUBLE` first,
+/// which prints the shortest text that reads back as the same value.
+/// (PostgreSQL prints floats exactly at the pinned `extra_float_digits`.)
+pub(crate) fn digest_of(dialect: Dialect, col: &ColumnSchema) -> Option<String> {
+    let q = dialect.quote(&col.name);
+    let value = match (dialect, &col.kind) {
+        (Dialect::MySql, ColumnKind::Float32 | ColumnKind::Float64) => {
+            format!("CAST({q} AS DOUBLE)")
+        }
+        _ => q,
+    };
+    digest_expr(dialect, &value)
 }
 
 /// The column a digest is decoded as.

@@ -1317,7 +1317,7 @@ impl ShadowDb {
                 digests
                     .cols
                     .iter()
-                    .filter_map(|c| prod::digest_expr(dialect, &dialect.quote(&c.name))),
+                    .filter_map(|c| prod::digest_of(dialect, c)),
             );
             let digest_cols: Vec<ColumnSchema> =
                 digests.cols.iter().map(prod::digest_col).collect();

@@ -11,9 +11,9 @@
     reason = "test helpers: a panic fails the calling test"
 )]
 
-use safemodel::Value;
+use safemodel::{SafeModel, Value};
 use shadowdb::prod::Production;
-use shadowdb::{Error, ShadowDb};
+use shadowdb::{ConflictKind, Error, ShadowDb};
 use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb};
@@ -462,6 +462,93 @@ async fn a_tenant_with_trailing_spaces_on_a_char_column_is_refused() {
             })
             .await,
             rows(&[&["1", "[acme]", "secret"]]),
+            "{kind:?}"
+        );
+    }
+}
+
+// ---- PII digests: lossless for every type, NULL is not empty ---------------------
+
+#[derive(Debug, SafeModel)]
+#[safemodel(table = "ht_people", tenant = "org")]
+pub struct HtPerson {
+    #[safemodel(primary_key)]
+    pub id: i64,
+    pub org: i64,
+    pub n: i64,
+    #[safemodel(pii)]
+    pub score: Option<f32>,
+    #[safemodel(pii)]
+    pub note: Option<String>,
+}
+
+/// MariaDB prints a `FLOAT` with six digits (`1.2345678` and `1.2345679`
+/// are both `1.23457`): a digest of that text misses another connection's
+/// change. A NULL that became `''` is a change too.
+#[tokio::test]
+async fn pii_digests_see_every_change_production_stores() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "ht_pii").await else {
+            continue;
+        };
+        db.exec(match kind {
+            Kind::Postgres => {
+                "CREATE TABLE ht_people (id bigint PRIMARY KEY, org bigint NOT NULL, n bigint NOT NULL, score real, note varchar(20))"
+            }
+            _ => {
+                "CREATE TABLE ht_people (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, n BIGINT NOT NULL, score FLOAT, note VARCHAR(20))"
+            }
+        })
+        .await;
+        db.exec(
+            "INSERT INTO ht_people VALUES (1, 1, 0, 1.2345678, 'x'); \
+             INSERT INTO ht_people VALUES (2, 1, 0, 2, NULL); \
+             INSERT INTO ht_people VALUES (3, 1, 0, 3, 'z'); \
+             INSERT INTO ht_people VALUES (4, 1, 0, 4, 'w')",
+        )
+        .await;
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("ht_people")
+            .tenant(1_i64)
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("UPDATE ht_people SET n = 1 WHERE id IN (1, 2, 3)", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        db.exec(
+            "UPDATE ht_people SET score = 1.2345679 WHERE id = 1; \
+             UPDATE ht_people SET note = '' WHERE id = 2",
+        )
+        .await;
+        let before = db
+            .rows("SELECT id, n, CAST(score AS DECIMAL(20,10)), note FROM ht_people ORDER BY id")
+            .await;
+        let err = sdb.commit(&cs).await.unwrap_err();
+        let Error::Conflict(mut c) = err else {
+            panic!("{kind:?}: {err:?}")
+        };
+        c.sort_by(|a, b| a.key.cmp(&b.key));
+        let got: Vec<(&str, &str, &ConflictKind)> = c
+            .iter()
+            .map(|c| (c.table.as_str(), c.key.as_str(), &c.kind))
+            .collect();
+        let changed = |col: &str| ConflictKind::Changed {
+            columns: vec![col.to_owned()],
+        };
+        assert_eq!(
+            got,
+            [
+                ("ht_people", "id=1", &changed("score")),
+                ("ht_people", "id=2", &changed("note"))
+            ],
+            "{kind:?}"
+        );
+        assert_eq!(
+            db.rows("SELECT id, n, CAST(score AS DECIMAL(20,10)), note FROM ht_people ORDER BY id")
+                .await,
+            before,
             "{kind:?}"
         );
     }
