@@ -224,7 +224,9 @@ pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: 
         // A non-deterministic collation finds `'abc'` equal to `'ABC'`;
         // `"C"` compares the bytes.
         Dialect::Postgres if collates(dialect, &col.kind) => {
-            format!("{read}::text COLLATE \"C\" IS NOT DISTINCT FROM {p}::text COLLATE \"C\"")
+            format!(
+                "{read}::pg_catalog.text COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM {p}::pg_catalog.text COLLATE pg_catalog.\"C\""
+            )
         }
         Dialect::Sqlite if collates(dialect, &col.kind) => {
             format!("{read} IS {p} COLLATE BINARY")
@@ -275,7 +277,9 @@ pub(crate) fn exact_eq(
             "{col_ref} = {p} AND CAST(CONVERT({col_ref} USING utf8mb4) AS BINARY) = CAST({again} AS BINARY)"
         ),
         Dialect::Postgres => {
-            format!("{col_ref} = {p} AND {col_ref}::text COLLATE \"C\" = {p}::text COLLATE \"C\"")
+            format!(
+                "{col_ref} = {p} AND {col_ref}::pg_catalog.text COLLATE pg_catalog.\"C\" = {p}::pg_catalog.text COLLATE pg_catalog.\"C\""
+            )
         }
         Dialect::Sqlite => format!("{col_ref} = {p} AND {col_ref} = {again} COLLATE BINARY"),
     }
@@ -1312,7 +1316,7 @@ fn clone_sql(
 pub(crate) fn digest_expr(dialect: Dialect, col_ref: &str) -> Option<String> {
     match dialect {
         Dialect::Postgres => Some(format!(
-            "encode(sha256(convert_to({col_ref}::text, 'UTF8')), 'hex')"
+            "pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to({col_ref}::pg_catalog.text, 'UTF8')), 'hex')"
         )),
         Dialect::MySql => Some(format!("SHA2(CAST({col_ref} AS BINARY), 256)")),
         Dialect::Sqlite => None,
@@ -1939,7 +1943,7 @@ mod tests {
         );
         assert_eq!(
             exact_eq(Dialect::Postgres, &text, "\"tenant\"", "$1", "$2"),
-            "\"tenant\" = $1 AND \"tenant\"::text COLLATE \"C\" = $1::text COLLATE \"C\""
+            "\"tenant\" = $1 AND \"tenant\"::pg_catalog.text COLLATE pg_catalog.\"C\" = $1::pg_catalog.text COLLATE pg_catalog.\"C\""
         );
         assert_eq!(
             exact_eq(Dialect::Sqlite, &text, "\"tenant\"", "?", "?"),

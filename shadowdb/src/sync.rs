@@ -2625,7 +2625,7 @@ mod tests {
              FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"n0\", \"o0\", \"o1\", \"__sdb_ord\") \
              WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $5 \
              AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
-             AND \"__sdb_t\".\"title\"::text COLLATE \"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::text COLLATE \"C\" \
+             AND \"__sdb_t\".\"title\"::pg_catalog.text COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::pg_catalog.text COLLATE pg_catalog.\"C\" \
              RETURNING \"__sdb_v\".\"__sdb_ord\""
         );
         assert_eq!(
@@ -2648,7 +2648,7 @@ mod tests {
              USING unnest($1::int8[], $2::text[], $3::text[]) WITH ORDINALITY AS \"__sdb_v\"(\"k0\", \"o0\", \"o1\", \"__sdb_ord\") \
              WHERE \"__sdb_t\".\"id\" = \"__sdb_v\".\"k0\" AND \"__sdb_t\".\"user_id\" = $4 \
              AND \"__sdb_t\".\"price\"::text IS NOT DISTINCT FROM \"__sdb_v\".\"o0\" \
-             AND \"__sdb_t\".\"title\"::text COLLATE \"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::text COLLATE \"C\" \
+             AND \"__sdb_t\".\"title\"::pg_catalog.text COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM \"__sdb_v\".\"o1\"::pg_catalog.text COLLATE pg_catalog.\"C\" \
              RETURNING \"__sdb_v\".\"__sdb_ord\""
         );
         assert_eq!(

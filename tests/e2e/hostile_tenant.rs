@@ -551,5 +551,101 @@ async fn pii_digests_see_every_change_production_stores() {
             before,
             "{kind:?}"
         );
+
+        // The agent cannot write a PII column, not even alone in an UPDATE.
+        let mut sdb = ShadowDb::builder(db.prod.clone())
+            .table("ht_people")
+            .tenant(1_i64)
+            .open()
+            .await
+            .unwrap();
+        let wrote = sdb
+            .execute("UPDATE ht_people SET note = 'planted' WHERE id = 3", &[])
+            .await;
+        if wrote.is_ok() {
+            let cs = sdb.diff().unwrap();
+            let res = sdb.commit(&cs).await;
+            assert!(
+                matches!(&res, Err(Error::PiiWrite { table, column }) if table == "ht_people" && column == "note"),
+                "{kind:?}: {res:?}"
+            );
+        }
+        assert_eq!(
+            db.rows("SELECT id, n, CAST(score AS DECIMAL(20,10)), note FROM ht_people ORDER BY id")
+                .await,
+            before,
+            "{kind:?}"
+        );
     }
+}
+
+// ---- a PostgreSQL search path that shadows "C" ---------------------------------
+
+/// A schema ahead of `pg_catalog` in the session's search path may define a
+/// collation named `"C"` (here case-insensitive): the byte-exact comparison
+/// must name `pg_catalog."C"`, or a case-only change by another connection
+/// goes unseen and is overwritten.
+#[tokio::test]
+async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes() {
+    let Some(db) = TestDb::new(Kind::Postgres, "ht_search_path_c").await else {
+        return;
+    };
+    db.exec(
+        "CREATE SCHEMA ht_hostile; \
+         CREATE COLLATION ht_hostile.\"C\" (provider = icu, locale = 'und-u-ks-level2', deterministic = false); \
+         CREATE COLLATION ht_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); \
+         CREATE TABLE ht_words (id bigint PRIMARY KEY, org text COLLATE ht_ci NOT NULL, word text COLLATE ht_ci NOT NULL); \
+         INSERT INTO ht_words VALUES (1, 'acme', 'abc'); \
+         INSERT INTO ht_words VALUES (2, 'ACME', 'secret'); \
+         INSERT INTO ht_words VALUES (3, 'acme', 'x')",
+    )
+    .await;
+    let prod = Production::Postgres(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET search_path = ht_hostile, pg_catalog, public")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect(&db.url)
+            .await
+            .unwrap(),
+    );
+    let mut sdb = ShadowDb::builder(prod)
+        .table("ht_words")
+        .tenant_column("ht_words", "org")
+        .allow_uncontracted(true)
+        .tenant("acme")
+        .open()
+        .await
+        .unwrap();
+    let ids = sdb
+        .query("SELECT id FROM ht_words ORDER BY id", &[])
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(ids, vec![vec![Value::Int(1)], vec![Value::Int(3)]]);
+    sdb.execute("UPDATE ht_words SET word = 'abd' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    db.exec("UPDATE ht_words SET word = 'ABC' WHERE id = 1")
+        .await;
+    let err = sdb.commit(&cs).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict(c) if c.len() == 1 && c[0].key == "id=1"),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.rows("SELECT id, org, word FROM ht_words ORDER BY id")
+            .await,
+        rows(&[
+            &["1", "acme", "ABC"],
+            &["2", "ACME", "secret"],
+            &["3", "acme", "x"]
+        ])
+    );
 }

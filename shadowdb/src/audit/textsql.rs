@@ -40,7 +40,7 @@ pub(crate) fn text_eq(dialect: Dialect, column: &str) -> String {
 pub(crate) fn text_cmp(dialect: Dialect, column: &str, op: &str) -> String {
     match dialect {
         Dialect::MySql => format!("CAST({column} AS BINARY) {op} CAST(? AS BINARY)"),
-        Dialect::Postgres => format!("{column} COLLATE \"C\" {op} ?"),
+        Dialect::Postgres => format!("{column} COLLATE pg_catalog.\"C\" {op} ?"),
         Dialect::Sqlite => format!("{column} {op} ?"),
     }
 }
