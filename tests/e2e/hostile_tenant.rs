@@ -649,3 +649,100 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         ])
     );
 }
+
+// ---- tenant columns of every character set and text type --------------------------
+
+/// Tenant columns in non-default character sets and text types: the clone
+/// takes exactly the tenant's row (not `'ACME'`, `'acmé'`, `'acme '`), the
+/// commit writes it and the new row is the tenant's.
+#[tokio::test]
+async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
+    let mysql = [
+        "VARCHAR(20) CHARACTER SET utf16",
+        "VARCHAR(20) CHARACTER SET ucs2",
+        "VARCHAR(20) CHARACTER SET utf8mb3",
+        "VARCHAR(20) CHARACTER SET latin1",
+        "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_nopad_ci",
+        "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        "CHAR(8) CHARACTER SET utf8mb4",
+        "TEXT CHARACTER SET utf16",
+    ];
+    let postgres = [
+        "citext",
+        "char(8)",
+        "name",
+        "ht_ci_text",
+        "varchar(20) COLLATE ht_ci",
+    ];
+    for (kind, types) in [(Kind::MySql, &mysql[..]), (Kind::Postgres, &postgres[..])] {
+        for ty in types {
+            let Some(db) = TestDb::new(kind, "ht_tenant_types").await else {
+                break;
+            };
+            if kind == Kind::Postgres {
+                db.exec(
+                    "CREATE EXTENSION IF NOT EXISTS citext; \
+                     CREATE COLLATION ht_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); \
+                     CREATE DOMAIN ht_ci_text AS text COLLATE ht_ci",
+                )
+                .await;
+            }
+            let padded = ty.to_ascii_lowercase().starts_with("char");
+            db.exec(&format!(
+                "CREATE TABLE ht_tnotes (id INTEGER PRIMARY KEY, org {ty} NOT NULL, body VARCHAR(40) NOT NULL); \
+                 INSERT INTO ht_tnotes VALUES (1, 'acme', 'mine'); \
+                 INSERT INTO ht_tnotes VALUES (2, 'ACME', 's2'); \
+                 INSERT INTO ht_tnotes VALUES (3, 'acmé', 's3')"
+            ))
+            .await;
+            if !padded {
+                db.exec("INSERT INTO ht_tnotes VALUES (4, 'acme ', 's4')")
+                    .await;
+            }
+            let mut sdb = ShadowDb::builder(db.prod.clone())
+                .table("ht_tnotes")
+                .tenant_column("ht_tnotes", "org")
+                .allow_uncontracted(true)
+                .tenant("acme")
+                .open()
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?} {ty}: {e:?}"));
+            let seen = sdb
+                .query("SELECT id, body FROM ht_tnotes ORDER BY id", &[])
+                .await
+                .unwrap()
+                .rows;
+            assert_eq!(
+                seen,
+                vec![vec![Value::Int(1), Value::Text("mine".into())]],
+                "{kind:?} {ty}"
+            );
+            sdb.execute("UPDATE ht_tnotes SET body = 'new' WHERE id = 1", &[])
+                .await
+                .unwrap();
+            sdb.execute("INSERT INTO ht_tnotes (id, body) VALUES (9, 'added')", &[])
+                .await
+                .unwrap();
+            let cs = sdb.diff().unwrap();
+            sdb.commit(&cs)
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?} {ty}: {e:?}"));
+            let sql = if kind == Kind::Postgres {
+                "SELECT id, '[' || org::varchar || ']', body FROM ht_tnotes ORDER BY id"
+            } else {
+                "SELECT id, CONCAT('[', org, ']'), body FROM ht_tnotes ORDER BY id"
+            };
+            let mut want = vec![
+                ["1", "[acme]", "new"],
+                ["2", "[ACME]", "s2"],
+                ["3", "[acmé]", "s3"],
+            ];
+            if !padded {
+                want.push(["4", "[acme ]", "s4"]);
+            }
+            want.push(["9", "[acme]", "added"]);
+            let want: Vec<&[&str]> = want.iter().map(|r| &r[..]).collect();
+            assert_eq!(db.rows(sql).await, rows(&want), "{kind:?} {ty}");
+        }
+    }
+}
