@@ -1537,6 +1537,15 @@ pub(crate) async fn clone_rows(
 /// `'acmé'` as `'acmÃ©'`, another tenant's value, and store what nobody
 /// reviewed.
 async fn mysql_utc(conn: &mut sqlx::mysql::MySqlConnection, context: &str) -> Result<()> {
+    mysql_pin(conn)
+        .await
+        .map_err(|e| Error::database(context.to_owned(), e))
+}
+
+/// [`mysql_utc`] with the driver's error (for shadowdb's own tables).
+pub(crate) async fn mysql_pin(
+    conn: &mut sqlx::mysql::MySqlConnection,
+) -> std::result::Result<(), sqlx::Error> {
     conn.execute(
         "SET @shadowdb_prev_tz = @@session.time_zone, \
          @shadowdb_prev_csc = @@session.character_set_client, \
@@ -1546,7 +1555,6 @@ async fn mysql_utc(conn: &mut sqlx::mysql::MySqlConnection, context: &str) -> Re
     )
     .await
     .map(|_| ())
-    .map_err(|e| Error::database(context.to_owned(), e))
 }
 
 /// Restores what [`mysql_utc`] pinned.
@@ -1555,7 +1563,7 @@ const MYSQL_RESTORE: &str = "SET time_zone = @shadowdb_prev_tz, \
      character_set_results = @shadowdb_prev_csr, \
      collation_connection = @shadowdb_prev_coll";
 
-async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
+pub(crate) async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
     // Best effort: the connection returns to the user's pool as it came.
     let _ = conn.execute(MYSQL_RESTORE).await;
 }
@@ -1594,25 +1602,31 @@ fn pg_pin_sql(local: bool) -> String {
 /// Pins [`PG_PINNED`] on the clone's session; returns the previous values
 /// for [`pg_restore_encoding`].
 async fn pg_utf8(conn: &mut sqlx::postgres::PgConnection, context: &str) -> Result<Vec<String>> {
+    pg_pin(conn)
+        .await
+        .map_err(|e| Error::database(context.to_owned(), e))
+}
+
+/// [`pg_utf8`] with the driver's error (for shadowdb's own tables).
+pub(crate) async fn pg_pin(
+    conn: &mut sqlx::postgres::PgConnection,
+) -> std::result::Result<Vec<String>, sqlx::Error> {
     let mut prev = Vec::with_capacity(PG_PINNED.len());
     for (name, _) in PG_PINNED {
-        let v: String = sqlx::query_scalar("SELECT current_setting($1)")
+        let v: String = sqlx::query_scalar("SELECT pg_catalog.current_setting($1)")
             .bind(name)
             .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| Error::database(context.to_owned(), e))?;
+            .await?;
         prev.push(v);
     }
-    conn.execute(sqlx::AssertSqlSafe(pg_pin_sql(false)))
-        .await
-        .map_err(|e| Error::database(context.to_owned(), e))?;
+    conn.execute(sqlx::AssertSqlSafe(pg_pin_sql(false))).await?;
     Ok(prev)
 }
 
-async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &[String]) {
+pub(crate) async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &[String]) {
     // Best effort: the connection returns to the user's pool as it came.
     for ((name, _), v) in PG_PINNED.iter().zip(prev) {
-        let _ = sqlx::query("SELECT set_config($1, $2, false)")
+        let _ = sqlx::query("SELECT pg_catalog.set_config($1, $2, false)")
             .bind(*name)
             .bind(v)
             .execute(&mut *conn)

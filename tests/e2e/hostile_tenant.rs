@@ -746,3 +746,58 @@ async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
         }
     }
 }
+
+/// The commit record a rollback reads back from production goes through the
+/// same sessions: with `SET NAMES latin1` (`client_encoding = LATIN1`) a
+/// record holding `'Ã©'` reads as `'é'`, and the rollback would restore a
+/// value nobody committed.
+#[tokio::test]
+async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
+    for kind in [Kind::Postgres, Kind::MySql] {
+        let Some(db) = TestDb::new(kind, "ht_names_rollback").await else {
+            continue;
+        };
+        db.exec(match kind {
+            Kind::Postgres => {
+                "CREATE TABLE ht_rnotes (id bigint PRIMARY KEY, org text NOT NULL, body text NOT NULL)"
+            }
+            _ => {
+                "CREATE TABLE ht_rnotes (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL, body VARCHAR(100) NOT NULL) ENGINE=InnoDB"
+            }
+        })
+        .await;
+        db.exec("INSERT INTO ht_rnotes VALUES (1, 'acme', 'caf\u{c3}\u{a9}'); INSERT INTO ht_rnotes VALUES (2, 'acme', 'keep')")
+            .await;
+        let prod = latin1_pool(&db).await;
+        let mut sdb = ShadowDb::builder(prod.clone())
+            .table("ht_rnotes")
+            .tenant_column("ht_rnotes", "org")
+            .allow_uncontracted(true)
+            .audit_in_production(true)
+            .tenant("acme")
+            .open()
+            .await
+            .unwrap();
+        sdb.execute("DELETE FROM ht_rnotes WHERE id = 1", &[])
+            .await
+            .unwrap();
+        let cs = sdb.diff().unwrap();
+        let commit = sdb.commit(&cs).await.unwrap();
+        assert_eq!(
+            db.rows("SELECT id, body FROM ht_rnotes ORDER BY id").await,
+            rows(&[&["2", "keep"]]),
+            "{kind:?}"
+        );
+        let res = shadowdb::rollback::Rollback::new(prod.clone())
+            .tenant_column("ht_rnotes", "org")
+            .allow_uncontracted(true)
+            .run(&commit.commit_id)
+            .await;
+        assert!(res.is_ok(), "{kind:?}: {res:?}");
+        assert_eq!(
+            db.rows("SELECT id, body FROM ht_rnotes ORDER BY id").await,
+            rows(&[&["1", "caf\u{c3}\u{a9}"], &["2", "keep"]]),
+            "{kind:?}"
+        );
+    }
+}
