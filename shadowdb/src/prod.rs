@@ -1535,7 +1535,9 @@ pub(crate) async fn clone_rows(
 /// sends and reads UTF-8, and a session in another character set (`SET
 /// NAMES latin1` in a pool's `after_connect`) would take the bound tenant
 /// `'acmé'` as `'acmÃ©'`, another tenant's value, and store what nobody
-/// reviewed.
+/// reviewed. `PAD_CHAR_TO_FULL_LENGTH` is taken out of the session's
+/// `sql_mode` (the rest of it, strictness included, stays): it returns a
+/// `CHAR(n)` tenant `'acme'` as `'acme    '`, which is not the tenant's bytes.
 async fn mysql_utc(conn: &mut sqlx::mysql::MySqlConnection, context: &str) -> Result<()> {
     mysql_pin(conn)
         .await
@@ -1551,6 +1553,9 @@ pub(crate) async fn mysql_pin(
          @shadowdb_prev_csc = @@session.character_set_client, \
          @shadowdb_prev_csr = @@session.character_set_results, \
          @shadowdb_prev_coll = @@session.collation_connection, \
+         @shadowdb_prev_mode = @@session.sql_mode, \
+         sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@session.sql_mode, ','), \
+           ',PAD_CHAR_TO_FULL_LENGTH,', ',')), \
          time_zone = '+00:00', NAMES utf8mb4",
     )
     .await
@@ -1561,7 +1566,8 @@ pub(crate) async fn mysql_pin(
 const MYSQL_RESTORE: &str = "SET time_zone = @shadowdb_prev_tz, \
      character_set_client = @shadowdb_prev_csc, \
      character_set_results = @shadowdb_prev_csr, \
-     collation_connection = @shadowdb_prev_coll";
+     collation_connection = @shadowdb_prev_coll, \
+     sql_mode = @shadowdb_prev_mode";
 
 pub(crate) async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
     // Best effort: the connection returns to the user's pool as it came.

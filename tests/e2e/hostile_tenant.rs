@@ -801,3 +801,87 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
         );
     }
 }
+
+// ---- MariaDB sessions in unusual SQL modes ------------------------------------------
+
+/// `PAD_CHAR_TO_FULL_LENGTH` returns `CHAR(n)` values padded, `ANSI_QUOTES`
+/// makes `"` quote names and `NO_BACKSLASH_ESCAPES` makes `\` a letter: the
+/// tenant of a `CHAR(8)` column, a `CHAR(8)` key, a commit, its audit record
+/// and its rollback stay exact.
+#[tokio::test]
+async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
+    let Some(db) = TestDb::new(Kind::MySql, "ht_sql_mode").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE ht_codes (code CHAR(8) NOT NULL PRIMARY KEY, org CHAR(8) NOT NULL, body VARCHAR(40) NOT NULL) ENGINE=InnoDB; \
+         INSERT INTO ht_codes VALUES ('k1', 'acme', 'a\\\\b'); \
+         INSERT INTO ht_codes VALUES ('k2', 'acme', 'two'); \
+         INSERT INTO ht_codes VALUES ('k3', 'other', 'secret')",
+    )
+    .await;
+    let all =
+        "SELECT CONCAT('[', code, ']'), CONCAT('[', org, ']'), body FROM ht_codes ORDER BY code";
+    let start = rows(&[
+        &["[k1]", "[acme]", "a\\b"],
+        &["[k2]", "[acme]", "two"],
+        &["[k3]", "[other]", "secret"],
+    ]);
+    assert_eq!(db.rows(all).await, start);
+    let prod = Production::MySql(
+        sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&db.url)
+            .await
+            .unwrap(),
+    );
+    let mut sdb = ShadowDb::builder(prod.clone())
+        .table("ht_codes")
+        .tenant_column("ht_codes", "org")
+        .allow_uncontracted(true)
+        .audit_in_production(true)
+        .tenant("acme")
+        .open()
+        .await
+        .unwrap();
+    let seen = sdb
+        .query("SELECT code, body FROM ht_codes ORDER BY code", &[])
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(
+        seen,
+        vec![
+            vec![Value::Text("k1".into()), Value::Text("a\\b".into())],
+            vec![Value::Text("k2".into()), Value::Text("two".into())],
+        ]
+    );
+    sdb.execute("UPDATE ht_codes SET body = 'c\\d' WHERE code = 'k1'", &[])
+        .await
+        .unwrap();
+    sdb.execute("DELETE FROM ht_codes WHERE code = 'k2'", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    let commit = sdb.commit(&cs).await.unwrap();
+    assert_eq!(
+        db.rows(all).await,
+        rows(&[&["[k1]", "[acme]", "c\\d"], &["[k3]", "[other]", "secret"]])
+    );
+    shadowdb::rollback::Rollback::new(prod)
+        .tenant_column("ht_codes", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap();
+    assert_eq!(db.rows(all).await, start);
+}
