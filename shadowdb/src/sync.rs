@@ -63,6 +63,9 @@ pub enum OnConflict {
     #[default]
     Abort,
     /// Leave the conflicting rows out, list them, commit the rest atomically.
+    /// A `KeyExists` insert into a table this commit also deletes from is
+    /// refused like `Abort` (it may be half of a key renamed under the
+    /// collation, `'k1'` to `'K1'`).
     Skip,
 }
 
@@ -506,6 +509,20 @@ impl ShadowDb {
         if !conflicts.is_empty() {
             match opts.on_conflict {
                 OnConflict::Abort => {
+                    tx.rollback().await;
+                    return Err(Error::Conflict(conflicts));
+                }
+                // A key production holds taken may be held by a row this
+                // very commit deleted: a key renamed under the collation
+                // (`'k1'` to `'K1'`, `'x'` to `'x '`) is a delete and an
+                // insert in the sandbox, and skipping the insert would commit
+                // half of the rename, the row lost. Such a skip is refused whole.
+                OnConflict::Skip
+                    if conflicts.iter().any(|c| {
+                        c.kind == ConflictKind::KeyExists
+                            && written.get(&c.table).is_some_and(|w| w.delete > 0)
+                    }) =>
+                {
                     tx.rollback().await;
                     return Err(Error::Conflict(conflicts));
                 }

@@ -885,3 +885,59 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
         .unwrap();
     assert_eq!(db.rows(all).await, start);
 }
+
+// ---- a key renamed by case only -------------------------------------------------------
+
+/// The agent renames its own key `'k1'` to `'K1'` on a case-insensitive key:
+/// the sandbox (byte-exact) sees a delete and an insert; production's unique
+/// index finds the new key taken by the old row until it is deleted. That is
+/// a `KeyExists` conflict with production untouched, and `OnConflict::Skip`
+/// refuses it whole too: the old row is never deleted while its replacement
+/// is skipped.
+#[tokio::test]
+async fn a_key_renamed_by_case_only_is_never_half_committed() {
+    crate::each_db!("ht_key_case", |db| {
+        if db.kind == Kind::Postgres {
+            db.exec("CREATE COLLATION ht_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+                .await;
+        }
+        let ty = ci_text(&db);
+        db.exec(&format!(
+            "CREATE TABLE ht_keys (code {ty} NOT NULL PRIMARY KEY, org INTEGER NOT NULL, n INTEGER NOT NULL); \
+             INSERT INTO ht_keys VALUES ('k1', 1, 0); \
+             INSERT INTO ht_keys VALUES ('k2', 1, 0)"
+        ))
+        .await;
+        let start = rows(&[&["k1", "1", "0"], &["k2", "1", "0"]]);
+        let all = "SELECT code, org, n FROM ht_keys ORDER BY n, code";
+        for skip in [false, true] {
+            let mut sdb = ShadowDb::builder(db.prod.clone())
+                .table("ht_keys")
+                .tenant_column("ht_keys", "org")
+                .allow_uncontracted(true)
+                .tenant(1_i64)
+                .open()
+                .await
+                .unwrap();
+            sdb.execute("UPDATE ht_keys SET code = 'K1' WHERE code = 'k1'", &[])
+                .await
+                .unwrap();
+            let cs = sdb.diff().unwrap();
+            let opts = if skip {
+                shadowdb::CommitOptions::new().on_conflict(shadowdb::OnConflict::Skip)
+            } else {
+                shadowdb::CommitOptions::new()
+            };
+            let err = sdb.commit_with(&cs, opts).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Conflict(c) if c.len() == 1
+                    && c[0].table == "ht_keys"
+                    && c[0].key == "code=\"K1\""
+                    && c[0].kind == ConflictKind::KeyExists),
+                "{:?} skip={skip}: {err:?}",
+                db.kind
+            );
+            assert_eq!(db.rows(all).await, start, "{:?} skip={skip}", db.kind);
+        }
+    });
+}
