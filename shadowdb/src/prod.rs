@@ -1617,27 +1617,33 @@ async fn pg_utf8(conn: &mut sqlx::postgres::PgConnection, context: &str) -> Resu
 pub(crate) async fn pg_pin(
     conn: &mut sqlx::postgres::PgConnection,
 ) -> std::result::Result<Vec<String>, sqlx::Error> {
-    let mut prev = Vec::with_capacity(PG_PINNED.len());
-    for (name, _) in PG_PINNED {
-        let v: String = sqlx::query_scalar("SELECT pg_catalog.current_setting($1)")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?;
-        prev.push(v);
-    }
+    // One round trip each way: the settings as one array, then the SETs.
+    let reads: Vec<String> = PG_PINNED
+        .iter()
+        .map(|(name, _)| format!("pg_catalog.current_setting('{name}')"))
+        .collect();
+    let prev: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT ARRAY[{}]",
+        reads.join(", ")
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
     conn.execute(sqlx::AssertSqlSafe(pg_pin_sql(false))).await?;
     Ok(prev)
 }
 
 pub(crate) async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &[String]) {
     // Best effort: the connection returns to the user's pool as it came.
-    for ((name, _), v) in PG_PINNED.iter().zip(prev) {
-        let _ = sqlx::query("SELECT pg_catalog.set_config($1, $2, false)")
-            .bind(*name)
-            .bind(v)
-            .execute(&mut *conn)
-            .await;
+    let sets: Vec<String> = PG_PINNED
+        .iter()
+        .zip(1..)
+        .map(|((name, _), n)| format!("pg_catalog.set_config('{name}', ${n}, false)"))
+        .collect();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {}", sets.join(", "))));
+    for v in prev {
+        q = q.bind(v);
     }
+    let _ = q.execute(&mut *conn).await;
 }
 
 /// One transaction on production.
