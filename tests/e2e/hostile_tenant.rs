@@ -941,3 +941,67 @@ async fn a_key_renamed_by_case_only_is_never_half_committed() {
         }
     });
 }
+
+/// PostgreSQL with `standard_conforming_strings = off` (a backslash in a
+/// literal escapes) and `IntervalStyle`, `DateStyle`, `bytea_output` of
+/// another kind: a backslash, an interval and bytes commit, record and roll
+/// back exactly.
+#[tokio::test]
+async fn postgres_sessions_in_unusual_styles_stay_exact() {
+    let Some(db) = TestDb::new(Kind::Postgres, "ht_pg_styles").await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE ht_styles (id bigint PRIMARY KEY, org text NOT NULL, body text NOT NULL, span interval NOT NULL, raw bytea NOT NULL); \
+         INSERT INTO ht_styles VALUES (1, 'acme', 'a\\b', '1 year -2 days 03:00:00', '\\x00ff'); \
+         INSERT INTO ht_styles VALUES (2, 'acme', 'two', '1 day', '\\x01')",
+    )
+    .await;
+    let all = "SELECT id, body, span::text, encode(raw, 'hex') FROM ht_styles ORDER BY id";
+    let start = db.rows(all).await;
+    let prod = Production::Postgres(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "SET standard_conforming_strings = off; SET IntervalStyle = 'sql_standard'; \
+                         SET DateStyle = 'SQL, DMY'; SET bytea_output = 'escape'",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&db.url)
+            .await
+            .unwrap(),
+    );
+    let mut sdb = ShadowDb::builder(prod.clone())
+        .table("ht_styles")
+        .tenant_column("ht_styles", "org")
+        .allow_uncontracted(true)
+        .audit_in_production(true)
+        .tenant("acme")
+        .open()
+        .await
+        .unwrap();
+    sdb.execute("UPDATE ht_styles SET body = 'c\\d' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    sdb.execute("DELETE FROM ht_styles WHERE id = 2", &[])
+        .await
+        .unwrap();
+    let cs = sdb.diff().unwrap();
+    let commit = sdb.commit(&cs).await.unwrap();
+    let mut want = start.clone();
+    want.truncate(1);
+    want[0][1] = "c\\d".to_owned();
+    assert_eq!(db.rows(all).await, want);
+    shadowdb::rollback::Rollback::new(prod)
+        .tenant_column("ht_styles", "org")
+        .allow_uncontracted(true)
+        .run(&commit.commit_id)
+        .await
+        .unwrap();
+    assert_eq!(db.rows(all).await, start);
+}
