@@ -1005,3 +1005,50 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
         .unwrap();
     assert_eq!(db.rows(all).await, start);
 }
+
+/// A tenant the operator gives with a NUL byte is another tenant than
+/// `'acme'` on every database (or refused): its sandbox shows nothing of
+/// `'acme'` and plants nothing for it.
+#[tokio::test]
+async fn a_tenant_with_a_nul_byte_is_not_the_tenant_without_it() {
+    crate::each_db!("ht_nul_tenant", |db| {
+        db.exec(
+            "CREATE TABLE ht_nnotes (id INTEGER PRIMARY KEY, org VARCHAR(20) NOT NULL, body VARCHAR(40) NOT NULL); \
+             INSERT INTO ht_nnotes VALUES (1, 'acme', 'secret')",
+        )
+        .await;
+        let opened = ShadowDb::builder(db.prod.clone())
+            .table("ht_nnotes")
+            .tenant_column("ht_nnotes", "org")
+            .allow_uncontracted(true)
+            .tenant("acme\0")
+            .open()
+            .await;
+        if let Ok(mut sdb) = opened {
+            let seen = sdb
+                .query("SELECT id FROM ht_nnotes", &[])
+                .await
+                .unwrap()
+                .rows;
+            assert!(seen.is_empty(), "{:?}: {seen:?}", db.kind);
+            if sdb
+                .execute(
+                    "INSERT INTO ht_nnotes (id, body) VALUES (2, 'planted')",
+                    &[],
+                )
+                .await
+                .is_ok()
+            {
+                let cs = sdb.diff().unwrap();
+                let _ = sdb.commit(&cs).await;
+            }
+        }
+        // Row 2, if written at all, is not `'acme'`'s.
+        let acme = db
+            .rows(
+                "SELECT id, body FROM ht_nnotes WHERE org = 'acme' AND LENGTH(org) = 4 ORDER BY id",
+            )
+            .await;
+        assert_eq!(acme, rows(&[&["1", "secret"]]), "{:?}", db.kind);
+    });
+}
