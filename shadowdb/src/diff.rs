@@ -305,6 +305,8 @@ pub(crate) fn exact(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Decimal(x), Value::Decimal(y)) => x.as_str() == y.as_str(),
         (Value::Json(x), Value::Json(y)) => x.as_str() == y.as_str(),
+        // Bit for bit: `-0.0` is stored as itself, not as `0.0`.
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
         _ => a == b,
     }
 }
@@ -354,5 +356,12 @@ mod tests {
         assert!(reviewed == rewritten, "equal in meaning");
         assert!(!reviewed.is_exactly(&rewritten));
         assert!(!reviewed.is_exactly(&update("{\"a\":2}")));
+    }
+
+    #[test]
+    fn exactly_means_floats_bit_for_bit() {
+        assert!(exact(&Value::Float(0.5), &Value::Float(0.5)));
+        assert!(!exact(&Value::Float(0.0), &Value::Float(-0.0)));
+        assert!(exact(&Value::Float(f64::NAN), &Value::Float(f64::NAN)));
     }
 }

@@ -385,7 +385,9 @@ pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: 
         // A non-deterministic collation finds `'abc'` equal to `'ABC'`;
         // `"C"` compares the bytes.
         Dialect::Postgres if collates(dialect, &col.kind) => {
-            format!("{read}::text COLLATE \"C\" IS NOT DISTINCT FROM {p}::text COLLATE \"C\"")
+            format!(
+                "{read}::pg_catalog.text COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM {p}::pg_catalog.text COLLATE pg_catalog.\"C\""
+            )
         }
         Dialect::Sqlite if collates(dialect, &col.kind) => {
             format!("{read} IS {p} COLLATE BINARY")
@@ -436,7 +438,9 @@ pub(crate) fn exact_eq(
             "{col_ref} = {p} AND CAST(CONVERT({col_ref} USING utf8mb4) AS BINARY) = CAST({again} AS BINARY)"
         ),
         Dialect::Postgres => {
-            format!("{col_ref} = {p} AND {col_ref}::text COLLATE \"C\" = {p}::text COLLATE \"C\"")
+            format!(
+                "{col_ref} = {p} AND {col_ref}::pg_catalog.text COLLATE pg_catalog.\"C\" = {p}::pg_catalog.text COLLATE pg_catalog.\"C\""
+            )
         }
         Dialect::Sqlite => format!("{col_ref} = {p} AND {col_ref} = {again} COLLATE BINARY"),
     }
@@ -1447,11 +1451,7 @@ fn clone_sql(
     digests: &[ColumnSchema],
 ) -> String {
     let mut list: Vec<String> = cols.iter().map(|c| read_expr(dialect, c)).collect();
-    list.extend(
-        digests
-            .iter()
-            .filter_map(|c| digest_expr(dialect, &dialect.quote(&c.name))),
-    );
+    list.extend(digests.iter().filter_map(|c| digest_of(dialect, c)));
     let mut sql = format!(
         "SELECT {} FROM {}",
         list.join(", "),
@@ -1477,11 +1477,27 @@ fn clone_sql(
 pub(crate) fn digest_expr(dialect: Dialect, col_ref: &str) -> Option<String> {
     match dialect {
         Dialect::Postgres => Some(format!(
-            "encode(sha256(convert_to({col_ref}::text, 'UTF8')), 'hex')"
+            "pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to({col_ref}::pg_catalog.text, 'UTF8')), 'hex')"
         )),
         Dialect::MySql => Some(format!("SHA2(CAST({col_ref} AS BINARY), 256)")),
         Dialect::Sqlite => None,
     }
+}
+
+/// [`digest_expr`] of column `col`, over a text production prints without
+/// losing anything: MariaDB prints a `FLOAT` with six digits (`1.2345678`
+/// and `1.2345679` are both `1.23457`), so it is widened to `DOUBLE` first,
+/// which prints the shortest text that reads back as the same value.
+/// (PostgreSQL prints floats exactly at the pinned `extra_float_digits`.)
+pub(crate) fn digest_of(dialect: Dialect, col: &ColumnSchema) -> Option<String> {
+    let q = dialect.quote(&col.name);
+    let value = match (dialect, &col.kind) {
+        (Dialect::MySql, ColumnKind::Float32 | ColumnKind::Float64) => {
+            format!("CAST({q} AS DOUBLE)")
+        }
+        _ => q,
+    };
+    digest_expr(dialect, &value)
 }
 
 /// The column a digest is decoded as.
@@ -1647,7 +1663,7 @@ pub(crate) async fn clone_rows(
                 .begin()
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?;
-            tx.execute(PG_PIN)
+            tx.execute(sqlx::AssertSqlSafe(pg_pin_sql(true)))
                 .await
                 .map_err(|e| Error::database(context.clone(), e))?;
             let n = stream!(&mut *tx);
@@ -1676,27 +1692,119 @@ pub(crate) async fn clone_rows(
     Ok((n, digests))
 }
 
-/// PostgreSQL prints arrays and intervals by session settings (floats in an
-/// array with `extra_float_digits` digits, times in `TimeZone` and
-/// `DateStyle`, intervals in `IntervalStyle`), and reads an array's time
-/// without an offset in `TimeZone`. Pinned for each transaction shadowdb
-/// reads or writes in, so that text is one definition: every float digit,
-/// UTC, ISO.
-const PG_PIN: &str = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; \
-     SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3";
-
 /// MySQL converts TIMESTAMP values to the session time zone: pin it to UTC
 /// while shadowdb reads and writes, so instants stay instants.
+///
+/// The session's character set is pinned to utf8mb4 as well: the driver
+/// sends and reads UTF-8, and a session in another character set (`SET
+/// NAMES latin1` in a pool's `after_connect`) would take the bound tenant
+/// `'acmé'` as `'acmÃ©'`, another tenant's value, and store what nobody
+/// reviewed. `PAD_CHAR_TO_FULL_LENGTH` is taken out of the session's
+/// `sql_mode` (the rest of it, strictness included, stays): it returns a
+/// `CHAR(n)` tenant `'acme'` as `'acme    '`, which is not the tenant's bytes.
 async fn mysql_utc(conn: &mut sqlx::mysql::MySqlConnection, context: &str) -> Result<()> {
-    conn.execute("SET @shadowdb_prev_tz = @@session.time_zone, time_zone = '+00:00'")
+    mysql_pin(conn)
         .await
-        .map(|_| ())
         .map_err(|e| Error::database(context.to_owned(), e))
 }
 
-async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
+/// [`mysql_utc`] with the driver's error (for shadowdb's own tables).
+pub(crate) async fn mysql_pin(
+    conn: &mut sqlx::mysql::MySqlConnection,
+) -> std::result::Result<(), sqlx::Error> {
+    conn.execute(
+        "SET @shadowdb_prev_tz = @@session.time_zone, \
+         @shadowdb_prev_csc = @@session.character_set_client, \
+         @shadowdb_prev_csr = @@session.character_set_results, \
+         @shadowdb_prev_coll = @@session.collation_connection, \
+         @shadowdb_prev_mode = @@session.sql_mode, \
+         sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@session.sql_mode, ','), \
+           ',PAD_CHAR_TO_FULL_LENGTH,', ',')), \
+         time_zone = '+00:00', NAMES utf8mb4",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Restores what [`mysql_utc`] pinned.
+const MYSQL_RESTORE: &str = "SET time_zone = @shadowdb_prev_tz, \
+     character_set_client = @shadowdb_prev_csc, \
+     character_set_results = @shadowdb_prev_csr, \
+     collation_connection = @shadowdb_prev_coll, \
+     sql_mode = @shadowdb_prev_mode";
+
+pub(crate) async fn mysql_restore_tz(conn: &mut sqlx::mysql::MySqlConnection) {
     // Best effort: the connection returns to the user's pool as it came.
-    let _ = conn.execute("SET time_zone = @shadowdb_prev_tz").await;
+    let _ = conn.execute(MYSQL_RESTORE).await;
+}
+
+/// The PostgreSQL session settings that change how values read as text
+/// print (and the bytes the driver exchanges), pinned while shadowdb reads
+/// and writes: `client_encoding` (the driver sends and reads UTF-8; a session
+/// in `LATIN1` reads another tenant's `'acmÃ©'` as `'acmé'`),
+/// `extra_float_digits` (at `-3`, `1.23456789012341` and `...42` print
+/// alike, so a float array neither clones exactly nor guards), and the
+/// styles of dates, intervals and bytea (so digests and guards print the
+/// same way on every connection of the pool). `DateStyle = ISO` keeps the
+/// session's day/month order for input. `TimeZone = UTC`: an array's times
+/// print, and read without an offset, in it; so production defaults that
+/// depend on the session's zone (`current_date`, `localtime`) are computed
+/// in UTC during a commit.
+const PG_PINNED: [(&str, &str); 6] = [
+    ("client_encoding", "UTF8"),
+    ("TimeZone", "UTC"),
+    ("extra_float_digits", "3"),
+    ("DateStyle", "ISO"),
+    ("IntervalStyle", "postgres"),
+    ("bytea_output", "hex"),
+];
+
+/// `SET [LOCAL] name = value; ...` of [`PG_PINNED`].
+fn pg_pin_sql(local: bool) -> String {
+    PG_PINNED
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "SET {}{name} = '{value}'",
+                if local { "LOCAL " } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Pins [`PG_PINNED`] on a session of shadowdb's own tables (audit,
+/// approvals); returns the previous values for [`pg_restore_encoding`].
+pub(crate) async fn pg_pin(
+    conn: &mut sqlx::postgres::PgConnection,
+) -> std::result::Result<Vec<String>, sqlx::Error> {
+    // One round trip each way: the settings as one array, then the SETs.
+    let reads: Vec<String> = PG_PINNED
+        .iter()
+        .map(|(name, _)| format!("pg_catalog.current_setting('{name}')"))
+        .collect();
+    let prev: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT ARRAY[{}]",
+        reads.join(", ")
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    conn.execute(sqlx::AssertSqlSafe(pg_pin_sql(false))).await?;
+    Ok(prev)
+}
+
+pub(crate) async fn pg_restore_encoding(conn: &mut sqlx::postgres::PgConnection, prev: &[String]) {
+    // Best effort: the connection returns to the user's pool as it came.
+    let sets: Vec<String> = PG_PINNED
+        .iter()
+        .zip(1..)
+        .map(|((name, _), n)| format!("pg_catalog.set_config('{name}', ${n}, false)"))
+        .collect();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {}", sets.join(", "))));
+    for v in prev {
+        q = q.bind(v);
+    }
+    let _ = q.execute(&mut *conn).await;
 }
 
 /// One transaction on production.
@@ -1713,7 +1821,8 @@ impl ProdTx {
         Ok(match prod {
             Production::Postgres(p) => {
                 let mut tx = p.begin().await.map_err(|e| Error::database(ctx, e))?;
-                tx.execute(PG_PIN)
+                // For this transaction only (see `PG_PINNED`).
+                tx.execute(sqlx::AssertSqlSafe(pg_pin_sql(true)))
                     .await
                     .map_err(|e| Error::database(ctx, e))?;
                 ProdTx::Postgres(tx)
@@ -1835,7 +1944,7 @@ impl ProdTx {
         match self {
             ProdTx::Postgres(tx) => tx.commit().await,
             ProdTx::MySql(mut tx) => {
-                let _ = tx.execute("SET time_zone = @shadowdb_prev_tz").await;
+                let _ = tx.execute(MYSQL_RESTORE).await;
                 tx.commit().await
             }
             ProdTx::Sqlite(tx) => tx.commit().await,
@@ -1846,7 +1955,10 @@ impl ProdTx {
     pub(crate) async fn rollback(self) {
         let _ = match self {
             ProdTx::Postgres(tx) => tx.rollback().await,
-            ProdTx::MySql(tx) => tx.rollback().await,
+            ProdTx::MySql(mut tx) => {
+                let _ = tx.execute(MYSQL_RESTORE).await;
+                tx.rollback().await
+            }
             ProdTx::Sqlite(tx) => tx.rollback().await,
         };
     }
@@ -2085,7 +2197,7 @@ mod tests {
         );
         assert_eq!(
             exact_eq(Dialect::Postgres, &text, "\"tenant\"", "$1", "$2"),
-            "\"tenant\" = $1 AND \"tenant\"::text COLLATE \"C\" = $1::text COLLATE \"C\""
+            "\"tenant\" = $1 AND \"tenant\"::pg_catalog.text COLLATE pg_catalog.\"C\" = $1::pg_catalog.text COLLATE pg_catalog.\"C\""
         );
         assert_eq!(
             exact_eq(Dialect::Sqlite, &text, "\"tenant\"", "?", "?"),

@@ -8,6 +8,7 @@ mod exact;
 mod fidelity;
 mod governance;
 mod hostile13;
+mod hostile_tenant;
 mod sandbox;
 mod schema;
 mod smoke;

@@ -40,12 +40,15 @@ pub(crate) fn text_eq(dialect: Dialect, column: &str) -> String {
 pub(crate) fn text_cmp(dialect: Dialect, column: &str, op: &str) -> String {
     match dialect {
         Dialect::MySql => format!("CAST({column} AS BINARY) {op} CAST(? AS BINARY)"),
-        Dialect::Postgres => format!("{column} COLLATE \"C\" {op} ?"),
+        Dialect::Postgres => format!("{column} COLLATE pg_catalog.\"C\" {op} ?"),
         Dialect::Sqlite => format!("{column} {op} ?"),
     }
 }
 
 /// Runs a statement with text binds (`None` is NULL); returns rows affected.
+/// Like every statement of shadowdb, on a session pinned to UTF-8 (see
+/// `prod::pg_pin`, `prod::mysql_pin`): a record read back through a `latin1`
+/// session would not be the bytes committed.
 pub(crate) async fn execute(
     prod: &Production,
     sql: &str,
@@ -62,8 +65,20 @@ pub(crate) async fn execute(
         }};
     }
     match prod {
-        Production::Postgres(p) => go!(p),
-        Production::MySql(p) => go!(p),
+        Production::Postgres(p) => {
+            let mut conn = p.acquire().await?;
+            let prev = crate::prod::pg_pin(&mut conn).await?;
+            let out = go!(&mut *conn);
+            crate::prod::pg_restore_encoding(&mut conn, &prev).await;
+            out
+        }
+        Production::MySql(p) => {
+            let mut conn = p.acquire().await?;
+            crate::prod::mysql_pin(&mut conn).await?;
+            let out = go!(&mut *conn);
+            crate::prod::mysql_restore_tz(&mut conn).await;
+            out
+        }
         Production::Sqlite(p) => go!(p),
     }
 }
@@ -94,8 +109,20 @@ pub(crate) async fn fetch(
         }};
     }
     match prod {
-        Production::Postgres(p) => go!(p),
-        Production::MySql(p) => go!(p),
+        Production::Postgres(p) => {
+            let mut conn = p.acquire().await?;
+            let prev = crate::prod::pg_pin(&mut conn).await?;
+            let out = go!(&mut *conn);
+            crate::prod::pg_restore_encoding(&mut conn, &prev).await;
+            out
+        }
+        Production::MySql(p) => {
+            let mut conn = p.acquire().await?;
+            crate::prod::mysql_pin(&mut conn).await?;
+            let out = go!(&mut *conn);
+            crate::prod::mysql_restore_tz(&mut conn).await;
+            out
+        }
         Production::Sqlite(p) => go!(p),
     }
 }

@@ -120,8 +120,14 @@ pub(crate) async fn outside_refs(
 fn exact_eq(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
     let text = matches!(col.kind, ColumnKind::Text | ColumnKind::Enum(_));
     match dialect {
-        Dialect::Postgres if text => format!("({col_ref})::text COLLATE \"C\" = ({p})::text"),
-        Dialect::MySql if text => format!("CAST({col_ref} AS BINARY) = CAST({p} AS BINARY)"),
+        Dialect::Postgres if text => format!(
+            "({col_ref})::pg_catalog.text COLLATE pg_catalog.\"C\" = ({p})::pg_catalog.text"
+        ),
+        // In utf8mb4 first: a `latin1` column's bytes are not the bound
+        // value's (`acmÃ©` in latin1 is the UTF-8 bytes of `acmé`).
+        Dialect::MySql if text => {
+            format!("CAST(CONVERT({col_ref} USING utf8mb4) AS BINARY) = CAST({p} AS BINARY)")
+        }
         Dialect::Sqlite if text => format!("{col_ref} COLLATE BINARY = {p}"),
         _ => format!("{col_ref} = {}", prod::cast_expr(dialect, col, p)),
     }
