@@ -165,3 +165,74 @@ async fn the_binary_reports_the_budget_when_preparing_reaches_it() {
     let _ = std::fs::remove_file(&config);
     assert_eq!(production_rows(&db).await, ROWS);
 }
+
+/// Characters JSON leaves as they are (DEL, C1 controls such as NEL, bidi
+/// overrides, line separators, tag characters) do not reach a terminal raw
+/// through `--format json` or the audit file: they are written as `\uXXXX`,
+/// and the JSON's values are exactly the agent's text.
+#[tokio::test]
+async fn json_output_and_the_audit_file_escape_what_json_leaves_raw() {
+    let db = tasks_db("hostile_json_controls").await;
+    let title = "r\u{7f}e\u{85}d\u{9b}31m\u{202e}x\u{2028}y\u{e0041}";
+    let dir = std::env::temp_dir();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
+    let audit = dir.join(format!("shadowdb_hostile_{id}.jsonl"));
+    std::fs::write(
+        &sql,
+        format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
+        .args([
+            "run",
+            "--db",
+            &db.url,
+            "--tenant",
+            "42",
+            "--table",
+            "tasks",
+            "--allow-uncontracted",
+            "--tenant-column",
+            "user_id",
+            "--dry-run",
+            "--format",
+            "json",
+            "--audit-file",
+        ])
+        .arg(&audit)
+        .arg("--sql")
+        .arg(&sql)
+        .env_remove("DATABASE_URL")
+        .env_remove("SHADOWDB_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&sql);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let audit_text = std::fs::read_to_string(&audit).unwrap();
+    let _ = std::fs::remove_file(&audit);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let raw = |text: &str| {
+        text.chars()
+            .filter(|&c| {
+                (c.is_control() && !matches!(c, '\n' | '\t'))
+                    || matches!(c, '\u{2028}'..='\u{202e}' | '\u{e0000}'..='\u{e007f}')
+            })
+            .collect::<Vec<char>>()
+    };
+    assert_eq!(raw(&stdout), Vec::<char>::new(), "{stdout}");
+    assert_eq!(raw(&stderr), Vec::<char>::new(), "{stderr}");
+    assert_eq!(raw(&audit_text), Vec::<char>::new(), "{audit_text}");
+    let review: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(review["changes"][0]["new"]["title"], title);
+    assert!(stdout.contains(r"r\u007fe\u0085d\u009b31m\u202ex\u2028y\udb40\udc41"));
+    let statement = audit_text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e.to_string().contains("UPDATE tasks"))
+        .unwrap();
+    assert!(statement.to_string().contains(title), "{statement}");
+    assert_eq!(production_rows(&db).await, ROWS);
+}

@@ -160,6 +160,39 @@ pub fn escape_lines(text: &str) -> String {
         .join("\n")
 }
 
+/// JSON text with every character [`escape_controls`] escapes, that JSON
+/// leaves as it is (DEL, C1 controls, bidi and invisible format
+/// characters), written as `\uXXXX`: the same JSON value, safe to show on a
+/// terminal or in a log. Line breaks and tabs are left alone: in JSON text
+/// they are only whitespace between tokens (in strings JSON escapes them).
+///
+/// ```
+/// use shadowdb::render::escape_json_controls;
+/// let json = serde_json::to_string("a\u{7f}\u{85}\u{202e}\u{e0041}").unwrap();
+/// let safe = escape_json_controls(json);
+/// assert_eq!(safe, r#""a\u007f\u0085\u202e\udb40\udc41""#);
+/// assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "a\u{7f}\u{85}\u{202e}\u{e0041}");
+/// ```
+#[must_use]
+pub fn escape_json_controls(json: String) -> String {
+    let escaped = |ch: char| needs_escape(ch) && !matches!(ch, '\n' | '\r' | '\t');
+    if !json.chars().any(escaped) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for ch in json.chars() {
+        if escaped(ch) {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 fn needs_escape(ch: char) -> bool {
     ch.is_control()
         || matches!(
