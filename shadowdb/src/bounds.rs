@@ -116,6 +116,23 @@ impl ResultBudget {
         self.rows = self.max_rows;
     }
 
+    /// The names of a statement's columns, or where the result is cut if
+    /// they do not fit in the bytes left: a name may be long (an alias of
+    /// up to the SQL's length) and a `*` over a join repeats it.
+    pub(crate) fn admit_columns(&mut self, names: &[&str]) -> Result<Vec<String>, Cut> {
+        let size = names.iter().fold(0usize, |n, name| {
+            n.saturating_add(name.len())
+                .saturating_add(std::mem::size_of::<String>())
+        });
+        if size > self.bytes {
+            return Err(Cut::Bytes {
+                limit: self.max_bytes,
+            });
+        }
+        self.bytes -= size;
+        Ok(names.iter().map(|&name| name.to_owned()).collect())
+    }
+
     /// The values of `row`, or where the result is cut if they do not fit:
     /// sizes are counted before anything is copied out of SQLite.
     pub(crate) fn admit(
@@ -573,6 +590,37 @@ mod tests {
         assert_eq!(
             Cut::Rows { limit: 5 }.to_string(),
             "the result was cut at 5 rows (max_result_rows): add a LIMIT"
+        );
+    }
+
+    /// Column names count against the result's bytes: an alias of 60 KB
+    /// repeated by a `*` over a join of 40 is 2.4 MB of names from a
+    /// statement of 60 KB; past the bytes left the result is cut before a
+    /// name is copied.
+    #[test]
+    fn long_column_names_count_against_the_result_bytes() {
+        let sb = sandbox(Limits {
+            max_result_bytes: 1 << 20,
+            ..Limits::default()
+        });
+        let join = |n: usize, name: usize| {
+            let from: Vec<String> = (0..n).map(|i| format!("c a{i}")).collect();
+            format!(
+                "WITH c AS MATERIALIZED (SELECT 1 AS \"{}\") SELECT * FROM {}",
+                "n".repeat(name),
+                from.join(", ")
+            )
+        };
+        let q = |sql: &str| sb.run(sql, &[]).unwrap().pop().unwrap().rows.unwrap();
+        let cut = q(&join(40, 60_000));
+        assert_eq!(
+            (cut.columns.len(), cut.rows.len(), cut.cut),
+            (0, 0, Some(Cut::Bytes { limit: 1 << 20 }))
+        );
+        let whole = q(&join(4, 60_000));
+        assert_eq!(
+            (whole.columns.len(), whole.rows.len(), whole.cut),
+            (4, 1, None)
         );
     }
 

@@ -116,7 +116,13 @@ pub fn redact_url(url: &str) -> String {
     let clean = |text: &str| !secrets.iter().any(|s| text.contains(s.as_str()));
     let Some((scheme, rest)) = url.split_once("://") else {
         // `sqlite:data.db`, `sqlite::memory:`: no user part.
+        // Without `//` nothing is a user part, so an `@` may end one: a
+        // `user:password@host/db` with its scheme left out reads as the
+        // scheme `user` and the path `password@host/db`.
         let shown = match url.split_once(':') {
+            Some((scheme, _)) if is_scheme(scheme) && url.contains('@') => {
+                "(a database URL)".to_owned()
+            }
             Some((scheme, path)) if is_scheme(scheme) => {
                 let (path, query) = split_query(path);
                 format!("{scheme}:{path}{}", redact_query(query))
@@ -2045,6 +2051,9 @@ mod tests {
             // malformed
             ("not a url hunter2", "(not a database URL)"),
             ("postgres//u:hunter2@h/db", "(not a database URL)"),
+            // no scheme: `u` reads as one, and the password as its path
+            ("u:hunter2@host/db", "(a database URL)"),
+            ("sqlite:u:hunter2@x.db", "(a database URL)"),
         ];
         for (url, shown) in cases {
             let got = redact_url(url);

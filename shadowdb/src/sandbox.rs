@@ -1864,17 +1864,17 @@ impl Sandbox {
             }
             let readonly = stmt.readonly();
             if stmt.column_count() > 0 {
-                let columns: Vec<String> = stmt
-                    .column_names()
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect();
+                budget.start_statement();
+                let (columns, mut cut) = match budget.admit_columns(&stmt.column_names()) {
+                    Ok(columns) => (columns, None),
+                    Err(at) => (Vec::new(), Some(at)),
+                };
                 let width = columns.len();
                 let mut rows_out = Vec::new();
-                let mut cut = None;
-                budget.start_statement();
                 let mut rows = stmt.raw_query();
-                while let Some(row) = rows.next().map_err(|e| self.agent_error(&e))? {
+                while cut.is_none()
+                    && let Some(row) = rows.next().map_err(|e| self.agent_error(&e))?
+                {
                     match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
                         Ok(values) => rows_out.push(values),
                         Err(at) => {

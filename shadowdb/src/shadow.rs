@@ -789,8 +789,20 @@ impl ShadowDb {
             });
         let script = match (script, blocked) {
             (Ok(script), None) => script,
-            // A NUL byte is refused as such; else the policy's block comes first.
-            (Err(e @ Error::Refused(Refusal::NulByte { .. })), _)
+            // A NUL byte is refused as such, and a limit that stopped SQLite
+            // preparing the script is that limit's error: the policy's
+            // verdict after it may itself be the limit's doing (no memory
+            // left for its deep check's thread). Else the policy's block
+            // comes first.
+            (
+                Err(
+                    e @ (Error::Refused(Refusal::NulByte { .. })
+                    | Error::MemoryLimit { .. }
+                    | Error::Timeout { .. }
+                    | Error::SessionTimeLimit { .. }),
+                ),
+                _,
+            )
             | (Err(_) | Ok(_), Some(e))
             | (Err(e), None) => {
                 return Outcome::Done {

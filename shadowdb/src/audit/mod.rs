@@ -113,10 +113,12 @@ impl AuditEvent {
     /// # Errors
     /// [`Error::Audit`] if it cannot be encoded (it always can).
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|e| Error::Audit {
-            context: format!("cannot encode a {} event: {e}", self.kind.name()),
-            source: None,
-        })
+        serde_json::to_string(self)
+            .map(crate::render::escape_json_controls)
+            .map_err(|e| Error::Audit {
+                context: format!("cannot encode a {} event: {e}", self.kind.name()),
+                source: None,
+            })
     }
 
     /// Parses [`AuditEvent::to_json`].

@@ -51,6 +51,7 @@ pub(super) fn check(ctx: &mut Ctx<'_, '_>, args: &CheckArgs) -> Result<Exit, Fai
             let text = serde_json::to_string_pretty(&doc).map_err(|e| {
                 Failure::Lib(crate::Error::Config(format!("cannot write JSON: {e}")))
             })?;
+            let text = crate::render::escape_json_controls(text);
             ctx.out(&format!("{text}\n"));
         }
         Format::Text => {

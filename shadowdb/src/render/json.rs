@@ -30,9 +30,9 @@ pub fn render_json_string(review: &Review, pretty: bool) -> String {
     } else {
         serde_json::to_string(&document)
     };
-    text.unwrap_or_else(|err| {
+    super::escape_json_controls(text.unwrap_or_else(|err| {
         serde_json::json!({ "version": VERSION, "error": err.to_string() }).to_string()
-    })
+    }))
 }
 
 #[derive(serde::Serialize)]

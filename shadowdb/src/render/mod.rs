@@ -160,15 +160,57 @@ pub fn escape_lines(text: &str) -> String {
         .join("\n")
 }
 
+/// JSON text with every character [`escape_controls`] escapes, that JSON
+/// leaves as it is (DEL, C1 controls, bidi and invisible format
+/// characters), written as `\uXXXX`: the same JSON value, safe to show on a
+/// terminal or in a log. Line breaks and tabs are left alone: in JSON text
+/// they are only whitespace between tokens (in strings JSON escapes them).
+///
+/// ```
+/// use shadowdb::render::escape_json_controls;
+/// let json = serde_json::to_string("a\u{7f}\u{85}\u{202e}\u{e0041}").unwrap();
+/// let safe = escape_json_controls(json);
+/// assert_eq!(safe, r#""a\u007f\u0085\u202e\udb40\udc41""#);
+/// assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "a\u{7f}\u{85}\u{202e}\u{e0041}");
+/// ```
+#[must_use]
+pub fn escape_json_controls(json: String) -> String {
+    let escaped = |ch: char| needs_escape(ch) && !matches!(ch, '\n' | '\r' | '\t');
+    if !json.chars().any(escaped) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for ch in json.chars() {
+        if escaped(ch) {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 fn needs_escape(ch: char) -> bool {
     ch.is_control()
         || matches!(
             ch,
-            '\u{061c}'
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
                 | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
+                // line and paragraph separators: a line break to some
+                // terminals, editors and log viewers
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
                 | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{1d173}'..='\u{1d17a}'
+                // tag characters: text invisible to a person that a model
+                // reading the output still reads
+                | '\u{e0000}'..='\u{e007f}'
         )
 }
 
@@ -305,5 +347,36 @@ mod tests {
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(123_456), "123,456");
+    }
+
+    /// C1 controls, line separators, bidi controls and the invisible
+    /// format characters (tags, soft hyphen, interlinear annotations) are
+    /// written as escapes; visible text, accents and emoji are kept.
+    #[test]
+    fn every_invisible_or_controlling_character_is_escaped() {
+        let cases = [
+            ("a\u{85}b\u{9b}31m", "a\\u{85}b\\u{9b}31m"),
+            ("x\u{2028}y\u{2029}z", "x\\u{2028}y\\u{2029}z"),
+            (
+                "\u{202e}cba\u{2066}\u{2069}",
+                "\\u{202e}cba\\u{2066}\\u{2069}",
+            ),
+            (
+                "pay\u{e0041}\u{e0042}\u{e007f}",
+                "pay\\u{e0041}\\u{e0042}\\u{e007f}",
+            ),
+            (
+                "so\u{ad}ft\u{180e}\u{206a}",
+                "so\\u{ad}ft\\u{180e}\\u{206a}",
+            ),
+            (
+                "\u{fff9}a\u{fffb}\u{1d173}",
+                "\\u{fff9}a\\u{fffb}\\u{1d173}",
+            ),
+            ("café ü 日本 😀 \u{301}", "café ü 日本 😀 \u{301}"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(escape_controls(text), shown, "{text:?}");
+        }
     }
 }
