@@ -687,8 +687,10 @@ mod split_writes {
                 "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo');\n\
                  DELETE FROM tasks WHERE id <> 10;\n",
             ] {
-                let file = std::env::temp_dir()
-                    .join(format!("sdb_effect_split_{}_{kind:?}.sql", std::process::id()));
+                let file = std::env::temp_dir().join(format!(
+                    "sdb_effect_split_{}_{kind:?}.sql",
+                    std::process::id()
+                ));
                 std::fs::write(&file, script).unwrap();
                 let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
                     .args(["run", "--db", &db.url, "--tenant", "42", "--table", "tasks"])
