@@ -1690,11 +1690,14 @@ impl Sandbox {
         };
         let sql = if captured.is_some() {
             // A marker's columns are all NULL; a key saved there never is.
+            // Read from the markers (the rows written so far), not from the
+            // table: this runs before every UPDATE and DELETE, and a scan of
+            // the table would cost every statement the table's size.
             format!(
-                "SELECT r.{rid} FROM main.{} AS r WHERE EXISTS (SELECT 1 FROM temp.{} AS s \
-                 WHERE s.{rid} = r.{rid} AND s.{first} IS NULL)",
-                q(&t.name),
+                "SELECT s.{rid} FROM temp.{} AS s WHERE s.{first} IS NULL \
+                 AND EXISTS (SELECT 1 FROM main.{} AS r WHERE r.{rid} = s.{rid})",
                 q(&seen_name(i)),
+                q(&t.name),
             )
         } else {
             let same: Vec<String> = keys.iter().map(|k| format!("b.{k} IS r.{k}")).collect();
