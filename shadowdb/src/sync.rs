@@ -720,6 +720,31 @@ impl ShadowDb {
         })
     }
 
+    /// `col = v`, byte for byte whatever the column's collation (see
+    /// [`prod::exact_eq`]), with `v` bound after `binds` as many times as
+    /// the dialect needs it.
+    pub(crate) fn exact_eq_bound(
+        dialect: Dialect,
+        col: &ColumnSchema,
+        v: &Value,
+        c: &RowChange,
+        binds: &mut Vec<Bind>,
+    ) -> Result<String> {
+        let bind = Self::bind(dialect, col, v, c)?;
+        let n = binds.len() + 1;
+        binds.extend(std::iter::repeat_n(
+            bind,
+            prod::exact_eq_binds(dialect, col),
+        ));
+        Ok(prod::exact_eq(
+            dialect,
+            col,
+            &dialect.quote(&col.name),
+            &prod::value_expr(dialect, col, n),
+            &prod::value_expr(dialect, col, n + 1),
+        ))
+    }
+
     /// The cloned value of a guarded column, bound as the guard reads it.
     fn guard_value(dialect: Dialect, col: &ColumnSchema, v: &Value, c: &RowChange) -> Result<Bind> {
         prod::guard_bind(dialect, col, v).map_err(|e| {
@@ -755,19 +780,7 @@ impl ShadowDb {
             } else {
                 row.get(&col.name).cloned().unwrap_or(Value::Null)
             };
-            let bind = Self::bind(dialect, col, &v, c)?;
-            let n = binds.len() + 1;
-            binds.extend(std::iter::repeat_n(
-                bind,
-                prod::exact_eq_binds(dialect, col),
-            ));
-            parts.push(prod::exact_eq(
-                dialect,
-                col,
-                &dialect.quote(&col.name),
-                &prod::value_expr(dialect, col, n),
-                &prod::value_expr(dialect, col, n + 1),
-            ));
+            parts.push(Self::exact_eq_bound(dialect, col, &v, c, binds)?);
         }
         Ok(parts.join(" AND "))
     }
@@ -1363,17 +1376,14 @@ impl ShadowDb {
                     in_list(dialect, &names, &tuples)
                 );
                 if let (Some(tc), Some(first)) = (tenant_col(t), chunk.first()) {
-                    let bind = Self::bind(dialect, tc, &self.tenant, first)?;
-                    let n = binds.len() + 1;
-                    binds.extend(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)));
                     sql.push_str(" AND ");
-                    sql.push_str(&prod::exact_eq(
+                    sql.push_str(&Self::exact_eq_bound(
                         dialect,
                         tc,
-                        &dialect.quote(&tc.name),
-                        &prod::value_expr(dialect, tc, n),
-                        &prod::value_expr(dialect, tc, n + 1),
-                    ));
+                        &self.tenant,
+                        first,
+                        &mut binds,
+                    )?);
                 }
                 sql.push_str(" FOR UPDATE");
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
@@ -1498,19 +1508,10 @@ impl ShadowDb {
         if let Some(tc) = child.and_then(tenant_col) {
             // Byte for byte: a row of `'ACME'` is not this tenant's `'acme'`
             // row, whatever the column's collation says.
-            let bind = Self::bind(dialect, tc, &self.tenant, first)?;
-            let n = binds.len() + 1;
-            binds.extend(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)));
-            let q = dialect.quote(&tc.name);
+            let eq = Self::exact_eq_bound(dialect, tc, &self.tenant, first, &mut binds)?;
             sql.push_str(&format!(
-                " AND ({q} IS NULL OR NOT ({}))",
-                prod::exact_eq(
-                    dialect,
-                    tc,
-                    &q,
-                    &prod::value_expr(dialect, tc, n),
-                    &prod::value_expr(dialect, tc, n + 1)
-                )
+                " AND ({} IS NULL OR NOT ({eq}))",
+                dialect.quote(&tc.name)
             ));
         }
         sql.push_str(" LIMIT 1");

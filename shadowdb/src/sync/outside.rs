@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::prod::{self, FetchError, ProdTx, Production};
 use crate::schema::{self, ColumnSchema, TableName};
 use crate::shadow::{Scoped, ShadowDb};
-use crate::types::{ColumnKind, Dialect};
+use crate::types::Dialect;
 
 /// One foreign key of a scoped table onto a tenant table outside the scope.
 #[derive(Debug, Clone)]
@@ -115,24 +115,6 @@ pub(crate) async fn outside_refs(
     Ok(out)
 }
 
-/// `col_ref = p`, compared as production stores the bytes, whatever the
-/// column's collation.
-fn exact_eq(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
-    let text = matches!(col.kind, ColumnKind::Text | ColumnKind::Enum(_));
-    match dialect {
-        Dialect::Postgres if text => format!(
-            "({col_ref})::pg_catalog.text COLLATE pg_catalog.\"C\" = ({p})::pg_catalog.text"
-        ),
-        // In utf8mb4 first: a `latin1` column's bytes are not the bound
-        // value's (`acmÃ©` in latin1 is the UTF-8 bytes of `acmé`).
-        Dialect::MySql if text => {
-            format!("CAST(CONVERT({col_ref} USING utf8mb4) AS BINARY) = CAST({p} AS BINARY)")
-        }
-        Dialect::Sqlite if text => format!("{col_ref} COLLATE BINARY = {p}"),
-        _ => format!("{col_ref} = {}", prod::cast_expr(dialect, col, p)),
-    }
-}
-
 impl ShadowDb {
     /// Every inserted row, and every updated row whose reference changed,
     /// references one of the tenant's rows of each outside parent.
@@ -186,13 +168,8 @@ impl ShadowDb {
                     }
                     tuples.push(exprs);
                 }
-                binds.push(Self::bind(dialect, &r.tenant, &self.tenant, first)?);
-                let tenant_eq = exact_eq(
-                    dialect,
-                    &r.tenant,
-                    &dialect.quote(&r.tenant.name),
-                    &dialect.placeholder(binds.len()),
-                );
+                let tenant_eq =
+                    Self::exact_eq_bound(dialect, &r.tenant, &self.tenant, first, &mut binds)?;
                 let lock = match dialect {
                     Dialect::Postgres => " FOR SHARE",
                     Dialect::MySql => " LOCK IN SHARE MODE",
