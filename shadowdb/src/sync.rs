@@ -720,6 +720,26 @@ impl ShadowDb {
         })
     }
 
+    /// Each row's key bound after `binds`, as a tuple of placeholder
+    /// expressions for [`in_list`].
+    fn key_tuples(
+        dialect: Dialect,
+        key_cols: &[&ColumnSchema],
+        rows: &[&RowChange],
+        binds: &mut Vec<Bind>,
+    ) -> Result<Vec<Vec<String>>> {
+        let mut tuples = Vec::with_capacity(rows.len());
+        for &c in rows {
+            let mut exprs = Vec::with_capacity(key_cols.len());
+            for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
+                binds.push(Self::bind(dialect, col, v, c)?);
+                exprs.push(prod::value_expr(dialect, col, binds.len()));
+            }
+            tuples.push(exprs);
+        }
+        Ok(tuples)
+    }
+
     /// `col = v`, byte for byte whatever the column's collation (see
     /// [`prod::exact_eq`]), with `v` bound after `binds` as many times as
     /// the dialect needs it.
@@ -1360,15 +1380,7 @@ impl ShadowDb {
             let per = (dialect.max_binds().saturating_sub(2) / key_cols.len()).clamp(1, 1_000);
             for chunk in rows.chunks(per) {
                 let mut binds = Vec::new();
-                let mut tuples = Vec::new();
-                for c in chunk {
-                    let mut exprs = Vec::new();
-                    for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
-                        binds.push(Self::bind(dialect, col, v, c)?);
-                        exprs.push(prod::value_expr(dialect, col, binds.len()));
-                    }
-                    tuples.push(exprs);
-                }
+                let tuples = Self::key_tuples(dialect, &key_cols, chunk, &mut binds)?;
                 let mut sql = format!(
                     "SELECT {} FROM {} WHERE {}",
                     reads.join(", "),
@@ -1857,15 +1869,7 @@ impl ShadowDb {
         let per = (dialect.max_binds() / key_cols.len()).clamp(1, 1_000);
         for chunk in rows.chunks(per) {
             let mut binds = Vec::new();
-            let mut tuples = Vec::new();
-            for c in chunk {
-                let mut exprs = Vec::new();
-                for (col, (_, v)) in key_cols.iter().zip(&c.key.0) {
-                    binds.push(Self::bind(dialect, col, v, c)?);
-                    exprs.push(prod::value_expr(dialect, col, binds.len()));
-                }
-                tuples.push(exprs);
-            }
+            let tuples = Self::key_tuples(dialect, &key_cols, chunk, &mut binds)?;
             let sql = format!(
                 "SELECT {} FROM {} WHERE {}",
                 reads.join(", "),
