@@ -62,6 +62,16 @@ pub enum Error {
     /// The sandbox (SQLite) failed in a way that is not the agent's fault.
     #[error("sandbox error: {0}")]
     Sandbox(String),
+    /// A value production returned could not be read exactly as the column's
+    /// type (the driver gave a form shadowdb does not decode losslessly).
+    /// Carries no row data.
+    #[error("could not decode {context}: {reason}")]
+    Decode {
+        /// Where: `tasks.due_at`, `read-back of tasks`.
+        context: String,
+        /// Why, without the value.
+        reason: String,
+    },
 
     // ---- agent statements ------------------------------------------------
     /// The agent's SQL was refused by the sandbox itself (second wall).
