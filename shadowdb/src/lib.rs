@@ -15,6 +15,7 @@ pub mod render;
 pub mod rollback;
 mod sandbox;
 mod sandbox_decimal;
+mod sandbox_json;
 pub mod schema;
 mod shadow;
 mod sync;

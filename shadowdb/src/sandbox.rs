@@ -189,7 +189,8 @@ struct Walls {
     first_write: Mutex<Option<(Op, String, bool)>>,
 }
 
-/// Table-valued functions on the allowlist (read as tables by SQLite).
+/// Table-valued functions refused with a reason of their own: see
+/// [`crate::sandbox_json`].
 const TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 
 /// The schema tables: SQLite's own DDL writes them, the agent may not.
@@ -228,17 +229,17 @@ impl Walls {
             AuthAction::Select | AuthAction::Recursive => Authorization::Allow,
             AuthAction::Read { table_name, .. } => {
                 let name = lower(table_name);
+                if TABLE_FUNCTIONS.contains(&name.as_str()) {
+                    return self.refuse(Refusal::JsonTable(name));
+                }
                 let allowed = match ctx.database_name {
-                    Some("main") => {
-                        self.scoped.contains(&name) || TABLE_FUNCTIONS.contains(&name.as_str())
-                    }
+                    Some("main") => self.scoped.contains(&name),
                     // SQLite names no database for the source of `count(*)`,
                     // which may be a CTE or a subquery (whose own reads are
                     // authorized one by one): anything but a real table
                     // outside the scope.
                     None => {
                         self.scoped.contains(&name)
-                            || TABLE_FUNCTIONS.contains(&name.as_str())
                             || !(name.starts_with("sqlite_")
                                 || name.starts_with("pragma_")
                                 || name.starts_with(BASE_PREFIX)
@@ -448,6 +449,9 @@ const FUNCTIONS: &[&str] = &[
     "json_type",
     "json_valid",
     "json_quote",
+    // The operators `->` and `->>`, which SQLite calls as functions.
+    "->",
+    "->>",
     "json_group_array",
     "jsonb_group_array",
     "json_group_object",
@@ -2469,7 +2473,8 @@ mod tests {
         let sb = sandbox();
         let r = check(
             &sb,
-            "DELETE FROM s; INSERT INTO s SELECT 'k' || printf('%02d', value), 'L' || value FROM json_each('[1,2,3]')",
+            "DELETE FROM s; WITH RECURSIVE n(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 3) \
+             INSERT INTO s SELECT 'k' || printf('%02d', value), 'L' || value FROM n",
         );
         assert_eq!(r[1].1.len(), 37);
     }
