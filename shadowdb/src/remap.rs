@@ -15,7 +15,19 @@ use safemodel::{Rule, Value, Violation};
 use crate::diff::{Key, Op, PendingRef, RowChange};
 use crate::error::{Error, Result};
 use crate::shadow::Scoped;
-use crate::sync::GeneratedKey;
+
+/// A key production generated for a row inserted with a provisional one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    /// The table.
+    pub table: String,
+    /// The key column.
+    pub column: String,
+    /// The sandbox's provisional key.
+    pub provisional: i64,
+    /// Production's key.
+    pub assigned: i64,
+}
 
 /// The rule of a provisional key where production will not remap it.
 pub(crate) const RULE: &str = "provisional_key";
@@ -248,4 +260,20 @@ pub(crate) fn remap(
         }
     }
     Ok(out)
+}
+
+/// [`remap`] of each row (empty when no
+/// reference can hold a provisional key).
+pub(crate) fn remap_all(
+    rows: &[&RowChange],
+    refs: &[PendingRef],
+    generated: &[GeneratedKey],
+    later: Option<&str>,
+) -> Result<Vec<Option<RowChange>>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    rows.iter()
+        .map(|c| remap(c, refs, generated, later))
+        .collect()
 }

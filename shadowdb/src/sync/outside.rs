@@ -11,12 +11,13 @@ use std::collections::HashSet;
 
 use safemodel::{Value, registry};
 
-use super::in_list;
+use super::Syncer;
+use super::binds::{bind, exact_eq_bound, in_list};
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Error, Result};
 use crate::prod::{self, FetchError, ProdTx, Production};
 use crate::schema::{self, ColumnSchema, TableName};
-use crate::shadow::{Scoped, ShadowDb};
+use crate::shadow::Scoped;
 use crate::types::Dialect;
 
 /// One foreign key of a scoped table onto a tenant table outside the scope.
@@ -115,12 +116,12 @@ pub(crate) async fn outside_refs(
     Ok(out)
 }
 
-impl ShadowDb {
+impl Syncer<'_> {
     /// Every inserted row, and every updated row whose reference changed,
     /// references one of the tenant's rows of each outside parent.
     pub(super) async fn check_outside(&self, tx: &mut ProdTx, cs: &ChangeSet) -> Result<()> {
         let dialect = self.prod.dialect();
-        for r in &self.outside_refs {
+        for r in self.outside_refs {
             let Some(t) = self.tables.get(r.table) else {
                 continue;
             };
@@ -163,13 +164,13 @@ impl ShadowDb {
                 for (c, values) in chunk {
                     let mut exprs = Vec::new();
                     for (col, v) in r.ref_cols.iter().zip(values) {
-                        binds.push(Self::bind(dialect, col, v, c)?);
+                        binds.push(bind(dialect, col, v, c)?);
                         exprs.push(prod::value_expr(dialect, col, binds.len()));
                     }
                     tuples.push(exprs);
                 }
                 let tenant_eq =
-                    Self::exact_eq_bound(dialect, &r.tenant, &self.tenant, first, &mut binds)?;
+                    exact_eq_bound(dialect, &r.tenant, &self.tenant, first, &mut binds)?;
                 let lock = match dialect {
                     Dialect::Postgres => " FOR SHARE",
                     Dialect::MySql => " LOCK IN SHARE MODE",
@@ -188,7 +189,10 @@ impl ShadowDb {
                         FetchError::Db(e) => {
                             Error::database(format!("commit: tenant check of {name} references"), e)
                         }
-                        FetchError::Decode(m) => Error::Sandbox(m),
+                        FetchError::Decode(reason) => Error::Decode {
+                            context: format!("references of {name} onto {}", r.parent_name),
+                            reason,
+                        },
                     })?
                     .into_iter()
                     .map(|values| Key(names.iter().cloned().zip(values).collect()).render())
