@@ -80,14 +80,11 @@ fn generated_key_column(t: &Scoped) -> Option<&str> {
     }
 }
 
-/// Adds a violation to every new or changed value that is the provisional
-/// key of a row inserted in this change, where no declared foreign key onto
-/// that row's table will carry production's key instead.
-pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
-    // table -> (key column, provisional keys of its new rows), in scope
-    // order (tables of one integer width share the provisional range, so the
-    // first is named).
-    let mut fresh: Vec<(String, (String, HashSet<i64>))> = Vec::new();
+/// Per table with a generated key: its key column and the provisional keys
+/// of its new rows, in scope order (tables of one integer width share the
+/// provisional range, so the first is named).
+fn fresh_keys(tables: &[Scoped], changes: &[RowChange]) -> Vec<(String, (String, HashSet<i64>))> {
+    let mut fresh = Vec::new();
     for t in tables {
         let (Some(base), Some(col)) = (t.generated_key, generated_key_column(t)) else {
             continue;
@@ -105,6 +102,14 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
             fresh.push((name, (col.to_owned(), keys)));
         }
     }
+    fresh
+}
+
+/// Adds a violation to every new or changed value that is the provisional
+/// key of a row inserted in this change, where no declared foreign key onto
+/// that row's table will carry production's key instead.
+pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
+    let fresh = fresh_keys(tables, changes);
     if fresh.is_empty() {
         return;
     }

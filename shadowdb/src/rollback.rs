@@ -34,7 +34,7 @@ use safemodel::{Row, SqlType, Value};
 use crate::approve::Approver;
 use crate::audit::{
     AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, AuditTrail, CommitRecord,
-    DbAuditSink, JsonlSink, Redactor, image_value, query_jsonl,
+    DbAuditSink, JsonlSink, Redactor, RowImage, image_value, query_jsonl,
 };
 use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Error, Result};
@@ -493,106 +493,129 @@ fn inverse(target: &Target, dialect: Dialect, record: &CommitRecord) -> Result<C
     let mut changes = Vec::with_capacity(record.rows.len());
     for image in &record.rows {
         let t = scoped(&target.tables, &image.table)?;
-        let key_text = render_key(&image.key);
-        let cannot = |reason: String| Error::CannotRollBack {
-            table: image.table.clone(),
-            key: key_text.clone(),
-            reason,
-        };
-        let row_of = |m: &serde_json::Map<String, serde_json::Value>| -> Result<Row> {
-            let mut row = Row::new();
-            for pos in 0..t.cols.len() {
-                let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false))
-                else {
-                    continue;
-                };
-                if let Some(json) = m.get(&col.name) {
-                    let value = image_value(json, col.kind.family().unwrap_or(SqlType::Text))
-                        .map_err(|e| cannot(format!("{}: {e}", col.name)))?;
-                    row.push(col.name.clone(), value);
-                }
-            }
-            Ok(row)
-        };
-        let key = Key(t
-            .key
-            .iter()
-            .filter_map(|&k| t.col(k))
-            .map(|c| {
-                let json = image.key.get(&c.name).ok_or_else(|| {
-                    cannot(format!(
-                        "the record holds no value of key column {}",
-                        c.name
-                    ))
-                })?;
-                image_value(json, c.kind.family().unwrap_or(SqlType::Text))
-                    .map(|v| (c.name.clone(), v))
-                    .map_err(|e| cannot(format!("{}: {e}", c.name)))
-            })
-            .collect::<Result<Vec<_>>>()?);
-        let change = match (image.op, &image.before, &image.after) {
-            (Op::Insert, _, Some(after)) => RowChange {
-                table: image.table.clone(),
-                op: Op::Delete,
-                key,
-                old: Some(row_of(after)?),
-                new: None,
-                changed: Vec::new(),
-                violations: Vec::new(),
-            },
-            (Op::Update, Some(before), Some(after)) => {
-                let old = row_of(after)?;
-                let new = row_of(before)?;
-                let changed: Vec<String> = new
-                    .iter()
-                    .filter(|(c, v)| old.get(c) != Some(*v))
-                    .map(|(c, _)| c.to_owned())
-                    .collect();
-                let violations =
-                    check_new_row(&target.tenant, dialect, t, &new, Some(&old), Vec::new());
-                RowChange {
-                    table: image.table.clone(),
-                    op: Op::Update,
-                    key,
-                    old: Some(old),
-                    new: Some(new),
-                    changed,
-                    violations,
-                }
-            }
-            (Op::Delete, Some(before), _) => {
-                let new = row_of(before)?;
-                // Columns never cloned (PII, or left out of the contract) were
-                // not recorded: inserting the row again would not restore it.
-                let missing: Vec<&str> = t
-                    .schema
-                    .columns
-                    .iter()
-                    .filter(|c| new.get(&c.name).is_none())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(cannot(format!(
-                        "the deleted row's column(s) {} were never recorded (PII or outside the contract)",
-                        missing.join(", ")
-                    )));
-                }
-                let violations = check_new_row(&target.tenant, dialect, t, &new, None, Vec::new());
-                RowChange {
-                    table: image.table.clone(),
-                    op: Op::Insert,
-                    key,
-                    changed: new.columns().map(str::to_owned).collect(),
-                    old: None,
-                    new: Some(new),
-                    violations,
-                }
-            }
-            _ => return Err(cannot("the record's row image is incomplete".into())),
-        };
+        let change = inverse_row(target, dialect, t, image)?;
         if change.op != Op::Update || !change.changed.is_empty() {
             changes.push(change);
         }
     }
     Ok(ChangeSet::new(changes, Vec::new()))
+}
+
+/// The inverse of one row the commit wrote, checked as a commit checks it.
+fn inverse_row(
+    target: &Target,
+    dialect: Dialect,
+    t: &Scoped,
+    image: &RowImage,
+) -> Result<RowChange> {
+    let key_text = render_key(&image.key);
+    let cannot = |reason: String| Error::CannotRollBack {
+        table: image.table.clone(),
+        key: key_text.clone(),
+        reason,
+    };
+    let row_of = |m: &serde_json::Map<String, serde_json::Value>| image_row(t, m, &cannot);
+    let key = image_key(t, image, &cannot)?;
+    let change = match (image.op, &image.before, &image.after) {
+        (Op::Insert, _, Some(after)) => RowChange {
+            table: image.table.clone(),
+            op: Op::Delete,
+            key,
+            old: Some(row_of(after)?),
+            new: None,
+            changed: Vec::new(),
+            violations: Vec::new(),
+        },
+        (Op::Update, Some(before), Some(after)) => {
+            let old = row_of(after)?;
+            let new = row_of(before)?;
+            let changed: Vec<String> = new
+                .iter()
+                .filter(|(c, v)| old.get(c) != Some(*v))
+                .map(|(c, _)| c.to_owned())
+                .collect();
+            let violations =
+                check_new_row(&target.tenant, dialect, t, &new, Some(&old), Vec::new());
+            RowChange {
+                table: image.table.clone(),
+                op: Op::Update,
+                key,
+                old: Some(old),
+                new: Some(new),
+                changed,
+                violations,
+            }
+        }
+        (Op::Delete, Some(before), _) => {
+            let new = row_of(before)?;
+            // Columns never cloned (PII, or left out of the contract) were
+            // not recorded: inserting the row again would not restore it.
+            let missing: Vec<&str> = t
+                .schema
+                .columns
+                .iter()
+                .filter(|c| new.get(&c.name).is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(cannot(format!(
+                    "the deleted row's column(s) {} were never recorded (PII or outside the contract)",
+                    missing.join(", ")
+                )));
+            }
+            let violations = check_new_row(&target.tenant, dialect, t, &new, None, Vec::new());
+            RowChange {
+                table: image.table.clone(),
+                op: Op::Insert,
+                key,
+                changed: new.columns().map(str::to_owned).collect(),
+                old: None,
+                new: Some(new),
+                violations,
+            }
+        }
+        _ => return Err(cannot("the record's row image is incomplete".into())),
+    };
+    Ok(change)
+}
+
+/// A row of the record, typed as `t`'s columns are (PII columns, never
+/// cloned, are left out).
+fn image_row(
+    t: &Scoped,
+    m: &serde_json::Map<String, serde_json::Value>,
+    cannot: &dyn Fn(String) -> Error,
+) -> Result<Row> {
+    let mut row = Row::new();
+    for pos in 0..t.cols.len() {
+        let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false)) else {
+            continue;
+        };
+        if let Some(json) = m.get(&col.name) {
+            let value = image_value(json, col.kind.family().unwrap_or(SqlType::Text))
+                .map_err(|e| cannot(format!("{}: {e}", col.name)))?;
+            row.push(col.name.clone(), value);
+        }
+    }
+    Ok(row)
+}
+
+/// The key of the row of `image`, typed as `t`'s key columns are.
+fn image_key(t: &Scoped, image: &RowImage, cannot: &dyn Fn(String) -> Error) -> Result<Key> {
+    Ok(Key(t
+        .key
+        .iter()
+        .filter_map(|&k| t.col(k))
+        .map(|c| {
+            let json = image.key.get(&c.name).ok_or_else(|| {
+                cannot(format!(
+                    "the record holds no value of key column {}",
+                    c.name
+                ))
+            })?;
+            image_value(json, c.kind.family().unwrap_or(SqlType::Text))
+                .map(|v| (c.name.clone(), v))
+                .map_err(|e| cannot(format!("{}: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>>>()?))
 }

@@ -1,4 +1,7 @@
-//! TODO
+//! Updates and deletes: grouped by statement shape, written in batches
+//! (one function per dialect), each row guarded by its cloned values; a row
+//! whose guard fails is diagnosed (gone, or which columns moved). The row by
+//! row path serves MySQL where a count cannot name the conflicts.
 
 use safemodel::{Row, Value};
 
@@ -98,7 +101,7 @@ impl Syncer<'_> {
         let Some(tc) = tenant_col(t) else {
             return Ok(Vec::new());
         };
-        let bind = bind(dialect, tc, &self.tenant, c)?;
+        let bind = bind(dialect, tc, self.tenant, c)?;
         Ok(std::iter::repeat_n(bind, prod::exact_eq_binds(dialect, tc)).collect())
     }
 

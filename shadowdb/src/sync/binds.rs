@@ -1,4 +1,6 @@
-//! TODO
+//! Changeset values bound for production, and the SQL fragments that
+//! compare them: a value production would refuse is the row's contract
+//! violation, a guard is compared byte for byte, key tuples go in `IN` lists.
 
 use safemodel::{Row, RowViolations, Value};
 

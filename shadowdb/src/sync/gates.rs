@@ -1,4 +1,7 @@
-//! TODO
+//! The gates a changeset passes before it is written: the tenant of every
+//! row, the contracts, policy and approval (before the transaction); and,
+//! inside it, no cascade onto rows outside the changeset and no PII column
+//! changed since the clone.
 
 use safemodel::{Row, RowViolations, Value};
 
@@ -9,7 +12,7 @@ use crate::audit::AuditKind;
 use crate::diff::{ChangeSet, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::policy::Decision;
-use crate::prod::{self, ProdTx};
+use crate::prod::{self, Digests, ProdTx};
 use crate::schema::{ColumnSchema, FkAction};
 use crate::shadow::{Scoped, tenant_eq};
 
@@ -199,21 +202,7 @@ impl Syncer<'_> {
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
                     let (key_values, now) = values.split_at(key_cols.len().min(values.len()));
                     let key = key_from(&key_cols, key_values.to_vec()).render();
-                    let cloned = digests.by_key.get(&key);
-                    let columns: Vec<String> = digests
-                        .cols
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| {
-                            let then = cloned.and_then(|d| d.get(*j)).and_then(Option::as_deref);
-                            let now = match now.get(*j) {
-                                Some(Value::Text(d)) => Some(d.as_str()),
-                                _ => None,
-                            };
-                            cloned.is_none() || then != now
-                        })
-                        .map(|(_, c)| c.name.clone())
-                        .collect();
+                    let columns = digests_moved(digests, &key, now);
                     if !columns.is_empty() && moved.insert((name.clone(), key.clone())) {
                         conflicts.push(Conflict {
                             table: name.clone(),
@@ -352,4 +341,25 @@ pub(crate) fn gate_contract(cs: &ChangeSet) -> Result<()> {
     } else {
         Err(Error::Contract(broken))
     }
+}
+
+/// The PII columns of the row keyed `key` whose digest in production
+/// (`now`) is not the one taken at the clone (all of them for a row the
+/// clone did not see).
+fn digests_moved(digests: &Digests, key: &str, now: &[Value]) -> Vec<String> {
+    let cloned = digests.by_key.get(key);
+    digests
+        .cols
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| {
+            let then = cloned.and_then(|d| d.get(*j)).and_then(Option::as_deref);
+            let now = match now.get(*j) {
+                Some(Value::Text(d)) => Some(d.as_str()),
+                _ => None,
+            };
+            cloned.is_none() || then != now
+        })
+        .map(|(_, c)| c.name.clone())
+        .collect()
 }

@@ -1,4 +1,8 @@
-//! TODO
+//! Inserts: a key production holds taken, by anyone, is a `KeyExists`
+//! conflict that reveals nothing about its row (PostgreSQL finds it with
+//! `ON CONFLICT DO NOTHING`, the others with a locked check and a savepoint);
+//! rows with provisional keys are inserted one by one, production assigning
+//! the key.
 
 use std::collections::HashMap;
 
@@ -32,7 +36,6 @@ impl Syncer<'_> {
             return Ok(0);
         }
         let dialect = self.prod.dialect();
-        let table = t.schema.name.to_string();
         let gen_col = t
             .generated_key
             .and_then(|base| t.key.first().and_then(|&k| t.col(k)).map(|c| (c, base)));
@@ -51,94 +54,112 @@ impl Syncer<'_> {
             .filter_map(|&k| t.col(k))
             .map(|c| c.name.clone())
             .collect();
-        if dialect == Dialect::Postgres
+        let count = if dialect == Dialect::Postgres
             && !key_names.is_empty()
             && t.schema.primary_key == key_names
         {
-            let mut count = 0;
-            if let Some(first) = keyed.first().and_then(|c| c.new.as_ref()) {
-                let cols = written_of(t, first);
-                count = self.pg_insert(tx, t, &cols, &keyed, conflicts).await?;
+            match keyed.first().and_then(|c| c.new.as_ref()) {
+                Some(first) => {
+                    let cols = written_of(t, first);
+                    self.pg_insert(tx, t, &cols, &keyed, conflicts).await?
+                }
+                None => 0,
             }
-            return Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?);
-        }
-        // Keys already taken in production, by anyone: a conflict that
-        // reveals nothing about the row that holds the key.
+        } else {
+            self.insert_checked(tx, t, keyed, conflicts).await?
+        };
+        Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
+    }
+
+    /// Inserts rows with their own keys, after checking which keys
+    /// production holds taken already (by anyone: a conflict that reveals
+    /// nothing about the row that holds the key).
+    async fn insert_checked(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        keyed: Vec<&RowChange>,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<u64> {
         let taken = self.taken_keys(tx, t, &keyed).await?;
         let mut to_insert = Vec::new();
         for c in keyed {
             if taken.contains(&c.key.render()) {
-                conflicts.push(Conflict {
-                    table: table.clone(),
-                    key: c.key.render(),
-                    kind: ConflictKind::KeyExists,
-                });
+                conflicts.push(key_exists(c));
             } else {
                 to_insert.push(c);
             }
         }
         let mut count = 0_u64;
         let Some(first) = to_insert.first().and_then(|c| c.new.as_ref()) else {
-            return self.insert_fresh(tx, t, &fresh, gen_col, generated).await;
+            return Ok(0);
         };
         let cols = written_of(t, first);
-        let per = (dialect.max_binds() / cols.len().max(1)).clamp(1, 1_000);
+        let per = (self.prod.dialect().max_binds() / cols.len().max(1)).clamp(1, 1_000);
         for chunk in to_insert.chunks(per) {
-            let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
-            let ctx = format!("commit: INSERT INTO {table} (batch from {key})");
-            // A key production holds taken under its collation (`'ABC'`
-            // beside `'abc'`, `'x '` beside `'x'`) escapes the check above,
-            // which matches keys by their bytes; so does a key another
-            // transaction inserted since. Production's unique index then
-            // refuses the batch: it is redone row by row, and each row it
-            // refuses is a `KeyExists` conflict.
-            tx.execute_raw("SAVEPOINT shadowdb_insert")
-                .await
-                .map_err(|e| Error::database(ctx.clone(), e))?;
-            let (sql, binds) = insert_sql(dialect, t, &cols, chunk)?;
-            match tx.execute(sql, &binds).await {
-                Ok(n) => {
-                    count += n;
-                    tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
-                        .await
-                        .map_err(|e| Error::database(ctx.clone(), e))?;
-                    continue;
-                }
-                Err(e) if !is_unique_violation(&e) => return Err(Error::database(ctx, e)),
-                Err(_) => {}
-            }
-            tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert")
-                .await
-                .map_err(|e| Error::database(ctx.clone(), e))?;
-            // Which keys production holds taken, as its own `=` (and its
-            // collation) finds them; read with a lock, so a key another
-            // transaction inserted (committed since, or still waiting) counts.
-            let mut rest = Vec::with_capacity(chunk.len());
-            for &c in chunk {
-                if self.key_taken(tx, t, c).await? {
-                    conflicts.push(Conflict {
-                        table: table.clone(),
-                        key: c.key.render(),
-                        kind: ConflictKind::KeyExists,
-                    });
-                } else {
-                    rest.push(c);
-                }
-            }
-            if !rest.is_empty() {
-                // Any other unique index refusing the rest is the
-                // statement's failure, as it would have been.
-                let (sql, binds) = insert_sql(dialect, t, &cols, &rest)?;
-                count += tx
-                    .execute(sql, &binds)
+            count += self.insert_chunk(tx, t, &cols, chunk, conflicts).await?;
+        }
+        Ok(count)
+    }
+
+    /// One multi-row `INSERT`. A key production holds taken under its
+    /// collation (`'ABC'` beside `'abc'`, `'x '` beside `'x'`) escapes the
+    /// check before, which matches keys by their bytes; so does a key another
+    /// transaction inserted since. Production's unique index then refuses
+    /// the batch: it is redone row by row, and each row it refuses is a
+    /// `KeyExists` conflict.
+    async fn insert_chunk(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        cols: &[&ColumnSchema],
+        chunk: &[&RowChange],
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<u64> {
+        let dialect = self.prod.dialect();
+        let key = chunk.first().map(|c| c.key.render()).unwrap_or_default();
+        let ctx = format!("commit: INSERT INTO {} (batch from {key})", t.schema.name);
+        tx.execute_raw("SAVEPOINT shadowdb_insert")
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        let (sql, binds) = insert_sql(dialect, t, cols, chunk)?;
+        let mut count = match tx.execute(sql, &binds).await {
+            Ok(n) => {
+                tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
                     .await
                     .map_err(|e| Error::database(ctx.clone(), e))?;
+                return Ok(n);
             }
-            tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
+            Err(e) if !is_unique_violation(&e) => return Err(Error::database(ctx, e)),
+            Err(_) => 0,
+        };
+        tx.execute_raw("ROLLBACK TO SAVEPOINT shadowdb_insert")
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        // Which keys production holds taken, as its own `=` (and its
+        // collation) finds them; read with a lock, so a key another
+        // transaction inserted (committed since, or still waiting) counts.
+        let mut rest = Vec::with_capacity(chunk.len());
+        for &c in chunk {
+            if self.key_taken(tx, t, c).await? {
+                conflicts.push(key_exists(c));
+            } else {
+                rest.push(c);
+            }
+        }
+        if !rest.is_empty() {
+            // Any other unique index refusing the rest is the
+            // statement's failure, as it would have been.
+            let (sql, binds) = insert_sql(dialect, t, cols, &rest)?;
+            count += tx
+                .execute(sql, &binds)
                 .await
                 .map_err(|e| Error::database(ctx.clone(), e))?;
         }
-        Ok(count + self.insert_fresh(tx, t, &fresh, gen_col, generated).await?)
+        tx.execute_raw("RELEASE SAVEPOINT shadowdb_insert")
+            .await
+            .map_err(|e| Error::database(ctx.clone(), e))?;
+        Ok(count)
     }
 
     /// Whether production holds `c`'s key taken, by its own `=` (and the key
@@ -332,6 +353,8 @@ impl Syncer<'_> {
         Ok(taken)
     }
 
+    /// Inserts rows with provisional keys one by one, production assigning
+    /// each key, and notes the keys it assigned.
     pub(super) async fn insert_fresh(
         &self,
         tx: &mut ProdTx,
@@ -343,7 +366,6 @@ impl Syncer<'_> {
         let Some((key_col, _)) = gen_col else {
             return Ok(0);
         };
-        let dialect = self.prod.dialect();
         let table = t.schema.name.to_string();
         let mut count = 0;
         // References to new rows of this same table, inserted just before.
@@ -363,59 +385,77 @@ impl Syncer<'_> {
                 .into_iter()
                 .filter(|col| col.name != key_col.name)
                 .collect();
-            let mut binds = Vec::new();
-            let mut exprs = Vec::new();
-            for col in &cols {
-                let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
-                binds.push(bind(dialect, col, &v, c)?);
-                exprs.push(prod::value_expr(dialect, col, binds.len()));
-            }
-            let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
-            let base = format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                prod::qualified(dialect, &t.schema.resolved),
-                names.join(", "),
-                exprs.join(", ")
-            );
-            let what = format!("INSERT INTO {table}[{}]", c.key.render());
-            let ctx = format!("commit: {what}");
-            let assigned = match dialect {
-                Dialect::MySql => {
-                    tx.execute(base, &binds)
-                        .await
-                        .map_err(|e| Error::database(ctx.clone(), e))?;
-                    let id_col = ColumnSchema {
-                        kind: crate::types::ColumnKind::Int64,
-                        ..key_col.clone()
-                    };
-                    tx.fetch(
-                        "SELECT CAST(LAST_INSERT_ID() AS SIGNED)".into(),
-                        &[],
-                        &[&id_col],
-                    )
-                    .await
-                }
-                _ => {
-                    let sql = format!("{base} RETURNING {}", dialect.quote(&key_col.name));
-                    tx.fetch(sql, &binds, &[key_col]).await
-                }
-            }
-            .map_err(|e| fetch_error(what.clone(), e))?;
+            let assigned = self.insert_one(tx, t, &cols, key_col, c, new).await?;
             let provisional = match new.get(&key_col.name) {
                 Some(Value::Int(i)) => *i,
                 _ => 0,
             };
-            if let Some(Value::Int(real)) = assigned.first().and_then(|r| r.first()) {
+            if let Some(Value::Int(real)) = assigned {
                 generated.push(GeneratedKey {
                     table: table.clone(),
                     column: key_col.name.clone(),
                     provisional,
-                    assigned: *real,
+                    assigned: real,
                 });
             }
             count += 1;
         }
         Ok(count)
+    }
+
+    /// Inserts `new` (columns `cols`, its key left to production) and reads
+    /// back the key production assigned.
+    async fn insert_one(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        cols: &[&ColumnSchema],
+        key_col: &ColumnSchema,
+        c: &RowChange,
+        new: &Row,
+    ) -> Result<Option<Value>> {
+        let dialect = self.prod.dialect();
+        let mut binds = Vec::new();
+        let mut exprs = Vec::new();
+        for col in cols {
+            let v = new.get(&col.name).cloned().unwrap_or(Value::Null);
+            binds.push(bind(dialect, col, &v, c)?);
+            exprs.push(prod::value_expr(dialect, col, binds.len()));
+        }
+        let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let base = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            prod::qualified(dialect, &t.schema.resolved),
+            names.join(", "),
+            exprs.join(", ")
+        );
+        let what = format!("INSERT INTO {}[{}]", t.schema.name, c.key.render());
+        let assigned = match dialect {
+            Dialect::MySql => {
+                tx.execute(base, &binds)
+                    .await
+                    .map_err(|e| Error::database(format!("commit: {what}"), e))?;
+                let id_col = ColumnSchema {
+                    kind: crate::types::ColumnKind::Int64,
+                    ..key_col.clone()
+                };
+                tx.fetch(
+                    "SELECT CAST(LAST_INSERT_ID() AS SIGNED)".into(),
+                    &[],
+                    &[&id_col],
+                )
+                .await
+            }
+            _ => {
+                let sql = format!("{base} RETURNING {}", dialect.quote(&key_col.name));
+                tx.fetch(sql, &binds, &[key_col]).await
+            }
+        }
+        .map_err(|e| fetch_error(what, e))?;
+        Ok(assigned
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next()))
     }
 }
 
@@ -479,4 +519,13 @@ pub(super) fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static s
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
+}
+
+/// A row whose key production holds taken.
+fn key_exists(c: &RowChange) -> Conflict {
+    Conflict {
+        table: c.table.clone(),
+        key: c.key.render(),
+        kind: ConflictKind::KeyExists,
+    }
 }

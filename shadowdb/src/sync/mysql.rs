@@ -1,4 +1,5 @@
-//! TODO
+//! MySQL's batch of updates or deletes: one statement, its matched-row
+//! count checked; a short count redoes the batch row by row.
 
 use super::Syncer;
 use super::apply::{Batch, row_binds};

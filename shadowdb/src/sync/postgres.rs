@@ -1,4 +1,5 @@
-//! TODO
+//! PostgreSQL's batch of updates or deletes: one statement whose values are
+//! one array per column, `RETURNING` the ordinal of each row written.
 
 use safemodel::Value;
 

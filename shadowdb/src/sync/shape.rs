@@ -1,4 +1,5 @@
-//! TODO
+//! The shape of a batched update or delete (which columns are keys, set,
+//! guarded) and the SQL each dialect writes it as.
 
 use safemodel::{Row, Value};
 
@@ -147,13 +148,21 @@ impl<'a> Shape<'a> {
     /// values (PostgreSQL: one array of type `pg_types[i]` per column), then
     /// the tenant.
     pub(super) fn sql(&self, dialect: Dialect, op: Op, rows: usize, pg_types: &[&str]) -> String {
+        let c = self.clauses(dialect);
+        match dialect {
+            Dialect::Postgres => c.postgres(op, pg_types),
+            Dialect::Sqlite => c.sqlite(op, rows, &self.all_keys),
+            Dialect::MySql => c.mysql(op, rows),
+        }
+    }
+
+    /// The parts every dialect's statement is made of.
+    fn clauses(&self, dialect: Dialect) -> Clauses {
         let q = |s: &str| dialect.quote(s);
         let (t, v) = (q("__sdb_t"), q("__sdb_v"));
         let vcol = |name: String| format!("{v}.{}", q(&name));
         let tcol = |c: &ColumnSchema| format!("{t}.{}", q(&c.name));
         let names = self.names();
-        let quoted: Vec<String> = names.iter().map(|n| q(n)).collect();
-        let table = prod::qualified(dialect, self.table);
         let on: Vec<String> = self
             .keys
             .iter()
@@ -205,67 +214,140 @@ impl<'a> Shape<'a> {
             }
         };
         let all: Vec<String> = on.iter().chain(&wh).cloned().collect();
-        let (cond, on, wh, sets) = (and(&all), and(&on), and(&wh), sets.join(", "));
-        match dialect {
-            Dialect::Postgres => {
-                let args: Vec<String> = pg_types
+        Clauses {
+            dialect,
+            table: prod::qualified(dialect, self.table),
+            quoted: names.iter().map(|n| q(n)).collect(),
+            cond: and(&all),
+            on: and(&on),
+            wh: and(&wh),
+            sets: sets.join(", "),
+            t,
+            v,
+        }
+    }
+}
+
+/// The clauses of a batch statement, quoted for its dialect.
+struct Clauses {
+    dialect: Dialect,
+    /// The table, qualified.
+    table: String,
+    /// The batch's columns (`k0`.., `n0`.., `o0`..).
+    quoted: Vec<String>,
+    /// Keys, tenant and guards, all together.
+    cond: String,
+    /// The keys matched with the batch's.
+    on: String,
+    /// Tenant and guards.
+    wh: String,
+    /// `SET` list.
+    sets: String,
+    /// The table's alias.
+    t: String,
+    /// The batch's alias.
+    v: String,
+}
+
+impl Clauses {
+    /// `UPDATE .. FROM unnest(..) WITH ORDINALITY` (`DELETE .. USING`),
+    /// `RETURNING` the ordinal of each row written.
+    fn postgres(&self, op: Op, pg_types: &[&str]) -> String {
+        let Clauses {
+            table,
+            quoted,
+            cond,
+            sets,
+            t,
+            v,
+            ..
+        } = self;
+        let args: Vec<String> = pg_types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| format!("${}::{ty}", i + 1))
+            .collect();
+        let ord = self.dialect.quote("__sdb_ord");
+        let from = format!(
+            "unnest({}) WITH ORDINALITY AS {v}({}, {ord})",
+            args.join(", "),
+            quoted.join(", ")
+        );
+        match op {
+            Op::Update => format!(
+                "UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"
+            ),
+            _ => {
+                format!("DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}")
+            }
+        }
+    }
+
+    /// `WITH v AS (VALUES ..) UPDATE .. FROM v` (`DELETE .. IN`),
+    /// `RETURNING` the keys written.
+    fn sqlite(&self, op: Op, rows: usize, all_keys: &[&ColumnSchema]) -> String {
+        let Clauses {
+            table,
+            quoted,
+            cond,
+            on,
+            wh,
+            sets,
+            t,
+            v,
+            ..
+        } = self;
+        let q = |s: &str| self.dialect.quote(s);
+        let row = format!("({})", vec!["?"; quoted.len()].join(", "));
+        let with = format!(
+            "WITH {v}({}) AS (VALUES {}) ",
+            quoted.join(", "),
+            vec![row; rows].join(", ")
+        );
+        let ret: Vec<String> = all_keys.iter().map(|k| q(&k.name)).collect();
+        let ret = ret.join(", ");
+        match op {
+            Op::Update => format!(
+                "{with}UPDATE {table} AS {t} SET {sets} FROM {v} WHERE {cond} RETURNING {ret}"
+            ),
+            _ => {
+                let tkeys: Vec<String> = all_keys
                     .iter()
-                    .enumerate()
-                    .map(|(i, ty)| format!("${}::{ty}", i + 1))
+                    .map(|k| format!("{t}.{}", q(&k.name)))
                     .collect();
-                let ord = q("__sdb_ord");
-                let from = format!(
-                    "unnest({}) WITH ORDINALITY AS {v}({}, {ord})",
-                    args.join(", "),
-                    quoted.join(", ")
-                );
-                match op {
-                    Op::Update => format!(
-                        "UPDATE {table} AS {t} SET {sets} FROM {from} WHERE {cond} RETURNING {v}.{ord}"
-                    ),
-                    _ => format!(
-                        "DELETE FROM {table} AS {t} USING {from} WHERE {cond} RETURNING {v}.{ord}"
-                    ),
-                }
+                format!(
+                    "{with}DELETE FROM {table} WHERE ({ret}) IN (SELECT {} FROM {table} AS {t} JOIN {v} ON {on} WHERE {wh}) RETURNING {ret}",
+                    tkeys.join(", ")
+                )
             }
-            Dialect::Sqlite => {
-                let row = format!("({})", vec!["?"; names.len()].join(", "));
-                let with = format!(
-                    "WITH {v}({}) AS (VALUES {}) ",
-                    quoted.join(", "),
-                    vec![row; rows].join(", ")
-                );
-                let ret: Vec<String> = self.all_keys.iter().map(|k| q(&k.name)).collect();
-                let ret = ret.join(", ");
-                match op {
-                    Op::Update => format!(
-                        "{with}UPDATE {table} AS {t} SET {sets} FROM {v} WHERE {cond} RETURNING {ret}"
-                    ),
-                    _ => {
-                        let tkeys: Vec<String> = self.all_keys.iter().map(|k| tcol(k)).collect();
-                        format!(
-                            "{with}DELETE FROM {table} WHERE ({ret}) IN (SELECT {} FROM {table} AS {t} JOIN {v} ON {on} WHERE {wh}) RETURNING {ret}",
-                            tkeys.join(", ")
-                        )
-                    }
-                }
-            }
-            Dialect::MySql => {
-                let first: Vec<String> = quoted.iter().map(|n| format!("? AS {n}")).collect();
-                let first = format!("SELECT {}", first.join(", "));
-                let more = format!("SELECT {}", vec!["?"; names.len()].join(", "));
-                let derived: Vec<String> = std::iter::once(first)
-                    .chain(std::iter::repeat_n(more, rows.saturating_sub(1)))
-                    .collect();
-                let derived = derived.join(" UNION ALL ");
-                match op {
-                    Op::Update => format!(
-                        "UPDATE {table} AS {t} JOIN ({derived}) AS {v} ON {on} SET {sets} WHERE {wh}"
-                    ),
-                    _ => format!(
-                        "DELETE {t} FROM {table} AS {t} JOIN ({derived}) AS {v} ON {on} WHERE {wh}"
-                    ),
-                }
+        }
+    }
+
+    /// `UPDATE t JOIN (SELECT ? .. UNION ALL ..) v` (`DELETE t FROM t JOIN ..`).
+    fn mysql(&self, op: Op, rows: usize) -> String {
+        let Clauses {
+            table,
+            quoted,
+            on,
+            wh,
+            sets,
+            t,
+            v,
+            ..
+        } = self;
+        let first: Vec<String> = quoted.iter().map(|n| format!("? AS {n}")).collect();
+        let first = format!("SELECT {}", first.join(", "));
+        let more = format!("SELECT {}", vec!["?"; quoted.len()].join(", "));
+        let derived: Vec<String> = std::iter::once(first)
+            .chain(std::iter::repeat_n(more, rows.saturating_sub(1)))
+            .collect();
+        let derived = derived.join(" UNION ALL ");
+        match op {
+            Op::Update => format!(
+                "UPDATE {table} AS {t} JOIN ({derived}) AS {v} ON {on} SET {sets} WHERE {wh}"
+            ),
+            _ => {
+                format!("DELETE {t} FROM {table} AS {t} JOIN ({derived}) AS {v} ON {on} WHERE {wh}")
             }
         }
     }

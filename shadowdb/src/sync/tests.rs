@@ -1,3 +1,5 @@
+//! The batch statements' SQL, tuple lists and exact equality.
+
 use safemodel::{Row, Value};
 
 use super::apply::{batch_rows, same};
