@@ -42,7 +42,7 @@ use crate::policy::{ChangeSetHit, Decision, Policy};
 use crate::prod::Production;
 use crate::render::{Review, verdict_of};
 use crate::shadow::{Scoped, ShadowDb, check_new_row, pii_of};
-use crate::sync::{CommitOptions, OutsideRef, Record, Session, Syncer};
+use crate::sync::{CommitOptions, Origin, OutsideRef, Record, Syncer};
 use crate::types::Dialect;
 
 /// Where commit records are read from.
@@ -264,8 +264,7 @@ impl Rollback {
     /// [`Error::CannotRollBack`] (a deleted row whose table has columns the
     /// record does not hold), [`Error::Conflict`] naming every row that moved
     /// on since the commit, and every error of a commit
-    /// ([`ShadowDb::commit_with`](crate::ShadowDb::commit_with)). Production
-    /// is untouched in every case.
+    /// ([`ShadowDb::commit_with`]). Production is untouched in every case.
     pub async fn run(mut self, commit_id: &str) -> Result<RollbackReport> {
         let started = Instant::now();
         let (event, record) = self.find(commit_id).await?;
@@ -284,7 +283,7 @@ impl Rollback {
             approval_timeout: self.approval_timeout,
             pii_digests: &no_digests,
             outside_refs: &target.outside_refs,
-            session: &target,
+            origin: &target,
         };
         let inverse = inverse(&target, self.prod.dialect(), record)?;
         syncer.check_rows(&inverse)?;
@@ -394,7 +393,7 @@ struct Target {
 
 /// A rollback as the policy gate sees it: no statements were run and no rows
 /// cloned, so only the policy's changeset rules apply.
-impl Session for Target {
+impl Origin for Target {
     fn changeset_hits(&self, cs: &ChangeSet) -> Vec<ChangeSetHit> {
         self.policy.check_changeset(cs)
     }
@@ -404,24 +403,24 @@ impl Session for Target {
     }
 
     fn review<'c>(&self, cs: &'c ChangeSet) -> Review<'c> {
-        let (mut block, mut approval, mut notes) = (Vec::new(), Vec::new(), Vec::new());
-        for hit in self.changeset_hits(cs) {
-            match hit.decision {
-                Decision::Block => block.push(hit.reason),
-                Decision::RequireApproval => approval.push(hit.reason),
-                Decision::Warn => notes.push(hit.reason),
-                Decision::Allow | Decision::Audit => {}
-            }
-        }
-        for list in [&mut block, &mut approval, &mut notes] {
+        let hits = self.changeset_hits(cs);
+        // Each decision's reasons, once each, in the order of the hits.
+        let reasons = |decision: Decision| {
             let mut seen = std::collections::HashSet::new();
-            list.retain(|l| seen.insert(l.clone()));
-        }
+            hits.iter()
+                .filter(|h| h.decision == decision && seen.insert(&h.reason))
+                .map(|h| h.reason.clone())
+                .collect::<Vec<String>>()
+        };
         Review {
             changeset: cs,
-            verdict: verdict_of(cs, block, approval),
+            verdict: verdict_of(
+                cs,
+                reasons(Decision::Block),
+                reasons(Decision::RequireApproval),
+            ),
             pii_columns: self.tables.iter().flat_map(pii_of).collect(),
-            notes,
+            notes: reasons(Decision::Warn),
         }
     }
 }

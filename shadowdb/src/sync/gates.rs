@@ -83,7 +83,7 @@ impl Syncer<'_> {
         cs: &ChangeSet,
         opts: &CommitOptions,
     ) -> Result<Option<String>> {
-        let hits = self.session.changeset_hits(cs);
+        let hits = self.origin.changeset_hits(cs);
         let blocked: Vec<String> = hits
             .iter()
             .filter(|h| h.decision == Decision::Block)
@@ -92,7 +92,7 @@ impl Syncer<'_> {
         if !blocked.is_empty() {
             return Err(Error::PolicyBlocked(blocked));
         }
-        let mut reasons = self.session.statement_approvals();
+        let mut reasons = self.origin.statement_approvals();
         reasons.extend(
             hits.iter()
                 .filter(|h| h.decision == Decision::RequireApproval)
@@ -121,7 +121,7 @@ impl Syncer<'_> {
         let Some(approver) = self.approver else {
             return Err(Error::NeedsApproval(reasons));
         };
-        let review = self.session.review(cs);
+        let review = self.origin.review(cs);
         let request = ApprovalRequest::for_review(&review, self.actor, tenant)
             .with_timeout(self.approval_timeout);
         self.audit

@@ -34,9 +34,10 @@
 //! Rows whose guard failed are diagnosed (gone, or which columns moved).
 //!
 //! A [`Syncer`] does the writing: it borrows what a write needs (production,
-//! the tenant, the scoped tables, the audit trail, the policy and approver)
-//! from whoever holds it, a [`ShadowDb`] at commit or a
-//! [`Rollback`](crate::rollback::Rollback), so both pass the same gates.
+//! the tenant, the scoped tables, the audit trail, the approver, and the
+//! policy's view of where the changes come from) from whoever holds it, a
+//! [`ShadowDb`] at commit or a [`Rollback`](crate::rollback::Rollback), so
+//! both pass the same gates.
 //! Where the parts are: `gates` (gates 1 to 3, and the cascade and PII checks
 //! inside the transaction), `outside` (references onto tenant tables outside
 //! the scope), `insert`, `apply` (updates and deletes in batches), `shape`
@@ -53,7 +54,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::approve::Approver;
-use crate::audit::{self, AuditKind, AuditTrail};
+use crate::audit::{self, AuditEvent, AuditKind, AuditTrail};
 use crate::diff::{ChangeSet, Counts, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
 use crate::policy::ChangeSetHit;
@@ -154,8 +155,10 @@ pub struct CommitReport {
     pub audit_error: Option<String>,
 }
 
-/// What the policy gate asks of the session whose changes are written.
-pub(crate) trait Session: Sync {
+/// What the policy gate asks of the session whose changes are written: a
+/// [`ShadowDb`] (its statements, its clone), or a rollback (no statements,
+/// no rows cloned).
+pub(crate) trait Origin: Sync {
     /// The policy's hits on the changes.
     fn changeset_hits(&self, cs: &ChangeSet) -> Vec<ChangeSetHit>;
     /// Reasons from the statements run that require approval.
@@ -165,7 +168,8 @@ pub(crate) trait Session: Sync {
 }
 
 /// Writes a changeset to production, through every gate: what a commit and
-/// a rollback share. It borrows its parts from the session that holds them.
+/// a rollback share. It borrows its parts from whoever holds them, so
+/// building one costs nothing.
 pub(crate) struct Syncer<'a> {
     pub prod: &'a Production,
     /// The tenant, typed as its columns are.
@@ -181,7 +185,7 @@ pub(crate) struct Syncer<'a> {
     /// Foreign keys onto tenant tables outside the scope.
     pub outside_refs: &'a [OutsideRef],
     /// The policy's view of the session (its statements, its review).
-    pub session: &'a dyn Session,
+    pub origin: &'a dyn Origin,
 }
 
 impl Syncer<'_> {
@@ -192,10 +196,8 @@ impl Syncer<'_> {
         gate_contract(cs)
     }
 
-    /// Gate 3 (policy and approval), then the transaction: cascades,
-    /// references outside the scope and PII digests are checked in it before
-    /// anything is written; then inserts, updates, deletes, the audit record,
-    /// `COMMIT`.
+    /// Gate 3 (policy and approval), then one transaction: nothing is
+    /// written unless all of it is (see [`Syncer::transaction`]).
     pub(crate) async fn write(
         &self,
         cs: &ChangeSet,
@@ -205,7 +207,34 @@ impl Syncer<'_> {
         record: Record<'_>,
     ) -> Result<CommitReport> {
         self.gate_policy(cs, opts).await?;
-        self.apply(cs, opts, id, started, record).await
+        let mut tx = ProdTx::begin(self.prod).await?;
+        let (done, event) = match self.transaction(&mut tx, cs, opts, id, record).await {
+            Ok(done) => done,
+            Err(e) => {
+                tx.rollback().await;
+                return Err(e);
+            }
+        };
+        tx.commit()
+            .await
+            .map_err(|e| Error::database("commit: COMMIT", e))?;
+        // Production has the change: a sink failing now cannot undo it, so it
+        // is reported, not returned as an error.
+        let audit_error = match &event {
+            Some(event) => self.audit.record_after_commit(event).await.err().map(|e| {
+                tracing::error!(error = %crate::render::escape_controls(&e.to_string()), commit_id = id, "the commit could not be audited");
+                e.to_string()
+            }),
+            None => None,
+        };
+        Ok(CommitReport {
+            commit_id: id.to_owned(),
+            rows: done.written,
+            generated_keys: done.generated,
+            skipped: done.skipped,
+            elapsed: started.elapsed(),
+            audit_error,
+        })
     }
 
     /// Puts a failed commit or rollback on the record (production is
@@ -218,7 +247,7 @@ impl Syncer<'_> {
     }
 }
 
-impl Session for ShadowDb {
+impl Origin for ShadowDb {
     fn changeset_hits(&self, cs: &ChangeSet) -> Vec<ChangeSetHit> {
         ShadowDb::changeset_hits(self, cs)
     }
@@ -337,7 +366,7 @@ impl ShadowDb {
             approval_timeout: self.approval_timeout,
             pii_digests: &self.pii_digests,
             outside_refs: &self.outside_refs,
-            session: self,
+            origin: self,
         }
     }
 }
@@ -377,68 +406,29 @@ impl Syncer<'_> {
         order
     }
 
-    /// The transaction: the checks that read production, then inserts
-    /// (parents first), updates, deletes (children first), the audit record
-    /// and `COMMIT`; any error, or a conflict not skipped, rolls all of it
-    /// back.
-    async fn apply(
+    /// The transaction up to `COMMIT`: the checks that read production,
+    /// then inserts (parents first), updates, deletes (children first), the
+    /// conflicts settled, and the audit record (written in the transaction
+    /// when the trail is kept in production). Any error rolls it back.
+    async fn transaction(
         &self,
+        tx: &mut ProdTx,
         cs: &ChangeSet,
         opts: &CommitOptions,
-        commit_id: &str,
-        started: Instant,
+        id: &str,
         record: Record<'_>,
-    ) -> Result<CommitReport> {
-        let mut tx = ProdTx::begin(self.prod).await?;
+    ) -> Result<(Progress, Option<AuditEvent>)> {
         let mut done = Progress::default();
-        let written = self.write_all(&mut tx, cs, &mut done).await;
-        let skipped = match written.and_then(|()| settle(opts, &mut done)) {
-            Ok(skipped) => skipped,
-            Err(e) => {
-                tx.rollback().await;
-                return Err(e);
-            }
-        };
+        self.write_all(tx, cs, &mut done).await?;
+        settle(opts, &mut done)?;
         let cs = done.after.as_ref().unwrap_or(cs);
-        // The record of what was written, in the same transaction when the
-        // trail is kept in production.
-        let event = match self
-            .audit_event(&mut tx, cs, &skipped, &done, commit_id, record)
-            .await
-        {
-            Ok(event) => event,
-            Err(e) => {
-                tx.rollback().await;
-                return Err(e);
-            }
-        };
+        let event = self.audit_event(tx, cs, &done, id, record).await?;
         if let Some(event) = &event
             && self.audit.database().is_some()
-            && let Err(e) = audit::record_in_tx(&mut tx, event).await
         {
-            tx.rollback().await;
-            return Err(e);
+            audit::record_in_tx(tx, event).await?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| Error::database("commit: COMMIT", e))?;
-        // Production has the change: a sink failing now cannot undo it, so it
-        // is reported, not returned as an error.
-        let audit_error = match &event {
-            Some(event) => self.audit.record_after_commit(event).await.err().map(|e| {
-                tracing::error!(error = %crate::render::escape_controls(&e.to_string()), commit_id, "the commit could not be audited");
-                e.to_string()
-            }),
-            None => None,
-        };
-        Ok(CommitReport {
-            commit_id: commit_id.to_owned(),
-            rows: done.written,
-            generated_keys: done.generated,
-            skipped,
-            elapsed: started.elapsed(),
-            audit_error,
-        })
+        Ok((done, event))
     }
 
     /// Everything the transaction checks and writes before its record.
@@ -525,6 +515,8 @@ impl Syncer<'_> {
 struct Progress {
     /// Rows that could not be written as reviewed.
     conflicts: Vec<Conflict>,
+    /// The conflicts left out ([`OnConflict::Skip`]).
+    skipped: Vec<Conflict>,
     /// Keys production assigned to inserted rows.
     generated: Vec<GeneratedKey>,
     /// Rows written per table and operation.
@@ -534,11 +526,12 @@ struct Progress {
     after: Option<ChangeSet>,
 }
 
-/// The conflicts `opts` lets the commit skip, or the error that aborts it.
-fn settle(opts: &CommitOptions, done: &mut Progress) -> Result<Vec<Conflict>> {
+/// Moves the conflicts `opts` lets the commit skip to `skipped`, or
+/// returns the error that aborts it.
+fn settle(opts: &CommitOptions, done: &mut Progress) -> Result<()> {
     let conflicts = std::mem::take(&mut done.conflicts);
     if conflicts.is_empty() {
-        return Ok(conflicts);
+        return Ok(());
     }
     match opts.on_conflict {
         OnConflict::Abort => Err(Error::Conflict(conflicts)),
@@ -555,7 +548,10 @@ fn settle(opts: &CommitOptions, done: &mut Progress) -> Result<Vec<Conflict>> {
         {
             Err(Error::Conflict(conflicts))
         }
-        OnConflict::Skip => Ok(conflicts),
+        OnConflict::Skip => {
+            done.skipped = conflicts;
+            Ok(())
+        }
     }
 }
 

@@ -35,7 +35,6 @@ impl Syncer<'_> {
         &self,
         tx: &mut ProdTx,
         cs: &ChangeSet,
-        skipped: &[Conflict],
         done: &Progress,
         commit_id: &str,
         record: Record<'_>,
@@ -50,7 +49,7 @@ impl Syncer<'_> {
             .sum();
         let kind = match record {
             Record::Commit => {
-                let mut applied = applied_changes(cs, skipped, &done.generated);
+                let mut applied = applied_changes(cs, &done.skipped, &done.generated);
                 self.read_back(tx, &mut applied).await?;
                 let applied = ChangeSet::new(applied, Vec::new());
                 let mut kind = self.audit.commit(commit_id, &applied, rows);
