@@ -92,7 +92,7 @@ impl Syncer<'_> {
     }
 
     /// The tenant, bound as often as [`Shape::sql`] compares it.
-    pub(super) fn tenant_bind(
+    fn tenant_bind(
         &self,
         dialect: Dialect,
         t: &Scoped,
@@ -125,7 +125,7 @@ impl Syncer<'_> {
         Ok(done)
     }
 
-    pub(super) async fn update_row(
+    async fn update_row(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -165,7 +165,7 @@ impl Syncer<'_> {
         self.one_row(tx, t, c, old, n, conflicts).await
     }
 
-    pub(super) async fn delete_row(
+    async fn delete_row(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -192,7 +192,7 @@ impl Syncer<'_> {
     /// Checks a statement touched exactly one row: none is a conflict to
     /// diagnose; several (a row key not unique in production) wrote rows no
     /// change names, which no mode may commit.
-    pub(super) async fn one_row(
+    async fn one_row(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -256,7 +256,7 @@ impl Syncer<'_> {
     }
 
     /// `key = .. AND tenant = ..`, starting at placeholder `n`.
-    pub(super) fn key_where(
+    fn key_where(
         &self,
         dialect: Dialect,
         t: &Scoped,

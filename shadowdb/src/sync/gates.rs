@@ -262,7 +262,7 @@ impl Syncer<'_> {
 
     /// Whether rows of `r.table` outside the changeset reference any of the
     /// cloned rows of `changes`.
-    pub(super) async fn cascade_hits(
+    async fn cascade_hits(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,

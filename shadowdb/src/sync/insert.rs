@@ -164,7 +164,7 @@ impl Syncer<'_> {
 
     /// Whether production holds `c`'s key taken, by its own `=` (and the key
     /// columns' collation), the row locked where the dialect can.
-    pub(super) async fn key_taken(
+    async fn key_taken(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -205,7 +205,7 @@ impl Syncer<'_> {
     /// CONFLICT (<primary key>) DO NOTHING RETURNING <key>`: a key already
     /// taken in production, by anyone, is a conflict that reveals nothing
     /// about the row holding it. Any other constraint fails the statement.
-    pub(super) async fn pg_insert(
+    async fn pg_insert(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -282,7 +282,7 @@ impl Syncer<'_> {
         Ok(count)
     }
 
-    pub(super) async fn taken_keys(
+    async fn taken_keys(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -355,7 +355,7 @@ impl Syncer<'_> {
 
     /// Inserts rows with provisional keys one by one, production assigning
     /// each key, and notes the keys it assigned.
-    pub(super) async fn insert_fresh(
+    async fn insert_fresh(
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
@@ -460,7 +460,7 @@ impl Syncer<'_> {
 }
 
 /// A multi-row `INSERT` of `rows` (columns `cols`) and its binds.
-pub(super) fn insert_sql(
+fn insert_sql(
     dialect: Dialect,
     t: &Scoped,
     cols: &[&ColumnSchema],
@@ -492,7 +492,7 @@ pub(super) fn insert_sql(
 /// The columns of `row` an insert writes: not those production computes,
 /// but an identity `GENERATED ALWAYS` key given a value (a rollback
 /// restoring a deleted row), written with [`overriding`].
-pub(super) fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
+fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> {
     row.columns()
         .filter_map(|name| t.schema.column(name))
         .filter(|c| {
@@ -507,7 +507,7 @@ pub(super) fn written_of<'a>(t: &'a Scoped, row: &Row) -> Vec<&'a ColumnSchema> 
 
 /// PostgreSQL takes a value for an identity `GENERATED ALWAYS` column only
 /// when told to (restoring a row with its own key).
-pub(super) fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static str {
+fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static str {
     if dialect == Dialect::Postgres && cols.iter().any(|c| c.computed) {
         " OVERRIDING SYSTEM VALUE"
     } else {
@@ -516,7 +516,7 @@ pub(super) fn overriding(dialect: Dialect, cols: &[&ColumnSchema]) -> &'static s
 }
 
 /// Whether production refused a statement for a duplicate in a unique index.
-pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
 }

@@ -97,7 +97,7 @@ pub(super) fn pg_arrays<'a>(
 }
 
 /// The column `RETURNING` gives the ordinal of a row of a PostgreSQL batch in.
-pub(super) fn ordinal_col() -> ColumnSchema {
+fn ordinal_col() -> ColumnSchema {
     ColumnSchema {
         name: "__sdb_ord".to_owned(),
         declared_type: "bigint".to_owned(),

@@ -78,7 +78,7 @@ impl Syncer<'_> {
     /// after images must be production's own values (`9.09` stored as
     /// `9.0900000000`, a timestamp cut to the column's precision), or a
     /// rollback's "still as committed" check would see changes that are not.
-    pub(super) async fn read_back(&self, tx: &mut ProdTx, rows: &mut [RowChange]) -> Result<()> {
+    async fn read_back(&self, tx: &mut ProdTx, rows: &mut [RowChange]) -> Result<()> {
         let dialect = self.prod.dialect();
         for t in self.tables {
             let name = t.schema.name.to_string();
@@ -160,7 +160,7 @@ impl Syncer<'_> {
 
 /// The changes a commit wrote: without the rows skipped for conflicts, and
 /// with the keys production generated in place of provisional ones.
-pub(super) fn applied_changes(
+fn applied_changes(
     cs: &ChangeSet,
     skipped: &[Conflict],
     generated: &[GeneratedKey],

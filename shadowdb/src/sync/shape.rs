@@ -404,7 +404,7 @@ pub(super) fn part_value<'p, 'c>(
 pub(super) const NULL: &Value = &Value::Null;
 
 /// The value of column `name` of `row`, looked up at the cached position first.
-pub(super) fn value_at<'r>(row: &'r Row, name: &str, at: &mut Option<usize>) -> &'r Value {
+fn value_at<'r>(row: &'r Row, name: &str, at: &mut Option<usize>) -> &'r Value {
     if let Some(v) = at
         .filter(|&i| row.column_names().get(i).is_some_and(|n| **n == *name))
         .and_then(|i| row.values().get(i))
