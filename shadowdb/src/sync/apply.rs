@@ -92,12 +92,7 @@ impl Syncer<'_> {
     }
 
     /// The tenant, bound as often as [`Shape::sql`] compares it.
-    fn tenant_bind(
-        &self,
-        dialect: Dialect,
-        t: &Scoped,
-        c: &RowChange,
-    ) -> Result<Vec<Bind>> {
+    fn tenant_bind(&self, dialect: Dialect, t: &Scoped, c: &RowChange) -> Result<Vec<Bind>> {
         let Some(tc) = tenant_col(t) else {
             return Ok(Vec::new());
         };

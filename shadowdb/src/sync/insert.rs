@@ -164,12 +164,7 @@ impl Syncer<'_> {
 
     /// Whether production holds `c`'s key taken, by its own `=` (and the key
     /// columns' collation), the row locked where the dialect can.
-    async fn key_taken(
-        &self,
-        tx: &mut ProdTx,
-        t: &Scoped,
-        c: &RowChange,
-    ) -> Result<bool> {
+    async fn key_taken(&self, tx: &mut ProdTx, t: &Scoped, c: &RowChange) -> Result<bool> {
         let dialect = self.prod.dialect();
         let mut binds = Vec::new();
         let mut wh = Vec::new();
