@@ -15,7 +15,19 @@ use safemodel::{Rule, Value, Violation};
 use crate::diff::{Key, Op, PendingRef, RowChange};
 use crate::error::{Error, Result};
 use crate::shadow::Scoped;
-use crate::sync::GeneratedKey;
+
+/// A key production generated for a row inserted with a provisional one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedKey {
+    /// The table.
+    pub table: String,
+    /// The key column.
+    pub column: String,
+    /// The sandbox's provisional key.
+    pub provisional: i64,
+    /// Production's key.
+    pub assigned: i64,
+}
 
 /// The rule of a provisional key where production will not remap it.
 pub(crate) const RULE: &str = "provisional_key";
@@ -68,14 +80,11 @@ fn generated_key_column(t: &Scoped) -> Option<&str> {
     }
 }
 
-/// Adds a violation to every new or changed value that is the provisional
-/// key of a row inserted in this change, where no declared foreign key onto
-/// that row's table will carry production's key instead.
-pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
-    // table -> (key column, provisional keys of its new rows), in scope
-    // order (tables of one integer width share the provisional range, so the
-    // first is named).
-    let mut fresh: Vec<(String, (String, HashSet<i64>))> = Vec::new();
+/// Per table with a generated key: its key column and the provisional keys
+/// of its new rows, in scope order (tables of one integer width share the
+/// provisional range, so the first is named).
+fn fresh_keys(tables: &[Scoped], changes: &[RowChange]) -> Vec<(String, (String, HashSet<i64>))> {
+    let mut fresh = Vec::new();
     for t in tables {
         let (Some(base), Some(col)) = (t.generated_key, generated_key_column(t)) else {
             continue;
@@ -93,6 +102,14 @@ pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes:
             fresh.push((name, (col.to_owned(), keys)));
         }
     }
+    fresh
+}
+
+/// Adds a violation to every new or changed value that is the provisional
+/// key of a row inserted in this change, where no declared foreign key onto
+/// that row's table will carry production's key instead.
+pub(crate) fn check_provisional(tables: &[Scoped], refs: &[PendingRef], changes: &mut [RowChange]) {
+    let fresh = fresh_keys(tables, changes);
     if fresh.is_empty() {
         return;
     }
@@ -248,4 +265,20 @@ pub(crate) fn remap(
         }
     }
     Ok(out)
+}
+
+/// [`remap`] of each row (empty when no
+/// reference can hold a provisional key).
+pub(crate) fn remap_all(
+    rows: &[&RowChange],
+    refs: &[PendingRef],
+    generated: &[GeneratedKey],
+    later: Option<&str>,
+) -> Result<Vec<Option<RowChange>>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    rows.iter()
+        .map(|c| remap(c, refs, generated, later))
+        .collect()
 }

@@ -23,7 +23,7 @@
 //! # }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,15 +33,17 @@ use safemodel::{Row, SqlType, Value};
 
 use crate::approve::Approver;
 use crate::audit::{
-    AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, CommitRecord, DbAuditSink,
-    JsonlSink, image_value, query_jsonl,
+    AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, AuditTrail, CommitRecord,
+    DbAuditSink, JsonlSink, Redactor, RowImage, image_value, query_jsonl,
 };
 use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Error, Result};
-use crate::policy::Policy;
+use crate::policy::{ChangeSetHit, Decision, Policy};
 use crate::prod::Production;
-use crate::shadow::{Scoped, ShadowDb};
-use crate::sync::{CommitOptions, Record};
+use crate::render::{Review, verdict_of};
+use crate::shadow::{Scoped, ShadowDb, check_new_row, pii_of};
+use crate::sync::{CommitOptions, Origin, OutsideRef, Record, Syncer};
+use crate::types::Dialect;
 
 /// Where commit records are read from.
 #[derive(Debug, Clone)]
@@ -267,23 +269,34 @@ impl Rollback {
         let started = Instant::now();
         let (event, record) = self.find(commit_id).await?;
         let record = &record;
-        let db = self.session(&event, record).await?;
-        let inverse = inverse(&db, record)?;
-        db.gate_tenant(&inverse)?;
-        crate::sync::gate_contract(&inverse)?;
+        let target = self.target(&event, record).await?;
+        let no_digests = HashMap::new();
+        // A rollback cloned no rows: no PII digest to compare, no statement
+        // to approve.
+        let syncer = Syncer {
+            prod: &self.prod,
+            tenant: &target.tenant,
+            tables: &target.tables,
+            audit: &target.audit,
+            actor: &self.actor,
+            approver: self.approver.as_deref(),
+            approval_timeout: self.approval_timeout,
+            pii_digests: &no_digests,
+            outside_refs: &target.outside_refs,
+            origin: &target,
+        };
+        let inverse = inverse(&target, self.prod.dialect(), record)?;
+        syncer.check_rows(&inverse)?;
         let rollback_id = uuid::Uuid::new_v4().to_string();
-        let result = async {
-            db.gate_policy(&inverse, &self.options).await?;
-            db.apply(
+        let result = syncer
+            .write(
                 &inverse,
                 &self.options,
                 &rollback_id,
                 started,
                 Record::Rollback { of: commit_id },
             )
-            .await
-        }
-        .await;
+            .await;
         match result {
             Ok(report) => Ok(RollbackReport {
                 commit_id: commit_id.to_owned(),
@@ -292,63 +305,62 @@ impl Rollback {
                 elapsed: started.elapsed(),
             }),
             Err(e) => {
-                let failed = AuditKind::commit_failed(Some(rollback_id), &e);
-                if let Err(audit) = db.audit.record(failed).await {
-                    tracing::error!(error = %crate::render::escape_controls(&audit.to_string()), "a failed rollback could not be audited");
-                }
+                syncer.record_failure(rollback_id, &e, "rollback").await;
                 Err(e)
             }
         }
     }
 
-    /// A session on the commit's tables and tenant, with no rows cloned:
-    /// the rollback writes production through the commit's own machinery.
-    async fn session(&mut self, event: &AuditEvent, record: &CommitRecord) -> Result<ShadowDb> {
-        let mut tables: Vec<&str> = Vec::new();
+    /// The commit's tables reflected again, its tenant typed as their
+    /// columns type it, the policy and the audit trail the rollback passes.
+    async fn target(&mut self, event: &AuditEvent, record: &CommitRecord) -> Result<Target> {
+        let mut names: Vec<&str> = Vec::new();
         for row in &record.rows {
-            if !tables.contains(&row.table.as_str()) {
-                tables.push(&row.table);
+            if !names.contains(&row.table.as_str()) {
+                names.push(&row.table);
             }
         }
-        if tables.is_empty() {
+        if names.is_empty() {
             return Err(Error::CannotRollBack {
                 table: String::new(),
                 key: String::new(),
                 reason: "the commit recorded no rows".into(),
             });
         }
+        let policy = match self.policy.take() {
+            Some(p) => p,
+            None => Policy::builtin("dev")?,
+        };
+        let mut sinks = Vec::new();
+        if let Source::Jsonl(path) = &self.source {
+            sinks.push(Arc::new(JsonlSink::open(path)?) as Arc<dyn AuditSink>);
+        }
+        sinks.extend(self.sinks.iter().cloned());
         let mut opts = ShadowDb::builder(self.prod.clone())
-            .tables(tables.iter().copied())
-            // The tenant is typed once the tables' columns are known.
-            .tenant(Value::Text(event.tenant.clone()))
-            .policy(match self.policy.take() {
-                Some(p) => p,
-                None => Policy::builtin("dev")?,
-            })
-            .allow_uncontracted(self.allow_uncontracted)
-            .actor(self.actor.clone())
-            .approval_timeout(self.approval_timeout)
-            .audit_in_production(matches!(self.source, Source::Production));
+            .tables(names.iter().copied())
+            .allow_uncontracted(self.allow_uncontracted);
         for (table, column) in &self.tenant_columns {
             opts = opts.tenant_column(table, column);
         }
-        if let Some(approver) = &self.approver {
-            opts = opts.approver(approver.clone());
+        let (tables, outside_refs) = opts.scope().await?;
+        let pii: Vec<(String, String)> = tables.iter().flat_map(pii_of).collect();
+        let mut audit = AuditTrail::new(event.tenant.clone(), self.actor.clone())
+            .with_redactor(Redactor::default())
+            .with_pii(pii);
+        for sink in sinks {
+            audit = audit.with_sink(sink);
         }
-        if let Source::Jsonl(path) = &self.source {
-            opts = opts.audit_sink(Arc::new(JsonlSink::open(path)?));
+        if matches!(self.source, Source::Production) {
+            let db = DbAuditSink::new(self.prod.clone());
+            db.ensure_table().await?;
+            audit = audit.with_database(Arc::new(db));
         }
-        for sink in &self.sinks {
-            opts = opts.audit_sink(sink.clone());
-        }
-        opts.clone_rows = false;
-        let mut db = opts.open().await?;
         // The name must still lead where the commit wrote.
         for row in &record.rows {
             let Some(recorded) = &row.resolved else {
                 continue;
             };
-            let now = scoped(&db, &row.table)?.schema.resolved.to_string();
+            let now = scoped(&tables, &row.table)?.schema.resolved.to_string();
             if now != *recorded {
                 return Err(Error::CannotRollBack {
                     table: row.table.clone(),
@@ -359,13 +371,62 @@ impl Rollback {
                 });
             }
         }
-        db.tenant = typed_tenant(&db, event, record)?;
-        Ok(db)
+        let tenant = typed_tenant(&tables, event, record)?;
+        Ok(Target {
+            tables,
+            outside_refs,
+            tenant,
+            policy,
+            audit,
+        })
     }
 }
 
-fn scoped<'a>(db: &'a ShadowDb, table: &str) -> Result<&'a Scoped> {
-    db.tables
+/// What a rollback writes through, owned for the [`Syncer`] to borrow.
+struct Target {
+    tables: Vec<Scoped>,
+    outside_refs: Vec<OutsideRef>,
+    tenant: Value,
+    policy: Policy,
+    audit: AuditTrail,
+}
+
+/// A rollback as the policy gate sees it: no statements were run and no rows
+/// cloned, so only the policy's changeset rules apply.
+impl Origin for Target {
+    fn changeset_hits(&self, cs: &ChangeSet) -> Vec<ChangeSetHit> {
+        self.policy.check_changeset(cs)
+    }
+
+    fn statement_approvals(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn review<'c>(&self, cs: &'c ChangeSet) -> Review<'c> {
+        let hits = self.changeset_hits(cs);
+        // Each decision's reasons, once each, in the order of the hits.
+        let reasons = |decision: Decision| {
+            let mut seen = std::collections::HashSet::new();
+            hits.iter()
+                .filter(|h| h.decision == decision && seen.insert(&h.reason))
+                .map(|h| h.reason.clone())
+                .collect::<Vec<String>>()
+        };
+        Review {
+            changeset: cs,
+            verdict: verdict_of(
+                cs,
+                reasons(Decision::Block),
+                reasons(Decision::RequireApproval),
+            ),
+            pii_columns: self.tables.iter().flat_map(pii_of).collect(),
+            notes: reasons(Decision::Warn),
+        }
+    }
+}
+
+fn scoped<'a>(tables: &'a [Scoped], table: &str) -> Result<&'a Scoped> {
+    tables
         .iter()
         .find(|t| t.schema.name.to_string() == table)
         .ok_or_else(|| Error::CannotRollBack {
@@ -377,10 +438,10 @@ fn scoped<'a>(db: &'a ShadowDb, table: &str) -> Result<&'a Scoped> {
 
 /// The tenant as its column types it, read from the rows' images: every row
 /// of the commit must carry the same value, the one the record names.
-fn typed_tenant(db: &ShadowDb, event: &AuditEvent, record: &CommitRecord) -> Result<Value> {
+fn typed_tenant(tables: &[Scoped], event: &AuditEvent, record: &CommitRecord) -> Result<Value> {
     let mut tenant: Option<Value> = None;
     for image in &record.rows {
-        let t = scoped(db, &image.table)?;
+        let t = scoped(tables, &image.table)?;
         let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) else {
             continue;
         };
@@ -427,109 +488,133 @@ fn render_key(key: &serde_json::Map<String, serde_json::Value>) -> String {
 }
 
 /// The inverse of a commit, each row checked as a commit checks it.
-fn inverse(db: &ShadowDb, record: &CommitRecord) -> Result<ChangeSet> {
+fn inverse(target: &Target, dialect: Dialect, record: &CommitRecord) -> Result<ChangeSet> {
     let mut changes = Vec::with_capacity(record.rows.len());
     for image in &record.rows {
-        let t = scoped(db, &image.table)?;
-        let key_text = render_key(&image.key);
-        let cannot = |reason: String| Error::CannotRollBack {
-            table: image.table.clone(),
-            key: key_text.clone(),
-            reason,
-        };
-        let row_of = |m: &serde_json::Map<String, serde_json::Value>| -> Result<Row> {
-            let mut row = Row::new();
-            for pos in 0..t.cols.len() {
-                let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false))
-                else {
-                    continue;
-                };
-                if let Some(json) = m.get(&col.name) {
-                    let value = image_value(json, col.kind.family().unwrap_or(SqlType::Text))
-                        .map_err(|e| cannot(format!("{}: {e}", col.name)))?;
-                    row.push(col.name.clone(), value);
-                }
-            }
-            Ok(row)
-        };
-        let key = Key(t
-            .key
-            .iter()
-            .filter_map(|&k| t.col(k))
-            .map(|c| {
-                let json = image.key.get(&c.name).ok_or_else(|| {
-                    cannot(format!(
-                        "the record holds no value of key column {}",
-                        c.name
-                    ))
-                })?;
-                image_value(json, c.kind.family().unwrap_or(SqlType::Text))
-                    .map(|v| (c.name.clone(), v))
-                    .map_err(|e| cannot(format!("{}: {e}", c.name)))
-            })
-            .collect::<Result<Vec<_>>>()?);
-        let change = match (image.op, &image.before, &image.after) {
-            (Op::Insert, _, Some(after)) => RowChange {
-                table: image.table.clone(),
-                op: Op::Delete,
-                key,
-                old: Some(row_of(after)?),
-                new: None,
-                changed: Vec::new(),
-                violations: Vec::new(),
-            },
-            (Op::Update, Some(before), Some(after)) => {
-                let old = row_of(after)?;
-                let new = row_of(before)?;
-                let changed: Vec<String> = new
-                    .iter()
-                    .filter(|(c, v)| old.get(c) != Some(*v))
-                    .map(|(c, _)| c.to_owned())
-                    .collect();
-                let violations = db.check_new(t, &new, Some(&old), Vec::new(), &key);
-                RowChange {
-                    table: image.table.clone(),
-                    op: Op::Update,
-                    key,
-                    old: Some(old),
-                    new: Some(new),
-                    changed,
-                    violations,
-                }
-            }
-            (Op::Delete, Some(before), _) => {
-                let new = row_of(before)?;
-                // Columns never cloned (PII, or left out of the contract) were
-                // not recorded: inserting the row again would not restore it.
-                let missing: Vec<&str> = t
-                    .schema
-                    .columns
-                    .iter()
-                    .filter(|c| new.get(&c.name).is_none())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(cannot(format!(
-                        "the deleted row's column(s) {} were never recorded (PII or outside the contract)",
-                        missing.join(", ")
-                    )));
-                }
-                let violations = db.check_new(t, &new, None, Vec::new(), &key);
-                RowChange {
-                    table: image.table.clone(),
-                    op: Op::Insert,
-                    key,
-                    changed: new.columns().map(str::to_owned).collect(),
-                    old: None,
-                    new: Some(new),
-                    violations,
-                }
-            }
-            _ => return Err(cannot("the record's row image is incomplete".into())),
-        };
+        let t = scoped(&target.tables, &image.table)?;
+        let change = inverse_row(target, dialect, t, image)?;
         if change.op != Op::Update || !change.changed.is_empty() {
             changes.push(change);
         }
     }
     Ok(ChangeSet::new(changes, Vec::new()))
+}
+
+/// The inverse of one row the commit wrote, checked as a commit checks it.
+fn inverse_row(
+    target: &Target,
+    dialect: Dialect,
+    t: &Scoped,
+    image: &RowImage,
+) -> Result<RowChange> {
+    let key_text = render_key(&image.key);
+    let cannot = |reason: String| Error::CannotRollBack {
+        table: image.table.clone(),
+        key: key_text.clone(),
+        reason,
+    };
+    let row_of = |m: &serde_json::Map<String, serde_json::Value>| image_row(t, m, &cannot);
+    let key = image_key(t, image, &cannot)?;
+    let change = match (image.op, &image.before, &image.after) {
+        (Op::Insert, _, Some(after)) => RowChange {
+            table: image.table.clone(),
+            op: Op::Delete,
+            key,
+            old: Some(row_of(after)?),
+            new: None,
+            changed: Vec::new(),
+            violations: Vec::new(),
+        },
+        (Op::Update, Some(before), Some(after)) => {
+            let old = row_of(after)?;
+            let new = row_of(before)?;
+            let changed: Vec<String> = new
+                .iter()
+                .filter(|(c, v)| old.get(c) != Some(*v))
+                .map(|(c, _)| c.to_owned())
+                .collect();
+            let violations =
+                check_new_row(&target.tenant, dialect, t, &new, Some(&old), Vec::new());
+            RowChange {
+                table: image.table.clone(),
+                op: Op::Update,
+                key,
+                old: Some(old),
+                new: Some(new),
+                changed,
+                violations,
+            }
+        }
+        (Op::Delete, Some(before), _) => {
+            let new = row_of(before)?;
+            // Columns never cloned (PII, or left out of the contract) were
+            // not recorded: inserting the row again would not restore it.
+            let missing: Vec<&str> = t
+                .schema
+                .columns
+                .iter()
+                .filter(|c| new.get(&c.name).is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(cannot(format!(
+                    "the deleted row's column(s) {} were never recorded (PII or outside the contract)",
+                    missing.join(", ")
+                )));
+            }
+            let violations = check_new_row(&target.tenant, dialect, t, &new, None, Vec::new());
+            RowChange {
+                table: image.table.clone(),
+                op: Op::Insert,
+                key,
+                changed: new.columns().map(str::to_owned).collect(),
+                old: None,
+                new: Some(new),
+                violations,
+            }
+        }
+        _ => return Err(cannot("the record's row image is incomplete".into())),
+    };
+    Ok(change)
+}
+
+/// A row of the record, typed as `t`'s columns are (PII columns, never
+/// cloned, are left out).
+fn image_row(
+    t: &Scoped,
+    m: &serde_json::Map<String, serde_json::Value>,
+    cannot: &dyn Fn(String) -> Error,
+) -> Result<Row> {
+    let mut row = Row::new();
+    for pos in 0..t.cols.len() {
+        let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false)) else {
+            continue;
+        };
+        if let Some(json) = m.get(&col.name) {
+            let value = image_value(json, col.kind.family().unwrap_or(SqlType::Text))
+                .map_err(|e| cannot(format!("{}: {e}", col.name)))?;
+            row.push(col.name.clone(), value);
+        }
+    }
+    Ok(row)
+}
+
+/// The key of the row of `image`, typed as `t`'s key columns are.
+fn image_key(t: &Scoped, image: &RowImage, cannot: &dyn Fn(String) -> Error) -> Result<Key> {
+    Ok(Key(t
+        .key
+        .iter()
+        .filter_map(|&k| t.col(k))
+        .map(|c| {
+            let json = image.key.get(&c.name).ok_or_else(|| {
+                cannot(format!(
+                    "the record holds no value of key column {}",
+                    c.name
+                ))
+            })?;
+            image_value(json, c.kind.family().unwrap_or(SqlType::Text))
+                .map(|v| (c.name.clone(), v))
+                .map_err(|e| cannot(format!("{}: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>>>()?))
 }

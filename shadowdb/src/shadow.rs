@@ -62,8 +62,6 @@ pub struct OpenOptions {
     approval_timeout: Duration,
     rate_limiter: Option<Arc<RateLimiter>>,
     session_limits: SessionLimits,
-    /// Off for a rollback, which writes to production without a sandbox.
-    pub(crate) clone_rows: bool,
     /// Tenant columns of tables outside the scope, for references onto them.
     outside_tenants: Vec<(TableName, String)>,
 }
@@ -238,6 +236,43 @@ impl OpenOptions {
     pub async fn open(self) -> Result<ShadowDb> {
         ShadowDb::open(self).await
     }
+
+    /// The tables in scope, reflected and checked against their contracts,
+    /// and the foreign keys onto tenant tables outside the scope. A rollback
+    /// scopes its tables with this alone (it clones no rows).
+    pub(crate) async fn scope(&self) -> Result<(Vec<Scoped>, Vec<crate::sync::OutsideRef>)> {
+        let reg = registry();
+        let mut problems = Vec::new();
+        let mut scoped = Vec::new();
+        for spec in &self.tables {
+            let table = spec.name.to_string();
+            let Some(schema) = schema::reflect(&self.prod, &spec.name).await? else {
+                problems.push(SchemaProblem::TableMissing { table });
+                continue;
+            };
+            let model = reg.get(&table)?;
+            if let Some(s) =
+                check_table(spec, schema, model, self.allow_uncontracted, &mut problems)
+            {
+                scoped.push(s);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &scoped {
+            if !seen.insert(s.sandbox_name.to_ascii_lowercase()) {
+                return Err(Error::Config(format!(
+                    "two scoped tables are both called `{}` in the sandbox",
+                    s.sandbox_name
+                )));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Schema(problems));
+        }
+        let outside_refs =
+            crate::sync::outside_refs(&self.prod, &mut scoped, &self.outside_tenants).await?;
+        Ok((scoped, outside_refs))
+    }
 }
 
 /// One table in scope.
@@ -358,7 +393,6 @@ impl ShadowDb {
             approval_timeout: crate::approve::DEFAULT_TIMEOUT,
             rate_limiter: None,
             session_limits: SessionLimits::default(),
-            clone_rows: true,
             outside_tenants: Vec::new(),
         }
     }
@@ -375,36 +409,7 @@ impl ShadowDb {
         if tenant.is_null() {
             return Err(Error::Config("the tenant value is NULL".into()));
         }
-        let reg = registry();
-        let mut problems = Vec::new();
-        let mut scoped = Vec::new();
-        for spec in &opts.tables {
-            let table = spec.name.to_string();
-            let Some(schema) = schema::reflect(&opts.prod, &spec.name).await? else {
-                problems.push(SchemaProblem::TableMissing { table });
-                continue;
-            };
-            let model = reg.get(&table)?;
-            if let Some(s) =
-                check_table(spec, schema, model, opts.allow_uncontracted, &mut problems)
-            {
-                scoped.push(s);
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for s in &scoped {
-            if !seen.insert(s.sandbox_name.to_ascii_lowercase()) {
-                return Err(Error::Config(format!(
-                    "two scoped tables are both called `{}` in the sandbox",
-                    s.sandbox_name
-                )));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::Schema(problems));
-        }
-        let outside_refs =
-            crate::sync::outside_refs(&opts.prod, &mut scoped, &opts.outside_tenants).await?;
+        let (mut scoped, outside_refs) = opts.scope().await?;
 
         if prod::digest_expr(opts.prod.dialect(), "x").is_none() {
             for s in scoped.iter_mut().filter(|s| !s.read_only) {
@@ -433,15 +438,10 @@ impl ShadowDb {
         let mut stats = CloneStats::default();
         let mut pii_digests = HashMap::new();
         for (i, s) in scoped.iter().enumerate() {
-            let n = if opts.clone_rows {
-                let (n, digests) = clone_table(&opts.prod, s, i, &tenant, &sandbox).await?;
-                if !digests.cols.is_empty() {
-                    pii_digests.insert(s.schema.name.to_string(), digests);
-                }
-                n
-            } else {
-                0
-            };
+            let (n, digests) = clone_table(&opts.prod, s, i, &tenant, &sandbox).await?;
+            if !digests.cols.is_empty() {
+                pii_digests.insert(s.schema.name.to_string(), digests);
+            }
             stats.tables.push((s.schema.name.to_string(), n));
         }
         lock(&sandbox)?.seal()?;
@@ -477,13 +477,11 @@ impl ShadowDb {
             db.ensure_table().await?;
             audit = audit.with_database(Arc::new(db));
         }
-        if opts.clone_rows {
-            audit
-                .record(AuditKind::sandbox_opened(
-                    stats.tables.iter().cloned().collect(),
-                ))
-                .await?;
-        }
+        audit
+            .record(AuditKind::sandbox_opened(
+                stats.tables.iter().cloned().collect(),
+            ))
+            .await?;
         Ok(ShadowDb {
             prod: opts.prod,
             tenant,
@@ -1064,63 +1062,75 @@ impl ShadowDb {
         t: &Scoped,
         new: &Row,
         old: Option<&Row>,
-        mut violations: Vec<Violation>,
+        violations: Vec<Violation>,
         key: &Key,
     ) -> Vec<Violation> {
         let _ = key;
-        // Tenant: every written row carries the scope's tenant.
-        if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
-            let value = new.get(&tc.name).unwrap_or(&Value::Null);
-            if !tenant_eq(value, &self.tenant) {
-                let msg = if old.is_some() {
-                    "changes the tenant column (rows cannot move to another tenant)"
-                } else {
-                    "row belongs to another tenant"
-                };
+        check_new_row(&self.tenant, self.prod.dialect(), t, new, old, violations)
+    }
+}
+
+/// [`ShadowDb::check_new`] for `tenant` on `dialect`, without a session (a
+/// rollback checks the rows it writes back with it).
+pub(crate) fn check_new_row(
+    tenant: &Value,
+    dialect: Dialect,
+    t: &Scoped,
+    new: &Row,
+    old: Option<&Row>,
+    mut violations: Vec<Violation>,
+) -> Vec<Violation> {
+    // Tenant: every written row carries the scope's tenant.
+    if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
+        let value = new.get(&tc.name).unwrap_or(&Value::Null);
+        if !tenant_eq(value, tenant) {
+            let msg = if old.is_some() {
+                "changes the tenant column (rows cannot move to another tenant)"
+            } else {
+                "row belongs to another tenant"
+            };
+            violations.push(Violation::new(
+                tc.name.clone(),
+                Rule::Other("tenant".into()),
+                msg,
+            ));
+        }
+    }
+    if let Some(model) = t.model
+        && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
+    {
+        for v in rv.violations {
+            // A new row leaves what production computes to production.
+            let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
+            if computed && new.get(&v.column).is_none_or(Value::is_null) {
+                continue;
+            }
+            if !violations
+                .iter()
+                .any(|w| w.column == v.column && w.rule == v.rule)
+            {
+                violations.push(v);
+            }
+        }
+    }
+    for (name, value) in new.iter() {
+        let changed = old.is_none_or(|o| o.get(name) != Some(value));
+        if !changed || violations.iter().any(|v| v.column == name) {
+            continue;
+        }
+        if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
+            if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
+                violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
+            } else if let Err(e) = prod::check_write(dialect, col, value) {
                 violations.push(Violation::new(
-                    tc.name.clone(),
-                    Rule::Other("tenant".into()),
-                    msg,
+                    name,
+                    Rule::Other("production_type".into()),
+                    e.0,
                 ));
             }
         }
-        if let Some(model) = t.model
-            && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
-        {
-            for v in rv.violations {
-                // A new row leaves what production computes to production.
-                let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
-                if computed && new.get(&v.column).is_none_or(Value::is_null) {
-                    continue;
-                }
-                if !violations
-                    .iter()
-                    .any(|w| w.column == v.column && w.rule == v.rule)
-                {
-                    violations.push(v);
-                }
-            }
-        }
-        let dialect = self.prod.dialect();
-        for (name, value) in new.iter() {
-            let changed = old.is_none_or(|o| o.get(name) != Some(value));
-            if !changed || violations.iter().any(|v| v.column == name) {
-                continue;
-            }
-            if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
-                if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
-                    violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
-                } else if let Err(e) = prod::check_write(dialect, col, value) {
-                    violations.push(Violation::new(
-                        name,
-                        Rule::Other("production_type".into()),
-                        e.0,
-                    ));
-                }
-            }
-        }
-        violations
     }
+    violations
 }
 
 /// A raw sandbox value as its column's kind; one that does not fit stays as
@@ -1153,7 +1163,7 @@ fn typed_value(col: &schema::ColumnSchema, v: Value, violations: &mut Vec<Violat
 }
 
 /// The PII columns of one scoped table as `(table, column)`.
-fn pii_of(t: &Scoped) -> Vec<(String, String)> {
+pub(crate) fn pii_of(t: &Scoped) -> Vec<(String, String)> {
     t.pii
         .iter()
         .enumerate()

@@ -11,12 +11,13 @@ use std::collections::HashSet;
 
 use safemodel::{Value, registry};
 
-use super::in_list;
+use super::Syncer;
+use super::binds::{bind, exact_eq_bound, fetch_error, in_list};
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Error, Result};
-use crate::prod::{self, FetchError, ProdTx, Production};
+use crate::prod::{self, ProdTx, Production};
 use crate::schema::{self, ColumnSchema, TableName};
-use crate::shadow::{Scoped, ShadowDb};
+use crate::shadow::Scoped;
 use crate::types::Dialect;
 
 /// One foreign key of a scoped table onto a tenant table outside the scope.
@@ -115,100 +116,116 @@ pub(crate) async fn outside_refs(
     Ok(out)
 }
 
-impl ShadowDb {
+impl Syncer<'_> {
     /// Every inserted row, and every updated row whose reference changed,
     /// references one of the tenant's rows of each outside parent.
     pub(super) async fn check_outside(&self, tx: &mut ProdTx, cs: &ChangeSet) -> Result<()> {
-        let dialect = self.prod.dialect();
-        for r in &self.outside_refs {
+        for r in self.outside_refs {
             let Some(t) = self.tables.get(r.table) else {
                 continue;
             };
             let name = t.schema.name.to_string();
-            let rows: Vec<(&RowChange, Vec<Value>)> = cs
-                .changes()
-                .iter()
-                .filter(|c| c.table == name)
-                .filter(|c| match c.op {
-                    Op::Insert => true,
-                    Op::Update => r.columns.iter().any(|col| c.changed.contains(col)),
-                    Op::Delete => false,
-                })
-                .filter_map(|c| {
-                    let new = c.new.as_ref()?;
-                    let values: Vec<Value> = r
-                        .columns
-                        .iter()
-                        .map(|col| new.get(col).cloned().unwrap_or(Value::Null))
-                        .collect();
-                    // MATCH SIMPLE: a NULL part references nothing.
-                    (!values.iter().any(Value::is_null)).then_some((c, values))
-                })
-                .collect();
-            let per = (dialect.max_binds() / (r.columns.len() + 1)).clamp(1, 1_000);
-            let names: Vec<String> = r.ref_cols.iter().map(|c| c.name.clone()).collect();
-            let lhs: Vec<String> = r.ref_cols.iter().map(|c| dialect.quote(&c.name)).collect();
-            let reads: Vec<String> = r
-                .ref_cols
-                .iter()
-                .map(|c| prod::read_expr(dialect, c))
-                .collect();
-            let decode: Vec<&ColumnSchema> = r.ref_cols.iter().collect();
-            for chunk in rows.chunks(per) {
-                let Some((first, _)) = chunk.first() else {
-                    continue;
-                };
-                let mut binds = Vec::new();
-                let mut tuples = Vec::new();
-                for (c, values) in chunk {
-                    let mut exprs = Vec::new();
-                    for (col, v) in r.ref_cols.iter().zip(values) {
-                        binds.push(Self::bind(dialect, col, v, c)?);
-                        exprs.push(prod::value_expr(dialect, col, binds.len()));
-                    }
-                    tuples.push(exprs);
+            let rows = references(cs, r, &name);
+            self.check_references(tx, r, &name, &rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Each of `rows` (a change and the values of its reference) references
+    /// one of the tenant's rows of `r`'s parent, which is locked.
+    async fn check_references(
+        &self,
+        tx: &mut ProdTx,
+        r: &OutsideRef,
+        name: &str,
+        rows: &[(&RowChange, Vec<Value>)],
+    ) -> Result<()> {
+        let dialect = self.prod.dialect();
+        let per = (dialect.max_binds() / (r.columns.len() + 1)).clamp(1, 1_000);
+        let names: Vec<String> = r.ref_cols.iter().map(|c| c.name.clone()).collect();
+        let lhs: Vec<String> = r.ref_cols.iter().map(|c| dialect.quote(&c.name)).collect();
+        let reads: Vec<String> = r
+            .ref_cols
+            .iter()
+            .map(|c| prod::read_expr(dialect, c))
+            .collect();
+        let decode: Vec<&ColumnSchema> = r.ref_cols.iter().collect();
+        for chunk in rows.chunks(per) {
+            let Some((first, _)) = chunk.first() else {
+                continue;
+            };
+            let mut binds = Vec::new();
+            let mut tuples = Vec::new();
+            for (c, values) in chunk {
+                let mut exprs = Vec::new();
+                for (col, v) in r.ref_cols.iter().zip(values) {
+                    binds.push(bind(dialect, col, v, c)?);
+                    exprs.push(prod::value_expr(dialect, col, binds.len()));
                 }
-                let tenant_eq =
-                    Self::exact_eq_bound(dialect, &r.tenant, &self.tenant, first, &mut binds)?;
-                let lock = match dialect {
-                    Dialect::Postgres => " FOR SHARE",
-                    Dialect::MySql => " LOCK IN SHARE MODE",
-                    Dialect::Sqlite => "",
-                };
-                let sql = format!(
-                    "SELECT {} FROM {} WHERE {} AND {tenant_eq}{lock}",
-                    reads.join(", "),
-                    prod::qualified(dialect, &r.parent),
-                    in_list(dialect, &lhs, &tuples)
-                );
-                let found: HashSet<String> = tx
-                    .fetch(sql, &binds, &decode)
-                    .await
-                    .map_err(|e| match e {
-                        FetchError::Db(e) => {
-                            Error::database(format!("commit: tenant check of {name} references"), e)
-                        }
-                        FetchError::Decode(m) => Error::Sandbox(m),
-                    })?
-                    .into_iter()
-                    .map(|values| Key(names.iter().cloned().zip(values).collect()).render())
-                    .collect();
-                for (c, values) in chunk {
-                    let wanted = Key(names.iter().cloned().zip(values.iter().cloned()).collect());
-                    if !found.contains(&wanted.render()) {
-                        return Err(Error::TenantBreach {
-                            table: c.table.clone(),
-                            key: c.key.render(),
-                            reason: format!(
-                                "({}) does not reference a row of `{}` of this tenant",
-                                r.columns.join(", "),
-                                r.parent_name
-                            ),
-                        });
-                    }
+                tuples.push(exprs);
+            }
+            let tenant_eq = exact_eq_bound(dialect, &r.tenant, self.tenant, first, &mut binds)?;
+            let lock = match dialect {
+                Dialect::Postgres => " FOR SHARE",
+                Dialect::MySql => " LOCK IN SHARE MODE",
+                Dialect::Sqlite => "",
+            };
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} AND {tenant_eq}{lock}",
+                reads.join(", "),
+                prod::qualified(dialect, &r.parent),
+                in_list(dialect, &lhs, &tuples)
+            );
+            let found: HashSet<String> = tx
+                .fetch(sql, &binds, &decode)
+                .await
+                .map_err(|e| fetch_error(format!("tenant check of {name} references"), e))?
+                .into_iter()
+                .map(|values| Key(names.iter().cloned().zip(values).collect()).render())
+                .collect();
+            for (c, values) in chunk {
+                let wanted = Key(names.iter().cloned().zip(values.iter().cloned()).collect());
+                if !found.contains(&wanted.render()) {
+                    return Err(Error::TenantBreach {
+                        table: c.table.clone(),
+                        key: c.key.render(),
+                        reason: format!(
+                            "({}) does not reference a row of `{}` of this tenant",
+                            r.columns.join(", "),
+                            r.parent_name
+                        ),
+                    });
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The changes of table `name` that write a reference of `r` (inserts, and
+/// updates of its columns), with the reference's values; a reference with
+/// a NULL part references nothing (MATCH SIMPLE) and is left out.
+fn references<'c>(
+    cs: &'c ChangeSet,
+    r: &OutsideRef,
+    name: &str,
+) -> Vec<(&'c RowChange, Vec<Value>)> {
+    cs.changes()
+        .iter()
+        .filter(|c| c.table == name)
+        .filter(|c| match c.op {
+            Op::Insert => true,
+            Op::Update => r.columns.iter().any(|col| c.changed.contains(col)),
+            Op::Delete => false,
+        })
+        .filter_map(|c| {
+            let new = c.new.as_ref()?;
+            let values: Vec<Value> = r
+                .columns
+                .iter()
+                .map(|col| new.get(col).cloned().unwrap_or(Value::Null))
+                .collect();
+            (!values.iter().any(Value::is_null)).then_some((c, values))
+        })
+        .collect()
 }
