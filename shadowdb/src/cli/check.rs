@@ -13,6 +13,7 @@ use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
 use super::settings::Settings;
+use crate::config::ConfigFile;
 use super::{CheckArgs, Ctx, Exit, Failure, Format, PolicyArgs, plural};
 use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict, one_line};
 
@@ -24,8 +25,13 @@ pub(super) fn load(args: &PolicyArgs) -> Result<Policy, Failure> {
 
 /// Loads the policy the arguments name and the file's settings of `run`.
 pub(super) fn load_with_settings(args: &PolicyArgs) -> Result<(Policy, Settings), Failure> {
-    let policy = Policy::load(args.config.as_deref(), args.profile.as_deref())?;
-    let settings = super::settings::load(args.config.as_deref())?;
+    let Some(path) = args.config.as_deref() else {
+        let policy = Policy::load(None, args.profile.as_deref())?;
+        return Ok((policy, Settings::default()));
+    };
+    let file = ConfigFile::load(path)?;
+    let policy = Policy::from_config(&file, args.profile.as_deref())?;
+    let settings = Settings::read(&file)?;
     Ok((policy, settings))
 }
 

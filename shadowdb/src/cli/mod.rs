@@ -637,6 +637,12 @@ impl From<crate::policy::PolicyError> for Failure {
     }
 }
 
+impl From<crate::config::ConfigError> for Failure {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Failure::Lib(Error::ConfigFile(e))
+    }
+}
+
 /// The state of one invocation.
 struct Ctx<'i, 'a> {
     io: &'i mut Io<'a>,
