@@ -5,13 +5,43 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 
 use super::audit::{escape, short_time};
-use super::{ApprovalsArgs, Ctx, Exit, Failure, aligned};
+use super::{Ctx, DbArg, Exit, Failure, aligned};
 use crate::approve::{APPROVALS_TABLE, ApprovalStatus, DbApprovals, StoredApproval};
 use crate::error::Error;
 use crate::prod::{Production, redact_url};
 use crate::schema::{TableName, reflect};
+
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    clap::ArgGroup::new("action")
+        .required(true)
+        .args(["list", "show", "approve", "deny"])
+))]
+pub(super) struct ApprovalsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// List the pending requests: id, age, tenant, who asks, time left, reasons.
+    #[arg(long)]
+    list: bool,
+    /// Show one request: its status, reasons and dashboard.
+    #[arg(long, value_name = "ID")]
+    show: Option<String>,
+    /// Approve a pending request.
+    #[arg(long, value_name = "ID")]
+    approve: Option<String>,
+    /// Deny a pending request (needs --reason).
+    #[arg(long, value_name = "ID", requires = "reason")]
+    deny: Option<String>,
+    /// Why the request is denied.
+    #[arg(long, value_name = "TEXT", requires = "deny")]
+    reason: Option<String>,
+    /// Who decides, on the record (default: $USER).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["list", "show"])]
+    by: Option<String>,
+}
 
 pub(super) async fn approvals(
     ctx: &mut Ctx<'_, '_>,

@@ -1,12 +1,52 @@
 //! `shadowdb rollback`: undo a recorded commit, or list the recorded commits.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
 
 use super::audit::{escape, op_counts, short_time, table_counts};
-use super::check::load;
-use super::{Ctx, Exit, Failure, RollbackArgs, aligned, plural};
+use super::policy::{PolicyArgs, load};
+use super::{Ctx, DbArg, Exit, Failure, aligned, plural};
 use crate::prod::redact_url;
 use crate::rollback::{CommitSummary, Rollback};
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct RollbackArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The commit to roll back (its id, as `run` and `--list` show it).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "list",
+        conflicts_with = "list"
+    )]
+    commit: Option<String>,
+    /// List the recorded commits instead, and the rollback that undid each.
+    #[arg(long)]
+    list: bool,
+    /// Read commits from this JSON Lines audit file, and append the rollback's
+    /// record to it (default: production's shadowdb_audit table).
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Who rolls back, in the audit trail (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Who approves, when the policy requires approval.
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// Roll back without asking.
+    #[arg(short, long)]
+    yes: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Allow tables without a SafeModel contract; needs --tenant-column.
+    #[arg(long)]
+    allow_uncontracted: bool,
+    /// The tenant column of the tables without a contract.
+    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
+    tenant_column: Option<String>,
+}
 
 pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Result<Exit, Failure> {
     let policy = load(&args.policy)?;

@@ -1,12 +1,15 @@
 //! `shadowdb run`: sandbox, SQL, review, and (maybe) commit.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
 use safemodel::{Decimal, Value};
 
-use super::check::{load_with_settings, verdict_lines};
-use super::{Ctx, Exit, Failure, Format, RunArgs, plural};
+use super::check::verdict_lines;
+use super::policy::{PolicyArgs, load_with_settings};
+use super::{Ctx, DbArg, Exit, Failure, Format, plural};
 use crate::ShadowDb;
 use crate::approve::{DEFAULT_TIMEOUT, DbApprover};
 use crate::audit::JsonlSink;
@@ -17,6 +20,65 @@ use crate::render::{Verdict, render_json_string, render_text};
 use crate::schema::{TableName, reflect};
 use crate::sync::{CommitOptions, CommitReport};
 use crate::types::ColumnKind;
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The tenant whose rows are cloned (read as the tenant column's type).
+    #[arg(long, value_name = "VALUE")]
+    tenant: String,
+    /// A table the SQL may change (repeat, or give several).
+    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
+    tables: Vec<String>,
+    /// The SQL to run: a file, or - for standard input.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    sql: PathBuf,
+    /// Show the review, commit nothing. Exits 0 if safe to commit, 3 if
+    /// blocked, 4 if it needs approval.
+    #[arg(long)]
+    dry_run: bool,
+    /// Commit without asking (a change that needs approval also needs --approved-by).
+    #[arg(short, long)]
+    yes: bool,
+    /// Who approves a change that needs approval, with --yes.
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// How the review is written.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Allow writes to tables without a SafeModel contract (schema, tenant and
+    /// policy checks still apply); needs --tenant-column.
+    #[arg(long)]
+    allow_uncontracted: bool,
+    /// The tenant column of the tables without a contract.
+    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
+    tenant_column: Option<String>,
+    /// Who runs the SQL, in the audit trail and approval requests (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Append the audit trail to this JSON Lines file (created if missing).
+    #[arg(long, value_name = "FILE")]
+    audit_file: Option<PathBuf>,
+    /// Keep the audit trail in production's shadowdb_audit table (created if
+    /// missing); the commit's record is written in the commit's transaction.
+    #[arg(long)]
+    audit_db: bool,
+    /// A change that needs approval waits in production's shadowdb_approvals
+    /// table until a reviewer decides with `shadowdb approvals` (no prompt).
+    #[arg(long, conflicts_with = "approved_by")]
+    approve_in_db: bool,
+    /// Ask on the terminal (or take --approved-by) even if the --config file
+    /// says `[approval] in_database = true`.
+    #[arg(long, conflicts_with = "approve_in_db")]
+    no_approve_in_db: bool,
+    /// How long an approval request waits in the database before it counts
+    /// as denied [default: the file's `[approval] timeout`, else 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    approval_timeout: Option<u64>,
+}
 
 pub(super) async fn run(ctx: &mut Ctx<'_, '_>, args: RunArgs) -> Result<Exit, Failure> {
     let (policy, settings) = load_with_settings(&args.policy)?;

@@ -1,11 +1,21 @@
 //! `shadowdb schema`: tables as reflected, and their contracts.
 
+use clap::Args;
 use safemodel::{ColumnInfo, Model};
 
-use super::{Ctx, Exit, Failure, SchemaArgs, aligned};
+use super::{Ctx, DbArg, Exit, Failure, aligned};
 use crate::prod::redact_url;
 use crate::schema::{FkAction, TableName, TableSchema, reflect};
 use crate::shadow::contract_problems;
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct SchemaArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The tables to show.
+    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
+    tables: Vec<String>,
+}
 
 pub(super) async fn schema(ctx: &mut Ctx<'_, '_>, args: &SchemaArgs) -> Result<Exit, Failure> {
     let prod = super::connect(&args.db.db).await?;

@@ -140,7 +140,10 @@ fn limit_settings(file: &ConfigFile, limits: &LimitsFile) -> Result<LimitSetting
     let what = |k: &str| format!("`{k}` in [limits]");
     let mut out = LimitSettings::default();
     let rate = |value: &Option<Spanned<String>>, key: &str| {
-        value.as_ref().map(|v| read_rate(file, v, &what(key))).transpose()
+        value
+            .as_ref()
+            .map(|v| read_rate(file, v, &what(key)))
+            .transpose()
     };
     out.rates.statements_per_tenant = rate(&limits.statements_per_tenant, "statements_per_tenant")?;
     out.rates.statements_per_actor = rate(&limits.statements_per_actor, "statements_per_actor")?;
@@ -151,7 +154,8 @@ fn limit_settings(file: &ConfigFile, limits: &LimitsFile) -> Result<LimitSetting
         *session = session.max_statements(file.positive(n, &what("max_statements"))?);
     }
     if let Some(n) = &limits.max_rows_per_commit {
-        *session = session.max_rows_per_commit(file.positive_usize(n, &what("max_rows_per_commit"))?);
+        *session =
+            session.max_rows_per_commit(file.positive_usize(n, &what("max_rows_per_commit"))?);
     }
     if let Some(d) = &limits.max_session {
         *session = session.max_duration(file.duration(d, &what("max_session"))?);
@@ -387,12 +391,10 @@ timeout = 90
             "shadowdb.toml:2:12: `database` in [audit]: invalid type: string \"yes\", expected \
              a boolean"
         );
-        assert!(
-            message("[audit]\nsecret_patterns = [\"(\"]\n").starts_with(
-                "shadowdb.toml:2:20: `secret_patterns` in [audit]: audit secret pattern `(` is \
+        assert!(message("[audit]\nsecret_patterns = [\"(\"]\n").starts_with(
+            "shadowdb.toml:2:20: `secret_patterns` in [audit]: audit secret pattern `(` is \
                  not a valid regex"
-            ),
-        );
+        ),);
         assert_eq!(
             message("audit = 1\n"),
             "shadowdb.toml:1:9: `audit` at the top level: invalid type: integer `1`, expected a \

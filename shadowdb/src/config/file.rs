@@ -186,7 +186,11 @@ impl<'de> Deserialize<'de> for Scalar {
                     datetime |= key.contains("datetime");
                     map.next_value::<de::IgnoredAny>()?;
                 }
-                Ok(Scalar::Other(if datetime { "a datetime" } else { "a table" }))
+                Ok(Scalar::Other(if datetime {
+                    "a datetime"
+                } else {
+                    "a table"
+                }))
             }
         }
         deserializer.deserialize_any(ScalarVisitor)

@@ -68,15 +68,13 @@ fn the_example_file_has_the_right_shape() {
     let text = include_str!("../../shadowdb.example.toml");
     let file = ConfigFile::parse(text, "shadowdb.example.toml").expect("parses");
     assert_eq!(
-        file.spec.default_profile.as_ref().map(|p| p.get_ref().as_str()),
+        file.spec
+            .default_profile
+            .as_ref()
+            .map(|p| p.get_ref().as_str()),
         Some("dev")
     );
-    let names: Vec<&str> = file
-        .spec
-        .profiles
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let names: Vec<&str> = file.spec.profiles.keys().map(String::as_str).collect();
     assert_eq!(names, ["dev", "prod", "staging"]);
 }
 

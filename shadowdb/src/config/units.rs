@@ -11,17 +11,23 @@ impl ConfigFile {
     /// A whole number of at least 0.
     pub(crate) fn count(&self, value: &Spanned<Scalar>, what: &str) -> Result<u64, ConfigError> {
         let n = self.integer(value, what)?;
-        u64::try_from(n)
-            .map_err(|_| self.error(&value.span(), &format!("{what} must be a whole number >= 0")))
+        u64::try_from(n).map_err(|_| {
+            self.error(
+                &value.span(),
+                &format!("{what} must be a whole number >= 0"),
+            )
+        })
     }
 
     /// A whole number of at least 1.
     pub(crate) fn positive(&self, value: &Spanned<Scalar>, what: &str) -> Result<u64, ConfigError> {
         let n = self.integer(value, what)?;
-        u64::try_from(n)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| self.error(&value.span(), &format!("{what} must be a whole number >= 1")))
+        u64::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            self.error(
+                &value.span(),
+                &format!("{what} must be a whole number >= 1"),
+            )
+        })
     }
 
     fn integer(&self, value: &Spanned<Scalar>, what: &str) -> Result<i64, ConfigError> {

@@ -325,7 +325,8 @@ fn profile(file: &ConfigFile, name: &str, body: &ProfileFile) -> Result<ProfileS
     }
     let thresholds = format!("[{header}.thresholds]");
     for item in &body.thresholds {
-        spec.thresholds.push(threshold(file, item.get_ref(), &thresholds)?);
+        spec.thresholds
+            .push(threshold(file, item.get_ref(), &thresholds)?);
     }
     if let Some(writes) = &body.whole_table_writes {
         let what = |k: &str| format!("`{k}` in [{header}.whole_table_writes]");
@@ -358,10 +359,7 @@ fn rule(
 ) -> Result<(Rule, Decision), ConfigError> {
     let name = id.get_ref();
     let Some(rule) = Rule::from_id(name) else {
-        return Err(file.error(
-            &id.span(),
-            &format!("unknown key `{name}` in [{header}]"),
-        ));
+        return Err(file.error(&id.span(), &format!("unknown key `{name}` in [{header}]")));
     };
     let what = format!("`{name}` in [{header}]");
     let d = parse_decision(file, decision, &what)?;
