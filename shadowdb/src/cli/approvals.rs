@@ -60,34 +60,10 @@ pub(super) async fn approvals(
     let by = || args.by.clone().unwrap_or_else(super::default_actor);
 
     if args.list {
-        let pending = if exists {
-            approvals.list_pending().await?
-        } else {
-            Vec::new()
-        };
-        if pending.is_empty() {
-            ctx.note("No pending approvals.");
-        } else {
-            let text = list(&pending, Utc::now());
-            ctx.out(&text);
-        }
-        return Ok(Exit::Success);
+        return print_pending(ctx, &approvals, exists).await;
     }
     if let Some(id) = &args.show {
-        let stored = if exists {
-            approvals.get(id).await?
-        } else {
-            None
-        };
-        let Some(stored) = stored else {
-            return Err(Failure::NotFound(format!(
-                "no approval request {} in {APPROVALS_TABLE}",
-                escape(id)
-            )));
-        };
-        let text = show(&stored, Utc::now());
-        ctx.out(&text);
-        return Ok(Exit::Success);
+        return print_request(ctx, &approvals, exists, id).await;
     }
     let not_pending = |id: &str| {
         Failure::Lib(Error::ApprovalNotPending {
@@ -126,6 +102,49 @@ pub(super) async fn approvals(
     Err(Failure::Usage(
         "give --list, --show ID, --approve ID or --deny ID --reason TEXT".into(),
     ))
+}
+
+/// `--list`.
+async fn print_pending(
+    ctx: &mut Ctx<'_, '_>,
+    approvals: &DbApprovals,
+    exists: bool,
+) -> Result<Exit, Failure> {
+    let pending = if exists {
+        approvals.list_pending().await?
+    } else {
+        Vec::new()
+    };
+    if pending.is_empty() {
+        ctx.note("No pending approvals.");
+    } else {
+        let text = list(&pending, Utc::now());
+        ctx.out(&text);
+    }
+    Ok(Exit::Success)
+}
+
+/// `--show ID`.
+async fn print_request(
+    ctx: &mut Ctx<'_, '_>,
+    approvals: &DbApprovals,
+    exists: bool,
+    id: &str,
+) -> Result<Exit, Failure> {
+    let stored = if exists {
+        approvals.get(id).await?
+    } else {
+        None
+    };
+    let Some(stored) = stored else {
+        return Err(Failure::NotFound(format!(
+            "no approval request {} in {APPROVALS_TABLE}",
+            escape(id)
+        )));
+    };
+    let text = show(&stored, Utc::now());
+    ctx.out(&text);
+    Ok(Exit::Success)
 }
 
 async fn table_exists(prod: &Production) -> Result<bool, Failure> {

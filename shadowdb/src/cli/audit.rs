@@ -10,7 +10,8 @@ use clap::{Args, ValueEnum};
 
 use super::{Ctx, Exit, Failure, aligned, plural};
 use crate::audit::{
-    ApprovalOutcome, AuditEvent, AuditKind, AuditKindName, AuditQuery, DbAuditSink, query_jsonl,
+    ApprovalOutcome, AuditEvent, AuditKind, AuditKindName, AuditQuery, DbAuditSink, OpCounts,
+    query_jsonl,
 };
 use crate::diff::{Counts, Op};
 use crate::prod::redact_url;
@@ -201,20 +202,7 @@ pub(super) fn short_time(t: &DateTime<Utc>) -> String {
 /// SQL and free text are cut; ids and counts never are).
 fn summary(kind: &AuditKind, room: usize) -> String {
     match kind {
-        AuditKind::SandboxOpened { row_counts, .. } => {
-            if row_counts.is_empty() {
-                "no table".to_owned()
-            } else {
-                row_counts
-                    .iter()
-                    .map(|(table, n)| {
-                        let n = usize::try_from(*n).unwrap_or(usize::MAX);
-                        format!("{} ({})", escape(table), plural(n, "row"))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        }
+        AuditKind::SandboxOpened { row_counts, .. } => opened_summary(row_counts),
         AuditKind::Statement {
             sql,
             sql_sha256,
@@ -229,22 +217,7 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             let room = room.saturating_sub(name.len() + 2).max(MIN_SQL_WIDTH);
             format!("{name}  {}", cut(&text, room))
         }
-        AuditKind::DiffSummary { counts } => {
-            let counts: BTreeMap<String, Counts> = counts
-                .iter()
-                .map(|(t, c)| {
-                    (
-                        t.clone(),
-                        Counts {
-                            insert: usize::try_from(c.insert).unwrap_or(usize::MAX),
-                            update: usize::try_from(c.update).unwrap_or(usize::MAX),
-                            delete: usize::try_from(c.delete).unwrap_or(usize::MAX),
-                        },
-                    )
-                })
-                .collect();
-            table_counts(&counts)
-        }
+        AuditKind::DiffSummary { counts } => diff_summary(counts),
         AuditKind::ApprovalRequested {
             request_id,
             reasons,
@@ -259,22 +232,7 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             by,
             reason,
             ..
-        } => {
-            let mut out = match outcome {
-                ApprovalOutcome::Approved => "approved".to_owned(),
-                ApprovalOutcome::Denied => "denied".to_owned(),
-                ApprovalOutcome::TimedOut => "timed out".to_owned(),
-            };
-            if let Some(by) = by {
-                out.push_str(" by ");
-                out.push_str(&escape(by));
-            }
-            if let Some(reason) = reason {
-                out.push_str(": ");
-                out.push_str(&escape(reason));
-            }
-            out
-        }
+        } => decided_summary(*outcome, by.as_deref(), reason.as_deref()),
         AuditKind::Commit(record) => {
             let counts = record.counts();
             let n = usize::try_from(record.rows_affected).unwrap_or(usize::MAX);
@@ -303,6 +261,57 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             format!("{}: {}", escape(limit), escape(detail))
         }
     }
+}
+
+/// `tasks (3 rows), users (1 row)`.
+fn opened_summary(row_counts: &BTreeMap<String, u64>) -> String {
+    if row_counts.is_empty() {
+        return "no table".to_owned();
+    }
+    row_counts
+        .iter()
+        .map(|(table, n)| {
+            let n = usize::try_from(*n).unwrap_or(usize::MAX);
+            format!("{} ({})", escape(table), plural(n, "row"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The counts of a diff, as [`table_counts`] writes them.
+fn diff_summary(counts: &BTreeMap<String, OpCounts>) -> String {
+    let counts: BTreeMap<String, Counts> = counts
+        .iter()
+        .map(|(t, c)| {
+            (
+                t.clone(),
+                Counts {
+                    insert: usize::try_from(c.insert).unwrap_or(usize::MAX),
+                    update: usize::try_from(c.update).unwrap_or(usize::MAX),
+                    delete: usize::try_from(c.delete).unwrap_or(usize::MAX),
+                },
+            )
+        })
+        .collect();
+    table_counts(&counts)
+}
+
+/// `denied by ana: too many rows`.
+fn decided_summary(outcome: ApprovalOutcome, by: Option<&str>, reason: Option<&str>) -> String {
+    let mut out = match outcome {
+        ApprovalOutcome::Approved => "approved".to_owned(),
+        ApprovalOutcome::Denied => "denied".to_owned(),
+        ApprovalOutcome::TimedOut => "timed out".to_owned(),
+    };
+    if let Some(by) = by {
+        out.push_str(" by ");
+        out.push_str(&escape(by));
+    }
+    if let Some(reason) = reason {
+        out.push_str(": ");
+        out.push_str(&escape(reason));
+    }
+    out
 }
 
 /// `tasks: 1 insert, 2 updates; users: 1 delete`.

@@ -97,9 +97,10 @@
 //!
 //! Besides the policy profiles, the `--config` file may hold three tables
 //! that `run` reads (`shadowdb.example.toml` shows them all). Every key is
-//! checked: an unknown key or a bad value is an error naming the key and its
-//! line (`shadowdb.toml:12: unknown key `fiel` in [audit] ...`). A flag given
-//! on the command line wins over the file.
+//! checked: an unknown key or a bad value is an error naming the key, its
+//! line and column (`shadowdb.toml:12:1: in [audit]: unknown field `fiel`,
+//! expected one of `file`, ...`). A flag given on the command line wins over
+//! the file.
 //!
 //! ```toml
 //! [audit]

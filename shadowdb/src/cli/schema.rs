@@ -92,7 +92,24 @@ fn describe(
         schema.primary_key.join(", ")
     };
     out.push_str(&format!("  primary key: {key}\n"));
+    out.push_str(&aligned("  ", &column_rows(schema, model)));
+    for fk in &schema.foreign_keys {
+        out.push_str(&format!(
+            "  foreign key: ({}) -> {} ({}) on delete {}\n",
+            fk.columns.join(", "),
+            fk.ref_table,
+            fk.ref_columns.join(", "),
+            action(fk.on_delete)
+        ));
+    }
+    for note in &schema.not_enforced {
+        out.push_str(&format!("  not enforced in the sandbox: {note}\n"));
+    }
+    mismatch
+}
 
+/// The columns, a header first, and what the contract says of each.
+fn column_rows(schema: &TableSchema, model: Option<&'static Model>) -> Vec<Vec<String>> {
     let info = model.map(Model::info);
     let mut rows = vec![
         ["COLUMN", "TYPE", "NULL", "DEFAULT", "CONTRACT"]
@@ -121,20 +138,7 @@ fn describe(
             contract,
         ]);
     }
-    out.push_str(&aligned("  ", &rows));
-    for fk in &schema.foreign_keys {
-        out.push_str(&format!(
-            "  foreign key: ({}) -> {} ({}) on delete {}\n",
-            fk.columns.join(", "),
-            fk.ref_table,
-            fk.ref_columns.join(", "),
-            action(fk.on_delete)
-        ));
-    }
-    for note in &schema.not_enforced {
-        out.push_str(&format!("  not enforced in the sandbox: {note}\n"));
-    }
-    mismatch
+    rows
 }
 
 /// `integer, primary key`, `text: todo | done`, `text, pii`.

@@ -501,6 +501,15 @@ pub(crate) fn render(policy: &Policy) -> String {
             info.id, info.description
         );
     }
+    render_limits(&mut out, policy, &name);
+    render_custom(&mut out, policy);
+    out
+}
+
+/// `[whole_table_writes]`, `[[thresholds]]` and `[[column_rules]]` of [`render`].
+fn render_limits(out: &mut String, policy: &Policy, name: &str) {
+    use std::fmt::Write as _;
+
     let writes = policy.whole_table_writes();
     if writes.above_rows.is_some() || writes.above_percent.is_some() {
         let _ = writeln!(out);
@@ -539,6 +548,12 @@ pub(crate) fn render(policy: &Policy) -> String {
         let _ = writeln!(out, "check = {}", quote(r.check.name()));
         let _ = writeln!(out, "decision = {}", quote(r.decision.name()));
     }
+}
+
+/// The names of the rules written in Rust, as comments of [`render`].
+fn render_custom(out: &mut String, policy: &Policy) {
+    use std::fmt::Write as _;
+
     let custom: Vec<&str> = policy.statement_rules().iter().map(|r| r.name()).collect();
     if !custom.is_empty() {
         let _ = writeln!(out);
@@ -559,5 +574,4 @@ pub(crate) fn render(policy: &Policy) -> String {
             custom.join(", ")
         );
     }
-    out
 }
