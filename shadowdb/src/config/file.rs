@@ -105,10 +105,10 @@ pub(crate) struct AuditFile {
     pub mask_literals: Option<bool>,
 }
 
-/// `[limits]`.
+/// `[limits]`: each field is the key of the same name, documented in
+/// `crate::cli`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
-#[allow(missing_docs)] // why: each field is the key of the same name, documented in `crate::cli`
 pub(crate) struct LimitsFile {
     pub statements_per_tenant: Option<Spanned<String>>,
     pub statements_per_actor: Option<Spanned<String>>,

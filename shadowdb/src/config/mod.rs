@@ -10,7 +10,7 @@
 //! - `[audit]`, `[limits]` and `[approval]`: the command line's `run`
 //!   (`crate::cli`).
 //!
-//! Both report through [`ConfigFile::error`], so every error of the file
+//! Both report through `ConfigFile::error`, so every error of the file
 //! reads the same: `shadowdb.toml:12:1: in [profiles.prod.rules]: unknown key ...`.
 //! Values keep their spans ([`toml::Spanned`]) until they are checked for that.
 //!
