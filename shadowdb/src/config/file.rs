@@ -164,7 +164,8 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar::Integer(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(i64::try_from(v).map_or(Scalar::Other("an integer"), Scalar::Integer))
+                Ok(i64::try_from(v)
+                    .map_or(Scalar::Other("an integer out of range"), Scalar::Integer))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar::Text(v.to_owned()))

@@ -11,7 +11,9 @@
 //!   (`crate::cli`).
 //!
 //! Both report through `ConfigFile::error`, so every error of the file
-//! reads the same: `shadowdb.toml:12:1: in [profiles.prod.rules]: unknown key ...`.
+//! starts the same: `FILE:LINE:COLUMN:`, then the key and its table
+//! (`shadowdb.toml:12:1: in [audit]: unknown field `fiel`, expected one of
+//! `file`, ...`; `shadowdb.toml:3:17: `memory_budget` in [limits] is not a size ...`).
 //! Values keep their spans ([`toml::Spanned`]) until they are checked for that.
 //!
 //! The module depends on no other module of the crate, so both readers can
