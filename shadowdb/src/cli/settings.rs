@@ -364,6 +364,15 @@ timeout = 90
              like \"512 MiB\"), not a boolean"
         );
         assert_eq!(
+            message("[limits]\nstatement_time = 1979-05-27\n"),
+            "shadowdb.toml:2:18: `statement_time` in [limits] must be a duration (seconds, or a \
+             string like \"5m\"), not a datetime"
+        );
+        assert_eq!(
+            message("[limits]\nmax_call_work = 1.5\n"),
+            "shadowdb.toml:2:17: `max_call_work` in [limits] must be an integer, not a float"
+        );
+        assert_eq!(
             message("[approval]\ntimeout = 5\nin_db = true\n"),
             "shadowdb.toml:3:1: in [approval]: unknown field `in_db`, expected `in_database` or \
              `timeout`"
