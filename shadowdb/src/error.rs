@@ -197,6 +197,10 @@ pub enum Error {
     /// A policy file or rule problem.
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
+    /// The configuration file (`shadowdb.toml`) cannot be read, or a key or
+    /// value of it is wrong.
+    #[error(transparent)]
+    ConfigFile(#[from] crate::config::ConfigError),
     /// A contract problem (duplicate models, ...).
     #[error(transparent)]
     Model(#[from] safemodel::Error),

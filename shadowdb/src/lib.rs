@@ -4,6 +4,7 @@ pub mod approve;
 pub mod audit;
 mod bounds;
 pub mod cli;
+pub mod config;
 pub mod diff;
 mod error;
 mod heap;

@@ -5,13 +5,43 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 
 use super::audit::{escape, short_time};
-use super::{ApprovalsArgs, Ctx, Exit, Failure, aligned};
+use super::{Ctx, DbArg, Exit, Failure, aligned};
 use crate::approve::{APPROVALS_TABLE, ApprovalStatus, DbApprovals, StoredApproval};
 use crate::error::Error;
 use crate::prod::{Production, redact_url};
 use crate::schema::{TableName, reflect};
+
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    clap::ArgGroup::new("action")
+        .required(true)
+        .args(["list", "show", "approve", "deny"])
+))]
+pub(super) struct ApprovalsArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// List the pending requests: id, age, tenant, who asks, time left, reasons.
+    #[arg(long)]
+    list: bool,
+    /// Show one request: its status, reasons and dashboard.
+    #[arg(long, value_name = "ID")]
+    show: Option<String>,
+    /// Approve a pending request.
+    #[arg(long, value_name = "ID")]
+    approve: Option<String>,
+    /// Deny a pending request (needs --reason).
+    #[arg(long, value_name = "ID", requires = "reason")]
+    deny: Option<String>,
+    /// Why the request is denied.
+    #[arg(long, value_name = "TEXT", requires = "deny")]
+    reason: Option<String>,
+    /// Who decides, on the record (default: $USER).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["list", "show"])]
+    by: Option<String>,
+}
 
 pub(super) async fn approvals(
     ctx: &mut Ctx<'_, '_>,
@@ -30,34 +60,10 @@ pub(super) async fn approvals(
     let by = || args.by.clone().unwrap_or_else(super::default_actor);
 
     if args.list {
-        let pending = if exists {
-            approvals.list_pending().await?
-        } else {
-            Vec::new()
-        };
-        if pending.is_empty() {
-            ctx.note("No pending approvals.");
-        } else {
-            let text = list(&pending, Utc::now());
-            ctx.out(&text);
-        }
-        return Ok(Exit::Success);
+        return print_pending(ctx, &approvals, exists).await;
     }
     if let Some(id) = &args.show {
-        let stored = if exists {
-            approvals.get(id).await?
-        } else {
-            None
-        };
-        let Some(stored) = stored else {
-            return Err(Failure::NotFound(format!(
-                "no approval request {} in {APPROVALS_TABLE}",
-                escape(id)
-            )));
-        };
-        let text = show(&stored, Utc::now());
-        ctx.out(&text);
-        return Ok(Exit::Success);
+        return print_request(ctx, &approvals, exists, id).await;
     }
     let not_pending = |id: &str| {
         Failure::Lib(Error::ApprovalNotPending {
@@ -96,6 +102,49 @@ pub(super) async fn approvals(
     Err(Failure::Usage(
         "give --list, --show ID, --approve ID or --deny ID --reason TEXT".into(),
     ))
+}
+
+/// `--list`.
+async fn print_pending(
+    ctx: &mut Ctx<'_, '_>,
+    approvals: &DbApprovals,
+    exists: bool,
+) -> Result<Exit, Failure> {
+    let pending = if exists {
+        approvals.list_pending().await?
+    } else {
+        Vec::new()
+    };
+    if pending.is_empty() {
+        ctx.note("No pending approvals.");
+    } else {
+        let text = list(&pending, Utc::now());
+        ctx.out(&text);
+    }
+    Ok(Exit::Success)
+}
+
+/// `--show ID`.
+async fn print_request(
+    ctx: &mut Ctx<'_, '_>,
+    approvals: &DbApprovals,
+    exists: bool,
+    id: &str,
+) -> Result<Exit, Failure> {
+    let stored = if exists {
+        approvals.get(id).await?
+    } else {
+        None
+    };
+    let Some(stored) = stored else {
+        return Err(Failure::NotFound(format!(
+            "no approval request {} in {APPROVALS_TABLE}",
+            escape(id)
+        )));
+    };
+    let text = show(&stored, Utc::now());
+    ctx.out(&text);
+    Ok(Exit::Success)
 }
 
 async fn table_exists(prod: &Production) -> Result<bool, Failure> {

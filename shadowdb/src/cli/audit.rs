@@ -2,12 +2,89 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::path::PathBuf;
 
-use super::{AuditArgs, AuditFormat, Ctx, Exit, Failure, aligned, plural};
-use crate::audit::{ApprovalOutcome, AuditEvent, AuditKind, AuditQuery, DbAuditSink, query_jsonl};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{Args, ValueEnum};
+
+use super::{Ctx, Exit, Failure, aligned, plural};
+use crate::audit::{
+    ApprovalOutcome, AuditEvent, AuditKind, AuditKindName, AuditQuery, DbAuditSink, OpCounts,
+    query_jsonl,
+};
 use crate::diff::{Counts, Op};
 use crate::prod::redact_url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum AuditFormat {
+    /// One line per event, for people.
+    Text,
+    /// JSON Lines: one event per line, as in an audit file.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct AuditArgs {
+    /// Read production's shadowdb_audit table: a postgres://, mysql://,
+    /// mariadb:// or sqlite: URL (default: $DATABASE_URL, unless --file).
+    // Not clap's `env`: a DATABASE_URL in the environment would then
+    // conflict with --file.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// Read a JSON Lines audit file (as `run --audit-file` writes it).
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    file: Option<PathBuf>,
+    /// Only this tenant's events.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
+    /// Only this actor's events.
+    #[arg(long, value_name = "A")]
+    actor: Option<String>,
+    /// Only events of this kind.
+    #[arg(long, value_name = "KIND", value_parser = kind_parser())]
+    kind: Option<AuditKindName>,
+    /// Only the events of this session.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Only the events about this commit (its commit, failure, rollback).
+    #[arg(long, value_name = "ID")]
+    commit: Option<String>,
+    /// Only events at or after TIME: RFC 3339 (2026-11-23T10:00:00Z) or a
+    /// date (2026-11-23, midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    since: Option<DateTime<Utc>>,
+    /// Only events before TIME (as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    until: Option<DateTime<Utc>>,
+    /// How the events are written.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    format: AuditFormat,
+    /// At most N events: the newest N (still written oldest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+}
+
+/// `--kind`: one of [`AuditKindName::ALL`], which a usage error lists.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = AuditKindName> {
+    PossibleValuesParser::new(AuditKindName::ALL.map(AuditKindName::name)).try_map(|name| {
+        AuditKindName::from_name(&name).ok_or_else(|| format!("unknown event kind `{name}`"))
+    })
+}
+
+/// `--since`/`--until`: an RFC 3339 instant, or a date (midnight UTC).
+fn parse_time_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            "expected an RFC 3339 time (2026-11-23T10:00:00Z) or a date (2026-11-23)".to_owned()
+        })
+}
 
 /// Text shorter than this is never cut further to fit the width.
 const MIN_SQL_WIDTH: usize = 20;
@@ -125,20 +202,7 @@ pub(super) fn short_time(t: &DateTime<Utc>) -> String {
 /// SQL and free text are cut; ids and counts never are).
 fn summary(kind: &AuditKind, room: usize) -> String {
     match kind {
-        AuditKind::SandboxOpened { row_counts, .. } => {
-            if row_counts.is_empty() {
-                "no table".to_owned()
-            } else {
-                row_counts
-                    .iter()
-                    .map(|(table, n)| {
-                        let n = usize::try_from(*n).unwrap_or(usize::MAX);
-                        format!("{} ({})", escape(table), plural(n, "row"))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        }
+        AuditKind::SandboxOpened { row_counts, .. } => opened_summary(row_counts),
         AuditKind::Statement {
             sql,
             sql_sha256,
@@ -153,22 +217,7 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             let room = room.saturating_sub(name.len() + 2).max(MIN_SQL_WIDTH);
             format!("{name}  {}", cut(&text, room))
         }
-        AuditKind::DiffSummary { counts } => {
-            let counts: BTreeMap<String, Counts> = counts
-                .iter()
-                .map(|(t, c)| {
-                    (
-                        t.clone(),
-                        Counts {
-                            insert: usize::try_from(c.insert).unwrap_or(usize::MAX),
-                            update: usize::try_from(c.update).unwrap_or(usize::MAX),
-                            delete: usize::try_from(c.delete).unwrap_or(usize::MAX),
-                        },
-                    )
-                })
-                .collect();
-            table_counts(&counts)
-        }
+        AuditKind::DiffSummary { counts } => diff_summary(counts),
         AuditKind::ApprovalRequested {
             request_id,
             reasons,
@@ -183,22 +232,7 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             by,
             reason,
             ..
-        } => {
-            let mut out = match outcome {
-                ApprovalOutcome::Approved => "approved".to_owned(),
-                ApprovalOutcome::Denied => "denied".to_owned(),
-                ApprovalOutcome::TimedOut => "timed out".to_owned(),
-            };
-            if let Some(by) = by {
-                out.push_str(" by ");
-                out.push_str(&escape(by));
-            }
-            if let Some(reason) = reason {
-                out.push_str(": ");
-                out.push_str(&escape(reason));
-            }
-            out
-        }
+        } => decided_summary(*outcome, by.as_deref(), reason.as_deref()),
         AuditKind::Commit(record) => {
             let counts = record.counts();
             let n = usize::try_from(record.rows_affected).unwrap_or(usize::MAX);
@@ -227,6 +261,57 @@ fn summary(kind: &AuditKind, room: usize) -> String {
             format!("{}: {}", escape(limit), escape(detail))
         }
     }
+}
+
+/// `tasks (3 rows), users (1 row)`.
+fn opened_summary(row_counts: &BTreeMap<String, u64>) -> String {
+    if row_counts.is_empty() {
+        return "no table".to_owned();
+    }
+    row_counts
+        .iter()
+        .map(|(table, n)| {
+            let n = usize::try_from(*n).unwrap_or(usize::MAX);
+            format!("{} ({})", escape(table), plural(n, "row"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The counts of a diff, as [`table_counts`] writes them.
+fn diff_summary(counts: &BTreeMap<String, OpCounts>) -> String {
+    let counts: BTreeMap<String, Counts> = counts
+        .iter()
+        .map(|(t, c)| {
+            (
+                t.clone(),
+                Counts {
+                    insert: usize::try_from(c.insert).unwrap_or(usize::MAX),
+                    update: usize::try_from(c.update).unwrap_or(usize::MAX),
+                    delete: usize::try_from(c.delete).unwrap_or(usize::MAX),
+                },
+            )
+        })
+        .collect();
+    table_counts(&counts)
+}
+
+/// `denied by ana: too many rows`.
+fn decided_summary(outcome: ApprovalOutcome, by: Option<&str>, reason: Option<&str>) -> String {
+    let mut out = match outcome {
+        ApprovalOutcome::Approved => "approved".to_owned(),
+        ApprovalOutcome::Denied => "denied".to_owned(),
+        ApprovalOutcome::TimedOut => "timed out".to_owned(),
+    };
+    if let Some(by) = by {
+        out.push_str(" by ");
+        out.push_str(&escape(by));
+    }
+    if let Some(reason) = reason {
+        out.push_str(": ");
+        out.push_str(&escape(reason));
+    }
+    out
 }
 
 /// `tasks: 1 insert, 2 updates; users: 1 delete`.
@@ -273,6 +358,22 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_of_since_and_until() {
+        let t = |s: &str| parse_time_arg(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            t("2026-11-23T10:00:00Z"),
+            Ok("2026-11-23T10:00:00+00:00".into())
+        );
+        assert_eq!(
+            t("2026-11-23T10:00:00+02:00"),
+            Ok("2026-11-23T08:00:00+00:00".into())
+        );
+        assert_eq!(t("2026-11-23"), Ok("2026-11-23T00:00:00+00:00".into()));
+        assert!(t("2026-11-23T10:00:00").is_err());
+        assert!(t("yesterday").is_err());
+    }
 
     #[test]
     fn escapes_control_characters() {

@@ -7,32 +7,30 @@
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 
+use clap::Args;
 use sqlparser::ast::{Ident, ObjectName, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
 
-use super::settings::Settings;
-use super::{CheckArgs, Ctx, Exit, Failure, Format, PolicyArgs, plural};
+use super::policy::{PolicyArgs, load};
+use super::{Ctx, Exit, Failure, Format, plural};
 use crate::policy::{Decision, Policy, Scope, ScopedTable, StatementVerdict, one_line};
 
-/// Loads the policy the arguments name. The file's other settings are
-/// checked too, so a misspelt key is found by every command that reads it.
-pub(super) fn load(args: &PolicyArgs) -> Result<Policy, Failure> {
-    load_with_settings(args).map(|(policy, _)| policy)
-}
-
-/// Loads the policy the arguments name and the file's settings of `run`.
-pub(super) fn load_with_settings(args: &PolicyArgs) -> Result<(Policy, Settings), Failure> {
-    let policy = Policy::load(args.config.as_deref(), args.profile.as_deref())?;
-    let settings = super::settings::load(args.config.as_deref())?;
-    Ok((policy, settings))
-}
-
-pub(super) fn policy(ctx: &mut Ctx<'_, '_>, args: &PolicyArgs) -> Result<Exit, Failure> {
-    let policy = load(args)?;
-    ctx.out(&policy.render());
-    Ok(Exit::Success)
+#[derive(Debug, Clone, Args)]
+pub(super) struct CheckArgs {
+    /// The SQL to check: a file, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    sql: PathBuf,
+    /// The tables in scope (default: every table the SQL names without a schema).
+    #[arg(long = "table", value_name = "NAME", num_args = 1..)]
+    tables: Vec<String>,
+    /// How the decisions are written.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 pub(super) fn check(ctx: &mut Ctx<'_, '_>, args: &CheckArgs) -> Result<Exit, Failure> {

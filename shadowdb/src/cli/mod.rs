@@ -97,9 +97,10 @@
 //!
 //! Besides the policy profiles, the `--config` file may hold three tables
 //! that `run` reads (`shadowdb.example.toml` shows them all). Every key is
-//! checked: an unknown key or a bad value is an error naming the key and its
-//! line (`shadowdb.toml:12: unknown key `fiel` in [audit] ...`). A flag given
-//! on the command line wins over the file.
+//! checked: an unknown key or a bad value is an error naming the key, its
+//! line and column (`shadowdb.toml:12:1: in [audit]: unknown field `fiel`,
+//! expected one of `file`, ...`). A flag given on the command line wins over
+//! the file.
 //!
 //! ```toml
 //! [audit]
@@ -162,6 +163,8 @@
 mod approvals;
 mod audit;
 mod check;
+mod failure;
+mod policy;
 mod rollback;
 mod run;
 mod schema;
@@ -170,15 +173,12 @@ mod settings;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal as _, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::audit::AuditKindName;
-use crate::error::{Error, SchemaProblem};
+use self::failure::{Failure, exit_of, hint};
+use crate::error::Error;
 use crate::render::TextOptions;
 
 /// The environment variable that makes the CLI prompt on standard input even
@@ -324,26 +324,26 @@ struct Cli {
 enum Command {
     /// Run SQL in a sandbox of one tenant's rows, review the change, and commit it.
     #[command(after_help = EXIT_CODES)]
-    Run(RunArgs),
+    Run(run::RunArgs),
     /// The policy's decision on each statement of a script (no database needed).
     #[command(after_help = EXIT_CODES)]
-    Check(CheckArgs),
+    Check(check::CheckArgs),
     /// Tables as reflected, and whether each has a contract that matches.
     #[command(after_help = EXIT_CODES)]
-    Schema(SchemaArgs),
+    Schema(schema::SchemaArgs),
     /// Print the resolved policy as TOML.
     #[command(after_help = EXIT_CODES)]
-    Policy(PolicyArgs),
+    Policy(policy::PolicyArgs),
     /// List the audit trail: production's shadowdb_audit table, or a JSON Lines file.
     #[command(after_help = EXIT_CODES)]
-    Audit(AuditArgs),
+    Audit(audit::AuditArgs),
     /// Undo a recorded commit (or, with --list, list the recorded commits).
     #[command(after_help = EXIT_CODES)]
-    Rollback(RollbackArgs),
+    Rollback(rollback::RollbackArgs),
     /// Review approval requests waiting in production's shadowdb_approvals
     /// table (from `run --approve-in-db`): list, show, approve, deny.
     #[command(after_help = EXIT_CODES)]
-    Approvals(ApprovalsArgs),
+    Approvals(approvals::ApprovalsArgs),
 }
 
 /// The database URL.
@@ -354,220 +354,12 @@ struct DbArg {
     db: String,
 }
 
-/// Which policy.
-#[derive(Debug, Clone, Args)]
-struct PolicyArgs {
-    /// A shadowdb.toml with policy profiles, and for `run` the [audit],
-    /// [limits] and [approval] settings (default: the built-in profiles).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The profile: dev, staging, prod or one of the file's (default:
-    /// $SHADOWDB_PROFILE, else the file's default_profile, else dev).
-    #[arg(long, value_name = "NAME")]
-    profile: Option<String>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// A dashboard for people (colour only on a terminal).
     Text,
     /// JSON for programs, in the shape documented in `shadowdb::render`.
     Json,
-}
-
-#[derive(Debug, Clone, Args)]
-struct RunArgs {
-    #[command(flatten)]
-    db: DbArg,
-    /// The tenant whose rows are cloned (read as the tenant column's type).
-    #[arg(long, value_name = "VALUE")]
-    tenant: String,
-    /// A table the SQL may change (repeat, or give several).
-    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
-    tables: Vec<String>,
-    /// The SQL to run: a file, or - for standard input.
-    #[arg(long, value_name = "FILE|-", default_value = "-")]
-    sql: PathBuf,
-    /// Show the review, commit nothing. Exits 0 if safe to commit, 3 if
-    /// blocked, 4 if it needs approval.
-    #[arg(long)]
-    dry_run: bool,
-    /// Commit without asking (a change that needs approval also needs --approved-by).
-    #[arg(short, long)]
-    yes: bool,
-    /// Who approves a change that needs approval, with --yes.
-    #[arg(long, value_name = "NAME")]
-    approved_by: Option<String>,
-    /// How the review is written.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    #[command(flatten)]
-    policy: PolicyArgs,
-    /// Allow writes to tables without a SafeModel contract (schema, tenant and
-    /// policy checks still apply); needs --tenant-column.
-    #[arg(long)]
-    allow_uncontracted: bool,
-    /// The tenant column of the tables without a contract.
-    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
-    tenant_column: Option<String>,
-    /// Who runs the SQL, in the audit trail and approval requests (default: $USER).
-    #[arg(long, value_name = "NAME")]
-    actor: Option<String>,
-    /// Append the audit trail to this JSON Lines file (created if missing).
-    #[arg(long, value_name = "FILE")]
-    audit_file: Option<PathBuf>,
-    /// Keep the audit trail in production's shadowdb_audit table (created if
-    /// missing); the commit's record is written in the commit's transaction.
-    #[arg(long)]
-    audit_db: bool,
-    /// A change that needs approval waits in production's shadowdb_approvals
-    /// table until a reviewer decides with `shadowdb approvals` (no prompt).
-    #[arg(long, conflicts_with = "approved_by")]
-    approve_in_db: bool,
-    /// Ask on the terminal (or take --approved-by) even if the --config file
-    /// says `[approval] in_database = true`.
-    #[arg(long, conflicts_with = "approve_in_db")]
-    no_approve_in_db: bool,
-    /// How long an approval request waits in the database before it counts
-    /// as denied [default: the file's `[approval] timeout`, else 300].
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    approval_timeout: Option<u64>,
-}
-
-#[derive(Debug, Clone, Args)]
-#[command(group(
-    clap::ArgGroup::new("action")
-        .required(true)
-        .args(["list", "show", "approve", "deny"])
-))]
-struct ApprovalsArgs {
-    #[command(flatten)]
-    db: DbArg,
-    /// List the pending requests: id, age, tenant, who asks, time left, reasons.
-    #[arg(long)]
-    list: bool,
-    /// Show one request: its status, reasons and dashboard.
-    #[arg(long, value_name = "ID")]
-    show: Option<String>,
-    /// Approve a pending request.
-    #[arg(long, value_name = "ID")]
-    approve: Option<String>,
-    /// Deny a pending request (needs --reason).
-    #[arg(long, value_name = "ID", requires = "reason")]
-    deny: Option<String>,
-    /// Why the request is denied.
-    #[arg(long, value_name = "TEXT", requires = "deny")]
-    reason: Option<String>,
-    /// Who decides, on the record (default: $USER).
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["list", "show"])]
-    by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum AuditFormat {
-    /// One line per event, for people.
-    Text,
-    /// JSON Lines: one event per line, as in an audit file.
-    Json,
-}
-
-#[derive(Debug, Clone, Args)]
-struct AuditArgs {
-    /// Read production's shadowdb_audit table: a postgres://, mysql://,
-    /// mariadb:// or sqlite: URL (default: $DATABASE_URL, unless --file).
-    // Not clap's `env`: a DATABASE_URL in the environment would then
-    // conflict with --file.
-    #[arg(long, value_name = "URL")]
-    db: Option<String>,
-    /// Read a JSON Lines audit file (as `run --audit-file` writes it).
-    #[arg(long, value_name = "FILE", conflicts_with = "db")]
-    file: Option<PathBuf>,
-    /// Only this tenant's events.
-    #[arg(long, value_name = "T")]
-    tenant: Option<String>,
-    /// Only this actor's events.
-    #[arg(long, value_name = "A")]
-    actor: Option<String>,
-    /// Only events of this kind.
-    #[arg(long, value_name = "KIND", value_parser = kind_parser())]
-    kind: Option<AuditKindName>,
-    /// Only the events of this session.
-    #[arg(long, value_name = "ID")]
-    session: Option<String>,
-    /// Only the events about this commit (its commit, failure, rollback).
-    #[arg(long, value_name = "ID")]
-    commit: Option<String>,
-    /// Only events at or after TIME: RFC 3339 (2026-11-23T10:00:00Z) or a
-    /// date (2026-11-23, midnight UTC).
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
-    since: Option<DateTime<Utc>>,
-    /// Only events before TIME (as --since).
-    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
-    until: Option<DateTime<Utc>>,
-    /// How the events are written.
-    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
-    format: AuditFormat,
-    /// At most N events: the newest N (still written oldest first).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    limit: Option<u64>,
-}
-
-#[derive(Debug, Clone, Args)]
-struct RollbackArgs {
-    #[command(flatten)]
-    db: DbArg,
-    /// The commit to roll back (its id, as `run` and `--list` show it).
-    #[arg(
-        value_name = "ID",
-        required_unless_present = "list",
-        conflicts_with = "list"
-    )]
-    commit: Option<String>,
-    /// List the recorded commits instead, and the rollback that undid each.
-    #[arg(long)]
-    list: bool,
-    /// Read commits from this JSON Lines audit file, and append the rollback's
-    /// record to it (default: production's shadowdb_audit table).
-    #[arg(long, value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Who rolls back, in the audit trail (default: $USER).
-    #[arg(long, value_name = "NAME")]
-    actor: Option<String>,
-    /// Who approves, when the policy requires approval.
-    #[arg(long, value_name = "NAME")]
-    approved_by: Option<String>,
-    /// Roll back without asking.
-    #[arg(short, long)]
-    yes: bool,
-    #[command(flatten)]
-    policy: PolicyArgs,
-    /// Allow tables without a SafeModel contract; needs --tenant-column.
-    #[arg(long)]
-    allow_uncontracted: bool,
-    /// The tenant column of the tables without a contract.
-    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
-    tenant_column: Option<String>,
-}
-
-/// `--kind`: one of [`AuditKindName::ALL`], which a usage error lists.
-fn kind_parser() -> impl clap::builder::TypedValueParser<Value = AuditKindName> {
-    PossibleValuesParser::new(AuditKindName::ALL.map(AuditKindName::name)).try_map(|name| {
-        AuditKindName::from_name(&name).ok_or_else(|| format!("unknown event kind `{name}`"))
-    })
-}
-
-/// `--since`/`--until`: an RFC 3339 instant, or a date (midnight UTC).
-fn parse_time_arg(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            "expected an RFC 3339 time (2026-11-23T10:00:00Z) or a date (2026-11-23)".to_owned()
-        })
 }
 
 /// Who acts when `--actor` is not given: `$USER`, else `$USERNAME`.
@@ -577,64 +369,6 @@ fn default_actor() -> String {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| crate::shadow::DEFAULT_ACTOR.to_owned())
-}
-
-#[derive(Debug, Clone, Args)]
-struct CheckArgs {
-    /// The SQL to check: a file, or - for standard input.
-    #[arg(long, value_name = "FILE|-")]
-    sql: PathBuf,
-    /// The tables in scope (default: every table the SQL names without a schema).
-    #[arg(long = "table", value_name = "NAME", num_args = 1..)]
-    tables: Vec<String>,
-    /// How the decisions are written.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    #[command(flatten)]
-    policy: PolicyArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-struct SchemaArgs {
-    #[command(flatten)]
-    db: DbArg,
-    /// The tables to show.
-    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
-    tables: Vec<String>,
-}
-
-/// Why a command stopped.
-#[derive(Debug)]
-enum Failure {
-    /// An error of the library.
-    Lib(Error),
-    /// Invalid arguments found after parsing (exit 2).
-    Usage(String),
-    /// A file or stream failed.
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    /// Something asked for is not there (exit 1).
-    NotFound(String),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Lib(e)
-    }
-}
-
-impl From<safemodel::Error> for Failure {
-    fn from(e: safemodel::Error) -> Self {
-        Failure::Lib(Error::Model(e))
-    }
-}
-
-impl From<crate::policy::PolicyError> for Failure {
-    fn from(e: crate::policy::PolicyError) -> Self {
-        Failure::Lib(Error::Policy(e))
-    }
 }
 
 /// The state of one invocation.
@@ -761,84 +495,6 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// What to do about an error of `command`, when it is not obvious.
-fn hint(err: &Error, command: &str) -> Option<&'static str> {
-    match err {
-        Error::Conflict(_) if command == "rollback" => Some(
-            "the commit's rows changed in production after it: nothing was rolled back \
-             (undo the later change first, or correct the rows by hand)",
-        ),
-        Error::UnknownCommit { .. } => Some(
-            "`shadowdb rollback --list` shows the recorded commits \
-             (a trail kept in a file needs --file FILE)",
-        ),
-        Error::NeedsApproval(_) if command == "rollback" => {
-            Some("add --approved-by NAME, or answer the prompt on a terminal")
-        }
-        Error::Schema(problems)
-            if problems
-                .iter()
-                .any(|p| matches!(p, SchemaProblem::NoContract { .. })) =>
-        {
-            Some(
-                "contracts are Rust types: call shadowdb::cli::main() from a binary that links your \
-                 #[derive(SafeModel)] types, or pass --allow-uncontracted --tenant-column COL",
-            )
-        }
-        Error::ApprovalNotPending { .. } => {
-            Some("`shadowdb approvals --list` shows the requests still waiting for a decision")
-        }
-        Error::ApprovalTimedOut { .. } => Some(
-            "nobody decided in time: nothing was committed (a reviewer decides with \
-             `shadowdb approvals`; --approval-timeout SECS gives them longer)",
-        ),
-        Error::TooManyStatements { .. }
-        | Error::SessionExpired { .. }
-        | Error::Timeout { .. }
-        | Error::SessionTimeLimit { .. }
-        | Error::MemoryLimit { .. } => {
-            Some("a limit of the --config file's [limits]: nothing was committed")
-        }
-        Error::Conflict(_) => Some("production moved on: run the SQL again on a fresh sandbox"),
-        _ => None,
-    }
-}
-
-/// The exit code of an error.
-fn exit_of(err: &Error) -> Exit {
-    match err {
-        Error::Conflict(_) => Exit::Conflict,
-        Error::NeedsApproval(_) | Error::ApprovalDenied { .. } | Error::ApprovalTimedOut { .. } => {
-            Exit::NotApproved
-        }
-        Error::Blocked { .. }
-        | Error::PolicyBlocked(_)
-        | Error::Contract(_)
-        | Error::TenantBreach { .. }
-        | Error::TenantCollation { .. }
-        | Error::Cascade { .. }
-        | Error::Refused(_)
-        | Error::PiiWrite { .. }
-        | Error::CommitTooLarge { .. }
-        | Error::TooManyStatements { .. }
-        | Error::SessionExpired { .. }
-        | Error::RateLimited { .. }
-        | Error::Timeout { .. }
-        | Error::SessionTimeLimit { .. }
-        | Error::MemoryLimit { .. }
-        | Error::CannotRollBack { .. }
-        | Error::AlreadyRolledBack { .. } => Exit::Blocked,
-        Error::Schema(problems)
-            if !problems
-                .iter()
-                .all(|p| matches!(p, SchemaProblem::TableMissing { .. })) =>
-        {
-            Exit::Blocked
-        }
-        _ => Exit::Error,
-    }
-}
-
 /// Connects to production. A server is tried once directly first: the pool
 /// retries a refused connection until its timeout (30 s), while a person at a
 /// terminal wants to hear at once that the address is wrong.
@@ -954,7 +610,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>, io: &mut Io<'_>) -> E
         Command::Run(args) => run::run(&mut ctx, args).await,
         Command::Check(args) => check::check(&mut ctx, &args),
         Command::Schema(args) => schema::schema(&mut ctx, &args).await,
-        Command::Policy(args) => check::policy(&mut ctx, &args),
+        Command::Policy(args) => policy::policy(&mut ctx, &args),
         Command::Audit(args) => audit::audit(&mut ctx, &args).await,
         Command::Rollback(args) => rollback::rollback(&mut ctx, args).await,
         Command::Approvals(args) => approvals::approvals(&mut ctx, &args).await,
@@ -1020,63 +676,6 @@ mod tests {
         assert!(url_secrets("postgres://u@h/db").is_empty());
         assert!(url_secrets("sqlite:///tmp/x.db").is_empty());
         assert!(url_secrets("sqlite::memory:").is_empty());
-    }
-
-    #[test]
-    fn exit_codes() {
-        assert_eq!(Exit::Success.code(), 0);
-        assert_eq!(exit_of(&Error::Conflict(Vec::new())), Exit::Conflict);
-        assert_eq!(
-            exit_of(&Error::NeedsApproval(Vec::new())),
-            Exit::NotApproved
-        );
-        assert_eq!(exit_of(&Error::PolicyBlocked(Vec::new())), Exit::Blocked);
-        assert_eq!(exit_of(&Error::TooManyStatements { max: 1 }), Exit::Blocked);
-        let not_pending = Error::ApprovalNotPending {
-            request_id: "r".into(),
-        };
-        assert_eq!(exit_of(&not_pending), Exit::Error);
-        assert_eq!(
-            exit_of(&Error::Schema(vec![SchemaProblem::TableMissing {
-                table: "t".into()
-            }])),
-            Exit::Error
-        );
-        assert_eq!(
-            exit_of(&Error::Schema(vec![SchemaProblem::NoContract {
-                table: "t".into()
-            }])),
-            Exit::Blocked
-        );
-        assert_eq!(exit_of(&Error::Config("x".into())), Exit::Error);
-        let unknown = Error::UnknownCommit {
-            commit_id: "c".into(),
-        };
-        assert_eq!(exit_of(&unknown), Exit::Error);
-        let again = Error::AlreadyRolledBack {
-            commit_id: "c".into(),
-            rollback_id: "r".into(),
-        };
-        assert_eq!(exit_of(&again), Exit::Blocked);
-        // A conflict's hint depends on what conflicted.
-        let conflict = Error::Conflict(Vec::new());
-        assert_ne!(hint(&conflict, "run"), hint(&conflict, "rollback"));
-    }
-
-    #[test]
-    fn times_of_since_and_until() {
-        let t = |s: &str| parse_time_arg(s).map(|t| t.to_rfc3339());
-        assert_eq!(
-            t("2026-11-23T10:00:00Z"),
-            Ok("2026-11-23T10:00:00+00:00".into())
-        );
-        assert_eq!(
-            t("2026-11-23T10:00:00+02:00"),
-            Ok("2026-11-23T08:00:00+00:00".into())
-        );
-        assert_eq!(t("2026-11-23"), Ok("2026-11-23T00:00:00+00:00".into()));
-        assert!(t("2026-11-23T10:00:00").is_err());
-        assert!(t("yesterday").is_err());
     }
 
     #[test]

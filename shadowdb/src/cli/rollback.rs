@@ -1,12 +1,53 @@
 //! `shadowdb rollback`: undo a recorded commit, or list the recorded commits.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
 
 use super::audit::{escape, op_counts, short_time, table_counts};
-use super::check::load;
-use super::{Ctx, Exit, Failure, RollbackArgs, aligned, plural};
+use super::policy::{PolicyArgs, load};
+use super::{Ctx, DbArg, Exit, Failure, aligned, plural};
+use crate::audit::CommitRecord;
 use crate::prod::redact_url;
-use crate::rollback::{CommitSummary, Rollback};
+use crate::rollback::{CommitSummary, Rollback, RollbackReport};
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct RollbackArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The commit to roll back (its id, as `run` and `--list` show it).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "list",
+        conflicts_with = "list"
+    )]
+    commit: Option<String>,
+    /// List the recorded commits instead, and the rollback that undid each.
+    #[arg(long)]
+    list: bool,
+    /// Read commits from this JSON Lines audit file, and append the rollback's
+    /// record to it (default: production's shadowdb_audit table).
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Who rolls back, in the audit trail (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
+    /// Who approves, when the policy requires approval.
+    #[arg(long, value_name = "NAME")]
+    approved_by: Option<String>,
+    /// Roll back without asking.
+    #[arg(short, long)]
+    yes: bool,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Allow tables without a SafeModel contract; needs --tenant-column.
+    #[arg(long)]
+    allow_uncontracted: bool,
+    /// The tenant column of the tables without a contract.
+    #[arg(long, value_name = "COL", requires = "allow_uncontracted")]
+    tenant_column: Option<String>,
+}
 
 pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Result<Exit, Failure> {
     let policy = load(&args.policy)?;
@@ -34,26 +75,7 @@ pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Resul
     let (_, record) = rollback.find(commit_id).await?;
     let record = &record;
 
-    // Tables without a contract, as `run` handles them.
-    let registry = safemodel::registry();
-    let mut uncontracted: Vec<&str> = Vec::new();
-    for row in &record.rows {
-        if registry.get(&row.table)?.is_none() && !uncontracted.contains(&row.table.as_str()) {
-            uncontracted.push(&row.table);
-        }
-    }
-    if args.allow_uncontracted && !uncontracted.is_empty() {
-        let Some(col) = &args.tenant_column else {
-            return Err(Failure::Usage(format!(
-                "`{}` has no contract: --allow-uncontracted needs --tenant-column COL",
-                uncontracted.join("`, `")
-            )));
-        };
-        for table in &uncontracted {
-            rollback = rollback.tenant_column(table, col);
-        }
-    }
-    rollback = rollback.allow_uncontracted(args.allow_uncontracted);
+    rollback = uncontracted(&args, record, rollback)?;
 
     let question = format!(
         "Roll back commit {} ({})?",
@@ -84,6 +106,39 @@ pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Resul
     }
 
     let report = rollback.run(commit_id).await?;
+    report_rollback(ctx, &report);
+    Ok(Exit::Success)
+}
+
+/// The tables of the commit without a contract, handled as `run` does.
+fn uncontracted(
+    args: &RollbackArgs,
+    record: &CommitRecord,
+    mut rollback: Rollback,
+) -> Result<Rollback, Failure> {
+    let registry = safemodel::registry();
+    let mut uncontracted: Vec<&str> = Vec::new();
+    for row in &record.rows {
+        if registry.get(&row.table)?.is_none() && !uncontracted.contains(&row.table.as_str()) {
+            uncontracted.push(&row.table);
+        }
+    }
+    if args.allow_uncontracted && !uncontracted.is_empty() {
+        let Some(col) = &args.tenant_column else {
+            return Err(Failure::Usage(format!(
+                "`{}` has no contract: --allow-uncontracted needs --tenant-column COL",
+                uncontracted.join("`, `")
+            )));
+        };
+        for table in &uncontracted {
+            rollback = rollback.tenant_column(table, col);
+        }
+    }
+    Ok(rollback.allow_uncontracted(args.allow_uncontracted))
+}
+
+/// What was rolled back, on standard error.
+fn report_rollback(ctx: &mut Ctx<'_, '_>, report: &RollbackReport) {
     let total: usize = report.rows.values().map(crate::diff::Counts::total).sum();
     let mut text = format!(
         "Rolled back commit {} ({}).\n",
@@ -98,7 +153,6 @@ pub(super) async fn rollback(ctx: &mut Ctx<'_, '_>, args: RollbackArgs) -> Resul
     text.push_str(&aligned("  ", &rows));
     let _ = write!(text, "Rollback id: {}", report.rollback_id);
     ctx.note(&text);
-    Ok(Exit::Success)
 }
 
 /// The recorded commits as a table, oldest first.

@@ -1,11 +1,21 @@
 //! `shadowdb schema`: tables as reflected, and their contracts.
 
+use clap::Args;
 use safemodel::{ColumnInfo, Model};
 
-use super::{Ctx, Exit, Failure, SchemaArgs, aligned};
+use super::{Ctx, DbArg, Exit, Failure, aligned};
 use crate::prod::redact_url;
 use crate::schema::{FkAction, TableName, TableSchema, reflect};
 use crate::shadow::contract_problems;
+
+#[derive(Debug, Clone, Args)]
+pub(super) struct SchemaArgs {
+    #[command(flatten)]
+    db: DbArg,
+    /// The tables to show.
+    #[arg(long = "table", value_name = "NAME", required = true, num_args = 1..)]
+    tables: Vec<String>,
+}
 
 pub(super) async fn schema(ctx: &mut Ctx<'_, '_>, args: &SchemaArgs) -> Result<Exit, Failure> {
     let prod = super::connect(&args.db.db).await?;
@@ -82,7 +92,24 @@ fn describe(
         schema.primary_key.join(", ")
     };
     out.push_str(&format!("  primary key: {key}\n"));
+    out.push_str(&aligned("  ", &column_rows(schema, model)));
+    for fk in &schema.foreign_keys {
+        out.push_str(&format!(
+            "  foreign key: ({}) -> {} ({}) on delete {}\n",
+            fk.columns.join(", "),
+            fk.ref_table,
+            fk.ref_columns.join(", "),
+            action(fk.on_delete)
+        ));
+    }
+    for note in &schema.not_enforced {
+        out.push_str(&format!("  not enforced in the sandbox: {note}\n"));
+    }
+    mismatch
+}
 
+/// The columns, a header first, and what the contract says of each.
+fn column_rows(schema: &TableSchema, model: Option<&'static Model>) -> Vec<Vec<String>> {
     let info = model.map(Model::info);
     let mut rows = vec![
         ["COLUMN", "TYPE", "NULL", "DEFAULT", "CONTRACT"]
@@ -111,20 +138,7 @@ fn describe(
             contract,
         ]);
     }
-    out.push_str(&aligned("  ", &rows));
-    for fk in &schema.foreign_keys {
-        out.push_str(&format!(
-            "  foreign key: ({}) -> {} ({}) on delete {}\n",
-            fk.columns.join(", "),
-            fk.ref_table,
-            fk.ref_columns.join(", "),
-            action(fk.on_delete)
-        ));
-    }
-    for note in &schema.not_enforced {
-        out.push_str(&format!("  not enforced in the sandbox: {note}\n"));
-    }
-    mismatch
+    rows
 }
 
 /// `integer, primary key`, `text: todo | done`, `text, pii`.

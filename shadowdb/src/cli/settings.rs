@@ -1,22 +1,22 @@
 //! The command line's own tables of `shadowdb.toml`: `[audit]`, `[limits]`
 //! and `[approval]` (the policy reads `default_profile` and `[profiles]`).
 //!
-//! Every key is checked as the policy's are: an unknown key, a wrong type or
-//! a bad value is an error naming the key, its table and its line.
+//! [`crate::config`] reads the file and checks its shape; this module checks
+//! what the values of these three tables mean (rates, sizes, durations,
+//! regexes), naming the key, its table, its line and column. It sits in `cli`
+//! rather than `config` because it builds the types of `limits`, `audit` and
+//! the sandbox, which `config` (read by the policy) must not depend on.
 
-use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
-use toml::de::{DeString, DeTable, DeValue};
 
-use super::Failure;
 use crate::Limits;
 use crate::audit::Redactor;
+use crate::config::{ApprovalFile, AuditFile, ConfigError, ConfigFile, LimitsFile};
 use crate::error::Error;
 use crate::limits::{Rate, RateLimits, SessionLimits};
-use crate::policy::PolicyError;
 
 /// `[audit]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,409 +84,157 @@ impl Settings {
     }
 }
 
-/// The settings of the file at `path`; the defaults without one.
-pub(super) fn load(path: Option<&Path>) -> Result<Settings, Failure> {
-    let Some(path) = path else {
-        return Ok(Settings::default());
+impl Settings {
+    /// The settings of a file, every value checked; the defaults for a
+    /// table it does not have.
+    pub(super) fn read(file: &ConfigFile) -> Result<Settings, ConfigError> {
+        let spec = &file.spec;
+        Ok(Settings {
+            audit: match &spec.audit {
+                Some(audit) => audit_settings(file, audit)?,
+                None => AuditSettings::default(),
+            },
+            limits: match &spec.limits {
+                Some(limits) => limit_settings(file, limits)?,
+                None => LimitSettings::default(),
+            },
+            approval: match &spec.approval {
+                Some(approval) => approval_settings(file, approval)?,
+                None => ApprovalSettings::default(),
+            },
+        })
+    }
+}
+
+fn audit_settings(file: &ConfigFile, audit: &AuditFile) -> Result<AuditSettings, ConfigError> {
+    let what = |k: &str| format!("`{k}` in [audit]");
+    let mut out = AuditSettings {
+        file: None,
+        database: audit.database.unwrap_or(false),
+        hash_sql: audit.hash_sql.unwrap_or(false),
+        secret_patterns: Vec::new(),
+        mask_literals: audit.mask_literals.unwrap_or(false),
     };
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        Failure::Lib(Error::Policy(PolicyError::Read {
-            path: path.to_owned(),
-            source,
-        }))
-    })?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-    Ok(parse(&text, &path.display().to_string(), base)?)
+    if let Some(path) = &audit.file {
+        if path.get_ref().is_empty() {
+            return Err(file.error(&path.span(), &format!("{} is empty", what("file"))));
+        }
+        let path_buf = PathBuf::from(path.get_ref());
+        out.file = Some(match file.dir() {
+            Some(dir) if path_buf.is_relative() => dir.join(path_buf),
+            _ => path_buf,
+        });
+    }
+    for item in audit.secret_patterns.iter().flatten() {
+        let pattern = item.get_ref();
+        if let Err(Error::Config(message)) = Redactor::new().with_pattern(pattern) {
+            let message = format!("{}: {message}", what("secret_patterns"));
+            return Err(file.error(&item.span(), &message));
+        }
+        out.secret_patterns.push(pattern.clone());
+    }
+    Ok(out)
 }
 
-/// Reads the settings of a file's text. `origin` names the file in errors;
-/// a relative `[audit] file` is taken relative to `base`.
-pub(super) fn parse(text: &str, origin: &str, base: Option<&Path>) -> Result<Settings, Error> {
-    let cx = Cx { text, origin };
-    cx.file(base).map_err(Error::Policy)
-}
-
-struct Cx<'a> {
-    text: &'a str,
-    origin: &'a str,
-}
-
-type Value<'i> = Spanned<DeValue<'i>>;
-
-impl Cx<'_> {
-    fn line(&self, span: &Range<usize>) -> usize {
-        self.text
-            .get(..span.start)
-            .map_or(1, |before| before.matches('\n').count() + 1)
-    }
-
-    fn err(&self, span: &Range<usize>, message: impl Into<String>) -> PolicyError {
-        PolicyError::Config {
-            origin: self.origin.to_owned(),
-            line: self.line(span),
-            message: crate::policy::one_line(&message.into()),
-        }
-    }
-
-    fn file(&self, base: Option<&Path>) -> Result<Settings, PolicyError> {
-        let doc = DeTable::parse(self.text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            self.err(&span, e.message().trim().to_owned())
-        })?;
-        let mut settings = Settings::default();
-        for (key, value) in doc.get_ref() {
-            match key.get_ref().as_ref() {
-                // The policy's: checked where the policy is read.
-                "default_profile" | "profiles" => {}
-                "audit" => settings.audit = self.audit(value, base)?,
-                "limits" => settings.limits = self.limits(value)?,
-                "approval" => settings.approval = self.approval(value)?,
-                other => {
-                    return Err(self.err(
-                        &key.span(),
-                        format!(
-                            "unknown key `{other}` at the top level (expected `default_profile`, \
-                             `profiles`, `audit`, `limits` or `approval`)"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(settings)
-    }
-
-    /// The table `[name]`.
-    fn entries<'v, 'i>(
-        &self,
-        value: &'v Value<'i>,
-        name: &str,
-    ) -> Result<&'v DeTable<'i>, PolicyError> {
-        match value.get_ref() {
-            DeValue::Table(t) => Ok(t),
-            other => Err(self.err(
-                &value.span(),
-                format!("`{name}` must be a table, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn unknown(&self, key: &Spanned<DeString<'_>>, table: &str, expected: &str) -> PolicyError {
-        self.err(
-            &key.span(),
-            format!(
-                "unknown key `{}` in [{table}] (expected {expected})",
-                key.get_ref()
-            ),
-        )
-    }
-
-    fn audit(&self, value: &Value<'_>, base: Option<&Path>) -> Result<AuditSettings, PolicyError> {
-        let mut out = AuditSettings::default();
-        for (key, value) in self.entries(value, "audit")? {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [audit]");
-            match k {
-                "file" => {
-                    let file = self.string(value, &what)?;
-                    if file.is_empty() {
-                        return Err(self.err(&value.span(), format!("{what} is empty")));
-                    }
-                    let path = PathBuf::from(file);
-                    out.file = Some(match base {
-                        Some(base) if path.is_relative() => base.join(path),
-                        _ => path,
-                    });
-                }
-                "database" => out.database = self.boolean(value, &what)?,
-                "hash_sql" => out.hash_sql = self.boolean(value, &what)?,
-                "mask_literals" => out.mask_literals = self.boolean(value, &what)?,
-                "secret_patterns" => {
-                    let DeValue::Array(items) = value.get_ref() else {
-                        return Err(self.err(
-                            &value.span(),
-                            format!("{what} must be an array, not {}", kind(value.get_ref())),
-                        ));
-                    };
-                    for item in items {
-                        let pattern = self.string(item, &what)?;
-                        if let Err(Error::Config(message)) = Redactor::new().with_pattern(&pattern)
-                        {
-                            return Err(self.err(&item.span(), format!("{what}: {message}")));
-                        }
-                        out.secret_patterns.push(pattern);
-                    }
-                }
-                _ => {
-                    return Err(self.unknown(
-                        key,
-                        "audit",
-                        "file, database, hash_sql, secret_patterns or mask_literals",
-                    ));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn limits(&self, value: &Value<'_>) -> Result<LimitSettings, PolicyError> {
-        let mut out = LimitSettings::default();
-        for (key, value) in self.entries(value, "limits")? {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [limits]");
-            let rates = &mut out.rates;
-            let session = &mut out.session;
-            match k {
-                "statements_per_tenant" => {
-                    rates.statements_per_tenant = Some(self.rate(value, &what)?)
-                }
-                "statements_per_actor" => {
-                    rates.statements_per_actor = Some(self.rate(value, &what)?)
-                }
-                "commits_per_tenant" => rates.commits_per_tenant = Some(self.rate(value, &what)?),
-                "commits_per_actor" => rates.commits_per_actor = Some(self.rate(value, &what)?),
-                "max_statements" => {
-                    let n = self.positive(value, &what)?;
-                    *session = session.max_statements(n);
-                }
-                "max_rows_per_commit" => {
-                    let n = self.positive(value, &what)?;
-                    let n = usize::try_from(n)
-                        .map_err(|_| self.err(&value.span(), format!("{what} is too large")))?;
-                    *session = session.max_rows_per_commit(n);
-                }
-                "max_session" => {
-                    let d = self.duration(value, &what)?;
-                    *session = session.max_duration(d);
-                }
-                "memory_budget" => out.sandbox.memory_budget = self.bytes(value, &what)?,
-                "max_growth_bytes" => out.sandbox.max_growth_bytes = self.bytes(value, &what)?,
-                "max_result_bytes" => out.sandbox.max_result_bytes = self.size(value, &what)?,
-                "max_value_bytes" => out.sandbox.max_value_bytes = self.size(value, &what)?,
-                "max_sql_bytes" => out.sandbox.max_sql_bytes = self.size(value, &what)?,
-                "max_like_pattern_bytes" => {
-                    out.sandbox.max_like_pattern_bytes = self.size(value, &what)?;
-                }
-                "max_result_rows" => {
-                    let n = self.positive(value, &what)?;
-                    out.sandbox.max_result_rows = usize::try_from(n)
-                        .map_err(|_| self.err(&value.span(), format!("{what} is too large")))?;
-                }
-                "max_call_work" => out.sandbox.max_call_work = self.positive(value, &what)?,
-                "statement_time" => out.sandbox.statement_time = self.duration(value, &what)?,
-                "session_statement_time" => {
-                    out.sandbox.session_statement_time = self.duration(value, &what)?;
-                }
-                _ => {
-                    return Err(self.unknown(
-                        key,
-                        "limits",
-                        "statements_per_tenant, statements_per_actor, commits_per_tenant, \
-                         commits_per_actor, max_statements, max_session, max_rows_per_commit, \
-                         memory_budget, max_growth_bytes, statement_time, session_statement_time, \
-                         max_result_rows, max_result_bytes, max_value_bytes, max_sql_bytes, \
-                         max_like_pattern_bytes or max_call_work",
-                    ));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn approval(&self, value: &Value<'_>) -> Result<ApprovalSettings, PolicyError> {
-        let mut out = ApprovalSettings::default();
-        for (key, value) in self.entries(value, "approval")? {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [approval]");
-            match k {
-                "in_database" => out.in_database = self.boolean(value, &what)?,
-                "timeout" => out.timeout = Some(self.duration(value, &what)?),
-                _ => return Err(self.unknown(key, "approval", "in_database or timeout")),
-            }
-        }
-        Ok(out)
-    }
-
-    fn string(&self, value: &Value<'_>, what: &str) -> Result<String, PolicyError> {
-        match value.get_ref() {
-            DeValue::String(s) => Ok(s.as_ref().to_owned()),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be a string, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn boolean(&self, value: &Value<'_>, what: &str) -> Result<bool, PolicyError> {
-        match value.get_ref() {
-            DeValue::Boolean(b) => Ok(*b),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be a boolean, not {}", kind(other)),
-            )),
-        }
-    }
-
-    /// A whole number of at least 1.
-    fn positive(&self, value: &Value<'_>, what: &str) -> Result<u64, PolicyError> {
-        match value.get_ref() {
-            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    self.err(&value.span(), format!("{what} must be a whole number >= 1"))
-                }),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be an integer, not {}", kind(other)),
-            )),
-        }
-    }
-
-    /// A size in bytes: a whole number, or a string such as `"512 MiB"`,
-    /// `"64KiB"`, `"1GiB"` (`KB`, `MB`, `GB` are powers of 1000).
-    fn bytes(&self, value: &Value<'_>, what: &str) -> Result<u64, PolicyError> {
-        let n = match value.get_ref() {
-            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
-            DeValue::String(s) => parse_bytes(s),
-            other => {
-                return Err(self.err(
-                    &value.span(),
-                    format!(
-                        "{what} must be a size (bytes, or a string like \"512 MiB\"), not {}",
-                        kind(other)
-                    ),
-                ));
-            }
-        };
-        n.filter(|n| *n > 0).ok_or_else(|| {
-            self.err(
-                &value.span(),
-                format!(
-                    "{what} is not a size: write bytes (1048576) or a string like \"64 KiB\", \
-                     \"512 MiB\", \"1 GiB\" (more than zero)"
-                ),
-            )
-        })
-    }
-
-    /// [`Self::bytes`] as a `usize`.
-    fn size(&self, value: &Value<'_>, what: &str) -> Result<usize, PolicyError> {
-        let n = self.bytes(value, what)?;
-        usize::try_from(n).map_err(|_| self.err(&value.span(), format!("{what} is too large")))
-    }
-
-    /// A rate: `"30/minute"`.
-    fn rate(&self, value: &Value<'_>, what: &str) -> Result<Rate, PolicyError> {
-        let text = self.string(value, what)?;
-        text.parse::<Rate>().map_err(|e| match e {
-            Error::Config(message) => self.err(&value.span(), format!("{what}: {message}")),
-            other => self.err(&value.span(), format!("{what}: {other}")),
-        })
-    }
-
-    /// A duration: whole seconds, or a string such as `"90s"`, `"5m"`, `"1h30m"`.
-    fn duration(&self, value: &Value<'_>, what: &str) -> Result<Duration, PolicyError> {
-        let d = match value.get_ref() {
-            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
-                .ok()
-                .map(Duration::from_secs),
-            DeValue::String(s) => parse_duration(s),
-            other => {
-                return Err(self.err(
-                    &value.span(),
-                    format!(
-                        "{what} must be a duration (seconds, or a string like \"5m\"), not {}",
-                        kind(other)
-                    ),
-                ));
-            }
-        };
-        d.filter(|d| !d.is_zero()).ok_or_else(|| {
-            self.err(
-                &value.span(),
-                format!(
-                    "{what} is not a duration: write whole seconds (300) or a string like \
-                     \"90s\", \"5m\", \"1h30m\" (more than zero)"
-                ),
-            )
-        })
-    }
-}
-
-/// `"512 MiB"`, `"64KiB"`, `"1 GiB"`, `"10 MB"`, `"4096"`: a number and an
-/// optional unit (`B`, `KiB`, `MiB`, `GiB`, or `KB`, `MB`, `GB` for powers of 1000).
-pub(super) fn parse_bytes(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" | "k" => 1 << 10,
-        "mib" | "m" => 1 << 20,
-        "gib" | "g" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        _ => return None,
+fn limit_settings(file: &ConfigFile, limits: &LimitsFile) -> Result<LimitSettings, ConfigError> {
+    let what = |k: &str| format!("`{k}` in [limits]");
+    let mut out = LimitSettings::default();
+    let rate = |value: &Option<Spanned<String>>, key: &str| {
+        value
+            .as_ref()
+            .map(|v| read_rate(file, v, &what(key)))
+            .transpose()
     };
-    n.checked_mul(unit)
+    out.rates.statements_per_tenant = rate(&limits.statements_per_tenant, "statements_per_tenant")?;
+    out.rates.statements_per_actor = rate(&limits.statements_per_actor, "statements_per_actor")?;
+    out.rates.commits_per_tenant = rate(&limits.commits_per_tenant, "commits_per_tenant")?;
+    out.rates.commits_per_actor = rate(&limits.commits_per_actor, "commits_per_actor")?;
+    let session = &mut out.session;
+    if let Some(n) = &limits.max_statements {
+        *session = session.max_statements(file.positive(n, &what("max_statements"))?);
+    }
+    if let Some(n) = &limits.max_rows_per_commit {
+        *session =
+            session.max_rows_per_commit(file.positive_usize(n, &what("max_rows_per_commit"))?);
+    }
+    if let Some(d) = &limits.max_session {
+        *session = session.max_duration(file.duration(d, &what("max_session"))?);
+    }
+    sandbox_limits(file, limits, &mut out.sandbox)?;
+    Ok(out)
 }
 
-/// `"90s"`, `"5m"`, `"1h30m"`, `"500ms"`, `"2 days"`: numbers each followed
-/// by a unit (`ms`, `s`, `m`, `h`, `d` and their words); a bare number is seconds.
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
+/// The keys of `[limits]` that bound the sandbox.
+fn sandbox_limits(
+    file: &ConfigFile,
+    limits: &LimitsFile,
+    out: &mut Limits,
+) -> Result<(), ConfigError> {
+    let what = |k: &str| format!("`{k}` in [limits]");
+    if let Some(v) = &limits.memory_budget {
+        out.memory_budget = file.bytes(v, &what("memory_budget"))?;
     }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if let Some(v) = &limits.max_growth_bytes {
+        out.max_growth_bytes = file.bytes(v, &what("max_growth_bytes"))?;
     }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(digits);
-        let n: u64 = number.parse().ok()?;
-        let after = after.trim_start();
-        let letters = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(letters);
-        let unit = match unit.to_ascii_lowercase().as_str() {
-            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => Duration::from_millis(1),
-            "s" | "sec" | "secs" | "second" | "seconds" => Duration::from_secs(1),
-            "m" | "min" | "mins" | "minute" | "minutes" => Duration::from_secs(60),
-            "h" | "hour" | "hours" => Duration::from_secs(3600),
-            "d" | "day" | "days" => Duration::from_secs(86_400),
-            _ => return None,
-        };
-        total = total.checked_add(unit.checked_mul(u32::try_from(n).ok()?)?)?;
-        rest = after.trim_start();
+    if let Some(v) = &limits.max_result_bytes {
+        out.max_result_bytes = file.size(v, &what("max_result_bytes"))?;
     }
-    Some(total)
+    if let Some(v) = &limits.max_value_bytes {
+        out.max_value_bytes = file.size(v, &what("max_value_bytes"))?;
+    }
+    if let Some(v) = &limits.max_sql_bytes {
+        out.max_sql_bytes = file.size(v, &what("max_sql_bytes"))?;
+    }
+    if let Some(v) = &limits.max_like_pattern_bytes {
+        out.max_like_pattern_bytes = file.size(v, &what("max_like_pattern_bytes"))?;
+    }
+    if let Some(v) = &limits.max_result_rows {
+        out.max_result_rows = file.positive_usize(v, &what("max_result_rows"))?;
+    }
+    if let Some(v) = &limits.max_call_work {
+        out.max_call_work = file.positive(v, &what("max_call_work"))?;
+    }
+    if let Some(v) = &limits.statement_time {
+        out.statement_time = file.duration(v, &what("statement_time"))?;
+    }
+    if let Some(v) = &limits.session_statement_time {
+        out.session_statement_time = file.duration(v, &what("session_statement_time"))?;
+    }
+    Ok(())
 }
 
-fn kind(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a datetime",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
+fn approval_settings(
+    file: &ConfigFile,
+    approval: &ApprovalFile,
+) -> Result<ApprovalSettings, ConfigError> {
+    Ok(ApprovalSettings {
+        in_database: approval.in_database.unwrap_or(false),
+        timeout: approval
+            .timeout
+            .as_ref()
+            .map(|t| file.duration(t, "`timeout` in [approval]"))
+            .transpose()?,
+    })
+}
+
+/// A rate: `"30/minute"`.
+fn read_rate(file: &ConfigFile, value: &Spanned<String>, what: &str) -> Result<Rate, ConfigError> {
+    value.get_ref().parse::<Rate>().map_err(|e| match e {
+        Error::Config(message) => file.error(&value.span(), &format!("{what}: {message}")),
+        other => file.error(&value.span(), &format!("{what}: {other}")),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::read(&ConfigFile::parse(text, origin)?.in_dir(dir))
+    }
 
     fn message(text: &str) -> String {
         parse(text, "shadowdb.toml", None)
@@ -516,9 +264,6 @@ mod tests {
         assert_eq!(l.max_call_work, 1_000_000);
         assert_eq!(l.max_growth_bytes, 100_000_000);
         assert_eq!(l.max_sql_bytes, 64 << 10);
-        assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));
-        assert_eq!(parse_bytes("12"), Some(12));
-        assert_eq!(parse_bytes("12 parsecs"), None);
         // Unset keys keep the defaults.
         let d = parse("[limits]\nmax_statements = 3\n", "shadowdb.toml", None).expect("parses");
         assert_eq!(d.limits.sandbox, Limits::default());
@@ -593,57 +338,76 @@ timeout = 90
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_name_key_and_line() {
+    fn unknown_keys_and_bad_values_name_key_line_and_column() {
         assert_eq!(
             message("[audit]\ndatabase = true\nfiel = \"a\"\n"),
-            "shadowdb.toml:3: unknown key `fiel` in [audit] (expected file, database, hash_sql, \
-             secret_patterns or mask_literals)"
+            "shadowdb.toml:3:1: in [audit]: unknown field `fiel`, expected one of `file`, \
+             `database`, `hash_sql`, `secret_patterns`, `mask_literals`"
         );
         assert_eq!(
             message("[limits]\n\nmax_statement = 1\n"),
-            "shadowdb.toml:3: unknown key `max_statement` in [limits] (expected \
-             statements_per_tenant, statements_per_actor, commits_per_tenant, commits_per_actor, \
-             max_statements, max_session, max_rows_per_commit, memory_budget, max_growth_bytes, \
-             statement_time, session_statement_time, max_result_rows, max_result_bytes, \
-             max_value_bytes, max_sql_bytes, max_like_pattern_bytes or max_call_work)"
+            "shadowdb.toml:3:1: in [limits]: unknown field `max_statement`, expected one of \
+             `statements_per_tenant`, `statements_per_actor`, `commits_per_tenant`, \
+             `commits_per_actor`, `max_statements`, `max_session`, `max_rows_per_commit`, \
+             `memory_budget`, `max_growth_bytes`, `statement_time`, `session_statement_time`, \
+             `max_result_rows`, `max_result_bytes`, `max_value_bytes`, `max_sql_bytes`, \
+             `max_like_pattern_bytes`, `max_call_work`"
         );
         assert_eq!(
-            message(
-                "[limits]
-memory_budget = \"lots\"\n"
-            ),
-            "shadowdb.toml:2: `memory_budget` in [limits] is not a size: write bytes (1048576) \
-             or a string like \"64 KiB\", \"512 MiB\", \"1 GiB\" (more than zero)"
+            message("[limits]\nmemory_budget = \"lots\"\n"),
+            "shadowdb.toml:2:17: `memory_budget` in [limits] is not a size: write bytes \
+             (1048576) or a string like \"64 KiB\", \"512 MiB\", \"1 GiB\" (more than zero)"
+        );
+        assert_eq!(
+            message("[limits]\nmemory_budget = true\n"),
+            "shadowdb.toml:2:17: `memory_budget` in [limits] must be a size (bytes, or a string \
+             like \"512 MiB\"), not a boolean"
+        );
+        assert_eq!(
+            message("[limits]\nstatement_time = 1979-05-27\n"),
+            "shadowdb.toml:2:18: `statement_time` in [limits] must be a duration (seconds, or a \
+             string like \"5m\"), not a datetime"
+        );
+        assert_eq!(
+            message("[limits]\nmax_call_work = 1.5\n"),
+            "shadowdb.toml:2:17: `max_call_work` in [limits] must be an integer, not a float"
         );
         assert_eq!(
             message("[approval]\ntimeout = 5\nin_db = true\n"),
-            "shadowdb.toml:3: unknown key `in_db` in [approval] (expected in_database or timeout)"
+            "shadowdb.toml:3:1: in [approval]: unknown field `in_db`, expected `in_database` or \
+             `timeout`"
         );
         assert_eq!(
             message("[approval]\ntimeout = \"soon\"\n"),
-            "shadowdb.toml:2: `timeout` in [approval] is not a duration: write whole seconds \
+            "shadowdb.toml:2:11: `timeout` in [approval] is not a duration: write whole seconds \
              (300) or a string like \"90s\", \"5m\", \"1h30m\" (more than zero)"
         );
         assert_eq!(
             message("[limits]\nstatements_per_tenant = \"lots\"\n"),
-            "shadowdb.toml:2: `statements_per_tenant` in [limits]: `lots` is not a rate \
+            "shadowdb.toml:2:25: `statements_per_tenant` in [limits]: `lots` is not a rate \
              (write it as `30/minute` or `5/10s`)"
         );
         assert_eq!(
             message("[limits]\nmax_statements = 0\n"),
-            "shadowdb.toml:2: `max_statements` in [limits] must be a whole number >= 1"
+            "shadowdb.toml:2:18: `max_statements` in [limits] must be a whole number >= 1"
+        );
+        assert_eq!(
+            message("[limits]\nmax_statements = \"1\"\n"),
+            "shadowdb.toml:2:18: `max_statements` in [limits] must be an integer, not a string"
         );
         assert_eq!(
             message("[audit]\ndatabase = \"yes\"\n"),
-            "shadowdb.toml:2: `database` in [audit] must be a boolean, not a string"
+            "shadowdb.toml:2:12: `database` in [audit]: invalid type: string \"yes\", expected \
+             a boolean"
         );
-        assert!(
-            message("[audit]\nsecret_patterns = [\"(\"]\n")
-                .starts_with("shadowdb.toml:2: `secret_patterns` in [audit]: audit secret pattern `(` is not a valid regex"),
-        );
+        assert!(message("[audit]\nsecret_patterns = [\"(\"]\n").starts_with(
+            "shadowdb.toml:2:20: `secret_patterns` in [audit]: audit secret pattern `(` is \
+                 not a valid regex"
+        ),);
         assert_eq!(
             message("audit = 1\n"),
-            "shadowdb.toml:1: `audit` must be a table, not an integer"
+            "shadowdb.toml:1:9: `audit` at the top level: invalid type: integer `1`, expected a \
+             table"
         );
     }
 
@@ -664,20 +428,5 @@ memory_budget = \"lots\"\n"
             redactor.redact("UPDATE cfg SET api_key = 'sk-1', password='x'"),
             "UPDATE cfg SET api_key = '***', password='***'"
         );
-    }
-
-    #[test]
-    fn durations() {
-        let d = |s: &str| parse_duration(s).map(|d| d.as_millis());
-        assert_eq!(d("300"), Some(300_000));
-        assert_eq!(d("90s"), Some(90_000));
-        assert_eq!(d("5m"), Some(300_000));
-        assert_eq!(d("1h30m"), Some(5_400_000));
-        assert_eq!(d("1h 30min"), Some(5_400_000));
-        assert_eq!(d("500ms"), Some(500));
-        assert_eq!(d("2 days"), Some(172_800_000));
-        for bad in ["", "m", "5x", "5m3", "-5s", "1.5h"] {
-            assert_eq!(d(bad), None, "{bad}");
-        }
     }
 }

@@ -61,19 +61,20 @@
 //!
 //! Every key is checked: an unknown key, a wrong type or an unknown value is
 //! an error naming the key, its table and its line
-//! (`shadowdb.toml:12: unknown key `treshold` in [profiles.prod.rules]`).
+//! (`shadowdb.toml:6: unknown key `treshold` in [profiles.prod.rules]`).
 //!
-//! The tables `[audit]`, `[limits]` and `[approval]` hold settings of the
-//! `shadowdb` command line (see [`crate::cli`]): the policy passes over them,
-//! and the command line checks them as strictly.
-
-use std::ops::Range;
+//! The file is read by [`crate::config`], which checks the shape of all of
+//! it; this module checks what the profiles' values mean and resolves a
+//! profile. The tables `[audit]`, `[limits]` and `[approval]` hold settings
+//! of the `shadowdb` command line (see [`crate::cli`]), which checks their values.
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
 
 use super::changeset::{ColumnCheck, ColumnRule, Threshold};
 use super::{BUILTIN_PROFILES, DEFAULT_PROFILE, Decision, Policy, PolicyError, Rule};
+use crate::config::{
+    ColumnRuleFile, ConfigError, ConfigFile, ProfileFile, ThresholdFile, key_text, quote,
+};
 use crate::diff::Op;
 
 const BUILTIN_ORIGIN: &str = "built-in";
@@ -107,9 +108,10 @@ fn staging_thresholds(policy: &mut Policy) {
     policy.add_threshold(Threshold::new("*", Op::Delete, 1000, Decision::Block));
 }
 
-/// A profile as written in the file.
+/// A profile of the file, its values checked.
 struct ProfileSpec {
     name: String,
+    /// The base profile, and the line of `extends`.
     extends: Option<(String, usize)>,
     read_only: Option<bool>,
     require_approval_for: Option<Vec<Op>>,
@@ -120,9 +122,11 @@ struct ProfileSpec {
     column_rules: Vec<ColumnRule>,
 }
 
-struct FileSpec {
+/// The profiles of a file, checked, ready to resolve one.
+struct Profiles {
+    origin: String,
     default_profile: Option<String>,
-    profiles: Vec<ProfileSpec>,
+    specs: Vec<ProfileSpec>,
 }
 
 /// Reads a file and resolves one profile: `profile`, else the file's
@@ -132,370 +136,80 @@ pub(crate) fn from_toml(
     origin: &str,
     profile: Option<&str>,
 ) -> Result<Policy, PolicyError> {
-    let cx = Cx { text, origin };
-    let file = cx.parse_file()?;
-    let name = profile
-        .map(str::to_owned)
-        .or_else(|| file.default_profile.clone())
-        .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
-    let mut visiting = Vec::new();
-    cx.resolve(&file, &name, &mut visiting)
+    let file = ConfigFile::parse(text, origin)?;
+    Profiles::read(&file)?.resolve(profile)
 }
 
-struct Cx<'a> {
-    text: &'a str,
-    origin: &'a str,
+/// A problem of the file, as the policy's API has always reported it: by
+/// line (the column is for the command line's [`ConfigError`]).
+impl From<ConfigError> for PolicyError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Read { path, source } => PolicyError::Read { path, source },
+            ConfigError::Invalid {
+                origin,
+                line,
+                column: _,
+                message,
+            } => PolicyError::Config {
+                origin,
+                line,
+                message,
+            },
+        }
+    }
 }
 
-type Table<'i> = DeTable<'i>;
-
-impl Cx<'_> {
-    fn line(&self, span: &Range<usize>) -> usize {
-        self.text
-            .get(..span.start)
-            .map_or(1, |before| before.matches('\n').count() + 1)
+impl Policy {
+    /// As [`Policy::load`], from a file [`crate::config`] has read: a wrong
+    /// value of a profile is a [`ConfigError`] (with its column), a profile
+    /// that cannot be resolved a [`PolicyError`].
+    pub(crate) fn from_config(
+        file: &ConfigFile,
+        profile: Option<&str>,
+    ) -> Result<Policy, crate::Error> {
+        let profiles = Profiles::read(file)?;
+        let env = std::env::var(super::PROFILE_ENV)
+            .ok()
+            .filter(|p| !p.is_empty());
+        Ok(profiles.resolve(profile.or(env.as_deref()))?)
     }
+}
 
-    fn err(&self, span: &Range<usize>, message: impl Into<String>) -> PolicyError {
-        PolicyError::Config {
-            origin: self.origin.to_owned(),
-            line: self.line(span),
-            message: super::one_line(&message.into()),
+impl Profiles {
+    /// The profiles of `file`, every value checked.
+    fn read(file: &ConfigFile) -> Result<Profiles, ConfigError> {
+        let spec = &file.spec;
+        let mut specs = Vec::new();
+        for (name, body) in &spec.profiles {
+            specs.push(profile(file, name, body)?);
         }
-    }
-
-    fn parse_file(&self) -> Result<FileSpec, PolicyError> {
-        let doc = DeTable::parse(self.text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            self.err(&span, e.message().trim().to_owned())
-        })?;
-        let mut file = FileSpec {
-            default_profile: None,
-            profiles: Vec::new(),
-        };
-        for (key, value) in doc.get_ref() {
-            match key.get_ref().as_ref() {
-                "default_profile" => {
-                    file.default_profile =
-                        Some(self.string(value, "`default_profile` at the top level")?);
-                }
-                // The command line's settings, checked where it reads them
-                // (`shadowdb::cli`).
-                "audit" | "limits" | "approval" => {}
-                "profiles" => {
-                    let profiles = self.table(value, "`profiles`")?;
-                    for (name, body) in profiles {
-                        let name = name.get_ref().as_ref().to_owned();
-                        let header = format!("profiles.{}", key_text(&name));
-                        let body = self.table(body, &format!("`{header}`"))?;
-                        file.profiles.push(self.profile(name, &header, body)?);
-                    }
-                }
-                other => {
-                    return Err(self.err(
-                        &key.span(),
-                        format!(
-                            "unknown key `{other}` at the top level (expected `default_profile` or `profiles`)"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(file)
-    }
-
-    fn profile(
-        &self,
-        name: String,
-        header: &str,
-        body: &Table<'_>,
-    ) -> Result<ProfileSpec, PolicyError> {
-        let mut spec = ProfileSpec {
-            name,
-            extends: None,
-            read_only: None,
-            require_approval_for: None,
-            rules: Vec::new(),
-            thresholds: Vec::new(),
-            above_rows: None,
-            above_percent: None,
-            column_rules: Vec::new(),
-        };
-        for (key, value) in body {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [{header}]");
-            match k {
-                "extends" => {
-                    spec.extends = Some((self.string(value, &what)?, self.line(&value.span())));
-                }
-                "read_only" => spec.read_only = Some(self.boolean(value, &what)?),
-                "require_approval_for" => {
-                    let mut ops = Vec::new();
-                    for item in self.array(value, &what)? {
-                        let s = self.string(item, &what)?;
-                        ops.push(parse_op(&s).ok_or_else(|| {
-                            self.err(
-                                &item.span(),
-                                format!("unknown operation `{s}` in {what} (expected insert, update or delete)"),
-                            )
-                        })?);
-                    }
-                    spec.require_approval_for = Some(ops);
-                }
-                "rules" => {
-                    let header = format!("{header}.rules");
-                    for (rule, decision) in self.table(value, &format!("`{header}`"))? {
-                        let id = rule.get_ref().as_ref();
-                        let Some(r) = Rule::from_id(id) else {
-                            return Err(
-                                self.err(&rule.span(), format!("unknown key `{id}` in [{header}]"))
-                            );
-                        };
-                        let what = format!("`{id}` in [{header}]");
-                        let d = self.decision(decision, &what)?;
-                        if r.info().fixed && d != Decision::Block {
-                            return Err(self.err(
-                                &decision.span(),
-                                format!("{what}: rule `{id}` is always `block` (fail closed) and cannot be changed"),
-                            ));
-                        }
-                        spec.rules.push((r, d));
-                    }
-                }
-                "thresholds" => {
-                    let header = format!("[{header}.thresholds]");
-                    for item in self.array(value, &what)? {
-                        spec.thresholds.push(self.threshold(item, &header)?);
-                    }
-                }
-                "whole_table_writes" => {
-                    let header = format!("{header}.whole_table_writes");
-                    for (key, value) in self.table(value, &format!("`{header}`"))? {
-                        let k = key.get_ref().as_ref();
-                        let what = format!("`{k}` in [{header}]");
-                        match k {
-                            "above_rows" => {
-                                spec.above_rows = Some(
-                                    u64::try_from(self.count(value, &what)?).unwrap_or(u64::MAX),
-                                );
-                            }
-                            "above_percent" => {
-                                let p = self.count(value, &what)?;
-                                spec.above_percent =
-                                    Some(u8::try_from(p).ok().filter(|p| *p <= 100).ok_or_else(
-                                        || {
-                                            self.err(
-                                                &value.span(),
-                                                format!("{what} must be between 0 and 100"),
-                                            )
-                                        },
-                                    )?);
-                            }
-                            other => {
-                                return Err(self.err(
-                                    &key.span(),
-                                    format!("unknown key `{other}` in [{header}]"),
-                                ));
-                            }
-                        }
-                    }
-                }
-                "column_rules" => {
-                    let header = format!("[{header}.column_rules]");
-                    for item in self.array(value, &what)? {
-                        spec.column_rules.push(self.column_rule(item, &header)?);
-                    }
-                }
-                other => {
-                    return Err(
-                        self.err(&key.span(), format!("unknown key `{other}` in [{header}]"))
-                    );
-                }
-            }
-        }
-        Ok(spec)
-    }
-
-    fn threshold(
-        &self,
-        item: &Spanned<DeValue<'_>>,
-        header: &str,
-    ) -> Result<Threshold, PolicyError> {
-        let body = self.table(item, &format!("each entry of {header}"))?;
-        let (mut table, mut op, mut above, mut decision) = (None, None, None, None);
-        for (key, value) in body {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [{header}]");
-            match k {
-                "table" => table = Some(self.string(value, &what)?),
-                "op" => {
-                    let s = self.string(value, &what)?;
-                    op = Some(parse_op(&s).ok_or_else(|| {
-                        self.err(
-                            &value.span(),
-                            format!("unknown operation `{s}` for {what} (expected insert, update or delete)"),
-                        )
-                    })?);
-                }
-                "above" => above = Some(self.count(value, &what)?),
-                "decision" => decision = Some(self.decision(value, &what)?),
-                other => {
-                    return Err(
-                        self.err(&key.span(), format!("unknown key `{other}` in [{header}]"))
-                    );
-                }
-            }
-        }
-        let missing = |k: &str| self.err(&item.span(), format!("missing key `{k}` in [{header}]"));
-        Ok(Threshold {
-            table: table.unwrap_or_else(|| "*".to_owned()),
-            op: op.ok_or_else(|| missing("op"))?,
-            above: above.ok_or_else(|| missing("above"))?,
-            decision: decision.ok_or_else(|| missing("decision"))?,
+        Ok(Profiles {
+            origin: file.origin().to_owned(),
+            default_profile: spec.default_profile.as_ref().map(|p| p.get_ref().clone()),
+            specs,
         })
     }
 
-    fn column_rule(
-        &self,
-        item: &Spanned<DeValue<'_>>,
-        header: &str,
-    ) -> Result<ColumnRule, PolicyError> {
-        let body = self.table(item, &format!("each entry of {header}"))?;
-        let (mut name, mut columns, mut tables, mut check, mut decision) =
-            (None, None, Vec::new(), None, None);
-        for (key, value) in body {
-            let k = key.get_ref().as_ref();
-            let what = format!("`{k}` in [{header}]");
-            match k {
-                "name" => name = Some(self.string(value, &what)?),
-                "columns" => columns = Some(self.strings(value, &what)?),
-                "tables" => tables = self.strings(value, &what)?,
-                "check" => {
-                    let s = self.string(value, &what)?;
-                    check = Some(ColumnCheck::from_name(&s).ok_or_else(|| {
-                        self.err(
-                            &value.span(),
-                            format!("unknown check `{s}` for {what} (expected non_negative, immutable or not_null)"),
-                        )
-                    })?);
-                }
-                "decision" => decision = Some(self.decision(value, &what)?),
-                other => {
-                    return Err(
-                        self.err(&key.span(), format!("unknown key `{other}` in [{header}]"))
-                    );
-                }
-            }
-        }
-        let missing = |k: &str| self.err(&item.span(), format!("missing key `{k}` in [{header}]"));
-        let columns = columns.ok_or_else(|| missing("columns"))?;
-        if columns.is_empty() {
-            return Err(self.err(&item.span(), format!("`columns` in [{header}] is empty")));
-        }
-        Ok(ColumnRule {
-            name: name.ok_or_else(|| missing("name"))?,
-            columns,
-            tables,
-            check: check.ok_or_else(|| missing("check"))?,
-            decision: decision.ok_or_else(|| missing("decision"))?,
-        })
+    /// The profile `profile`, else the file's `default_profile`, else `dev`.
+    fn resolve(&self, profile: Option<&str>) -> Result<Policy, PolicyError> {
+        let name = profile
+            .map(str::to_owned)
+            .or_else(|| self.default_profile.clone())
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
+        let mut visiting = Vec::new();
+        self.resolve_named(&name, &mut visiting)
     }
 
-    fn table<'v, 'i>(
-        &self,
-        value: &'v Spanned<DeValue<'i>>,
-        what: &str,
-    ) -> Result<&'v Table<'i>, PolicyError> {
-        match value.get_ref() {
-            DeValue::Table(t) => Ok(t),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be a table, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn array<'v, 'i>(
-        &self,
-        value: &'v Spanned<DeValue<'i>>,
-        what: &str,
-    ) -> Result<&'v [Spanned<DeValue<'i>>], PolicyError> {
-        match value.get_ref() {
-            DeValue::Array(a) => Ok(a),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be an array, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn string(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<String, PolicyError> {
-        match value.get_ref() {
-            DeValue::String(s) => Ok(s.as_ref().to_owned()),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be a string, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn strings(
-        &self,
-        value: &Spanned<DeValue<'_>>,
-        what: &str,
-    ) -> Result<Vec<String>, PolicyError> {
-        self.array(value, what)?
-            .iter()
-            .map(|item| self.string(item, what))
-            .collect()
-    }
-
-    fn boolean(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<bool, PolicyError> {
-        match value.get_ref() {
-            DeValue::Boolean(b) => Ok(*b),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be a boolean, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn count(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<usize, PolicyError> {
-        match value.get_ref() {
-            DeValue::Integer(i) => usize::from_str_radix(i.as_str(), i.radix()).map_err(|_| {
-                self.err(&value.span(), format!("{what} must be a whole number >= 0"))
-            }),
-            other => Err(self.err(
-                &value.span(),
-                format!("{what} must be an integer, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn decision(&self, value: &Spanned<DeValue<'_>>, what: &str) -> Result<Decision, PolicyError> {
-        let s = self.string(value, what)?;
-        Decision::from_name(&s).ok_or_else(|| {
-            self.err(
-                &value.span(),
-                format!("unknown decision `{s}` for {what} (expected allow, audit, warn, require_approval or block)"),
-            )
-        })
-    }
-
-    fn resolve(
-        &self,
-        file: &FileSpec,
-        name: &str,
-        visiting: &mut Vec<String>,
-    ) -> Result<Policy, PolicyError> {
-        let Some(spec) = file.profiles.iter().find(|p| p.name == name) else {
-            return builtin(name).ok_or_else(|| unknown_profile(file, name));
+    fn resolve_named(&self, name: &str, visiting: &mut Vec<String>) -> Result<Policy, PolicyError> {
+        let Some(spec) = self.specs.iter().find(|p| p.name == name) else {
+            return builtin(name).ok_or_else(|| self.unknown_profile(name));
         };
         if visiting.iter().any(|v| v == name) {
             let line = spec.extends.as_ref().map_or(1, |(_, l)| *l);
             visiting.push(name.to_owned());
             return Err(PolicyError::Config {
-                origin: self.origin.to_owned(),
+                origin: self.origin.clone(),
                 line,
                 message: format!(
                     "profiles extend each other in a cycle: {}",
@@ -506,14 +220,14 @@ impl Cx<'_> {
         visiting.push(name.to_owned());
         let mut policy = match &spec.extends {
             Some((base, _)) if base == name => {
-                builtin(name).ok_or_else(|| unknown_profile(file, name))?
+                builtin(name).ok_or_else(|| self.unknown_profile(name))?
             }
             Some((base, line)) => {
                 if !BUILTIN_PROFILES.contains(&base.as_str())
-                    && !file.profiles.iter().any(|p| &p.name == base)
+                    && !self.specs.iter().any(|p| &p.name == base)
                 {
                     return Err(PolicyError::Config {
-                        origin: self.origin.to_owned(),
+                        origin: self.origin.clone(),
                         line: *line,
                         message: format!(
                             "`extends` in [profiles.{}]: unknown profile `{base}`",
@@ -521,51 +235,213 @@ impl Cx<'_> {
                         ),
                     });
                 }
-                self.resolve(file, base, visiting)?
+                self.resolve_named(base, visiting)?
             }
             None => builtin(name).unwrap_or_else(|| Policy::defaults(name, BUILTIN_ORIGIN)),
         };
         visiting.pop();
-        policy.rename(name, self.origin);
-        if let Some(read_only) = spec.read_only {
-            policy.set_read_only(read_only);
-        }
-        if let Some(ops) = &spec.require_approval_for {
-            policy.set_require_approval_for(ops.iter().copied());
-        }
-        for (rule, decision) in &spec.rules {
-            // Fixed rules were refused below `block` while parsing.
-            let _ = policy.set_decision(*rule, *decision);
-        }
-        for t in &spec.thresholds {
-            policy.add_threshold(t.clone());
-        }
-        let mut writes = policy.whole_table_writes();
-        if let Some(n) = spec.above_rows {
-            writes.above_rows = Some(n);
-        }
-        if let Some(p) = spec.above_percent {
-            writes.above_percent = Some(p);
-        }
-        policy.set_whole_table_writes(writes);
-        for r in &spec.column_rules {
-            policy.add_column_rule(r.clone());
-        }
+        policy.rename(name, &self.origin);
+        apply(&mut policy, spec);
         Ok(policy)
+    }
+
+    fn unknown_profile(&self, name: &str) -> PolicyError {
+        let mut known: Vec<String> = BUILTIN_PROFILES.iter().map(|p| (*p).to_owned()).collect();
+        for p in &self.specs {
+            if !known.contains(&p.name) {
+                known.push(p.name.clone());
+            }
+        }
+        PolicyError::UnknownProfile {
+            profile: name.to_owned(),
+            known,
+        }
     }
 }
 
-fn unknown_profile(file: &FileSpec, name: &str) -> PolicyError {
-    let mut known: Vec<String> = BUILTIN_PROFILES.iter().map(|p| (*p).to_owned()).collect();
-    for p in &file.profiles {
-        if !known.contains(&p.name) {
-            known.push(p.name.clone());
+/// A profile of the file applied on top of the one it starts from.
+fn apply(policy: &mut Policy, spec: &ProfileSpec) {
+    if let Some(read_only) = spec.read_only {
+        policy.set_read_only(read_only);
+    }
+    if let Some(ops) = &spec.require_approval_for {
+        policy.set_require_approval_for(ops.iter().copied());
+    }
+    for (rule, decision) in &spec.rules {
+        // Fixed rules were refused below `block` while reading.
+        let _ = policy.set_decision(*rule, *decision);
+    }
+    for t in &spec.thresholds {
+        policy.add_threshold(t.clone());
+    }
+    let mut writes = policy.whole_table_writes();
+    if let Some(n) = spec.above_rows {
+        writes.above_rows = Some(n);
+    }
+    if let Some(p) = spec.above_percent {
+        writes.above_percent = Some(p);
+    }
+    policy.set_whole_table_writes(writes);
+    for r in &spec.column_rules {
+        policy.add_column_rule(r.clone());
+    }
+}
+
+/// `[profiles.NAME]`, its values checked.
+fn profile(file: &ConfigFile, name: &str, body: &ProfileFile) -> Result<ProfileSpec, ConfigError> {
+    let header = format!("profiles.{}", key_text(name));
+    let mut spec = ProfileSpec {
+        name: name.to_owned(),
+        extends: body
+            .extends
+            .as_ref()
+            .map(|e| (e.get_ref().clone(), file.line(e.span().start))),
+        read_only: body.read_only,
+        require_approval_for: None,
+        rules: Vec::new(),
+        thresholds: Vec::new(),
+        above_rows: None,
+        above_percent: None,
+        column_rules: Vec::new(),
+    };
+    if let Some(items) = &body.require_approval_for {
+        let what = format!("`require_approval_for` in [{header}]");
+        let ops = items.iter().map(|item| {
+            parse_op(item.get_ref()).ok_or_else(|| {
+                file.error(
+                    &item.span(),
+                    &format!(
+                        "unknown operation `{}` in {what} (expected insert, update or delete)",
+                        item.get_ref()
+                    ),
+                )
+            })
+        });
+        spec.require_approval_for = Some(ops.collect::<Result<_, _>>()?);
+    }
+    let rules = format!("{header}.rules");
+    for (id, decision) in &body.rules {
+        spec.rules.push(rule(file, &rules, id, decision)?);
+    }
+    let thresholds = format!("[{header}.thresholds]");
+    for item in &body.thresholds {
+        spec.thresholds
+            .push(threshold(file, item.get_ref(), &thresholds)?);
+    }
+    if let Some(writes) = &body.whole_table_writes {
+        let what = |k: &str| format!("`{k}` in [{header}.whole_table_writes]");
+        if let Some(n) = &writes.above_rows {
+            spec.above_rows = Some(file.count(n, &what("above_rows"))?);
+        }
+        if let Some(p) = &writes.above_percent {
+            let what = what("above_percent");
+            let percent = file.count(p, &what)?;
+            let percent = u8::try_from(percent).ok().filter(|p| *p <= 100);
+            spec.above_percent = Some(percent.ok_or_else(|| {
+                file.error(&p.span(), &format!("{what} must be between 0 and 100"))
+            })?);
         }
     }
-    PolicyError::UnknownProfile {
-        profile: name.to_owned(),
-        known,
+    let column_rules = format!("[{header}.column_rules]");
+    for item in &body.column_rules {
+        spec.column_rules
+            .push(column_rule(file, item.get_ref(), &column_rules)?);
     }
+    Ok(spec)
+}
+
+/// One entry of `[profiles.NAME.rules]`.
+fn rule(
+    file: &ConfigFile,
+    header: &str,
+    id: &Spanned<String>,
+    decision: &Spanned<String>,
+) -> Result<(Rule, Decision), ConfigError> {
+    let name = id.get_ref();
+    let Some(rule) = Rule::from_id(name) else {
+        return Err(file.error(&id.span(), &format!("unknown key `{name}` in [{header}]")));
+    };
+    let what = format!("`{name}` in [{header}]");
+    let d = parse_decision(file, decision, &what)?;
+    if rule.info().fixed && d != Decision::Block {
+        return Err(file.error(
+            &decision.span(),
+            &format!("{what}: rule `{name}` is always `block` (fail closed) and cannot be changed"),
+        ));
+    }
+    Ok((rule, d))
+}
+
+fn threshold(
+    file: &ConfigFile,
+    item: &ThresholdFile,
+    header: &str,
+) -> Result<Threshold, ConfigError> {
+    let what = |k: &str| format!("`{k}` in [{header}]");
+    let op = parse_op(item.op.get_ref()).ok_or_else(|| {
+        file.error(
+            &item.op.span(),
+            &format!(
+                "unknown operation `{}` for {} (expected insert, update or delete)",
+                item.op.get_ref(),
+                what("op")
+            ),
+        )
+    })?;
+    let above = file.count(&item.above, &what("above"))?;
+    Ok(Threshold {
+        table: item.table.clone().unwrap_or_else(|| "*".to_owned()),
+        op,
+        above: usize::try_from(above).unwrap_or(usize::MAX),
+        decision: parse_decision(file, &item.decision, &what("decision"))?,
+    })
+}
+
+fn column_rule(
+    file: &ConfigFile,
+    item: &ColumnRuleFile,
+    header: &str,
+) -> Result<ColumnRule, ConfigError> {
+    let what = |k: &str| format!("`{k}` in [{header}]");
+    let check = ColumnCheck::from_name(item.check.get_ref()).ok_or_else(|| {
+        file.error(
+            &item.check.span(),
+            &format!(
+                "unknown check `{}` for {} (expected non_negative, immutable or not_null)",
+                item.check.get_ref(),
+                what("check")
+            ),
+        )
+    })?;
+    if item.columns.get_ref().is_empty() {
+        return Err(file.error(
+            &item.columns.span(),
+            &format!("{} is empty", what("columns")),
+        ));
+    }
+    Ok(ColumnRule {
+        name: item.name.clone(),
+        columns: item.columns.get_ref().clone(),
+        tables: item.tables.clone(),
+        check,
+        decision: parse_decision(file, &item.decision, &what("decision"))?,
+    })
+}
+
+fn parse_decision(
+    file: &ConfigFile,
+    value: &Spanned<String>,
+    what: &str,
+) -> Result<Decision, ConfigError> {
+    let s = value.get_ref();
+    Decision::from_name(s).ok_or_else(|| {
+        file.error(
+            &value.span(),
+            &format!(
+                "unknown decision `{s}` for {what} (expected allow, audit, warn, require_approval or block)"
+            ),
+        )
+    })
 }
 
 fn parse_op(s: &str) -> Option<Op> {
@@ -575,50 +451,6 @@ fn parse_op(s: &str) -> Option<Op> {
         "delete" => Some(Op::Delete),
         _ => None,
     }
-}
-
-fn kind(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a datetime",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
-}
-
-/// A TOML key: bare when it can be, quoted otherwise.
-fn key_text(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        key.to_owned()
-    } else {
-        quote(key)
-    }
-}
-
-/// A TOML basic string.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn quote_list<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
@@ -669,6 +501,15 @@ pub(crate) fn render(policy: &Policy) -> String {
             info.id, info.description
         );
     }
+    render_limits(&mut out, policy, &name);
+    render_custom(&mut out, policy);
+    out
+}
+
+/// `[whole_table_writes]`, `[[thresholds]]` and `[[column_rules]]` of [`render`].
+fn render_limits(out: &mut String, policy: &Policy, name: &str) {
+    use std::fmt::Write as _;
+
     let writes = policy.whole_table_writes();
     if writes.above_rows.is_some() || writes.above_percent.is_some() {
         let _ = writeln!(out);
@@ -707,6 +548,12 @@ pub(crate) fn render(policy: &Policy) -> String {
         let _ = writeln!(out, "check = {}", quote(r.check.name()));
         let _ = writeln!(out, "decision = {}", quote(r.decision.name()));
     }
+}
+
+/// The names of the rules written in Rust, as comments of [`render`].
+fn render_custom(out: &mut String, policy: &Policy) {
+    use std::fmt::Write as _;
+
     let custom: Vec<&str> = policy.statement_rules().iter().map(|r| r.name()).collect();
     if !custom.is_empty() {
         let _ = writeln!(out);
@@ -727,5 +574,4 @@ pub(crate) fn render(policy: &Policy) -> String {
             custom.join(", ")
         );
     }
-    out
 }

@@ -154,7 +154,7 @@ fn load_reads_the_file_and_names_it_in_errors() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}:2: `read_only` in [profiles.prod] must be a boolean, not a string",
+            "{}:2: `read_only` in [profiles.prod]: invalid type: string \"yes\", expected a boolean",
             bad.display()
         )
     );
@@ -241,18 +241,18 @@ fn unknown_keys_are_named_with_their_line() {
     );
     assert_eq!(
         config_error("[profiles.prod]\nread_onyl = true\n", "prod"),
-        "shadowdb.toml:2: unknown key `read_onyl` in [profiles.prod]"
+        "shadowdb.toml:2: in [profiles.prod]: unknown field `read_onyl`, expected one of `extends`, `read_only`, `require_approval_for`, `rules`, `thresholds`, `whole_table_writes`, `column_rules`"
     );
     assert_eq!(
         config_error(
             "\n\n[[profiles.staging.thresholds]]\ntable = \"*\"\nop = \"delete\"\nabove = 3\ndecision = \"warn\"\nmax = 4\n",
             "staging"
         ),
-        "shadowdb.toml:8: unknown key `max` in [[profiles.staging.thresholds]]"
+        "shadowdb.toml:8: in [[profiles.staging.thresholds]]: unknown field `max`, expected one of `table`, `op`, `above`, `decision`"
     );
     assert_eq!(
         config_error("profile = \"dev\"\n", "dev"),
-        "shadowdb.toml:1: unknown key `profile` at the top level (expected `default_profile` or `profiles`)"
+        "shadowdb.toml:1: at the top level: unknown field `profile`, expected one of `default_profile`, `profiles`, `audit`, `limits`, `approval`"
     );
     assert_eq!(
         config_error(
@@ -292,11 +292,11 @@ fn bad_values_are_named_with_their_line() {
             "[[profiles.dev.thresholds]]\nop = \"delete\"\nabove = 1\n",
             "dev"
         ),
-        "shadowdb.toml:1: missing key `decision` in [[profiles.dev.thresholds]]"
+        "shadowdb.toml:1: in [[profiles.dev.thresholds]]: missing field `decision`"
     );
     assert_eq!(
         config_error("[profiles]\ndev = 3\n", "dev"),
-        "shadowdb.toml:2: `profiles.dev` must be a table, not an integer"
+        "shadowdb.toml:2: `dev` in [profiles]: invalid type: integer `3`, expected a table"
     );
     assert_eq!(
         config_error(
@@ -422,6 +422,6 @@ fn whole_table_writes_are_set_by_file_and_api_and_read_back() {
     );
     assert_eq!(
         config_error("[profiles.ops.whole_table_writes]\nabove = 1\n", "ops"),
-        "shadowdb.toml:2: unknown key `above` in [profiles.ops.whole_table_writes]"
+        "shadowdb.toml:2: in [profiles.ops.whole_table_writes]: unknown field `above`, expected `above_rows` or `above_percent`"
     );
 }
