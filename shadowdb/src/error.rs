@@ -7,6 +7,7 @@
 //! behind `#[source]` only as its SQLSTATE code and a redacted summary.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use safemodel::RowViolations;
 
@@ -196,7 +197,7 @@ pub enum Error {
     Config(String),
     /// A policy file or rule problem.
     #[error(transparent)]
-    Policy(#[from] crate::policy::PolicyError),
+    Policy(#[from] PolicyError),
     /// A contract problem (duplicate models, ...).
     #[error(transparent)]
     Model(#[from] safemodel::Error),
@@ -296,6 +297,47 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+}
+
+/// A problem with a policy file or a profile (reachable as
+/// `shadowdb::policy::PolicyError`: it lives here so that this module, which
+/// every other imports, imports none of them).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key or value is wrong.
+    #[error("{origin}:{line}: {message}")]
+    Config {
+        /// The file (`shadowdb.toml` when parsed from a string).
+        origin: String,
+        /// 1-based line of the key or value at fault.
+        line: usize,
+        /// What is wrong, naming the key and its table.
+        message: String,
+    },
+    /// No built-in or configured profile has this name.
+    #[error("unknown policy profile `{profile}` (known: {})", known.join(", "))]
+    UnknownProfile {
+        /// The name asked for.
+        profile: String,
+        /// The profiles there are.
+        known: Vec<String>,
+    },
+    /// A rule id given through the API is not a built-in rule.
+    #[error("unknown policy rule `{0}`")]
+    UnknownRule(String),
+    /// A rule that cannot be relaxed (`parse_error`, `too_complex`) was set below `block`.
+    #[error("policy rule `{0}` is always `block` (fail closed) and cannot be changed")]
+    FixedRule(String),
 }
 
 /// One reason a table cannot be opened.
@@ -528,7 +570,7 @@ pub enum Refusal {
 
 /// Names the agent wrote, as a terminal or a log may show them.
 fn esc(name: &str) -> std::borrow::Cow<'_, str> {
-    crate::render::escape_controls(name)
+    crate::escape::escape_controls(name)
 }
 
 impl fmt::Display for Refusal {

@@ -48,7 +48,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::render::{DEFAULT_WIDTH, Review, TextOptions, render_json_string, render_text};
+use crate::render::{DEFAULT_WIDTH, TextOptions, render_json_string, render_text};
+use crate::review::Review;
 
 pub use channel::{ApprovalHandle, ChannelApprover};
 pub use db::{

@@ -114,7 +114,7 @@ impl AuditEvent {
     /// [`Error::Audit`] if it cannot be encoded (it always can).
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string(self)
-            .map(crate::render::escape_json_controls)
+            .map(crate::escape::escape_json_controls)
             .map_err(|e| Error::Audit {
                 context: format!("cannot encode a {} event: {e}", self.kind.name()),
                 source: None,
@@ -426,7 +426,7 @@ impl AuditKind {
         crate::limits::limit_of(error).map(|limit| AuditKind::LimitExceeded {
             limit,
             // The error can quote the agent's SQL (a table name it made up).
-            detail: crate::render::escape_controls(&error.to_string()).into_owned(),
+            detail: crate::escape::escape_controls(&error.to_string()).into_owned(),
         })
     }
 }

@@ -7,8 +7,9 @@ use std::io::IsTerminal as _;
 use anstyle::{AnsiColor, Style};
 use safemodel::{Value, Violation};
 
-use super::{PII, Review, Verdict, thousands};
+use super::{PII, thousands};
 use crate::diff::{Op, RowChange};
+use crate::review::{Review, Verdict};
 
 /// The width used when it cannot be asked of a terminal.
 pub const DEFAULT_WIDTH: usize = 100;
@@ -518,9 +519,9 @@ fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>)
 // Characters and widths.
 
 /// Escapes what a terminal would act on rather than show: the one
-/// function of every output path ([`super::escape_controls`]).
+/// function of every output path ([`crate::escape::escape_controls`]).
 fn sanitize(text: &str) -> Cow<'_, str> {
-    super::escape_controls(text)
+    crate::escape::escape_controls(text)
 }
 
 /// Columns a string takes on a terminal.
