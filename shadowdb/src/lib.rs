@@ -20,6 +20,7 @@ mod sandbox_decimal;
 pub mod schema;
 mod shadow;
 mod sync;
+mod textsql;
 pub mod types;
 mod value;
 

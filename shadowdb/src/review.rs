@@ -1,6 +1,6 @@
 //! The review stage: what was decided about a changeset (the [`Verdict`]) and
-//! everything a rendering shows of it (the [`Review`]). Rendering itself is
-//! [`crate::render`]'s.
+//! everything a rendering shows of it (the [`Review`]). The `render` module
+//! lays a review out as text or JSON; this one only decides.
 
 use crate::diff::ChangeSet;
 
