@@ -363,32 +363,7 @@ fn shrink(
 /// The table lines of one change: one per changed column, one for a delete.
 fn change_rows(review: &Review, change: &RowChange) -> Vec<TableLine> {
     let table = &change.table;
-    let show = |column: &str, value: Option<&Value>| show_value(review, table, column, value);
-    let mut lines: Vec<(String, String, String)> = match change.op {
-        Op::Insert => change
-            .new
-            .iter()
-            .flat_map(|row| row.iter())
-            .map(|(column, value)| (column.to_owned(), String::new(), show(column, Some(value))))
-            .collect(),
-        Op::Update => change
-            .changed
-            .iter()
-            .map(|column| {
-                let old = change.old.as_ref().and_then(|r| r.get(column));
-                let new = change.new.as_ref().and_then(|r| r.get(column));
-                (column.clone(), show(column, old), show(column, new))
-            })
-            .collect(),
-        Op::Delete => vec![(
-            String::new(),
-            deleted_summary(review, change),
-            String::new(),
-        )],
-    };
-    if lines.is_empty() {
-        lines.push((String::new(), String::new(), String::new()));
-    }
+    let lines = column_values(review, change);
 
     // Violations of a shown column go on its line, the others on the first.
     let row_level: Vec<&Violation> = change
@@ -448,6 +423,40 @@ fn change_rows(review: &Review, change: &RowChange) -> Vec<TableLine> {
             }
         })
         .collect()
+}
+
+/// `(column, old, new)` of each line of one change, at least one: the new
+/// row's columns for an insert, the changed columns for an update, the row
+/// in words for a delete.
+fn column_values(review: &Review, change: &RowChange) -> Vec<(String, String, String)> {
+    let table = &change.table;
+    let show = |column: &str, value: Option<&Value>| show_value(review, table, column, value);
+    let mut lines: Vec<(String, String, String)> = match change.op {
+        Op::Insert => change
+            .new
+            .iter()
+            .flat_map(|row| row.iter())
+            .map(|(column, value)| (column.to_owned(), String::new(), show(column, Some(value))))
+            .collect(),
+        Op::Update => change
+            .changed
+            .iter()
+            .map(|column| {
+                let old = change.old.as_ref().and_then(|r| r.get(column));
+                let new = change.new.as_ref().and_then(|r| r.get(column));
+                (column.clone(), show(column, old), show(column, new))
+            })
+            .collect(),
+        Op::Delete => vec![(
+            String::new(),
+            deleted_summary(review, change),
+            String::new(),
+        )],
+    };
+    if lines.is_empty() {
+        lines.push((String::new(), String::new(), String::new()));
+    }
+    lines
 }
 
 /// `title=Old, status=done`: the deleted row's columns other than its key.
