@@ -13,7 +13,8 @@ pub trait AuditSink: Send + Sync {
     /// Records `event` durably enough for the sink's purpose before returning.
     ///
     /// # Errors
-    /// [`Error::Audit`] or [`Error::Database`] when the event was not recorded.
+    /// [`Error::Audit`](crate::Error::Audit) or
+    /// [`Error::Database`](crate::Error::Database) when the event was not recorded.
     fn record<'a>(&'a self, event: &'a AuditEvent) -> BoxFuture<'a, Result<()>>;
 }
 

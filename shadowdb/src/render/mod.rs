@@ -1,4 +1,4 @@
-//! Rendering a [`ChangeSet`] for review: a table for people, JSON for programs.
+//! Rendering a [`ChangeSet`](crate::diff::ChangeSet) for review: a table for people, JSON for programs.
 //!
 //! Both renderings take a [`Review`]: the changeset, the [`Verdict`] reached on
 //! it (by [`verdict_of`], or by the policy layer), the PII columns to mask and
