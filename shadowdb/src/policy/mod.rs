@@ -278,14 +278,7 @@ impl fmt::Debug for Policy {
                     .map(|r| r.name())
                     .collect::<Vec<_>>(),
             )
-            .field(
-                "changeset_rules",
-                &self
-                    .changeset_rules
-                    .iter()
-                    .map(|r| r.name())
-                    .collect::<Vec<_>>(),
-            )
+            .field("changeset_rules", &self.changeset_rule_names())
             .finish()
     }
 }

@@ -178,23 +178,14 @@ impl<'a> Analysis<'a> {
             .flat_map(|a| assignment_columns(&a.target))
             .collect();
         self.pii_assignments(&targets, columns.into_iter(), "UPDATE");
-        match &update.selection {
-            None => self.hit(
-                Rule::UpdateWithoutWhere,
-                format!("UPDATE of `{names}` has no WHERE clause: it changes every row"),
-            ),
-            Some(cond) if always_true(cond, 0) => self.hit(
-                Rule::UpdateWithoutWhere,
-                format!("UPDATE of `{names}` has a WHERE clause that is always true"),
-            ),
-            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
-                Rule::UpdateWithoutWhere,
-                format!(
-                    "UPDATE of `{names}` tests only the tenant column, which every row in the sandbox matches"
-                ),
-            ),
-            Some(_) => {}
-        }
+        let subject = format!("UPDATE of `{names}`");
+        self.where_clause(
+            Rule::UpdateWithoutWhere,
+            &subject,
+            "it changes every row",
+            update.selection.as_ref(),
+            &targets,
+        );
     }
 
     pub(super) fn delete(&mut self, delete: &Delete) {
@@ -222,19 +213,37 @@ impl<'a> Analysis<'a> {
                 .collect::<Vec<_>>()
                 .join(", "),
         };
-        match &delete.selection {
-            None => self.hit(
-                Rule::DeleteWithoutWhere,
-                format!("DELETE from `{names}` has no WHERE clause: it removes every row"),
-            ),
+        let subject = format!("DELETE from `{names}`");
+        self.where_clause(
+            Rule::DeleteWithoutWhere,
+            &subject,
+            "it removes every row",
+            delete.selection.as_ref(),
+            &targets,
+        );
+    }
+
+    /// The WHERE of an UPDATE or DELETE (`subject`, the rule it breaks):
+    /// missing, always true, or testing only the tenant column, it reaches
+    /// every row of the sandbox.
+    fn where_clause(
+        &mut self,
+        rule: Rule,
+        subject: &str,
+        effect: &str,
+        selection: Option<&Expr>,
+        targets: &[&ScopedTable],
+    ) {
+        match selection {
+            None => self.hit(rule, format!("{subject} has no WHERE clause: {effect}")),
             Some(cond) if always_true(cond, 0) => self.hit(
-                Rule::DeleteWithoutWhere,
-                format!("DELETE from `{names}` has a WHERE clause that is always true"),
+                rule,
+                format!("{subject} has a WHERE clause that is always true"),
             ),
-            Some(cond) if tests_only_tenant(cond, &targets) => self.hit(
-                Rule::DeleteWithoutWhere,
+            Some(cond) if tests_only_tenant(cond, targets) => self.hit(
+                rule,
                 format!(
-                    "DELETE from `{names}` tests only the tenant column, which every row in the sandbox matches"
+                    "{subject} tests only the tenant column, which every row in the sandbox matches"
                 ),
             ),
             Some(_) => {}
