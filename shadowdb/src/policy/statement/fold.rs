@@ -8,8 +8,8 @@ use sqlparser::ast::{
     FunctionArguments, SelectItem, SetExpr, UnaryOperator, Value,
 };
 
-use super::super::scope::display_name;
 use super::truth::yields_a_row;
+use crate::policy::scope::display_name;
 
 /// Deeper than this, a condition is not folded (the caller's nesting bound
 /// keeps trees far shallower; this keeps the folder safe on its own).
@@ -321,7 +321,7 @@ fn const_text(c: &Const) -> Option<String> {
 /// SQLite's LIKE without ESCAPE: `%` any run, `_` one character, ASCII
 /// case-insensitive.
 fn like(pattern: &str, text: &str) -> bool {
-    super::super::changeset::wildcard(pattern, text, '%', '_')
+    crate::policy::changeset::wildcard(pattern, text, '%', '_')
 }
 
 fn fold_binary(left: &Expr, op: &BinaryOperator, right: &Expr, d: usize) -> Option<Const> {

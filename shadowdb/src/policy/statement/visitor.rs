@@ -11,9 +11,9 @@ use sqlparser::ast::{
     SetExpr, SetOperator, SetQuantifier, Statement, TableFactor, Visitor,
 };
 
-use super::super::scope::display_name;
-use super::super::{Decision, Policy, Rule, RuleHit, Scope};
 use crate::diff::Op;
+use crate::policy::scope::display_name;
+use crate::policy::{Decision, Policy, Rule, RuleHit, Scope};
 
 /// Functions that reach outside the sandbox (files, extensions, other
 /// databases). SQLite's authorizer refuses most of them too; this names them.
@@ -32,6 +32,8 @@ const FORBIDDEN_FUNCTIONS: &[&str] = &[
 /// Table-valued functions that read only their arguments.
 const SAFE_TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 
+/// What the walk of one statement has found so far: the rule hits, whether
+/// it writes, and which operations it performs.
 pub(super) struct Analysis<'a> {
     pub(super) policy: &'a Policy,
     pub(super) scope: &'a Scope,

@@ -9,11 +9,11 @@ use sqlparser::ast::{
     SqliteOnConflict, TableFactor, TableObject, TableWithJoins, Update, Visit, Visitor,
 };
 
-use super::super::scope::{ScopedTable, display_name};
-use super::super::{Rule, Scope};
 use super::truth::always_true;
 use super::visitor::Analysis;
 use crate::diff::Op;
+use crate::policy::scope::{ScopedTable, display_name};
+use crate::policy::{Rule, Scope};
 
 impl<'a> Analysis<'a> {
     /// The table a write goes to: only a scoped table, never a CTE name.
