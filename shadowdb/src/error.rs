@@ -7,8 +7,14 @@
 //! behind `#[source]` only as its SQLSTATE code and a redacted summary.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use safemodel::RowViolations;
+
+mod database;
+
+pub use database::DatabaseCause;
+pub(crate) use database::redact;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -196,7 +202,7 @@ pub enum Error {
     Config(String),
     /// A policy file or rule problem.
     #[error(transparent)]
-    Policy(#[from] crate::policy::PolicyError),
+    Policy(#[from] PolicyError),
     /// The configuration file (`shadowdb.toml`) cannot be read, or a key or
     /// value of it is wrong.
     #[error(transparent)]
@@ -300,6 +306,47 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+}
+
+/// A problem with a policy file or a profile (reachable as
+/// `shadowdb::policy::PolicyError`: it lives here so that this module, which
+/// every other imports, imports none of them).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key or value is wrong.
+    #[error("{origin}:{line}: {message}")]
+    Config {
+        /// The file (`shadowdb.toml` when parsed from a string).
+        origin: String,
+        /// 1-based line of the key or value at fault.
+        line: usize,
+        /// What is wrong, naming the key and its table.
+        message: String,
+    },
+    /// No built-in or configured profile has this name.
+    #[error("unknown policy profile `{profile}` (known: {})", known.join(", "))]
+    UnknownProfile {
+        /// The name asked for.
+        profile: String,
+        /// The profiles there are.
+        known: Vec<String>,
+    },
+    /// A rule id given through the API is not a built-in rule.
+    #[error("unknown policy rule `{0}`")]
+    UnknownRule(String),
+    /// A rule that cannot be relaxed (`parse_error`, `too_complex`) was set below `block`.
+    #[error("policy rule `{0}` is always `block` (fail closed) and cannot be changed")]
+    FixedRule(String),
 }
 
 /// One reason a table cannot be opened.
@@ -544,7 +591,7 @@ pub enum Refusal {
 
 /// Names the agent wrote, as a terminal or a log may show them.
 fn esc(name: &str) -> std::borrow::Cow<'_, str> {
-    crate::render::escape_controls(name)
+    crate::escape::escape_controls(name)
 }
 
 impl fmt::Display for Refusal {
@@ -676,115 +723,5 @@ impl Error {
             summary: redact(&source),
             source: Some(source.into()),
         }
-    }
-}
-
-/// The driver error behind an [`Error::Database`].
-///
-/// Production's own messages quote row values (MySQL's `Duplicate entry
-/// '..' for key ..`, PostgreSQL's `DETAIL: Key (title)=(..) already
-/// exists`), possibly another tenant's. So this cause prints, in `Display`
-/// and in `Debug`, only what [`Error::Database`]'s summary says (kind,
-/// constraint, SQLSTATE), and ends the `source()` chain: an error chain
-/// printed by a logger or a CLI cannot leak them. A program that needs the
-/// driver error itself asks for it explicitly with [`DatabaseCause::driver_error`].
-pub struct DatabaseCause(sqlx::Error);
-
-impl DatabaseCause {
-    /// The SQLSTATE (or MySQL error code), when the database sent one.
-    #[must_use]
-    pub fn code(&self) -> Option<String> {
-        match &self.0 {
-            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-            _ => None,
-        }
-    }
-
-    /// The kind of a database-reported error (unique, foreign key, ..).
-    #[must_use]
-    pub fn kind(&self) -> Option<sqlx::error::ErrorKind> {
-        match &self.0 {
-            sqlx::Error::Database(db) => Some(db.kind()),
-            _ => None,
-        }
-    }
-
-    /// The violated constraint's name, when the database names it.
-    #[must_use]
-    pub fn constraint(&self) -> Option<&str> {
-        match &self.0 {
-            sqlx::Error::Database(db) => db.constraint(),
-            _ => None,
-        }
-    }
-
-    /// The driver error as sqlx reported it. Its message may quote row
-    /// values of any tenant: never show it to an agent or write it to logs.
-    #[must_use]
-    pub fn driver_error(&self) -> &sqlx::Error {
-        &self.0
-    }
-}
-
-impl From<sqlx::Error> for DatabaseCause {
-    fn from(e: sqlx::Error) -> Self {
-        DatabaseCause(e)
-    }
-}
-
-impl fmt::Display for DatabaseCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.0))
-    }
-}
-
-impl fmt::Debug for DatabaseCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DatabaseCause")
-            .field(&redact(&self.0))
-            .finish()
-    }
-}
-
-impl std::error::Error for DatabaseCause {}
-
-/// A summary of a driver error that cannot carry row data.
-pub(crate) fn redact(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            // The server ended the session (PostgreSQL's admin/crash shutdown,
-            // `pg_terminate_backend`, a connection exception; MySQL's `KILL`).
-            if matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "70100")
-                || code.starts_with("08")
-            {
-                return format!("connection lost: the server ended the session (SQLSTATE {code})");
-            }
-            let kind = match db.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => "unique constraint violated",
-                sqlx::error::ErrorKind::ForeignKeyViolation => "foreign key constraint violated",
-                sqlx::error::ErrorKind::NotNullViolation => "NOT NULL constraint violated",
-                sqlx::error::ErrorKind::CheckViolation => "CHECK constraint violated",
-                _ => "database error",
-            };
-            let constraint = db
-                .constraint()
-                .map(|c| format!(" `{c}`"))
-                .unwrap_or_default();
-            if code.is_empty() {
-                format!("{kind}{constraint}")
-            } else {
-                format!("{kind}{constraint} (SQLSTATE {code})")
-            }
-        }
-        sqlx::Error::Io(_) => "connection lost".to_owned(),
-        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
-        sqlx::Error::PoolClosed => "connection pool closed".to_owned(),
-        sqlx::Error::Tls(_) => "TLS error".to_owned(),
-        sqlx::Error::Protocol(_) => "protocol error (connection lost?)".to_owned(),
-        sqlx::Error::RowNotFound => "no row".to_owned(),
-        sqlx::Error::ColumnDecode { index, .. } => format!("cannot decode column {index}"),
-        sqlx::Error::Configuration(_) => "invalid connection configuration".to_owned(),
-        _ => "database error".to_owned(),
     }
 }

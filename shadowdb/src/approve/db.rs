@@ -24,10 +24,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use super::{ApprovalDecision, ApprovalRequest, Approver, BoxFuture};
-use crate::audit::textsql::{self, text_cmp, text_eq};
-use crate::audit::{format_time, parse_time};
 use crate::error::{Error, Result};
 use crate::prod::Production;
+use crate::textsql::{self, format_time, parse_time, text_cmp, text_eq};
 use crate::types::Dialect;
 
 /// The name of the approvals table.

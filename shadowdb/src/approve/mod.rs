@@ -41,14 +41,13 @@ mod db;
 mod terminal;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::render::{DEFAULT_WIDTH, Review, TextOptions, render_json_string, render_text};
+use crate::render::{DEFAULT_WIDTH, TextOptions, render_json_string, render_text};
+use crate::review::Review;
 
 pub use channel::{ApprovalHandle, ChannelApprover};
 pub use db::{
@@ -58,8 +57,9 @@ pub use db::{
 pub use terminal::TerminalApprover;
 
 /// A boxed future that can cross threads: what object-safe async traits
-/// ([`Approver`], [`AuditSink`](crate::audit::AuditSink)) return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// ([`Approver`], the audit trail's sinks) return. `futures_util`'s, named
+/// here so implementors need not depend on `futures_util` themselves.
+pub use futures_util::future::BoxFuture;
 
 /// How long a request waits for an answer unless it says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -5,8 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures_util::future::BoxFuture;
+
 use super::{AuditEvent, AuditQuery, AuditSink};
-use crate::approve::BoxFuture;
 use crate::error::{Error, Result};
 
 /// Appends one JSON object per line to a file; each event is written with a

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditEvent, AuditKindName, to_micros};
+use super::{AuditEvent, AuditKindName};
+use crate::textsql::to_micros;
 
 /// A filter over audit events; every field set must match. Times are compared
 /// at the trail's precision, microseconds: `since` is inclusive, `until`

@@ -163,95 +163,60 @@ fn mask_pattern(re: &Regex, text: &str) -> String {
 /// Replaces string, blob and number literals with `?` and comments with
 /// `/* *** */`; identifiers (bare, `"quoted"`, `` `quoted` ``, `[quoted]`) stay.
 fn mask_literals(sql: &str) -> String {
+    const COMMENT: &str = "/* *** */";
     let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
     let at = |i: usize| chars.get(i).copied();
-    // Skips a quoted run opened at `i` by `quote`, doubled quotes escaped;
-    // returns the index after the closing quote.
-    let skip_quoted = |mut i: usize, close: char| {
-        i += 1;
-        while let Some(c) = at(i) {
-            i += 1;
-            if c == close {
-                if at(i) == Some(close) && close != ']' {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-        }
-        i
-    };
     let push_run = |out: &mut String, from: usize, to: usize| {
         out.extend(chars.get(from..to.min(chars.len())).unwrap_or_default());
     };
     while let Some(c) = at(i) {
         match c {
             '\'' => {
-                i = skip_quoted(i, '\'');
+                i = skip_quoted(&chars, i, '\'');
                 out.push('?');
             }
             // Blob literals `x'0a'`, and the other prefixed strings.
             'x' | 'X' | 'e' | 'E' | 'n' | 'N' | 'b' | 'B'
                 if at(i + 1) == Some('\'') && !at(i.wrapping_sub(1)).is_some_and(is_ident_char) =>
             {
-                i = skip_quoted(i + 1, '\'');
+                i = skip_quoted(&chars, i + 1, '\'');
                 out.push('?');
             }
             // A numbered parameter `?1`: kept, it holds no value.
             '?' => {
-                let start = i;
-                i += 1;
-                while at(i).is_some_and(|d| d.is_ascii_digit()) {
-                    i += 1;
-                }
-                push_run(&mut out, start, i);
+                let end = skip_while(&chars, i + 1, |d| d.is_ascii_digit());
+                push_run(&mut out, i, end);
+                i = end;
             }
             '"' | '`' | '[' => {
                 let close = match c {
                     '[' => ']',
                     other => other,
                 };
-                let end = skip_quoted(i, close);
+                let end = skip_quoted(&chars, i, close);
                 push_run(&mut out, i, end);
                 i = end;
             }
             '-' if at(i + 1) == Some('-') => {
-                while at(i).is_some_and(|c| c != '\n') {
-                    i += 1;
-                }
-                out.push_str("/* *** */");
+                i = skip_while(&chars, i, |c| c != '\n');
+                out.push_str(COMMENT);
             }
             '/' if at(i + 1) == Some('*') => {
-                i += 2;
-                while at(i).is_some() && !(at(i) == Some('*') && at(i + 1) == Some('/')) {
-                    i += 1;
-                }
-                i = (i + 2).min(chars.len());
-                out.push_str("/* *** */");
+                i = block_comment_end(&chars, i);
+                out.push_str(COMMENT);
             }
             c if c.is_ascii_digit()
                 || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
             {
-                // A number: digits, a point, hex digits of `0x..`, an exponent.
-                while let Some(d) = at(i) {
-                    let exponent_sign = (d == '+' || d == '-')
-                        && at(i.wrapping_sub(1)).is_some_and(|e| e == 'e' || e == 'E');
-                    if d.is_ascii_alphanumeric() || d == '.' || d == '_' || exponent_sign {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
+                i = number_end(&chars, i);
                 out.push('?');
             }
             c if is_ident_char(c) || c == '$' || c == '@' || c == ':' => {
                 // An identifier or a parameter name: kept whole, digits and all.
                 let start = i;
-                while at(i).is_some_and(|d| is_ident_char(d) || d == '$') {
-                    i += 1;
-                }
+                i = skip_while(&chars, i, |d| is_ident_char(d) || d == '$');
                 if i == start {
                     i += 1;
                 }
@@ -264,6 +229,59 @@ fn mask_literals(sql: &str) -> String {
         }
     }
     out
+}
+
+/// The index of the first character from `i` on that is not `keep`.
+fn skip_while(chars: &[char], mut i: usize, keep: impl Fn(char) -> bool) -> usize {
+    while chars.get(i).copied().is_some_and(&keep) {
+        i += 1;
+    }
+    i
+}
+
+/// Skips a quoted run opened at `i`, closed by `close`, doubled quotes
+/// escaped (not `]]`); returns the index after the closing quote.
+fn skip_quoted(chars: &[char], mut i: usize, close: char) -> usize {
+    let at = |i: usize| chars.get(i).copied();
+    i += 1;
+    while let Some(c) = at(i) {
+        i += 1;
+        if c == close {
+            if at(i) == Some(close) && close != ']' {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    i
+}
+
+/// The index after the `/* .. */` comment opened at `i` (the end of the text
+/// when it is not closed).
+fn block_comment_end(chars: &[char], mut i: usize) -> usize {
+    let at = |i: usize| chars.get(i).copied();
+    i += 2;
+    while at(i).is_some() && !(at(i) == Some('*') && at(i + 1) == Some('/')) {
+        i += 1;
+    }
+    (i + 2).min(chars.len())
+}
+
+/// The index after the number starting at `i`: digits, a point, hex digits
+/// of `0x..`, an exponent and its sign.
+fn number_end(chars: &[char], mut i: usize) -> usize {
+    let at = |i: usize| chars.get(i).copied();
+    while let Some(d) = at(i) {
+        let exponent_sign =
+            (d == '+' || d == '-') && at(i.wrapping_sub(1)).is_some_and(|e| e == 'e' || e == 'E');
+        if d.is_ascii_alphanumeric() || d == '.' || d == '_' || exponent_sign {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
 }
 
 fn is_ident_char(c: char) -> bool {

@@ -215,6 +215,13 @@ pub(crate) fn wildcard(pattern: &str, text: &str, any: char, one: char) -> bool 
 }
 
 pub(crate) fn check(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {
+    let mut hits = count_hits(policy, changes);
+    hits.extend(column_rule_hits(policy, changes));
+    hits
+}
+
+/// Per table: read-only mode, row-count thresholds, `require_approval_for`.
+fn count_hits(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {
     let mut hits = Vec::new();
     let read_only = policy.decision(Rule::ReadOnly);
     let approval = policy.decision(Rule::ApprovalRequired);
@@ -273,6 +280,12 @@ pub(crate) fn check(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {
             }
         }
     }
+    hits
+}
+
+/// Per changed column: the column rules that apply to it and are broken.
+fn column_rule_hits(policy: &Policy, changes: &ChangeSet) -> Vec<ChangeSetHit> {
+    let mut hits = Vec::new();
     let rules: Vec<&ColumnRule> = policy
         .column_rules()
         .iter()

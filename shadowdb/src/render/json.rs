@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use safemodel::{Row, Value, Violation};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::{PII, Review};
+use super::PII;
 use crate::diff::{Counts, RowChange};
+use crate::review::Review;
 
 /// The version of the JSON shape.
 const VERSION: u32 = 1;
@@ -30,7 +31,7 @@ pub fn render_json_string(review: &Review, pretty: bool) -> String {
     } else {
         serde_json::to_string(&document)
     };
-    super::escape_json_controls(text.unwrap_or_else(|err| {
+    crate::escape::escape_json_controls(text.unwrap_or_else(|err| {
         serde_json::json!({ "version": VERSION, "error": err.to_string() }).to_string()
     }))
 }

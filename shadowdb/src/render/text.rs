@@ -7,8 +7,9 @@ use std::io::IsTerminal as _;
 use anstyle::{AnsiColor, Style};
 use safemodel::{Value, Violation};
 
-use super::{PII, Review, Verdict, thousands};
+use super::{PII, thousands};
 use crate::diff::{Op, RowChange};
+use crate::review::{Review, Verdict};
 
 /// The width used when it cannot be asked of a terminal.
 pub const DEFAULT_WIDTH: usize = 100;
@@ -362,32 +363,7 @@ fn shrink(
 /// The table lines of one change: one per changed column, one for a delete.
 fn change_rows(review: &Review, change: &RowChange) -> Vec<TableLine> {
     let table = &change.table;
-    let show = |column: &str, value: Option<&Value>| show_value(review, table, column, value);
-    let mut lines: Vec<(String, String, String)> = match change.op {
-        Op::Insert => change
-            .new
-            .iter()
-            .flat_map(|row| row.iter())
-            .map(|(column, value)| (column.to_owned(), String::new(), show(column, Some(value))))
-            .collect(),
-        Op::Update => change
-            .changed
-            .iter()
-            .map(|column| {
-                let old = change.old.as_ref().and_then(|r| r.get(column));
-                let new = change.new.as_ref().and_then(|r| r.get(column));
-                (column.clone(), show(column, old), show(column, new))
-            })
-            .collect(),
-        Op::Delete => vec![(
-            String::new(),
-            deleted_summary(review, change),
-            String::new(),
-        )],
-    };
-    if lines.is_empty() {
-        lines.push((String::new(), String::new(), String::new()));
-    }
+    let lines = column_values(review, change);
 
     // Violations of a shown column go on its line, the others on the first.
     let row_level: Vec<&Violation> = change
@@ -447,6 +423,40 @@ fn change_rows(review: &Review, change: &RowChange) -> Vec<TableLine> {
             }
         })
         .collect()
+}
+
+/// `(column, old, new)` of each line of one change, at least one: the new
+/// row's columns for an insert, the changed columns for an update, the row
+/// in words for a delete.
+fn column_values(review: &Review, change: &RowChange) -> Vec<(String, String, String)> {
+    let table = &change.table;
+    let show = |column: &str, value: Option<&Value>| show_value(review, table, column, value);
+    let mut lines: Vec<(String, String, String)> = match change.op {
+        Op::Insert => change
+            .new
+            .iter()
+            .flat_map(|row| row.iter())
+            .map(|(column, value)| (column.to_owned(), String::new(), show(column, Some(value))))
+            .collect(),
+        Op::Update => change
+            .changed
+            .iter()
+            .map(|column| {
+                let old = change.old.as_ref().and_then(|r| r.get(column));
+                let new = change.new.as_ref().and_then(|r| r.get(column));
+                (column.clone(), show(column, old), show(column, new))
+            })
+            .collect(),
+        Op::Delete => vec![(
+            String::new(),
+            deleted_summary(review, change),
+            String::new(),
+        )],
+    };
+    if lines.is_empty() {
+        lines.push((String::new(), String::new(), String::new()));
+    }
+    lines
 }
 
 /// `title=Old, status=done`: the deleted row's columns other than its key.
@@ -518,9 +528,9 @@ fn show_value(review: &Review, table: &str, column: &str, value: Option<&Value>)
 // Characters and widths.
 
 /// Escapes what a terminal would act on rather than show: the one
-/// function of every output path ([`super::escape_controls`]).
+/// function of every output path ([`crate::escape::escape_controls`]).
 fn sanitize(text: &str) -> Cow<'_, str> {
-    super::escape_controls(text)
+    crate::escape::escape_controls(text)
 }
 
 /// Columns a string takes on a terminal.

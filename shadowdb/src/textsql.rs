@@ -1,7 +1,13 @@
 //! Statements over tables whose every column is text: the approvals and the
 //! audit tables. SQL is written with `?` placeholders and rewritten for
-//! PostgreSQL; every value is bound, never spliced.
+//! PostgreSQL; every value is bound, never spliced. And the text of an
+//! instant in those tables and in the trail's JSON, which sorts as the
+//! instant does.
+//!
+//! Both `approve` and `audit` keep a table in production; this module sits
+//! below both, so neither imports the other for it.
 
+use chrono::{DateTime, NaiveDate, SecondsFormat, Timelike, Utc};
 use futures_util::TryStreamExt;
 use sqlx::Row as _;
 
@@ -139,6 +145,32 @@ pub(crate) async fn create(prod: &Production, statements: &[String]) -> Result<(
     Ok(())
 }
 
+/// An instant truncated to whole microseconds, the precision of the trail.
+#[must_use]
+pub(crate) fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let micros = t.nanosecond() / 1_000 * 1_000;
+    t.with_nanosecond(micros).unwrap_or(t)
+}
+
+/// The trail's text of an instant: `2024-05-01T12:00:00.000000Z`, which sorts
+/// as the instant does (years 0 to 9999; later instants are written as the
+/// last microsecond of 9999).
+pub(crate) fn format_time(t: &DateTime<Utc>) -> String {
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map(|n| n.and_utc());
+    let t = match last {
+        Some(last) if *t > last => last,
+        _ => *t,
+    };
+    to_micros(t).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses [`format_time`] (and any RFC 3339 instant).
+pub(crate) fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +184,18 @@ mod tests {
         assert_eq!(
             placeholders(Dialect::MySql, "a = ? AND b = ?"),
             "a = ? AND b = ?"
+        );
+    }
+
+    #[test]
+    fn times_have_one_width() {
+        let t = parse_time("2024-05-01T12:00:00Z").unwrap();
+        assert_eq!(format_time(&t), "2024-05-01T12:00:00.000000Z");
+        let t = parse_time("2024-05-01T12:00:00.123456789Z").unwrap();
+        assert_eq!(format_time(&t), "2024-05-01T12:00:00.123456Z");
+        assert_eq!(
+            format_time(&DateTime::<Utc>::MAX_UTC),
+            "9999-12-31T23:59:59.999999Z"
         );
     }
 }
