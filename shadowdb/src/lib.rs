@@ -16,6 +16,7 @@ pub mod rollback;
 mod sandbox;
 mod sandbox_decimal;
 pub mod schema;
+mod scope;
 mod shadow;
 mod sync;
 pub mod types;
