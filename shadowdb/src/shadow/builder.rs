@@ -20,7 +20,7 @@ use crate::scope::TableSpec;
 /// `(table, tenant column)` pairs, as `.tenant_column(..)` gives them.
 type TenantColumns = Vec<(TableName, String)>;
 
-/// Options of [`ShadowDb::open`]; start with [`ShadowDb::builder`].
+/// Options of a [`ShadowDb`] to open; start with [`ShadowDb::builder`].
 #[must_use]
 pub struct OpenOptions {
     pub(super) prod: Production,
@@ -81,37 +81,51 @@ impl OpenOptions {
     /// program (`#[safemodel(table = "tasks")]` twice makes the lookup by
     /// name ambiguous, not this).
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use shadowdb::ShadowDb;
-    /// use safemodel::SafeModel;
+    /// use sqlx::sqlite::SqlitePoolOptions;
     ///
-    /// #[derive(Debug, SafeModel)]
-    /// #[safemodel(table = "tasks", tenant = "org_id")]
-    /// struct Task {
-    ///     #[safemodel(primary_key)]
-    ///     id: i64,
-    ///     org_id: i64,
-    ///     title: String,
+    /// // Two databases of one program both have a `tasks` table.
+    /// mod crm {
+    ///     #[derive(Debug, safemodel::SafeModel)]
+    ///     #[safemodel(table = "tasks", tenant = "org_id")]
+    ///     pub struct Task {
+    ///         #[safemodel(primary_key)]
+    ///         pub id: i64,
+    ///         pub org_id: i64,
+    ///         pub title: String,
+    ///     }
+    /// }
+    /// mod billing {
+    ///     #[derive(Debug, safemodel::SafeModel)]
+    ///     #[safemodel(table = "tasks", tenant = "account_id")]
+    ///     pub struct Task {
+    ///         #[safemodel(primary_key)]
+    ///         pub id: i64,
+    ///         pub account_id: i64,
+    ///         pub cents: i64,
+    ///     }
     /// }
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> shadowdb::Result<()> {
-    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-    /// sqlx::query(
-    ///     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, title TEXT NOT NULL)",
-    /// )
-    /// .execute(&pool)
-    /// .await?;
-    /// // `main.tasks` is the schema-qualified name: no contract is
-    /// // registered under it, the one given is used.
-    /// let db = ShadowDb::builder(pool)
-    ///     .table_with::<Task>("main.tasks")
-    ///     .tenant(7)
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+    /// let crm_db = SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+    /// sqlx::query("CREATE TABLE tasks (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, \
+    ///              title TEXT NOT NULL)").execute(&crm_db).await?;
+    ///
+    /// // By its name, `tasks` has two contracts: which one is meant is not guessed.
+    /// let by_name = ShadowDb::builder(crm_db.clone()).table("tasks").tenant(7_i64).open().await;
+    /// assert!(matches!(by_name, Err(shadowdb::Error::Model(_))));
+    ///
+    /// // Bound explicitly, it has one.
+    /// let sandbox = ShadowDb::builder(crm_db)
+    ///     .table_with::<crm::Task>("tasks")
+    ///     .tenant(7_i64)
     ///     .open()
     ///     .await?;
-    /// assert_eq!(db.table_names(), ["main.tasks"]);
-    /// # Ok(())
-    /// # }
+    /// assert_eq!(sandbox.table_names(), ["tasks"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn table_with<M: SafeModel>(mut self, name: &str) -> Self {
         let mut spec = TableSpec::new(TableName::parse(name), false);
@@ -220,8 +234,8 @@ impl OpenOptions {
     }
 
     /// Who decides changesets that need approval. Without one, a commit that
-    /// needs approval is refused unless [`CommitOptions::approved_by`]
-    /// (crate::CommitOptions::approved_by) gives it.
+    /// needs approval is refused unless
+    /// [`CommitOptions::approved_by`](crate::CommitOptions::approved_by) gives it.
     pub fn approver(mut self, approver: Arc<dyn Approver>) -> Self {
         self.approver = Some(approver);
         self
@@ -252,7 +266,9 @@ impl OpenOptions {
     ///
     /// # Errors
     /// [`Error::Schema`] listing every problem found; [`Error::Database`];
-    /// [`Error::Unclonable`]; [`Error::Config`] without a tenant or tables.
+    /// [`Error::Unclonable`]; [`Error::Config`] without a tenant or tables,
+    /// or with a row key for a table that is not scoped; [`Error::Model`]
+    /// when a table looked up by name has two contracts.
     pub async fn open(self) -> Result<ShadowDb> {
         ShadowDb::open(self).await
     }
