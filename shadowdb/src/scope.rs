@@ -60,6 +60,23 @@ impl Scoped {
     pub(crate) fn col(&self, pos: usize) -> Option<&schema::ColumnSchema> {
         self.cols.get(pos).and_then(|&i| self.schema.columns.get(i))
     }
+
+    /// The sandbox's columns in order, each with its PII flag.
+    pub(crate) fn columns_with_pii(
+        &self,
+    ) -> impl Iterator<Item = (&schema::ColumnSchema, bool)> + '_ {
+        self.cols
+            .iter()
+            .zip(&self.pii)
+            .filter_map(|(&i, &pii)| self.schema.columns.get(i).map(|c| (c, pii)))
+    }
+
+    /// The PII columns among the sandbox's, in order: never cloned.
+    pub(crate) fn pii_columns(&self) -> impl Iterator<Item = &schema::ColumnSchema> + '_ {
+        self.columns_with_pii()
+            .filter(|(_, pii)| *pii)
+            .map(|(c, _)| c)
+    }
 }
 
 /// Tenant equality: exact, but an integer tenant also matches a decimal or

@@ -25,6 +25,17 @@ pub(crate) struct RowChecks<'a> {
 }
 
 impl RowChecks<'_> {
+    /// [`check_new_row`] for this session's tenant and dialect.
+    fn check_new(
+        &self,
+        t: &Scoped,
+        new: &Row,
+        old: Option<&Row>,
+        violations: Vec<Violation>,
+    ) -> Vec<Violation> {
+        check_new_row(self.tenant, self.dialect, t, new, old, violations)
+    }
+
     /// Turns one raw (old, new) pair of sandbox values into row changes (a
     /// key change is a delete plus an insert). `names` are the columns kept,
     /// shared by the rows of one diff.
@@ -40,19 +51,19 @@ impl RowChecks<'_> {
         let new = new.map(|v| typed_row(t, v, names, &mut violations));
         let table = t.schema.name.to_string();
         match (old, new) {
-            (Some(old), None) => vec![deleted(table, key_of(t, &old), old)],
+            (Some(old), None) => vec![RowChange::deleted(table, key_of(t, &old), old)],
             (None, Some(new)) => {
                 let key = key_of(t, &new);
-                let violations = self.check_new(t, &new, None, violations, &key);
-                vec![inserted(table, key, new, violations)]
+                let violations = self.check_new(t, &new, None, violations);
+                vec![RowChange::inserted(table, key, new, violations)]
             }
             (Some(old), Some(new)) => {
                 let (ko, kn) = (key_of(t, &old), key_of(t, &new));
                 if ko != kn {
-                    let violations = self.check_new(t, &new, None, violations, &kn);
+                    let violations = self.check_new(t, &new, None, violations);
                     return vec![
-                        deleted(table.clone(), ko, old),
-                        inserted(table, kn, new, violations),
+                        RowChange::deleted(table.clone(), ko, old),
+                        RowChange::inserted(table, kn, new, violations),
                     ];
                 }
                 // What production computes is never written: a REPLACE that
@@ -68,7 +79,7 @@ impl RowChecks<'_> {
                     // Only representation changed (`1.10` -> `1.1`): not a change.
                     return Vec::new();
                 }
-                let violations = self.check_new(t, &new, Some(&old), violations, &kn);
+                let violations = self.check_new(t, &new, Some(&old), violations);
                 vec![RowChange {
                     table,
                     op: Op::Update,
@@ -82,71 +93,70 @@ impl RowChecks<'_> {
             (None, None) => Vec::new(),
         }
     }
+}
 
-    /// Every violation of a new or changed row: decoding, contract, tenant,
-    /// and values production would reject.
-    pub(crate) fn check_new(
-        &self,
-        t: &Scoped,
-        new: &Row,
-        old: Option<&Row>,
-        mut violations: Vec<Violation>,
-        key: &Key,
-    ) -> Vec<Violation> {
-        let _ = key;
-        // Tenant: every written row carries the scope's tenant.
-        if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
-            let value = new.get(&tc.name).unwrap_or(&Value::Null);
-            if !tenant_eq(value, self.tenant) {
-                let msg = if old.is_some() {
-                    "changes the tenant column (rows cannot move to another tenant)"
-                } else {
-                    "row belongs to another tenant"
-                };
+/// Every violation of a new or changed row: decoding (`violations`, as
+/// typed), contract, tenant, and values production would reject. A rollback
+/// checks the rows it writes back with it, without a session.
+pub(crate) fn check_new_row(
+    tenant: &Value,
+    dialect: Dialect,
+    t: &Scoped,
+    new: &Row,
+    old: Option<&Row>,
+    mut violations: Vec<Violation>,
+) -> Vec<Violation> {
+    // Tenant: every written row carries the scope's tenant.
+    if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
+        let value = new.get(&tc.name).unwrap_or(&Value::Null);
+        if !tenant_eq(value, tenant) {
+            let msg = if old.is_some() {
+                "changes the tenant column (rows cannot move to another tenant)"
+            } else {
+                "row belongs to another tenant"
+            };
+            violations.push(Violation::new(
+                tc.name.clone(),
+                Rule::Other("tenant".into()),
+                msg,
+            ));
+        }
+    }
+    if let Some(model) = t.model
+        && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
+    {
+        for v in rv.violations {
+            // A new row leaves what production computes to production.
+            let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
+            if computed && new.get(&v.column).is_none_or(Value::is_null) {
+                continue;
+            }
+            if !violations
+                .iter()
+                .any(|w| w.column == v.column && w.rule == v.rule)
+            {
+                violations.push(v);
+            }
+        }
+    }
+    for (name, value) in new.iter() {
+        let changed = old.is_none_or(|o| o.get(name) != Some(value));
+        if !changed || violations.iter().any(|v| v.column == name) {
+            continue;
+        }
+        if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
+            if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
+                violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
+            } else if let Err(e) = prod::check_write(dialect, col, value) {
                 violations.push(Violation::new(
-                    tc.name.clone(),
-                    Rule::Other("tenant".into()),
-                    msg,
+                    name,
+                    Rule::Other("production_type".into()),
+                    e.0,
                 ));
             }
         }
-        if let Some(model) = t.model
-            && let Err(rv) = model.check_row(new, CheckOptions::sandbox())
-        {
-            for v in rv.violations {
-                // A new row leaves what production computes to production.
-                let computed = t.schema.column(&v.column).is_some_and(|c| c.computed);
-                if computed && new.get(&v.column).is_none_or(Value::is_null) {
-                    continue;
-                }
-                if !violations
-                    .iter()
-                    .any(|w| w.column == v.column && w.rule == v.rule)
-                {
-                    violations.push(v);
-                }
-            }
-        }
-        let dialect = self.dialect;
-        for (name, value) in new.iter() {
-            let changed = old.is_none_or(|o| o.get(name) != Some(value));
-            if !changed || violations.iter().any(|v| v.column == name) {
-                continue;
-            }
-            if let Some(col) = t.schema.column(name).filter(|c| !c.computed) {
-                if value.is_null() && !col.nullable && !(old.is_none() && col.generated) {
-                    violations.push(Violation::new(name, Rule::NotNull, "NULL is not allowed"));
-                } else if let Err(e) = prod::check_write(dialect, col, value) {
-                    violations.push(Violation::new(
-                        name,
-                        Rule::Other("production_type".into()),
-                        e.0,
-                    ));
-                }
-            }
-        }
-        violations
     }
+    violations
 }
 
 /// Reads raw sandbox values as their columns' kinds; PII columns are
@@ -224,29 +234,36 @@ fn key_of(t: &Scoped, row: &Row) -> Key {
         .collect())
 }
 
-/// A cloned row that no longer exists.
-fn deleted(table: String, key: Key, old: Row) -> RowChange {
-    RowChange {
-        table,
-        op: Op::Delete,
-        key,
-        old: Some(old),
-        new: None,
-        changed: Vec::new(),
-        violations: Vec::new(),
+impl RowChange {
+    /// A cloned row that no longer exists.
+    pub(crate) fn deleted(table: String, key: Key, old: Row) -> RowChange {
+        RowChange {
+            table,
+            op: Op::Delete,
+            key,
+            old: Some(old),
+            new: None,
+            changed: Vec::new(),
+            violations: Vec::new(),
+        }
     }
-}
 
-/// A row that was not cloned, every column of it changed.
-fn inserted(table: String, key: Key, new: Row, violations: Vec<Violation>) -> RowChange {
-    RowChange {
-        table,
-        op: Op::Insert,
-        key,
-        changed: new.columns().map(str::to_owned).collect(),
-        old: None,
-        new: Some(new),
-        violations,
+    /// A row that was not cloned, every column of it changed.
+    pub(crate) fn inserted(
+        table: String,
+        key: Key,
+        new: Row,
+        violations: Vec<Violation>,
+    ) -> RowChange {
+        RowChange {
+            table,
+            op: Op::Insert,
+            key,
+            changed: new.columns().map(str::to_owned).collect(),
+            old: None,
+            new: Some(new),
+            violations,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 mod compute;
 
-pub(crate) use compute::RowChecks;
+pub(crate) use compute::{RowChecks, check_new_row};
 
 /// What happened to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

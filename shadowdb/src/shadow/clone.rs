@@ -27,11 +27,9 @@ pub(super) async fn clone_table(
     sandbox: &Mutex<Sandbox>,
 ) -> Result<(u64, prod::Digests)> {
     let read: Vec<schema::ColumnSchema> = s
-        .cols
-        .iter()
-        .zip(&s.pii)
-        .filter(|(_, pii)| !**pii)
-        .filter_map(|(&c, _)| s.schema.columns.get(c).cloned())
+        .columns_with_pii()
+        .filter(|(_, pii)| !*pii)
+        .map(|(c, _)| c.clone())
         .collect();
     let filter = s
         .tenant_col
@@ -43,13 +41,7 @@ pub(super) async fn clone_table(
     // PII columns are never read; production's digest of each is, to guard
     // them against lost updates at commit.
     let digests = prod::Digests {
-        cols: s
-            .cols
-            .iter()
-            .zip(&s.pii)
-            .filter(|(_, pii)| **pii)
-            .filter_map(|(&c, _)| s.schema.columns.get(c).cloned())
-            .collect(),
+        cols: s.pii_columns().cloned().collect(),
         key_at: s
             .key
             .iter()

@@ -31,6 +31,7 @@ mod statements;
 
 pub use builder::{DEFAULT_ACTOR, OpenOptions};
 // Paths the commit, rollback and CLI use; the scope is its own stage now.
+pub(crate) use crate::diff::check_new_row;
 pub(crate) use crate::scope::{Scoped, contract_problems, tenant_eq};
 
 /// Rows cloned per table.
@@ -319,17 +320,14 @@ impl ShadowDb {
         violations: Vec<Violation>,
         key: &Key,
     ) -> Vec<Violation> {
-        self.row_checks().check_new(t, new, old, violations, key)
+        let _ = key;
+        check_new_row(&self.tenant, self.prod.dialect(), t, new, old, violations)
     }
 }
 
 /// The PII columns of one scoped table as `(table, column)`.
-fn pii_of(t: &Scoped) -> Vec<(String, String)> {
-    t.pii
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| **p)
-        .filter_map(|(pos, _)| t.col(pos))
+pub(crate) fn pii_of(t: &Scoped) -> Vec<(String, String)> {
+    t.pii_columns()
         .map(|c| (t.schema.name.to_string(), c.name.clone()))
         .collect()
 }

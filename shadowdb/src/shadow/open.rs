@@ -33,10 +33,7 @@ impl ShadowDb {
         if tenant.is_null() {
             return Err(Error::Config("the tenant value is NULL".into()));
         }
-        let (specs, outside_tenants) = opts.resolve_tables()?;
-        let mut scoped = scope_tables(&opts.prod, &specs, opts.allow_uncontracted).await?;
-        let outside_refs =
-            crate::sync::outside_refs(&opts.prod, &mut scoped, &outside_tenants).await?;
+        let (mut scoped, outside_refs) = opts.scope().await?;
         note_unguarded_pii(opts.prod.dialect(), &mut scoped);
         let sandbox_tables: Vec<SandboxTable> = scoped
             .iter()
@@ -88,6 +85,22 @@ impl ShadowDb {
     }
 }
 
+impl OpenOptions {
+    /// The tables in scope, reflected and checked against their contracts,
+    /// and the foreign keys onto tenant tables outside the scope. A rollback
+    /// scopes its tables with this alone (it clones no rows).
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`], before the sandbox exists.
+    pub(crate) async fn scope(&self) -> Result<(Vec<Scoped>, Vec<crate::sync::OutsideRef>)> {
+        let (specs, outside_tenants) = self.resolve_tables()?;
+        let mut scoped = scope_tables(&self.prod, &specs, self.allow_uncontracted).await?;
+        let outside_refs =
+            crate::sync::outside_refs(&self.prod, &mut scoped, &outside_tenants).await?;
+        Ok((scoped, outside_refs))
+    }
+}
+
 /// Reflects each table and checks it against its contract (the one bound to
 /// it, else the registry's by the table's name), every problem of every
 /// table listed at once.
@@ -135,13 +148,7 @@ fn note_unguarded_pii(dialect: Dialect, scoped: &mut [Scoped]) {
         return;
     }
     for s in scoped.iter_mut().filter(|s| !s.read_only) {
-        let pii: Vec<&str> = s
-            .cols
-            .iter()
-            .zip(&s.pii)
-            .filter(|(_, p)| **p)
-            .filter_map(|(&i, _)| s.schema.columns.get(i).map(|c| c.name.as_str()))
-            .collect();
+        let pii: Vec<&str> = s.pii_columns().map(|c| c.name.as_str()).collect();
         if !pii.is_empty() {
             let line = format!(
                 "PII columns {} are not guarded against concurrent changes \
@@ -158,13 +165,8 @@ fn note_unguarded_pii(dialect: Dialect, scoped: &mut [Scoped]) {
 fn policy_scope(scoped: &[Scoped]) -> Scope {
     let mut scope = Scope::new();
     for s in scoped {
-        let mut t = ScopedTable::new(s.sandbox_name.clone()).with_pii(
-            s.cols
-                .iter()
-                .zip(&s.pii)
-                .filter(|(_, p)| **p)
-                .filter_map(|(&i, _)| s.schema.columns.get(i).map(|c| c.name.clone())),
-        );
+        let mut t = ScopedTable::new(s.sandbox_name.clone())
+            .with_pii(s.pii_columns().map(|c| c.name.clone()));
         if s.read_only {
             t = t.read_only();
         }
@@ -220,17 +222,13 @@ fn fk_action(a: FkAction) -> &'static str {
 /// and the foreign keys onto other scoped tables.
 fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
     let columns = s
-        .cols
-        .iter()
-        .zip(&s.pii)
-        .filter_map(|(&i, &pii)| {
-            s.schema.columns.get(i).map(|c| SandboxColumn {
-                name: c.name.clone(),
-                kind: c.kind.clone(),
-                nullable: c.nullable,
-                pii,
-                computed: c.computed,
-            })
+        .columns_with_pii()
+        .map(|(c, pii)| SandboxColumn {
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            nullable: c.nullable,
+            pii,
+            computed: c.computed,
         })
         .collect();
     let tenant_pos = s
