@@ -439,6 +439,14 @@ pub enum SchemaProblem {
         /// The table's key.
         production: Vec<String>,
     },
+    /// A key column (the primary key, or the row key given) that the table
+    /// has but the contract leaves out: rows could not be matched by key.
+    KeyColumnNotInContract {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
 }
 
 impl fmt::Display for SchemaProblem {
@@ -503,6 +511,10 @@ impl fmt::Display for SchemaProblem {
                 "{table}: the contract's primary key is ({}), the table's is ({})",
                 contract.join(", "),
                 production.join(", ")
+            ),
+            SchemaProblem::KeyColumnNotInContract { table, column } => write!(
+                f,
+                "{table}: key column `{column}` is not in the contract (rows are matched by their key)"
             ),
         }
     }

@@ -1,4 +1,51 @@
 #![doc = include_str!("../../README.md")]
+//!
+//! ## Module map
+//!
+//! For whoever works on this crate: its modules in the order a change flows
+//! through them, each with what it guarantees and what is worth keeping.
+//!
+//! 1. **reflect**: `schema` reads each table's columns, keys and foreign
+//!    keys from production, one file per dialect, over `prod`, the driver
+//!    layer (pool, SQL builders, binds, decoding, the transaction).
+//! 2. **scope**: `scope` checks each table against its contract, the one
+//!    bound with [`OpenOptions::table_with`] or the registry's, and lists
+//!    every problem at once ([`Error::Schema`]).
+//! 3. **clone**: `shadow` is the session ([`ShadowDb`]): its builder, then
+//!    opening, which streams the tenant's rows into the sandbox while
+//!    production is read on a task of its own; PII columns are never read.
+//! 4. **sandbox**: `sandbox` is one in-memory SQLite behind walls SQLite
+//!    itself enforces (an allowlist authorizer, limits, a progress handler,
+//!    defensive mode). Its module doc says what each wall stops and why: keep
+//!    it in step with the walls.
+//! 5. **policy**: `policy` parses every statement and judges it on its
+//!    syntax tree; its visitor fails closed (what it cannot parse, and every
+//!    statement kind outside the allowlist, is blocked).
+//! 6. **diff**: `diff` holds the [`ChangeSet`] and how each row is typed
+//!    and checked: against its contract, the tenant, and what production
+//!    accepts for each column.
+//! 7. **review**: `render` holds the [`Review`] and its [`Verdict`], shown
+//!    as text or JSON.
+//! 8. **approve**: `approve` holds the approvers (a terminal, a channel,
+//!    production's approvals table, deny-all).
+//! 9. **sync**: `sync` is the commit orchestrator. Its gates run in a fixed
+//!    order (the changeset is the one reviewed; tenant; contract; policy and
+//!    approval; no cascade beyond the changeset), each stopping everything
+//!    before production is touched, then one transaction; keep the order.
+//!    `rollback` writes through the same path.
+//! 10. **audit**: `audit` records every statement, diff, commit and
+//!     rollback to its sinks; production's audit table is written in the
+//!     commit's own transaction.
+//!
+//! Kept as they are, across the stages:
+//! - the derive pipeline (`safemodel-derive`): parse, check, expand, every
+//!   error collected and spanned at what the user must edit, on par with
+//!   serde_derive and thiserror;
+//! - the error hygiene of [`DatabaseCause`]: it prints only the kind,
+//!   constraint and SQLSTATE and ends the `source()` chain, so production's
+//!   messages, which may quote another tenant's row, never reach a log;
+//! - the CLI's `Io` and `run(args, io) -> Exit`: every command runs in a
+//!   test as it runs in a terminal, its output and exit code asserted.
 
 pub mod approve;
 pub mod audit;
@@ -20,13 +67,20 @@ mod sandbox;
 mod sandbox_decimal;
 mod sandbox_json;
 pub mod schema;
+mod scope;
 mod shadow;
 mod sync;
 mod textsql;
 pub mod types;
 mod value;
 
+pub use approve::ApprovalDecision;
+pub use diff::{ChangeSet, Counts, Key, Op, RowChange};
 pub use error::{Conflict, ConflictKind, DatabaseCause, Error, Refusal, Result, SchemaProblem};
+pub use policy::{Decision, Policy};
+pub use prod::Production;
+pub use render::{Review, Verdict};
 pub use sandbox::{Cut, Limits, QueryResult, StatementResult};
 pub use shadow::{CloneStats, OpenOptions, ShadowDb};
 pub use sync::{Approval, CommitOptions, CommitReport, GeneratedKey, OnConflict};
+pub use types::{ColumnKind, Dialect};

@@ -1,4 +1,6 @@
-//! The row-level difference between what was cloned and what the sandbox holds now.
+//! The row-level difference between what was cloned and what the sandbox holds now:
+//! the types ([`ChangeSet`], [`RowChange`], [`Key`], [`Op`]) here, and how each row
+//! is typed and checked in `compute`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,6 +8,10 @@ use std::sync::Arc;
 
 use safemodel::{Row, Value, Violation};
 use serde::Serialize;
+
+mod compute;
+
+pub(crate) use compute::{RowChecks, check_new_row};
 
 /// What happened to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
