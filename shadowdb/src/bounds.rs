@@ -833,6 +833,32 @@ mod tests {
                 "{tail}: {err}"
             );
         }
+        // `null`, `true` or `false` with a size: SQLite renders them as one
+        // byte and reads the size bytes as the next elements, here arrays
+        // 200,000 deep that a count skipping by the size never saw; the
+        // process aborted with a stack overflow in json().
+        for kind in ["C0", "C1", "C2"] {
+            let hidden = format!(
+                "WITH h(b) AS (SELECT unhex('EB' || printf('%08x', 2*200000 + 200) || \
+                 replace(printf('%.*c', 200000, 'x'), 'x', '{kind}BB') || \
+                 replace(printf('%.*c', 200, 'x'), 'x', '00'))) "
+            );
+            for tail in [
+                "SELECT length(json(b)) FROM h",
+                "SELECT length(json_pretty(b)) FROM h",
+                "SELECT json_extract(b, '$[1]') FROM h",
+                "SELECT json_group_array(b) FROM h",
+            ] {
+                let err = one(&sb, &format!("{hidden} {tail}")).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Refused(Refusal::JsonTooDeep { limit: 1000, .. })
+                    ),
+                    "{kind} {tail}: {err}"
+                );
+            }
+        }
         for table in ["json_each", "json_tree"] {
             let err = one(&sb, &format!("SELECT value FROM {table}('[1]')")).unwrap_err();
             assert_eq!(

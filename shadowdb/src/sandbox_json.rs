@@ -29,7 +29,9 @@ use crate::sandbox::Limits;
 /// SQLite's own bound on the nesting of JSON text (`JSON_MAX_DEPTH`).
 pub(crate) const MAX_DEPTH: usize = 1000;
 
-/// JSONB element types of the two containers.
+/// JSONB element types: `false` (the last of `null`, `true`, `false`), and
+/// the two containers.
+const JSONB_FALSE: u8 = 2;
 const JSONB_ARRAY: u8 = 11;
 const JSONB_OBJECT: u8 = 12;
 
@@ -71,6 +73,15 @@ pub(crate) fn jsonb_depth(b: &[u8]) -> usize {
         let Some((kind, len, size)) = header(b, i) else {
             break;
         };
+        if kind <= JSONB_FALSE && len + size != 1 {
+            // SQLite renders `null`, `true` and `false` as one byte, size or
+            // no size, but skips them by their size when it searches: with a
+            // size, a blob is read as two different streams of elements, and
+            // nesting hidden in what this count skips (arrays that overran
+            // no stack here) overflowed the stack in `json()`. SQLite's full
+            // check refuses such a blob as malformed; so does this one.
+            return MAX_DEPTH + 1;
+        }
         if kind == JSONB_ARRAY || kind == JSONB_OBJECT {
             ends.push(i.saturating_add(len).saturating_add(size));
             deepest = deepest.max(ends.len());
