@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::ToSql;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::limits::Limit;
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, ffi};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, ffi};
 use safemodel::Value;
 
 use crate::error::Refusal;
@@ -188,6 +189,62 @@ struct Guarded {
     /// is checked first (see [`crate::sandbox_json`]), and its arguments'
     /// and result's JSON subtype are carried across the private connection.
     json: bool,
+    /// The JSON paths among the arguments: SQLite looks each one up in the
+    /// whole document, and an edit path builds what it does not find.
+    paths: Paths,
+}
+
+/// Where the path arguments of a JSON function are.
+#[derive(Clone, Copy, PartialEq)]
+enum Paths {
+    /// None, or a single one (a call of linear cost).
+    One,
+    /// Every argument after the first (`json_extract`, `json_remove`).
+    Each,
+    /// Every other argument after the first, each followed by its value
+    /// (`json_set`, `json_insert`, `json_replace`): these also create what
+    /// the path names, one level per step, by recursion.
+    Edits,
+}
+
+impl Paths {
+    /// How many paths a call of `n` arguments names.
+    fn count(self, n: usize) -> u64 {
+        let n = u64::try_from(n.saturating_sub(1)).unwrap_or(u64::MAX);
+        match self {
+            Paths::One => 1,
+            Paths::Each => n,
+            Paths::Edits => n.div_ceil(2),
+        }
+    }
+}
+
+/// Steps of a JSON path as SQLite walks it: a `.label` (quoted or not)
+/// or a `[index]` each. Counted over every byte, past a NUL too (SQLite
+/// stops there): never fewer than SQLite takes.
+pub(crate) fn path_steps(path: &[u8]) -> usize {
+    let mut steps = 0usize;
+    let mut i = 0;
+    while let Some(&c) = path.get(i) {
+        i += 1;
+        match c {
+            b'.' => {
+                steps += 1;
+                if path.get(i) == Some(&b'"') {
+                    i += 1;
+                    while let Some(&q) = path.get(i) {
+                        i += if q == b'\\' { 2 } else { 1 };
+                        if q == b'"' {
+                            break;
+                        }
+                    }
+                }
+            }
+            b'[' => steps += 1,
+            _ => {}
+        }
+    }
+    steps
 }
 
 const fn g(name: &'static str, n_arg: i32) -> Guarded {
@@ -197,6 +254,7 @@ const fn g(name: &'static str, n_arg: i32) -> Guarded {
         work: Some((0, 1)),
         unit: 1,
         json: false,
+        paths: Paths::One,
     }
 }
 
@@ -208,6 +266,16 @@ const fn j(name: &'static str, n_arg: i32) -> Guarded {
         work: None,
         unit: 1,
         json: true,
+        paths: Paths::One,
+    }
+}
+
+/// A JSON function that looks up each of its paths (`edits`: and builds
+/// what they name) in the whole document.
+const fn jp(name: &'static str, edits: bool) -> Guarded {
+    Guarded {
+        paths: if edits { Paths::Edits } else { Paths::Each },
+        ..j(name, -1)
     }
 }
 
@@ -245,23 +313,23 @@ const GUARDED: &[Guarded] = &[
     j("json_array_length", 1),
     j("json_array_length", 2),
     j("json_error_position", 1),
-    j("json_extract", -1),
-    j("jsonb_extract", -1),
+    jp("json_extract", false),
+    jp("jsonb_extract", false),
     j("->", 2),
     j("->>", 2),
-    j("json_insert", -1),
-    j("jsonb_insert", -1),
+    jp("json_insert", true),
+    jp("jsonb_insert", true),
     j("json_object", -1),
     j("jsonb_object", -1),
     j("json_pretty", 1),
     j("json_pretty", 2),
     j("json_quote", 1),
-    j("json_remove", -1),
-    j("jsonb_remove", -1),
-    j("json_replace", -1),
-    j("jsonb_replace", -1),
-    j("json_set", -1),
-    j("jsonb_set", -1),
+    jp("json_remove", false),
+    jp("jsonb_remove", false),
+    jp("json_replace", true),
+    jp("jsonb_replace", true),
+    jp("json_set", true),
+    jp("jsonb_set", true),
     j("json_type", 1),
     j("json_type", 2),
     j("json_valid", 1),
@@ -285,9 +353,45 @@ pub(crate) fn refused(why: &Refusal) -> rusqlite::Error {
     )
 }
 
+/// A value handed back by SQLite's own function: text as SQLite's bytes,
+/// UTF-8 or not (SQLite does not check, and a guard must not repair), so
+/// that the result is SQLite's, byte for byte.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Out {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Out {
+    fn of(v: ValueRef<'_>) -> Out {
+        match v {
+            ValueRef::Null => Out::Null,
+            ValueRef::Integer(i) => Out::Integer(i),
+            ValueRef::Real(x) => Out::Real(x),
+            ValueRef::Text(t) => Out::Text(t.to_vec()),
+            ValueRef::Blob(b) => Out::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl ToSql for Out {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Out::Null => ValueRef::Null,
+            Out::Integer(i) => ValueRef::Integer(*i),
+            Out::Real(x) => ValueRef::Real(*x),
+            Out::Text(t) => ValueRef::Text(t),
+            Out::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
 /// What the capture function on the private connection saw: the value of
-/// its argument (text as SQLite's bytes) and that value's subtype.
-type Captured = Arc<Mutex<Option<(SqlValue, Option<Vec<u8>>, u32)>>>;
+/// its argument and that value's subtype.
+type Captured = Arc<Mutex<Option<(Out, u32)>>>;
 
 /// A private in-memory connection that runs SQLite's own functions for the
 /// guards, so that a guarded call's result is SQLite's, byte for byte.
@@ -315,7 +419,7 @@ impl Delegate {
             "shadowdb_j",
             1,
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_RESULT_SUBTYPE,
-            |ctx: &Context<'_>| Ok((ctx.get_arg(0), Some(JSON_SUBTYPE))),
+            |ctx: &Context<'_>| Ok((Out::of(ctx.get_raw(0)), Some(JSON_SUBTYPE))),
         )?;
         let captured: Captured = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&captured);
@@ -324,17 +428,11 @@ impl Delegate {
             1,
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_SUBTYPE,
             move |ctx: &Context<'_>| {
-                let (value, text) = match ctx.get_raw(0) {
-                    ValueRef::Null => (SqlValue::Null, None),
-                    ValueRef::Integer(i) => (SqlValue::Integer(i), None),
-                    ValueRef::Real(x) => (SqlValue::Real(x), None),
-                    ValueRef::Text(t) => (SqlValue::Null, Some(t.to_vec())),
-                    ValueRef::Blob(b) => (SqlValue::Blob(b.to_vec()), None),
-                };
+                let value = Out::of(ctx.get_raw(0));
                 let subtype = ctx.get_subtype(0);
                 let mut slot = slot.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
-                *slot = Some((value, text, subtype));
-                Ok(SqlValue::Null)
+                *slot = Some((value, subtype));
+                Ok(Out::Null)
             },
         )?;
         Ok(Delegate {
@@ -345,14 +443,8 @@ impl Delegate {
 
     /// Runs `SELECT shadowdb_capture(<call>)`, `call` naming the arguments
     /// `?1`, `?2`, ..., and gives back the result and its subtype (0 for
-    /// none). Text that is not UTF-8 is refused, not repaired: the result
-    /// must be SQLite's, byte for byte.
-    pub(crate) fn call(
-        &self,
-        name: &str,
-        call: &str,
-        args: &[ValueRef<'_>],
-    ) -> rusqlite::Result<(SqlValue, u32)> {
+    /// none), text as SQLite's bytes.
+    pub(crate) fn call(&self, call: &str, args: &[ValueRef<'_>]) -> rusqlite::Result<(Out, u32)> {
         let conn = self
             .conn
             .lock()
@@ -362,25 +454,30 @@ impl Delegate {
             stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(*arg))?;
         }
         let mut rows = stmt.raw_query();
-        rows.next()?;
+        rows.next().map_err(|e| match e.sqlite_error_code() {
+            // Past the value or the memory limit: only the code, for
+            // SQLite's message; with a message of ours `sqlite3_result_error`
+            // would turn the code into SQLITE_ERROR, and the sandbox would
+            // not know the error for its limit.
+            Some(code @ (ErrorCode::TooBig | ErrorCode::OutOfMemory)) => {
+                rusqlite::Error::SqliteFailure(
+                    ffi::Error::new(if code == ErrorCode::TooBig {
+                        ffi::SQLITE_TOOBIG
+                    } else {
+                        ffi::SQLITE_NOMEM
+                    }),
+                    None,
+                )
+            }
+            _ => e,
+        })?;
         drop(rows);
         let captured = self
             .captured
             .lock()
             .map_err(|_| rusqlite::Error::InvalidQuery)?
             .take();
-        match captured {
-            None => Ok((SqlValue::Null, 0)),
-            Some((_, Some(text), subtype)) => String::from_utf8(text)
-                .map(|t| (SqlValue::Text(t), subtype))
-                .map_err(|_| {
-                    rusqlite::Error::SqliteFailure(
-                        ffi::Error::new(ffi::SQLITE_MISMATCH),
-                        Some(format!("{name}() returned text that is not UTF-8")),
-                    )
-                }),
-            Some((value, None, subtype)) => Ok((value, subtype)),
-        }
+        Ok(captured.unwrap_or((Out::Null, 0)))
     }
 }
 
@@ -419,6 +516,7 @@ pub(crate) fn guard_functions(
             work,
             unit,
             json,
+            paths,
         } = guarded;
         let mut flags = FunctionFlags::SQLITE_UTF8
             | FunctionFlags::SQLITE_DETERMINISTIC
@@ -450,6 +548,34 @@ pub(crate) fn guard_functions(
                     function: name.to_owned(),
                     limit: max_work,
                 })
+            } else if paths.count(ctx.len()) > 1
+                && (0..ctx.len())
+                    .fold(0u64, |n, i| n.saturating_add(len(i)))
+                    .saturating_mul(paths.count(ctx.len()))
+                    > max_work
+            {
+                // Each path is looked up in the whole document (and an
+                // edit moves the rest of it): the work is the document's
+                // size times the number of paths, in one call.
+                Some(Refusal::TooMuchWork {
+                    function: name.to_owned(),
+                    limit: max_work,
+                })
+            } else if paths == Paths::Edits
+                && (1..ctx.len()).step_by(2).any(|i| match ctx.get_raw(i) {
+                    ValueRef::Text(p) | ValueRef::Blob(p) => {
+                        path_steps(p) > crate::sandbox_json::MAX_DEPTH
+                    }
+                    _ => false,
+                })
+            {
+                // SQLite builds what an edit path names and does not find
+                // by recursion, one level per step, with no limit: a path
+                // of 30,000 steps overflowed the stack.
+                Some(Refusal::JsonTooDeep {
+                    function: name.to_owned(),
+                    limit: crate::sandbox_json::MAX_DEPTH,
+                })
             } else if json {
                 crate::sandbox_json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)))
             } else {
@@ -461,9 +587,9 @@ pub(crate) fn guard_functions(
                 return Err(err);
             }
             let args: Vec<ValueRef<'_>> = (0..ctx.len()).map(|i| ctx.get_raw(i)).collect();
-            let (out, subtype) = delegate.call(name, &call_sql(name, ctx, json), &args)?;
+            let (out, subtype) = delegate.call(&call_sql(name, ctx, json), &args)?;
             let subtype = (subtype != 0).then_some(subtype);
-            Ok((ToSqlOutput::Owned(out), subtype))
+            Ok((out, subtype))
         })?;
     }
     crate::sandbox_json::guard_aggregates(conn, &delegate, limits, refuse)
@@ -478,6 +604,8 @@ mod tests {
     )]
 
     use std::time::Instant;
+
+    use rusqlite::types::Value as SqlValue;
 
     use super::*;
     use crate::error::{Error, Result};
@@ -613,6 +741,24 @@ mod tests {
             "WITH v(i, x) AS (VALUES (1, 'a'), (2, 'b'), (3, 'c')) \
              SELECT i, json_group_object(x, i) OVER (ORDER BY i ROWS 1 PRECEDING) FROM v ORDER BY i",
             "WITH v(g, x) AS (VALUES (1, 'a'), (2, 'b'), (1, 'c')) SELECT g, json_group_array(x) FROM v GROUP BY g ORDER BY g",
+            // No row: SQLite's aggregate gives the text `[]` or `{}`, for
+            // the JSONB forms too, and so does a window's empty frame.
+            "SELECT typeof(jsonb_group_array(x)), hex(jsonb_group_array(x)), hex(jsonb_group_object('k', x)) FROM (SELECT 1 AS x WHERE 0)",
+            "WITH v(i) AS (VALUES (1), (2), (3)) SELECT i, hex(jsonb_group_array(i) OVER w), typeof(jsonb_group_object('k', i) OVER w) \
+             FROM v WINDOW w AS (ORDER BY i ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING) ORDER BY i",
+            // Text that is not UTF-8 goes through as SQLite's bytes.
+            "SELECT hex(json_quote(CAST(X'FF' AS TEXT))), hex(json_array(CAST(X'C3' AS TEXT))), \
+             hex(json_extract('[\"' || CAST(X'FF41' AS TEXT) || '\"]', '$[0]')), hex('[\"' || CAST(X'FF' AS TEXT) || '\"]' ->> 0)",
+            "SELECT hex(json_group_array(CAST(X'FF' AS TEXT))), hex(json_group_object(CAST(X'FE' AS TEXT), CAST(X'FF' AS TEXT)))",
+            // A JSONB string of type TEXT is rendered without escapes: a
+            // crafted one puts a comma into the aggregate's text, and the
+            // window's inverse cuts there, as SQLite's does.
+            "WITH v(i, x) AS (VALUES (1, X'B761616161222C2262626262'), (2, 2), (3, 3)) \
+             SELECT i, hex(json_group_array(x) OVER w), hex(jsonb_group_array(x) OVER w) FROM v \
+             WINDOW w AS (ORDER BY i ROWS 1 PRECEDING) ORDER BY i",
+            // Members 1,000 deep: SQLite's JSONB aggregate converts a text
+            // deeper than its parser reads, and returns what it got to.
+            "SELECT hex(jsonb_group_array(json(printf('%.*c', 1000, '[') || printf('%.*c', 1000, ']'))))",
         ];
         for q in queries {
             let mut stmt = plain.prepare(q).unwrap();
@@ -687,6 +833,32 @@ mod tests {
                 "{tail}: {err}"
             );
         }
+        // `null`, `true` or `false` with a size: SQLite renders them as one
+        // byte and reads the size bytes as the next elements, here arrays
+        // 200,000 deep that a count skipping by the size never saw; the
+        // process aborted with a stack overflow in json().
+        for kind in ["C0", "C1", "C2"] {
+            let hidden = format!(
+                "WITH h(b) AS (SELECT unhex('EB' || printf('%08x', 2*200000 + 200) || \
+                 replace(printf('%.*c', 200000, 'x'), 'x', '{kind}BB') || \
+                 replace(printf('%.*c', 200, 'x'), 'x', '00'))) "
+            );
+            for tail in [
+                "SELECT length(json(b)) FROM h",
+                "SELECT length(json_pretty(b)) FROM h",
+                "SELECT json_extract(b, '$[1]') FROM h",
+                "SELECT json_group_array(b) FROM h",
+            ] {
+                let err = one(&sb, &format!("{hidden} {tail}")).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Refused(Refusal::JsonTooDeep { limit: 1000, .. })
+                    ),
+                    "{kind} {tail}: {err}"
+                );
+            }
+        }
         for table in ["json_each", "json_tree"] {
             let err = one(&sb, &format!("SELECT value FROM {table}('[1]')")).unwrap_err();
             assert_eq!(
@@ -698,7 +870,156 @@ mod tests {
         }
     }
 
-    /// The observed statements that ran for tens of seconds inside one call,
+    /// An edit path builds what it names and does not find, by recursion,
+    /// one level per step: `json_set` with a path of 30,000 steps
+    /// overflowed the stack and aborted the process. A path of more than
+    /// 1,000 steps is refused in every edit function, and one of 1,000 works.
+    #[test]
+    fn long_edit_paths_are_refused_before_sqlite_recurses() {
+        let sb = sandbox(Limits::default());
+        let path = |steps: usize, step: &str| {
+            format!("'$' || replace(printf('%.*c', {steps}, 'x'), 'x', '{step}')")
+        };
+        for function in [
+            "json_set",
+            "jsonb_set",
+            "json_insert",
+            "jsonb_insert",
+            "json_replace",
+            "jsonb_replace",
+        ] {
+            for step in [".a", "[0]", ".\"a.b[\""] {
+                let sql = format!(
+                    "SELECT length({function}('[]', '$[0]', 1, {}, 1))",
+                    path(200_000, step)
+                );
+                let err = one(&sb, &sql).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        Error::Refused(Refusal::JsonTooDeep { limit: 1000, .. })
+                    ),
+                    "{sql}: {err}"
+                );
+            }
+        }
+        let at_limit = one(
+            &sb,
+            &format!("SELECT length(json_set('{{}}', {}, 1))", path(1000, ".a")),
+        )
+        .unwrap();
+        assert_eq!(at_limit, vec![Value::Int(1000 * 6 + 1)]);
+        assert_eq!(path_steps(b"$.a[0].\"x.y[z\\\"\"[#-1]"), 4);
+        assert_eq!(path_steps(b"$"), 0);
+    }
+
+    /// `json_extract` and the edit functions look each path up in the whole
+    /// document: 999 paths over an array of 4 million members ran 74 s in
+    /// one call, past the statement's limit. Their work is the arguments'
+    /// size times the number of paths.
+    #[test]
+    fn many_paths_over_a_large_document_are_refused_at_once() {
+        let sb = sandbox(Limits::default());
+        let doc = "WITH d(j) AS (SELECT '[' || replace(printf('%.*c', 4000000, 'x'), 'x', '1,') || '1]') ";
+        for call in [
+            format!("json_extract(j{})", ", '$[#-1]'".repeat(999)),
+            format!("jsonb_extract(j{})", ", '$[#-1]'".repeat(999)),
+            format!("json_remove(j{})", ", '$[#-1]'".repeat(999)),
+            format!("json_set(j{})", ", '$[#-1]', 2".repeat(499)),
+            format!("jsonb_replace(j{})", ", '$[#-1]', 2".repeat(499)),
+            format!("json_insert(j{})", ", '$[#]', 2".repeat(499)),
+        ] {
+            let started = Instant::now();
+            let err = one(&sb, &format!("{doc} SELECT length({call}) FROM d")).unwrap_err();
+            assert!(
+                matches!(err, Error::Refused(Refusal::TooMuchWork { .. })),
+                "{}: {err}",
+                &call[..20]
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{}",
+                &call[..20]
+            );
+        }
+        // One path over the same document, or a few over a small one, run.
+        assert_eq!(
+            one(
+                &sb,
+                &format!("{doc} SELECT json_extract(j, '$[#-1]') FROM d")
+            )
+            .unwrap(),
+            vec![Value::Int(1)]
+        );
+        assert_eq!(
+            one(
+                &sb,
+                "SELECT json_extract('{\"a\":1,\"b\":2}', '$.a', '$.b', '$.c')"
+            )
+            .unwrap(),
+            vec![Value::Text("[1,2,null]".into())]
+        );
+    }
+
+    /// A JSON function past the value limit on the private connection is
+    /// refused for that limit (exit 3), as the same call of SQLite's would
+    /// be: the guard kept SQLite's message but lost its code, and the
+    /// sandbox reported a failed statement.
+    #[test]
+    fn json_calls_past_the_value_limit_are_refused_for_it() {
+        let sb = sandbox(Limits::default());
+        for sql in [
+            "SELECT length(json_array(printf('%.*c', 9000000, 'a'), printf('%.*c', 9000000, 'a')))",
+            "SELECT length(json_set('[]', '$[0]', printf('%.*c', 9000000, 'a'), '$[1]', printf('%.*c', 9000000, 'a')))",
+        ] {
+            let err = one(&sb, sql).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Refused(Refusal::ValueTooLarge { limit: 16777216 })
+                ),
+                "{sql}: {err:?}"
+            );
+        }
+    }
+
+    /// The JSON aggregates keep their text in Rust's memory, outside
+    /// SQLite's heap limit: 400 of them in one statement, 15 MB each, took
+    /// the process past 2 GiB and aborted it. All of a sandbox's JSON
+    /// aggregates together hold at most `max_value_bytes`.
+    #[test]
+    fn json_aggregates_together_hold_at_most_the_value_limit() {
+        let sb = sandbox(Limits {
+            max_value_bytes: 1 << 20,
+            ..Limits::default()
+        });
+        let columns = |n: usize| {
+            (0..n)
+                .map(|i| format!("length(json_group_array(json('\"{i}' || printf('%.*c', 1000, 'a') || '\"')))"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = |n: usize, rows: usize| {
+            format!(
+                "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r WHERE i<{rows}) SELECT {} FROM r",
+                columns(n)
+            )
+        };
+        // One of 900 KB fits; forty of them do not, together.
+        assert_eq!(one(&sb, &sql(1, 900)).unwrap().len(), 1);
+        let err = one(&sb, &sql(40, 900)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Refused(Refusal::ValueTooLarge { limit: 1048576 })
+            ),
+            "{err}"
+        );
+        // What they held is given back: the sandbox stays usable.
+        assert_eq!(one(&sb, &sql(2, 400)).unwrap().len(), 2);
+        assert_eq!(one(&sb, &sql(1, 900)).unwrap().len(), 1);
+    }
+
     /// where the progress handler never runs, now end at once.
     #[test]
     fn calls_past_the_work_limit_are_refused_at_once() {
