@@ -2,11 +2,9 @@
 
 pub mod approve;
 pub mod audit;
-mod bounds;
 pub mod cli;
 pub mod diff;
 mod error;
-mod heap;
 pub mod limits;
 pub mod policy;
 pub mod prod;
@@ -14,7 +12,6 @@ mod remap;
 pub mod render;
 pub mod rollback;
 mod sandbox;
-mod sandbox_decimal;
 pub mod schema;
 mod shadow;
 mod sync;
