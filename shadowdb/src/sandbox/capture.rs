@@ -169,46 +169,13 @@ impl Sandbox {
         captured: Option<&str>,
         sink: &mut dyn FnMut(RawChange) -> Result<()>,
     ) -> Result<()> {
-        let n = t.columns.len();
-        let cur = q(&t.name);
-        let key_cols: Vec<String> = t
-            .key
-            .iter()
-            .filter_map(|&k| t.columns.get(k))
-            .map(|c| q(&c.name))
-            .collect();
-        let on = key_cols
-            .iter()
-            .map(|k| format!("b.{k} = c.{k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let same: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| format!("b.{0} IS c.{0}", q(&c.name)))
-            .collect();
-        let same = same.join(" AND ");
-        let cols = |alias: &str| -> String {
-            t.columns
-                .iter()
-                .map(|c| format!("{alias}.{}", q(&c.name)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let (b_cols, c_cols) = (cols("b"), cols("c"));
-        let first_key = key_cols.first().cloned().unwrap_or_default();
+        let sql = CompareSql::of(t);
         let names: Arc<[Box<str>]> = t
             .columns
             .iter()
             .filter(|c| !c.pii)
             .map(|c| Box::from(c.name.as_str()))
             .collect();
-        let read = |row: &rusqlite::Row<'_>, from: usize| -> Result<Vec<Value>> {
-            (from..from + n)
-                .map(|j| row.get_ref(j).map(raw_value))
-                .collect::<rusqlite::Result<_>>()
-                .map_err(|e| sandbox_err(&e))
-        };
         let mut push = |old, new| {
             sink(RawChange {
                 old,
@@ -216,43 +183,83 @@ impl Sandbox {
                 names: Arc::clone(&names),
             })
         };
-        if let Some(rid) = captured {
-            // Saved rows by key against the table (changed or gone), then
-            // the rows now at the rowids written whose key no saved row had
-            // (new). Rows at rowids never written are as cloned: a statement
-            // that moved a cloned row there wrote that rowid. Markers have
-            // NULL keys: they match no row by key.
-            let rid = q(rid);
-            let seen = format!("temp.{}", q(&seen_name(i)));
-            let nulls = vec!["NULL"; n].join(", ");
-            let sql = format!(
-                "SELECT {b_cols}, 0, c.{first_key} IS NULL, {c_cols} \
-                 FROM {seen} AS b LEFT JOIN {cur} AS c ON {on} \
-                 WHERE b.{first_key} IS NOT NULL AND (c.{first_key} IS NULL OR NOT ({same})) \
-                 UNION ALL SELECT {nulls}, 1, 0, {c_cols} \
-                 FROM {seen} AS s CROSS JOIN {cur} AS c ON c.{rid} = s.{rid} \
-                 WHERE NOT EXISTS (SELECT 1 FROM {seen} AS b WHERE {on})",
-            );
-            let mut stmt = self.conn.prepare(&sql).map_err(|e| sandbox_err(&e))?;
-            let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
-            while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
-                let absent = |j: usize| -> Result<bool> {
-                    row.get::<_, bool>(j).map_err(|e| sandbox_err(&e))
-                };
-                let old = if absent(n)? {
-                    None
-                } else {
-                    Some(read(row, 0)?)
-                };
-                let new = if absent(n + 1)? {
-                    None
-                } else {
-                    Some(read(row, n + 2)?)
-                };
-                push(old, new)?;
-            }
-            return Ok(());
+        match captured {
+            Some(rid) => self.compare_captured(i, &sql, rid, &mut push),
+            None => self.compare_copy(i, &sql, &mut push),
         }
+    }
+
+    /// [`Sandbox::compare`] where triggers keep the baseline.
+    fn compare_captured(
+        &self,
+        i: usize,
+        sql: &CompareSql,
+        rid: &str,
+        push: &mut dyn FnMut(Option<Vec<Value>>, Option<Vec<Value>>) -> Result<()>,
+    ) -> Result<()> {
+        let CompareSql {
+            n,
+            cur,
+            on,
+            same,
+            b_cols,
+            c_cols,
+            first_key,
+        } = sql;
+        let n = *n;
+        // Saved rows by key against the table (changed or gone), then
+        // the rows now at the rowids written whose key no saved row had
+        // (new). Rows at rowids never written are as cloned: a statement
+        // that moved a cloned row there wrote that rowid. Markers have
+        // NULL keys: they match no row by key.
+        let rid = q(rid);
+        let seen = format!("temp.{}", q(&seen_name(i)));
+        let nulls = vec!["NULL"; n].join(", ");
+        let sql = format!(
+            "SELECT {b_cols}, 0, c.{first_key} IS NULL, {c_cols} \
+             FROM {seen} AS b LEFT JOIN {cur} AS c ON {on} \
+             WHERE b.{first_key} IS NOT NULL AND (c.{first_key} IS NULL OR NOT ({same})) \
+             UNION ALL SELECT {nulls}, 1, 0, {c_cols} \
+             FROM {seen} AS s CROSS JOIN {cur} AS c ON c.{rid} = s.{rid} \
+             WHERE NOT EXISTS (SELECT 1 FROM {seen} AS b WHERE {on})",
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| sandbox_err(&e))?;
+        let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
+        while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
+            let absent =
+                |j: usize| -> Result<bool> { row.get::<_, bool>(j).map_err(|e| sandbox_err(&e)) };
+            let old = if absent(n)? {
+                None
+            } else {
+                Some(read_row(row, 0, n)?)
+            };
+            let new = if absent(n + 1)? {
+                None
+            } else {
+                Some(read_row(row, n + 2, n)?)
+            };
+            push(old, new)?;
+        }
+        Ok(())
+    }
+
+    /// [`Sandbox::compare`] against the full copy of the baseline.
+    fn compare_copy(
+        &self,
+        i: usize,
+        sql: &CompareSql,
+        push: &mut dyn FnMut(Option<Vec<Value>>, Option<Vec<Value>>) -> Result<()>,
+    ) -> Result<()> {
+        let CompareSql {
+            n,
+            cur,
+            on,
+            same,
+            b_cols,
+            c_cols,
+            first_key,
+        } = sql;
+        let n = *n;
         let base = q(&base_name(i));
         let changed_sql = format!(
             "SELECT {b_cols}, c.{first_key} IS NULL, {c_cols} FROM {base} b LEFT JOIN {cur} c ON {on} \
@@ -267,9 +274,13 @@ impl Sandbox {
             .map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
-            let old = read(row, 0)?;
+            let old = read_row(row, 0, n)?;
             let gone: bool = row.get(n).map_err(|e| sandbox_err(&e))?;
-            let new = if gone { None } else { Some(read(row, n + 1)?) };
+            let new = if gone {
+                None
+            } else {
+                Some(read_row(row, n + 1, n)?)
+            };
             push(Some(old), new)?;
         }
         let mut stmt = self
@@ -278,7 +289,7 @@ impl Sandbox {
             .map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
-            push(None, Some(read(row, 0)?))?;
+            push(None, Some(read_row(row, 0, n)?))?;
         }
         Ok(())
     }
@@ -308,4 +319,66 @@ impl Sandbox {
         }
         Ok(())
     }
+}
+
+/// The parts of the SQL comparing a table with its baseline: `b` is the
+/// baseline's row, `c` the current one.
+struct CompareSql {
+    /// Columns of the table.
+    n: usize,
+    /// The table's quoted name.
+    cur: String,
+    /// `b` and `c` have the same key.
+    on: String,
+    /// `b` and `c` hold the same values.
+    same: String,
+    b_cols: String,
+    c_cols: String,
+    /// The first key column (NULL where a side has no row).
+    first_key: String,
+}
+
+impl CompareSql {
+    fn of(t: &SandboxTable) -> CompareSql {
+        let key_cols: Vec<String> = t
+            .key
+            .iter()
+            .filter_map(|&k| t.columns.get(k))
+            .map(|c| q(&c.name))
+            .collect();
+        let on = key_cols
+            .iter()
+            .map(|k| format!("b.{k} = c.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let same: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("b.{0} IS c.{0}", q(&c.name)))
+            .collect();
+        let cols = |alias: &str| -> String {
+            t.columns
+                .iter()
+                .map(|c| format!("{alias}.{}", q(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        CompareSql {
+            n: t.columns.len(),
+            cur: q(&t.name),
+            on,
+            same: same.join(" AND "),
+            b_cols: cols("b"),
+            c_cols: cols("c"),
+            first_key: key_cols.first().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// The `n` raw values of `row` from column `from` on.
+fn read_row(row: &rusqlite::Row<'_>, from: usize, n: usize) -> Result<Vec<Value>> {
+    (from..from + n)
+        .map(|j| row.get_ref(j).map(raw_value))
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|e| sandbox_err(&e))
 }

@@ -324,6 +324,8 @@ impl Sandbox {
         Ok(())
     }
 
+    /// The `CREATE TABLE` of `t` under `name`; `with_fks`: with its UNIQUE and
+    /// FOREIGN KEY clauses (the agent's table, not a copy of its baseline).
     fn table_ddl(&self, t: &SandboxTable, name: &str, with_fks: bool) -> String {
         let mut defs = Vec::new();
         let rowid_key = t.generated_key.is_some() && t.key.len() == 1;
@@ -360,45 +362,52 @@ impl Sandbox {
             defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
         }
         if with_fks {
-            // SQLite refuses every write to a child whose foreign key names
-            // parent columns without a unique index ("foreign key
-            // mismatch"). Where they hold the parent's whole key
-            // (`(org, id)`), they are unique already: say so.
-            let key: Vec<&str> = t
-                .key
-                .iter()
-                .filter_map(|&i| t.columns.get(i))
-                .map(|c| c.name.as_str())
-                .collect();
-            let mut uniques: Vec<&Vec<String>> = Vec::new();
-            for fk in self.tables.iter().flat_map(|o| &o.foreign_keys) {
-                let pc = &fk.parent_columns;
-                if fk.parent == t.name
-                    && pc.len() > key.len()
-                    && key.iter().all(|k| pc.iter().any(|p| p == k))
-                    && !uniques.contains(&pc)
-                {
-                    uniques.push(pc);
-                }
-            }
-            for pc in uniques {
-                let cols: Vec<String> = pc.iter().map(|c| q(c)).collect();
-                defs.push(format!("UNIQUE ({})", cols.join(", ")));
-            }
-            for fk in &t.foreign_keys {
-                let cols: Vec<String> = fk.columns.iter().map(|c| q(c)).collect();
-                let pcols: Vec<String> = fk.parent_columns.iter().map(|c| q(c)).collect();
-                defs.push(format!(
-                    "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
-                    cols.join(", "),
-                    q(&fk.parent),
-                    pcols.join(", "),
-                    fk.on_delete,
-                    fk.on_update
-                ));
-            }
+            defs.extend(self.constraint_defs(t));
         }
         format!("CREATE TABLE {} ({}) STRICT", q(name), defs.join(", "))
+    }
+
+    /// The UNIQUE and FOREIGN KEY clauses of `t`'s definition.
+    fn constraint_defs(&self, t: &SandboxTable) -> Vec<String> {
+        let mut defs = Vec::new();
+        // SQLite refuses every write to a child whose foreign key names
+        // parent columns without a unique index ("foreign key
+        // mismatch"). Where they hold the parent's whole key
+        // (`(org, id)`), they are unique already: say so.
+        let key: Vec<&str> = t
+            .key
+            .iter()
+            .filter_map(|&i| t.columns.get(i))
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut uniques: Vec<&Vec<String>> = Vec::new();
+        for fk in self.tables.iter().flat_map(|o| &o.foreign_keys) {
+            let pc = &fk.parent_columns;
+            if fk.parent == t.name
+                && pc.len() > key.len()
+                && key.iter().all(|k| pc.iter().any(|p| p == k))
+                && !uniques.contains(&pc)
+            {
+                uniques.push(pc);
+            }
+        }
+        for pc in uniques {
+            let cols: Vec<String> = pc.iter().map(|c| q(c)).collect();
+            defs.push(format!("UNIQUE ({})", cols.join(", ")));
+        }
+        for fk in &t.foreign_keys {
+            let cols: Vec<String> = fk.columns.iter().map(|c| q(c)).collect();
+            let pcols: Vec<String> = fk.parent_columns.iter().map(|c| q(c)).collect();
+            defs.push(format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                cols.join(", "),
+                q(&fk.parent),
+                pcols.join(", "),
+                fk.on_delete,
+                fk.on_update
+            ));
+        }
+        defs
     }
 
     /// Whether table `i`'s baseline is a full copy: where triggers cannot

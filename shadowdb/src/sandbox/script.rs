@@ -10,6 +10,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, ErrorCode};
 use safemodel::Value;
 
+use super::bounds::ResultBudget;
 use super::capture::{base_name, rowid_name, seen_name};
 use super::walls::{COMPUTED_MARK, Internal};
 use super::{QueryResult, Sandbox, StatementResult, q, sandbox_err, to_sandbox};
@@ -68,6 +69,21 @@ impl Drop for CountHook<'_> {
             .0
             .update_hook(None::<fn(rusqlite::hooks::Action, &str, &str, i64)>);
     }
+}
+
+/// A statement that writes a scoped table, watched while it runs: what it
+/// did to its table becomes a [`WriteEffect`].
+struct Watch<'c> {
+    op: Op,
+    /// The table it writes (index).
+    table: usize,
+    /// Rows of the table before the statement.
+    before: u64,
+    /// For an UPDATE or DELETE, the rowids of the rows the session inserted.
+    fresh: Option<Arc<HashSet<i64>>>,
+    /// Cloned rows the statement changed, as `hook` counts them.
+    cloned_changed: Arc<AtomicU64>,
+    hook: Option<CountHook<'c>>,
 }
 
 /// SQLite's whitespace.
@@ -456,7 +472,7 @@ impl Sandbox {
         on_write: &mut dyn FnMut(usize, &WriteEffect) -> Result<()>,
     ) -> Result<Vec<StatementResult>> {
         let mut out = Vec::new();
-        let mut budget = super::bounds::ResultBudget::new(&self.limits);
+        let mut budget = ResultBudget::new(&self.limits);
         for (index, prepared) in script.into_iter().enumerate() {
             let Prepared {
                 mut stmt,
@@ -464,121 +480,161 @@ impl Sandbox {
                 write,
             } = prepared;
             let text = sql.get(text).unwrap_or_default();
-            // An INSERT changes rows already there only by REPLACE or an
-            // upsert's UPDATE, and UPDATE removes rows only by REPLACE: only
-            // then are rows counted after the statement too. (`replace` in a
-            // string or a name costs a count, nothing more.)
-            let watched = match write {
-                Some((Op::Insert, _, upsert)) if !upsert && !mentions(text, "replace") => None,
-                Some((op, i, _)) => Some((op, i, self.row_count(i)?)),
-                None => None,
-            };
-            // An UPDATE or DELETE is also measured against the rows that were
-            // cloned: a decoy row inserted first, for the statement to leave,
-            // does not make it less than every row.
-            let mut fresh = None;
-            let cloned_changed = Arc::new(AtomicU64::new(0));
-            let hook = match watched {
-                Some((op @ (Op::Update | Op::Delete), i, _)) if !mentions(text, "replace") => {
-                    fresh = self.fresh_rowids(i)?;
-                    match (&fresh, self.tables.get(i)) {
-                        (Some(set), Some(t)) => Some(CountHook::install(
-                            &self.conn,
-                            op,
-                            &t.name,
-                            Arc::clone(set),
-                            Arc::clone(&cloned_changed),
-                        )?),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
+            let watch = self.watch(write, text)?;
             self.arm();
-            if stmt.parameter_count() > 0 {
-                for (i, p) in params.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 1, to_sandbox(p))
-                        .map_err(|e| self.agent_error(&e))?;
-                }
-            }
-            let readonly = stmt.readonly();
-            if stmt.column_count() > 0 {
-                budget.start_statement();
-                let (columns, mut cut) = match budget.admit_columns(&stmt.column_names()) {
-                    Ok(columns) => (columns, None),
-                    Err(at) => (Vec::new(), Some(at)),
-                };
-                let width = columns.len();
-                let mut rows_out = Vec::new();
-                let mut rows = stmt.raw_query();
-                while cut.is_none()
-                    && let Some(row) = rows.next().map_err(|e| self.agent_error(&e))?
-                {
-                    match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
-                        Ok(values) => rows_out.push(values),
-                        Err(at) => {
-                            cut = Some(at);
-                            break;
-                        }
-                    }
-                }
-                // A write's RETURNING rows beyond the cut: the write is done
-                // already; step to its end so its count of changes is its own.
-                if cut.is_some() && !readonly {
-                    while rows.next().map_err(|e| self.agent_error(&e))?.is_some() {}
-                }
-                let changes = self.conn.changes();
-                out.push(StatementResult {
-                    rows_affected: if readonly { 0 } else { changes },
-                    rows: Some(QueryResult {
-                        columns,
-                        rows: rows_out,
-                        cut,
-                    }),
-                });
-            } else {
-                let n = stmt.raw_execute().map_err(|e| self.agent_error(&e))?;
-                out.push(StatementResult {
-                    rows_affected: u64::try_from(n).unwrap_or(0),
-                    rows: None,
-                });
-            }
+            out.push(self.execute(&mut stmt, params, &mut budget)?);
             self.disarm();
-            drop(hook);
-            let Some((op, i, before)) = watched else {
+            let Some(mut watch) = watch else {
                 continue;
             };
-            let changes = self.conn.changes();
-            let changed = match op {
-                Op::Delete => changes,
-                Op::Update if mentions(text, "replace") => {
-                    changes.saturating_add(before.saturating_sub(self.row_count(i)?))
-                }
-                Op::Update => changes,
-                Op::Insert => before
-                    .saturating_add(changes)
-                    .saturating_sub(self.row_count(i)?),
-            };
-            let effect = WriteEffect {
-                op,
-                table: self
-                    .tables
-                    .get(i)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
-                rows_before: before,
-                rows_cloned: fresh.as_ref().map_or(before, |f| {
-                    before.saturating_sub(u64::try_from(f.len()).unwrap_or(u64::MAX))
-                }),
-                rows_changed: changed.min(before),
-                rows_cloned_changed: if fresh.is_some() {
-                    cloned_changed.load(Ordering::Relaxed)
-                } else {
-                    changed.min(before)
-                },
-            };
+            drop(watch.hook.take());
+            let effect = self.effect(&watch, text)?;
             on_write(index, &effect)?;
         }
         Ok(out)
+    }
+
+    /// How statement `text`, which writes as `write` says, is watched while
+    /// it runs; `None` when what it does to its table needs no measure.
+    fn watch(&self, write: Option<(Op, usize, bool)>, text: &str) -> Result<Option<Watch<'_>>> {
+        // An INSERT changes rows already there only by REPLACE or an
+        // upsert's UPDATE, and UPDATE removes rows only by REPLACE: only
+        // then are rows counted after the statement too. (`replace` in a
+        // string or a name costs a count, nothing more.)
+        let (op, i) = match write {
+            Some((Op::Insert, _, upsert)) if !upsert && !mentions(text, "replace") => {
+                return Ok(None);
+            }
+            Some((op, i, _)) => (op, i),
+            None => return Ok(None),
+        };
+        let before = self.row_count(i)?;
+        // An UPDATE or DELETE is also measured against the rows that were
+        // cloned: a decoy row inserted first, for the statement to leave,
+        // does not make it less than every row.
+        let mut fresh = None;
+        let cloned_changed = Arc::new(AtomicU64::new(0));
+        let hook = match op {
+            Op::Update | Op::Delete if !mentions(text, "replace") => {
+                fresh = self.fresh_rowids(i)?;
+                match (&fresh, self.tables.get(i)) {
+                    (Some(set), Some(t)) => Some(CountHook::install(
+                        &self.conn,
+                        op,
+                        &t.name,
+                        Arc::clone(set),
+                        Arc::clone(&cloned_changed),
+                    )?),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Some(Watch {
+            op,
+            table: i,
+            before,
+            fresh,
+            cloned_changed,
+            hook,
+        }))
+    }
+
+    /// Runs one prepared statement (the walls armed), its rows admitted
+    /// within `budget`.
+    fn execute(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        params: &[Value],
+        budget: &mut ResultBudget,
+    ) -> Result<StatementResult> {
+        if stmt.parameter_count() > 0 {
+            for (i, p) in params.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, to_sandbox(p))
+                    .map_err(|e| self.agent_error(&e))?;
+            }
+        }
+        let readonly = stmt.readonly();
+        if stmt.column_count() == 0 {
+            let n = stmt.raw_execute().map_err(|e| self.agent_error(&e))?;
+            return Ok(StatementResult {
+                rows_affected: u64::try_from(n).unwrap_or(0),
+                rows: None,
+            });
+        }
+        budget.start_statement();
+        let (columns, mut cut) = match budget.admit_columns(&stmt.column_names()) {
+            Ok(columns) => (columns, None),
+            Err(at) => (Vec::new(), Some(at)),
+        };
+        let width = columns.len();
+        let mut rows_out = Vec::new();
+        let mut rows = stmt.raw_query();
+        while cut.is_none()
+            && let Some(row) = rows.next().map_err(|e| self.agent_error(&e))?
+        {
+            match budget.admit(row, width).map_err(|e| sandbox_err(&e))? {
+                Ok(values) => rows_out.push(values),
+                Err(at) => {
+                    cut = Some(at);
+                    break;
+                }
+            }
+        }
+        // A write's RETURNING rows beyond the cut: the write is done
+        // already; step to its end so its count of changes is its own.
+        if cut.is_some() && !readonly {
+            while rows.next().map_err(|e| self.agent_error(&e))?.is_some() {}
+        }
+        let changes = self.conn.changes();
+        Ok(StatementResult {
+            rows_affected: if readonly { 0 } else { changes },
+            rows: Some(QueryResult {
+                columns,
+                rows: rows_out,
+                cut,
+            }),
+        })
+    }
+
+    /// What the watched statement `text` that just ran did to its table.
+    fn effect(&self, watch: &Watch<'_>, text: &str) -> Result<WriteEffect> {
+        let Watch {
+            op,
+            table: i,
+            before,
+            ref fresh,
+            ref cloned_changed,
+            ..
+        } = *watch;
+        let changes = self.conn.changes();
+        let changed = match op {
+            Op::Delete => changes,
+            Op::Update if mentions(text, "replace") => {
+                changes.saturating_add(before.saturating_sub(self.row_count(i)?))
+            }
+            Op::Update => changes,
+            Op::Insert => before
+                .saturating_add(changes)
+                .saturating_sub(self.row_count(i)?),
+        };
+        Ok(WriteEffect {
+            op,
+            table: self
+                .tables
+                .get(i)
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            rows_before: before,
+            rows_cloned: fresh.as_ref().map_or(before, |f| {
+                before.saturating_sub(u64::try_from(f.len()).unwrap_or(u64::MAX))
+            }),
+            rows_changed: changed.min(before),
+            rows_cloned_changed: if fresh.is_some() {
+                cloned_changed.load(Ordering::Relaxed)
+            } else {
+                changed.min(before)
+            },
+        })
     }
 }
