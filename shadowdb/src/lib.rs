@@ -8,6 +8,7 @@ mod error;
 pub mod limits;
 pub mod policy;
 pub mod prod;
+mod reflect;
 mod remap;
 pub mod render;
 pub mod rollback;

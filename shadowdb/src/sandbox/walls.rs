@@ -123,53 +123,16 @@ impl Walls {
         if ctx.accessor.is_none() {
             self.note_write(ctx);
         }
-        let lower = |s: &str| s.to_ascii_lowercase();
         match ctx.action {
             AuthAction::Select | AuthAction::Recursive => Authorization::Allow,
-            AuthAction::Read { table_name, .. } => {
-                let name = lower(table_name);
-                let allowed = match ctx.database_name {
-                    Some("main") => {
-                        self.scoped.contains(&name) || TABLE_FUNCTIONS.contains(&name.as_str())
-                    }
-                    // SQLite names no database for the source of `count(*)`,
-                    // which may be a CTE or a subquery (whose own reads are
-                    // authorized one by one): anything but a real table
-                    // outside the scope.
-                    None => {
-                        self.scoped.contains(&name)
-                            || TABLE_FUNCTIONS.contains(&name.as_str())
-                            || !(name.starts_with("sqlite_")
-                                || name.starts_with("pragma_")
-                                || name.starts_with(BASE_PREFIX)
-                                || self.modules.contains(&name))
-                    }
-                    Some(_) => false,
-                };
-                if allowed {
-                    Authorization::Allow
-                } else {
-                    self.refuse(Refusal::OutsideScope(table_name.to_owned()))
-                }
-            }
+            AuthAction::Read { table_name, .. } => self.read_allowed(table_name, ctx.database_name),
             AuthAction::Insert { table_name } => self.write_allowed(table_name, None, "CREATE"),
             AuthAction::Delete { table_name } => self.write_allowed(table_name, None, "DROP"),
             AuthAction::Update {
                 table_name,
                 column_name,
             } => self.write_allowed(table_name, Some(column_name), "ALTER"),
-            AuthAction::Function { function_name } => {
-                let name = lower(function_name);
-                if FUNCTIONS.contains(&name.as_str())
-                    || super::decimal::FUNCTIONS.contains(&name.as_str())
-                {
-                    Authorization::Allow
-                } else if name == "load_extension" {
-                    self.refuse(Refusal::Extension)
-                } else {
-                    self.refuse(Refusal::Function(function_name.to_owned()))
-                }
-            }
+            AuthAction::Function { function_name } => self.call_allowed(function_name),
             AuthAction::Pragma { pragma_name, .. } => {
                 self.refuse(Refusal::Pragma(pragma_name.to_owned()))
             }
@@ -208,6 +171,45 @@ impl Walls {
             AuthAction::Reindex { .. } => self.refuse(Refusal::Other("REINDEX".into())),
             AuthAction::Analyze { .. } => self.refuse(Refusal::Other("ANALYZE".into())),
             _ => self.refuse(Refusal::Other("this operation".into())),
+        }
+    }
+
+    /// A read of `table` in `database` (SQLite's name for its schema).
+    fn read_allowed(&self, table: &str, database: Option<&str>) -> Authorization {
+        let name = table.to_ascii_lowercase();
+        let allowed = match database {
+            Some("main") => self.scoped.contains(&name) || TABLE_FUNCTIONS.contains(&name.as_str()),
+            // SQLite names no database for the source of `count(*)`,
+            // which may be a CTE or a subquery (whose own reads are
+            // authorized one by one): anything but a real table
+            // outside the scope.
+            None => {
+                self.scoped.contains(&name)
+                    || TABLE_FUNCTIONS.contains(&name.as_str())
+                    || !(name.starts_with("sqlite_")
+                        || name.starts_with("pragma_")
+                        || name.starts_with(BASE_PREFIX)
+                        || self.modules.contains(&name))
+            }
+            Some(_) => false,
+        };
+        if allowed {
+            Authorization::Allow
+        } else {
+            self.refuse(Refusal::OutsideScope(table.to_owned()))
+        }
+    }
+
+    /// A call of `function`: on the allowlist or refused.
+    fn call_allowed(&self, function: &str) -> Authorization {
+        let name = function.to_ascii_lowercase();
+        if FUNCTIONS.contains(&name.as_str()) || super::decimal::FUNCTIONS.contains(&name.as_str())
+        {
+            Authorization::Allow
+        } else if name == "load_extension" {
+            self.refuse(Refusal::Extension)
+        } else {
+            self.refuse(Refusal::Function(function.to_owned()))
         }
     }
 
