@@ -117,6 +117,35 @@ fn admin_url(kind: Kind) -> Option<String> {
     }
 }
 
+/// Creates database `name` by `create` on the server of `admin_url`; its
+/// URL and a pool on it.
+async fn server_database<DB: sqlx::Database>(
+    admin_url: &str,
+    name: &str,
+    create: String,
+) -> (String, sqlx::Pool<DB>)
+where
+    for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+{
+    let admin = sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await
+        .expect("connect to the admin URL");
+    admin
+        .execute(sqlx::AssertSqlSafe(create))
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let url = with_database(admin_url, name);
+    let pool = sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .expect("connect to test database");
+    (url, pool)
+}
+
 impl TestDb {
     /// A fresh database of `kind` for the test named `test`, or `None` (with
     /// a note on stderr) when the server's URL is not configured.
@@ -144,22 +173,8 @@ impl TestDb {
                 }
             }
             Kind::Postgres => {
-                let admin = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&admin_url)
-                    .await
-                    .expect("connect to PostgreSQL admin URL");
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .await
-                    .expect("create test database");
-                admin.close().await;
-                let url = with_database(&admin_url, &name);
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(4)
-                    .connect(&url)
-                    .await
-                    .expect("connect to test database");
+                let create = format!("CREATE DATABASE \"{name}\"");
+                let (url, pool) = server_database(&admin_url, &name, create).await;
                 TestDb {
                     kind,
                     url,
@@ -169,24 +184,10 @@ impl TestDb {
                 }
             }
             Kind::MySql => {
-                let admin = sqlx::mysql::MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&admin_url)
-                    .await
-                    .expect("connect to MySQL admin URL");
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    )))
-                    .await
-                    .expect("create test database");
-                admin.close().await;
-                let url = with_database(&admin_url, &name);
-                let pool = sqlx::mysql::MySqlPoolOptions::new()
-                    .max_connections(4)
-                    .connect(&url)
-                    .await
-                    .expect("connect to test database");
+                let create = format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                );
+                let (url, pool) = server_database(&admin_url, &name, create).await;
                 TestDb {
                     kind,
                     url,

@@ -169,7 +169,7 @@ impl Sandbox {
         captured: Option<&str>,
         sink: &mut dyn FnMut(RawChange) -> Result<()>,
     ) -> Result<()> {
-        let sql = CompareSql::of(t);
+        let n = t.columns.len();
         let names: Arc<[Box<str>]> = t
             .columns
             .iter()
@@ -183,47 +183,24 @@ impl Sandbox {
                 names: Arc::clone(&names),
             })
         };
-        match captured {
-            Some(rid) => self.compare_captured(i, &sql, rid, &mut push),
-            None => self.compare_copy(i, &sql, &mut push),
+        match CompareSql::of(t).queries(i, captured) {
+            Queries::Captured(sql) => self.compare_captured(&sql, n, &mut push),
+            Queries::Copy { changed, inserted } => {
+                self.compare_copy(&changed, &inserted, n, &mut push)
+            }
         }
     }
 
-    /// [`Sandbox::compare`] where triggers keep the baseline.
+    /// [`Sandbox::compare`] where triggers keep the baseline: `sql` reads
+    /// each change as the old row, two flags (old absent, new absent) and
+    /// the new row, `n` values each.
     fn compare_captured(
         &self,
-        i: usize,
-        sql: &CompareSql,
-        rid: &str,
+        sql: &str,
+        n: usize,
         push: &mut dyn FnMut(Option<Vec<Value>>, Option<Vec<Value>>) -> Result<()>,
     ) -> Result<()> {
-        let CompareSql {
-            n,
-            cur,
-            on,
-            same,
-            b_cols,
-            c_cols,
-            first_key,
-        } = sql;
-        let n = *n;
-        // Saved rows by key against the table (changed or gone), then
-        // the rows now at the rowids written whose key no saved row had
-        // (new). Rows at rowids never written are as cloned: a statement
-        // that moved a cloned row there wrote that rowid. Markers have
-        // NULL keys: they match no row by key.
-        let rid = q(rid);
-        let seen = format!("temp.{}", q(&seen_name(i)));
-        let nulls = vec!["NULL"; n].join(", ");
-        let sql = format!(
-            "SELECT {b_cols}, 0, c.{first_key} IS NULL, {c_cols} \
-             FROM {seen} AS b LEFT JOIN {cur} AS c ON {on} \
-             WHERE b.{first_key} IS NOT NULL AND (c.{first_key} IS NULL OR NOT ({same})) \
-             UNION ALL SELECT {nulls}, 1, 0, {c_cols} \
-             FROM {seen} AS s CROSS JOIN {cur} AS c ON c.{rid} = s.{rid} \
-             WHERE NOT EXISTS (SELECT 1 FROM {seen} AS b WHERE {on})",
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| sandbox_err(&e))?;
+        let mut stmt = self.conn.prepare(sql).map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
             let absent =
@@ -243,35 +220,16 @@ impl Sandbox {
         Ok(())
     }
 
-    /// [`Sandbox::compare`] against the full copy of the baseline.
+    /// [`Sandbox::compare`] against the full copy of the baseline: `changed`
+    /// reads the copy's rows changed or gone, `inserted` the rows it lacks.
     fn compare_copy(
         &self,
-        i: usize,
-        sql: &CompareSql,
+        changed: &str,
+        inserted: &str,
+        n: usize,
         push: &mut dyn FnMut(Option<Vec<Value>>, Option<Vec<Value>>) -> Result<()>,
     ) -> Result<()> {
-        let CompareSql {
-            n,
-            cur,
-            on,
-            same,
-            b_cols,
-            c_cols,
-            first_key,
-        } = sql;
-        let n = *n;
-        let base = q(&base_name(i));
-        let changed_sql = format!(
-            "SELECT {b_cols}, c.{first_key} IS NULL, {c_cols} FROM {base} b LEFT JOIN {cur} c ON {on} \
-             WHERE c.{first_key} IS NULL OR NOT ({same})"
-        );
-        let inserted_sql = format!(
-            "SELECT {c_cols} FROM {cur} c LEFT JOIN {base} b ON {on} WHERE b.{first_key} IS NULL"
-        );
-        let mut stmt = self
-            .conn
-            .prepare(&changed_sql)
-            .map_err(|e| sandbox_err(&e))?;
+        let mut stmt = self.conn.prepare(changed).map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
             let old = read_row(row, 0, n)?;
@@ -283,10 +241,7 @@ impl Sandbox {
             };
             push(Some(old), new)?;
         }
-        let mut stmt = self
-            .conn
-            .prepare(&inserted_sql)
-            .map_err(|e| sandbox_err(&e))?;
+        let mut stmt = self.conn.prepare(inserted).map_err(|e| sandbox_err(&e))?;
         let mut rows = stmt.query([]).map_err(|e| sandbox_err(&e))?;
         while let Some(row) = rows.next().map_err(|e| sandbox_err(&e))? {
             push(None, Some(read_row(row, 0, n)?))?;
@@ -338,6 +293,14 @@ struct CompareSql {
     first_key: String,
 }
 
+/// The SQL of one comparison.
+enum Queries {
+    /// Where triggers keep the baseline: one query.
+    Captured(String),
+    /// Against the full copy: changed or gone rows, then new ones.
+    Copy { changed: String, inserted: String },
+}
+
 impl CompareSql {
     fn of(t: &SandboxTable) -> CompareSql {
         let key_cols: Vec<String> = t
@@ -372,6 +335,48 @@ impl CompareSql {
             c_cols: cols("c"),
             first_key: key_cols.first().cloned().unwrap_or_default(),
         }
+    }
+
+    /// The queries comparing table `i` with its baseline: among the rows
+    /// the triggers noted (`captured`: the rowid's name), or with the copy.
+    fn queries(&self, i: usize, captured: Option<&str>) -> Queries {
+        let CompareSql {
+            n,
+            cur,
+            on,
+            same,
+            b_cols,
+            c_cols,
+            first_key,
+        } = self;
+        let Some(rid) = captured else {
+            let base = q(&base_name(i));
+            return Queries::Copy {
+                changed: format!(
+                    "SELECT {b_cols}, c.{first_key} IS NULL, {c_cols} FROM {base} b LEFT JOIN {cur} c ON {on} \
+                     WHERE c.{first_key} IS NULL OR NOT ({same})"
+                ),
+                inserted: format!(
+                    "SELECT {c_cols} FROM {cur} c LEFT JOIN {base} b ON {on} WHERE b.{first_key} IS NULL"
+                ),
+            };
+        };
+        // Saved rows by key against the table (changed or gone), then
+        // the rows now at the rowids written whose key no saved row had
+        // (new). Rows at rowids never written are as cloned: a statement
+        // that moved a cloned row there wrote that rowid. Markers have
+        // NULL keys: they match no row by key.
+        let rid = q(rid);
+        let seen = format!("temp.{}", q(&seen_name(i)));
+        let nulls = vec!["NULL"; *n].join(", ");
+        Queries::Captured(format!(
+            "SELECT {b_cols}, 0, c.{first_key} IS NULL, {c_cols} \
+             FROM {seen} AS b LEFT JOIN {cur} AS c ON {on} \
+             WHERE b.{first_key} IS NOT NULL AND (c.{first_key} IS NULL OR NOT ({same})) \
+             UNION ALL SELECT {nulls}, 1, 0, {c_cols} \
+             FROM {seen} AS s CROSS JOIN {cur} AS c ON c.{rid} = s.{rid} \
+             WHERE NOT EXISTS (SELECT 1 FROM {seen} AS b WHERE {on})",
+        ))
     }
 }
 
