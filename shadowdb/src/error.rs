@@ -522,6 +522,18 @@ pub enum Refusal {
         /// The limit on the product of the lengths, in bytes squared.
         limit: u64,
     },
+    /// A JSON function given JSONB nested deeper than SQLite bounds JSON
+    /// text: SQLite would read it by recursion without a limit, and overflow
+    /// the stack.
+    JsonTooDeep {
+        /// The function.
+        function: String,
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
+    /// `json_each` or `json_tree`: tables SQLite reads its JSONB argument
+    /// into without a depth limit, which no guard can stand in front of.
+    JsonTable(String),
     /// Any other operation outside the allowlist.
     Other(String),
 }
@@ -571,6 +583,15 @@ impl fmt::Display for Refusal {
             Refusal::TooMuchWork { function, limit } => write!(
                 f,
                 "{function}() on inputs whose lengths multiply to more than {limit} (work limit of one call)"
+            ),
+            Refusal::JsonTooDeep { function, limit } => write!(
+                f,
+                "{function}() on JSONB nested deeper than {limit} levels (SQLite's own limit for JSON text)"
+            ),
+            Refusal::JsonTable(name) => write!(
+                f,
+                "{}() is not available in the sandbox (SQLite reads its JSONB input without a depth limit); read JSON with json_extract(), ->> or json_array_length() instead",
+                esc(name)
             ),
             Refusal::Other(what) => write!(f, "{what} is not allowed"),
         }

@@ -173,19 +173,20 @@ fn value_size(v: ValueRef<'_>) -> usize {
     std::mem::size_of::<Value>().saturating_add(payload)
 }
 
-/// A function whose one call costs the product of two inputs' lengths.
+/// A function the sandbox puts a guard in front of.
 struct Guarded {
     name: &'static str,
     n_arg: i32,
-    /// The two arguments whose lengths multiply.
-    a: usize,
-    b: usize,
+    /// The two arguments whose lengths multiply, for a function whose one
+    /// call costs that product; `None` for one whose cost is linear.
+    work: Option<(usize, usize)>,
     /// Bytes of one unit of work of each input: `json_patch` compares
     /// every member of one object with every member of the other, and a
     /// member takes at least 4 bytes (`"a":1` in text, 4 in JSONB).
     unit: u64,
-    /// Whether the result is JSON text, which SQLite marks with the JSON
-    /// subtype (`J`) so that another JSON function reads it as JSON.
+    /// A JSON function: its BLOB arguments are read as JSONB, whose depth
+    /// is checked first (see [`crate::sandbox::json`]), and its arguments'
+    /// and result's JSON subtype are carried across the private connection.
     json: bool,
 }
 
@@ -193,16 +194,31 @@ const fn g(name: &'static str, n_arg: i32) -> Guarded {
     Guarded {
         name,
         n_arg,
-        a: 0,
-        b: 1,
+        work: Some((0, 1)),
         unit: 1,
         json: false,
     }
 }
 
-/// SQLite's subtype of JSON text.
-const JSON_SUBTYPE: u32 = 74;
+/// A JSON function of linear cost.
+const fn j(name: &'static str, n_arg: i32) -> Guarded {
+    Guarded {
+        name,
+        n_arg,
+        work: None,
+        unit: 1,
+        json: true,
+    }
+}
 
+/// SQLite's subtype of JSON text.
+pub(crate) const JSON_SUBTYPE: u32 = 74;
+
+/// Every guarded scalar function, with SQLite's own arities (a call with
+/// another number of arguments finds no guard and SQLite refuses it as it
+/// would have). The JSON aggregates are in [`crate::sandbox::json`];
+/// `json_each` and `json_tree`, tables no function can stand in front of,
+/// are refused by the walls.
 const GUARDED: &[Guarded] = &[
     g("instr", 2),
     g("replace", 3),
@@ -219,8 +235,37 @@ const GUARDED: &[Guarded] = &[
     },
     Guarded {
         unit: 4,
+        json: true,
         ..g("jsonb_patch", 2)
     },
+    j("json", 1),
+    j("jsonb", 1),
+    j("json_array", -1),
+    j("jsonb_array", -1),
+    j("json_array_length", 1),
+    j("json_array_length", 2),
+    j("json_error_position", 1),
+    j("json_extract", -1),
+    j("jsonb_extract", -1),
+    j("->", 2),
+    j("->>", 2),
+    j("json_insert", -1),
+    j("jsonb_insert", -1),
+    j("json_object", -1),
+    j("jsonb_object", -1),
+    j("json_pretty", 1),
+    j("json_pretty", 2),
+    j("json_quote", 1),
+    j("json_remove", -1),
+    j("jsonb_remove", -1),
+    j("json_replace", -1),
+    j("jsonb_replace", -1),
+    j("json_set", -1),
+    j("jsonb_set", -1),
+    j("json_type", 1),
+    j("json_type", 2),
+    j("json_valid", 1),
+    j("json_valid", 2),
 ];
 
 /// Length of an argument as SQLite would read it as text or bytes (a
@@ -233,34 +278,145 @@ fn arg_len(v: ValueRef<'_>) -> u64 {
     }
 }
 
-fn refused(why: &Refusal) -> rusqlite::Error {
+pub(crate) fn refused(why: &Refusal) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(
         ffi::Error::new(ffi::SQLITE_ERROR),
         Some(format!("refused by the sandbox: {why}")),
     )
 }
 
-/// Replaces the functions of [`GUARDED`] on `conn` by guards (see the
-/// module docs); `refuse` records why a call was refused.
+/// What the capture function on the private connection saw: the value of
+/// its argument (text as SQLite's bytes) and that value's subtype.
+type Captured = Arc<Mutex<Option<(SqlValue, Option<Vec<u8>>, u32)>>>;
+
+/// A private in-memory connection that runs SQLite's own functions for the
+/// guards, so that a guarded call's result is SQLite's, byte for byte.
+///
+/// Its two helper functions carry what a bound parameter cannot: the JSON
+/// subtype. `shadowdb_j(x)` gives back `x` marked as JSON text (an argument
+/// that was JSON where the agent called the function), and
+/// `shadowdb_capture(x)` keeps the function's result with its subtype.
+pub(crate) struct Delegate {
+    conn: Mutex<Connection>,
+    captured: Captured,
+}
+
+impl Delegate {
+    fn open(limits: &Limits) -> rusqlite::Result<Delegate> {
+        let conn = Connection::open_in_memory()?;
+        let cap = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, cap(limits.max_value_bytes))?;
+        conn.set_limit(
+            Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+            cap(limits.max_like_pattern_bytes),
+        )?;
+        conn.set_prepared_statement_cache_capacity(128);
+        conn.create_scalar_function(
+            "shadowdb_j",
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_RESULT_SUBTYPE,
+            |ctx: &Context<'_>| Ok((ctx.get_arg(0), Some(JSON_SUBTYPE))),
+        )?;
+        let captured: Captured = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&captured);
+        conn.create_scalar_function(
+            "shadowdb_capture",
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_SUBTYPE,
+            move |ctx: &Context<'_>| {
+                let (value, text) = match ctx.get_raw(0) {
+                    ValueRef::Null => (SqlValue::Null, None),
+                    ValueRef::Integer(i) => (SqlValue::Integer(i), None),
+                    ValueRef::Real(x) => (SqlValue::Real(x), None),
+                    ValueRef::Text(t) => (SqlValue::Null, Some(t.to_vec())),
+                    ValueRef::Blob(b) => (SqlValue::Blob(b.to_vec()), None),
+                };
+                let subtype = ctx.get_subtype(0);
+                let mut slot = slot.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                *slot = Some((value, text, subtype));
+                Ok(SqlValue::Null)
+            },
+        )?;
+        Ok(Delegate {
+            conn: Mutex::new(conn),
+            captured,
+        })
+    }
+
+    /// Runs `SELECT shadowdb_capture(<call>)`, `call` naming the arguments
+    /// `?1`, `?2`, ..., and gives back the result and its subtype (0 for
+    /// none). Text that is not UTF-8 is refused, not repaired: the result
+    /// must be SQLite's, byte for byte.
+    pub(crate) fn call(
+        &self,
+        name: &str,
+        call: &str,
+        args: &[ValueRef<'_>],
+    ) -> rusqlite::Result<(SqlValue, u32)> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| rusqlite::Error::InvalidQuery)?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT shadowdb_capture({call})"))?;
+        for (i, arg) in args.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(*arg))?;
+        }
+        let mut rows = stmt.raw_query();
+        rows.next()?;
+        drop(rows);
+        let captured = self
+            .captured
+            .lock()
+            .map_err(|_| rusqlite::Error::InvalidQuery)?
+            .take();
+        match captured {
+            None => Ok((SqlValue::Null, 0)),
+            Some((_, Some(text), subtype)) => String::from_utf8(text)
+                .map(|t| (SqlValue::Text(t), subtype))
+                .map_err(|_| {
+                    rusqlite::Error::SqliteFailure(
+                        ffi::Error::new(ffi::SQLITE_MISMATCH),
+                        Some(format!("{name}() returned text that is not UTF-8")),
+                    )
+                }),
+            Some((value, None, subtype)) => Ok((value, subtype)),
+        }
+    }
+}
+
+/// The call of `name` on the private connection: `?i`, or
+/// `shadowdb_j(?i)` for an argument that reached the guard as JSON text.
+fn call_sql(name: &str, ctx: &Context<'_>, json: bool) -> String {
+    let arg = |i: usize| {
+        if json && ctx.get_subtype(i) == JSON_SUBTYPE {
+            format!("shadowdb_j(?{})", i + 1)
+        } else {
+            format!("?{}", i + 1)
+        }
+    };
+    match name {
+        "->" | "->>" => format!("({}) {name} ({})", arg(0), arg(1)),
+        _ => {
+            let args: Vec<String> = (0..ctx.len()).map(arg).collect();
+            format!("{name}({})", args.join(", "))
+        }
+    }
+}
+
+/// Replaces the functions of [`GUARDED`] and the JSON aggregates on `conn`
+/// by guards (see the module docs); `refuse` records why a call was
+/// refused.
 pub(crate) fn guard_functions(
     conn: &Connection,
     limits: &Limits,
     refuse: &Arc<dyn Fn(Refusal) + Send + Sync>,
 ) -> rusqlite::Result<()> {
-    let inner = Connection::open_in_memory()?;
-    let cap = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    inner.set_limit(Limit::SQLITE_LIMIT_LENGTH, cap(limits.max_value_bytes))?;
-    inner.set_limit(
-        Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
-        cap(limits.max_like_pattern_bytes),
-    )?;
-    let inner = Arc::new(Mutex::new(inner));
+    let delegate = Arc::new(Delegate::open(limits)?);
     for guarded in GUARDED {
         let &Guarded {
             name,
             n_arg,
-            a,
-            b,
+            work,
             unit,
             json,
         } = guarded;
@@ -268,15 +424,13 @@ pub(crate) fn guard_functions(
             | FunctionFlags::SQLITE_DETERMINISTIC
             | FunctionFlags::SQLITE_INNOCUOUS;
         if json {
-            flags |= FunctionFlags::SQLITE_RESULT_SUBTYPE;
+            flags |= FunctionFlags::SQLITE_SUBTYPE | FunctionFlags::SQLITE_RESULT_SUBTYPE;
         }
-        let inner = Arc::clone(&inner);
+        let delegate = Arc::clone(&delegate);
         let refuse = Arc::clone(refuse);
         let max_work = limits.max_call_work;
         let max_pattern = u64::try_from(limits.max_like_pattern_bytes).unwrap_or(u64::MAX);
         let pattern = matches!(name, "like" | "glob");
-        let args = vec!["?"; usize::try_from(n_arg).unwrap_or(0)].join(", ");
-        let sql = format!("SELECT {name}({args})");
         conn.create_scalar_function(name, n_arg, flags, move |ctx: &Context<'_>| {
             let len = |i: usize| {
                 if i < ctx.len() {
@@ -289,11 +443,15 @@ pub(crate) fn guard_functions(
                 Some(Refusal::PatternTooLong {
                     limit: usize::try_from(max_pattern).unwrap_or(usize::MAX),
                 })
-            } else if (len(a) / unit).saturating_mul(len(b) / unit) > max_work {
+            } else if work
+                .is_some_and(|(a, b)| (len(a) / unit).saturating_mul(len(b) / unit) > max_work)
+            {
                 Some(Refusal::TooMuchWork {
                     function: name.to_owned(),
                     limit: max_work,
                 })
+            } else if json {
+                crate::sandbox::json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)))
             } else {
                 None
             };
@@ -302,36 +460,13 @@ pub(crate) fn guard_functions(
                 refuse(why);
                 return Err(err);
             }
-            let inner = inner.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
-            let mut stmt = inner.prepare_cached(&sql)?;
-            for i in 0..ctx.len() {
-                stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ctx.get_raw(i)))?;
-            }
-            let mut rows = stmt.raw_query();
-            let out = match rows.next()? {
-                Some(row) => match row.get_ref(0)? {
-                    ValueRef::Null => SqlValue::Null,
-                    ValueRef::Integer(i) => SqlValue::Integer(i),
-                    ValueRef::Real(x) => SqlValue::Real(x),
-                    // Text that is not UTF-8 is refused, not repaired: the
-                    // result must be SQLite's, byte for byte.
-                    ValueRef::Text(t) => {
-                        SqlValue::Text(String::from_utf8(t.to_vec()).map_err(|_| {
-                            rusqlite::Error::SqliteFailure(
-                                ffi::Error::new(ffi::SQLITE_MISMATCH),
-                                Some(format!("{name}() returned text that is not UTF-8")),
-                            )
-                        })?)
-                    }
-                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
-                },
-                None => SqlValue::Null,
-            };
-            let subtype = (json && matches!(out, SqlValue::Text(_))).then_some(JSON_SUBTYPE);
+            let args: Vec<ValueRef<'_>> = (0..ctx.len()).map(|i| ctx.get_raw(i)).collect();
+            let (out, subtype) = delegate.call(name, &call_sql(name, ctx, json), &args)?;
+            let subtype = (subtype != 0).then_some(subtype);
             Ok((ToSqlOutput::Owned(out), subtype))
         })?;
     }
-    Ok(())
+    crate::sandbox::json::guard_aggregates(conn, &delegate, limits, refuse)
 }
 
 #[cfg(test)]
@@ -421,6 +556,145 @@ mod tests {
             let got = one(&sb, &sql).unwrap();
             let want_value = crate::sandbox::raw_value(ValueRef::from(&want.0));
             assert_eq!(got, vec![want_value, Value::Text(want.1.clone())], "{e}");
+        }
+    }
+
+    fn all_rows(sb: &Sandbox, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut out = sb.run(sql, &[])?;
+        Ok(out
+            .pop()
+            .and_then(|r| r.rows)
+            .map(|q| q.rows)
+            .unwrap_or_default())
+    }
+
+    /// Every JSON function behind its depth guard gives SQLite's own
+    /// result: the JSON subtype of arguments (`json(...)`, `->`) and of
+    /// results crosses the private connection, and the aggregates and their
+    /// windows assemble what SQLite's would.
+    #[test]
+    fn json_functions_behind_guards_give_sqlites_results() {
+        let sb = sandbox(Limits::default());
+        let plain = Connection::open_in_memory().unwrap();
+        let queries = [
+            "SELECT json(' [1, 2 , {\"a\" : null}] ')",
+            "SELECT hex(jsonb('{\"a\":[1,2.5,\"x\"]}'))",
+            "SELECT json(jsonb('{\"a\":[1,2.5,\"x\"]}'))",
+            "SELECT json_array(1, 2.5, 'x', NULL, json('[1]'), '[1]', json_pretty('[1,2]'))",
+            "SELECT json_array(json_object('a', json_array(1)), '{\"a\":1}' -> '$')",
+            "SELECT hex(jsonb_array(1, json('{}')))",
+            "SELECT json_array_length('[1,[2,3]]'), json_array_length('[1,[2,3]]', '$[1]')",
+            "SELECT json_error_position('[1,'), json_error_position('[1]')",
+            "SELECT json_extract('{\"a\":{\"b\":[1,2]}}', '$.a'), typeof(json_extract('{\"a\":1.50}', '$.a'))",
+            "SELECT json_extract('{\"a\":1,\"b\":\"x\"}', '$.a', '$.b')",
+            "SELECT hex(jsonb_extract('{\"a\":{\"b\":1}}', '$.a'))",
+            "SELECT '{\"a\":{\"b\":\"x\"}}' -> '$.a', '{\"a\":{\"b\":\"x\"}}' ->> '$.a.b', '[5,6]' -> 1",
+            "SELECT json_insert('{\"a\":1}', '$.b', json('[2]'), '$.c', '[3]')",
+            "SELECT json_set(jsonb('{\"a\":1}'), '$.a', json_object('x', 1))",
+            "SELECT hex(jsonb_set('{\"a\":1}', '$.a', 2))",
+            "SELECT json_replace('{\"a\":1}', '$.a', 'v'), json_remove('[1,2,3]', '$[1]')",
+            "SELECT hex(jsonb_remove('[1,2]', '$[0]')), hex(jsonb_replace('[1]', '$[0]', 9))",
+            "SELECT json_object('k', json('{\"z\":[]}'), 'n', NULL), hex(jsonb_object('a', 1))",
+            "SELECT json_pretty('{\"a\":[1,{\"b\":2}]}'), json_pretty('[1]', '--')",
+            "SELECT json_quote('a\"b'), json_quote(1.5), json_quote(json('[1]')), json_quote(NULL)",
+            "SELECT json_type('{\"a\":[]}'), json_type('{\"a\":[]}', '$.a'), json_valid('{'), json_valid(jsonb('[1]'), 8)",
+            "SELECT json_patch('{\"a\":1}', json_object('b', json('[2]')))",
+            "WITH v(x) AS (VALUES (1), (2.5), ('s'), (NULL), (json('{\"k\":[1]}'))) SELECT json_group_array(x) FROM v",
+            "WITH v(x) AS (VALUES (1), ('[2]')) SELECT hex(jsonb_group_array(x)) FROM v",
+            "WITH v(x) AS (VALUES ('q\"b\\s''x' || char(8, 9, 10, 12, 13, 1, 31, 127) || 'é😀'), (-0.0), (1e300), (X'01')) \
+             SELECT json_group_array(x) FROM v",
+            "WITH v(k, x) AS (VALUES ('a', 1), (NULL, 2), (3, json('[3]')), ('d', NULL)) SELECT json_group_object(k, x) FROM v",
+            "WITH v(k, x) AS (VALUES ('a', 1), ('b', 'x')) SELECT hex(jsonb_group_object(k, x)) FROM v",
+            "WITH v(k, x) AS (VALUES (1.5, 'r'), ('a' || char(0) || 'b', 'n'), (X'6869', -7), ('q\"', 2.25)) \
+             SELECT json_group_object(k, x) FROM v",
+            "SELECT json_group_array(x), json_group_object('k', x) FROM (SELECT 1 AS x WHERE 0)",
+            "WITH v(i, x) AS (VALUES (1, 'a'), (2, json('[1]')), (3, 3), (4, NULL)) \
+             SELECT i, json_group_array(x) OVER (ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM v ORDER BY i",
+            "WITH v(i, x) AS (VALUES (1, 'a'), (2, 'b'), (3, 'c')) \
+             SELECT i, json_group_object(x, i) OVER (ORDER BY i ROWS 1 PRECEDING) FROM v ORDER BY i",
+            "WITH v(g, x) AS (VALUES (1, 'a'), (2, 'b'), (1, 'c')) SELECT g, json_group_array(x) FROM v GROUP BY g ORDER BY g",
+        ];
+        for q in queries {
+            let mut stmt = plain.prepare(q).unwrap();
+            let width = stmt.column_count();
+            let want: Vec<Vec<Value>> = stmt
+                .query_map([], |r| {
+                    Ok((0..width)
+                        .map(|i| crate::sandbox::raw_value(r.get_ref(i).unwrap()))
+                        .collect())
+                })
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let got = all_rows(&sb, q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(got, want, "{q}");
+        }
+        // Errors stay SQLite's: a BLOB that is not JSONB, a wrong path.
+        for q in [
+            "SELECT json_array(X'F0F0')",
+            "SELECT json_extract('{}', 'a')",
+            "SELECT json_group_array(X'F0F0') FROM (SELECT 1)",
+        ] {
+            let want = plain
+                .query_row(q, [], |r| r.get::<_, SqlValue>(0))
+                .unwrap_err()
+                .to_string();
+            let got = all_rows(&sb, q).unwrap_err().to_string();
+            assert!(got.contains(&want), "{q}: {got} / {want}");
+        }
+    }
+
+    /// JSONB nested past SQLite's depth for text is refused by every JSON
+    /// function before SQLite's recursion reads it (it overflowed the
+    /// stack and aborted the process), and `json_each`/`json_tree` are
+    /// refused outright; JSONB at the limit still works.
+    #[test]
+    fn deep_jsonb_is_refused_before_sqlite_reads_it() {
+        let sb = sandbox(Limits::default());
+        let deep = |levels: usize| {
+            format!(
+                "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i<{levels}), \
+                 h(b) AS (SELECT unhex(group_concat(printf('eb%08x', 5*(i-1)+1), '') || '0b') \
+                 FROM (SELECT i FROM k ORDER BY i DESC)) "
+            )
+        };
+        // 999 wrappers around an empty array: 1,000 levels, SQLite's limit.
+        let at_limit = deep(crate::sandbox::json::MAX_DEPTH - 1);
+        let got = one(
+            &sb,
+            &format!("{at_limit} SELECT json_valid(b, 8), length(json(b)) FROM h"),
+        )
+        .unwrap();
+        assert_eq!(got, vec![Value::Int(1), Value::Int(2000)]);
+        let past = deep(200_000);
+        for tail in [
+            "SELECT length(json(b)) FROM h",
+            "SELECT json_extract(b, '$[0][0]') FROM h",
+            "SELECT b -> '$[0]' FROM h",
+            "SELECT json_type(b, '$[0][0][0]') FROM h",
+            "SELECT json_set('[]', '$[0]', b) FROM h",
+            "SELECT json_array_length(b) FROM h",
+            "SELECT json_group_array(b) FROM h",
+            "SELECT json_group_object('k', b) FROM h",
+            "SELECT hex(jsonb_patch(b, '{}')) FROM h",
+        ] {
+            let err = one(&sb, &format!("{past} {tail}")).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Refused(Refusal::JsonTooDeep { limit: 1000, .. })
+                ),
+                "{tail}: {err}"
+            );
+        }
+        for table in ["json_each", "json_tree"] {
+            let err = one(&sb, &format!("SELECT value FROM {table}('[1]')")).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "refused by the sandbox: {table}() is not available in the sandbox (SQLite reads its JSONB input without a depth limit); read JSON with json_extract(), ->> or json_array_length() instead"
+                ),
+            );
         }
     }
 

@@ -86,6 +86,9 @@ pub(super) const FUNCTIONS: &[&str] = &[
     "json_type",
     "json_valid",
     "json_quote",
+    // The operators `->` and `->>`, which SQLite calls as functions.
+    "->",
+    "->>",
     "json_group_array",
     "jsonb_group_array",
     "json_group_object",

@@ -34,6 +34,7 @@ mod capture;
 pub(crate) mod decimal;
 mod functions;
 pub(crate) mod heap;
+pub(crate) mod json;
 mod script;
 #[cfg(test)]
 mod tests;

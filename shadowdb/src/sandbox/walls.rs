@@ -52,7 +52,8 @@ pub(super) struct Walls {
     pub(super) first_write: Mutex<Option<(Op, String, bool)>>,
 }
 
-/// Table-valued functions on the allowlist (read as tables by SQLite).
+/// Table-valued functions refused with a reason of their own: see
+/// [`super::json`].
 const TABLE_FUNCTIONS: &[&str] = &["json_each", "json_tree"];
 
 /// The schema tables: SQLite's own DDL writes them, the agent may not.
@@ -177,15 +178,17 @@ impl Walls {
     /// A read of `table` in `database` (SQLite's name for its schema).
     fn read_allowed(&self, table: &str, database: Option<&str>) -> Authorization {
         let name = table.to_ascii_lowercase();
+        if TABLE_FUNCTIONS.contains(&name.as_str()) {
+            return self.refuse(Refusal::JsonTable(name));
+        }
         let allowed = match database {
-            Some("main") => self.scoped.contains(&name) || TABLE_FUNCTIONS.contains(&name.as_str()),
+            Some("main") => self.scoped.contains(&name),
             // SQLite names no database for the source of `count(*)`,
             // which may be a CTE or a subquery (whose own reads are
             // authorized one by one): anything but a real table
             // outside the scope.
             None => {
                 self.scoped.contains(&name)
-                    || TABLE_FUNCTIONS.contains(&name.as_str())
                     || !(name.starts_with("sqlite_")
                         || name.starts_with("pragma_")
                         || name.starts_with(BASE_PREFIX)
