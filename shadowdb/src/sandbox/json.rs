@@ -22,9 +22,9 @@ use rusqlite::functions::{Aggregate, Context, FunctionFlags, WindowAggregate};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ffi};
 
-use crate::sandbox::bounds::{Delegate, JSON_SUBTYPE, refused};
 use crate::error::Refusal;
 use crate::sandbox::Limits;
+use crate::sandbox::bounds::{Delegate, JSON_SUBTYPE, refused};
 
 /// SQLite's own bound on the nesting of JSON text (`JSON_MAX_DEPTH`).
 pub(crate) const MAX_DEPTH: usize = 1000;
