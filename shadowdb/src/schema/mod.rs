@@ -1,7 +1,8 @@
 //! The model of a production table's shape: [`TableName`], [`TableSchema`]
 //! and its columns and foreign keys. Pure data: reading it from a catalog is
-//! [`crate::reflect`]'s job, so the driver layer ([`crate::prod`]) can use
-//! the model without depending on the reader.
+//! the job of the crate's `reflect` module (published here as [`reflect()`]),
+//! so the driver layer ([`crate::prod`]) can use the model without depending
+//! on the reader.
 
 use std::fmt;
 
