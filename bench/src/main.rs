@@ -117,6 +117,7 @@ use safemodel::SafeModel;
 use sha2::{Digest as _, Sha256};
 use shadowdb::prod::Production;
 use shadowdb::{Limits, ShadowDb};
+use shadowdb_tests::with_database;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Executor as _, PgPool};
@@ -1080,20 +1081,6 @@ fn thousands(n: u64) -> String {
             out.push(',');
         }
         out.push(c);
-    }
-    out
-}
-
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let cut = base.rfind('/').unwrap_or(base.len());
-    let mut out = format!("{}/{name}", base.get(..cut).unwrap_or(base));
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
     }
     out
 }

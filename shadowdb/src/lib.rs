@@ -49,23 +49,20 @@
 
 pub mod approve;
 pub mod audit;
-mod bounds;
 pub mod cli;
 pub mod config;
 pub mod diff;
 mod error;
 mod escape;
-mod heap;
 pub mod limits;
 pub mod policy;
 pub mod prod;
+mod reflect;
 mod remap;
 pub mod render;
 pub mod review;
 pub mod rollback;
 mod sandbox;
-mod sandbox_decimal;
-mod sandbox_json;
 pub mod schema;
 mod scope;
 mod shadow;

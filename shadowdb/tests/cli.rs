@@ -14,13 +14,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use sqlx::Connection as _;
-
-const POSTGRES_ENV: &str = "SHADOWDB_TEST_POSTGRES_URL";
 
 const SETUP: &[&str] = &[
     "INSERT INTO tasks VALUES (1, 42, 'a', 'todo')",
@@ -42,69 +40,38 @@ enum Kind {
     Postgres,
 }
 
-/// A database of one test (plain data, so test bodies can own a copy).
+/// A database of one test (cheap to clone, so test bodies can own a copy),
+/// from the shared test support (`shadowdb_tests`); the last clone dropped
+/// drops the database. Read and written with a connection of its own each
+/// time, as another process would.
 #[derive(Debug, Clone)]
 struct TestDb {
     kind: Kind,
     url: String,
-    name: String,
-    admin_url: String,
-}
-
-fn unique(test: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "sdb_cli_{test}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let cut = base.rfind('/').unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..cut]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
+    /// Kept alive by every clone: the last one dropped drops the database.
+    _db: Arc<shadowdb_tests::TestDb>,
 }
 
 impl TestDb {
     async fn sqlite(test: &str) -> TestDb {
-        let path = std::env::temp_dir().join(format!("{}.db", unique(test)));
+        let Some(db) = shadowdb_tests::TestDb::new(shadowdb_tests::Kind::Sqlite, test).await else {
+            unreachable!("SQLite always runs")
+        };
         let db = TestDb {
             kind: Kind::Sqlite,
-            url: format!("sqlite://{}?mode=rwc", path.display()),
-            name: path.display().to_string(),
-            admin_url: String::new(),
+            url: db.url.clone(),
+            _db: Arc::new(db),
         };
         db.exec("CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)").await;
         db
     }
 
     async fn postgres(test: &str) -> Option<TestDb> {
-        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-            eprintln!("skipped PostgreSQL: {POSTGRES_ENV} is not set");
-            return None;
-        };
-        let name = unique(test);
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect admin");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        admin.close().await.expect("close");
+        let db = shadowdb_tests::TestDb::new(shadowdb_tests::Kind::Postgres, test).await?;
         let db = TestDb {
             kind: Kind::Postgres,
-            url: with_database(&admin_url, &name),
-            name,
-            admin_url,
+            url: db.url.clone(),
+            _db: Arc::new(db),
         };
         db.exec("CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL)").await;
         Some(db)
@@ -162,27 +129,9 @@ impl TestDb {
             .collect()
     }
 
+    /// Drops the database (this is its last clone).
     async fn drop_db(self) {
-        match self.kind {
-            Kind::Sqlite => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
-                }
-            }
-            Kind::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(&self.admin_url)
-                    .await
-                    .expect("connect admin");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                )))
-                .execute(&mut admin)
-                .await
-                .expect("drop database");
-                let _ = admin.close().await;
-            }
-        }
+        drop(self);
     }
 
     /// `run` against this database for tenant 42 on `tasks`, plus `extra`.
@@ -275,7 +224,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn sql_file(test: &str, sql: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("{}.sql", unique(test)));
+    let path = std::env::temp_dir().join(format!("{}.sql", shadowdb_tests::unique_name(test)));
     std::fs::write(&path, sql).expect("write SQL file");
     path
 }
@@ -976,7 +925,7 @@ async fn a_commit_recorded_in_production_is_audited_and_rolled_back() {
 async fn a_commit_recorded_in_a_file_is_audited_and_rolled_back() {
     each_db("rollback_file", |db| async move {
         db.setup().await;
-        let path = std::env::temp_dir().join(format!("{}.jsonl", unique("rollback_file")));
+        let path = std::env::temp_dir().join(format!("{}.jsonl", shadowdb_tests::unique_name("rollback_file")));
         let file = path.display().to_string();
         let commit_id = db.commit_recorded(&["--audit-file", &file]);
         assert_eq!(db.tasks().await, AFTER);
@@ -1198,7 +1147,8 @@ fn audit_and_rollback_usage_errors_exit_2() {
     assert_eq!(out.code, 2, "{out:?}");
 
     // A file given wins over DATABASE_URL; a missing file holds no events.
-    let missing = std::env::temp_dir().join(format!("{}.jsonl", unique("missing")));
+    let missing =
+        std::env::temp_dir().join(format!("{}.jsonl", shadowdb_tests::unique_name("missing")));
     let out = shadowdb(
         &args(&["audit", "--file", &missing.display().to_string()]),
         "",
@@ -1557,7 +1507,7 @@ async fn a_run_nobody_approves_times_out_with_exit_4() {
 }
 
 fn config_file(test: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique(test)));
+    let path = std::env::temp_dir().join(format!("{}.toml", shadowdb_tests::unique_name(test)));
     std::fs::write(&path, text).expect("write config");
     path.display().to_string()
 }
@@ -1596,7 +1546,7 @@ async fn a_session_limit_of_the_config_file_stops_the_run() {
 async fn approval_and_audit_settings_of_the_config_file_apply_and_flags_win() {
     each_db("approval_cfg", |db| async move {
         db.setup().await;
-        let dir = std::env::temp_dir().join(unique("approval_cfg"));
+        let dir = std::env::temp_dir().join(shadowdb_tests::unique_name("approval_cfg"));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let config = dir.join("shadowdb.toml");
         std::fs::write(
@@ -1842,7 +1792,10 @@ async fn a_nul_byte_exits_3_and_records_no_allowed_statement() {
             ("DELETE FROM tasks -- note\0\nWHERE id = 1;", 25),
             ("DELETE FROM tasks /* x\0 */ WHERE id = 1;", 22),
         ] {
-            let audit = std::env::temp_dir().join(format!("{}.jsonl", unique("nul_audit")));
+            let audit = std::env::temp_dir().join(format!(
+                "{}.jsonl",
+                shadowdb_tests::unique_name("nul_audit")
+            ));
             let audit_arg = audit.display().to_string();
             let out = shadowdb(
                 &db.run_args(&["--yes", "--audit-file", &audit_arg]),

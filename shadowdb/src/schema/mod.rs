@@ -1,18 +1,16 @@
-//! Schema reflection of production tables.
-//!
-//! One module per dialect reads the catalog (`information_schema`, `pg_catalog`,
-//! `pragma_table_info`) and returns the same [`TableSchema`] shape.
+//! The model of a production table's shape: [`TableName`], [`TableSchema`]
+//! and its columns and foreign keys. Pure data: reading it from a catalog is
+//! the job of the crate's `reflect` module (published here as [`reflect()`]),
+//! so the driver layer ([`crate::prod`]) can use the model without depending
+//! on the reader.
 
 use std::fmt;
 
-use crate::error::Result;
-use crate::prod::Production;
 use crate::types::ColumnKind;
 
-mod mapping;
-mod mysql;
-mod postgres;
-mod sqlite;
+// why: the public path `shadowdb::schema::reflect` is kept; the model uses
+// nothing of the reader, this is only the name it was published under.
+pub use crate::reflect::reflect;
 
 /// A table name, optionally schema-qualified (`app.tasks`). Case is kept as
 /// written: `"Tasks"` and `tasks` are different tables on PostgreSQL.
@@ -233,22 +231,6 @@ impl TableSchema {
     #[must_use]
     pub fn names_table(&self, fk_table: &TableName, other: &TableSchema) -> bool {
         self.resolve_other(fk_table) == other.resolved
-    }
-}
-
-/// Reflects `table`; `Ok(None)` when it does not exist.
-///
-/// The schema's `name` is `table` as given; other tables (foreign keys) are
-/// named as stored, qualified when `table` is or when they live in another
-/// schema than the default one.
-///
-/// # Errors
-/// [`Error::Database`](crate::Error::Database) when the catalog cannot be read.
-pub async fn reflect(prod: &Production, table: &TableName) -> Result<Option<TableSchema>> {
-    match prod {
-        Production::Postgres(pool) => postgres::reflect(pool, table).await,
-        Production::MySql(pool) => mysql::reflect(pool, table).await,
-        Production::Sqlite(pool) => sqlite::reflect(pool, table).await,
     }
 }
 

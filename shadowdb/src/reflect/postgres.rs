@@ -6,7 +6,8 @@
 use sqlx::postgres::types::Oid;
 
 use super::mapping::{self, PgClass};
-use crate::error::{Error, Result};
+use super::{fail, not_a_table};
+use crate::error::Result;
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 use crate::types::ColumnKind;
 
@@ -158,20 +159,39 @@ type ForeignKeyRow = (
     String,
 );
 
-pub(crate) async fn reflect(
-    pool: &sqlx::Pool<sqlx::Postgres>,
-    table: &TableName,
-) -> Result<Option<TableSchema>> {
-    let fail = |what: &'static str| {
-        move |e: sqlx::Error| Error::database(format!("reflect {table}: {what}"), e)
-    };
+type Pool = sqlx::Pool<sqlx::Postgres>;
 
+pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<TableSchema>> {
+    let Some((oid, schema)) = resolve(pool, table).await? else {
+        return Ok(None);
+    };
+    let mut not_enforced = Vec::new();
+    let columns = columns(pool, table, oid, &mut not_enforced).await?;
+    let primary_key = constraints(pool, table, oid, &mut not_enforced).await?;
+    let (foreign_keys, referenced_by) = foreign_keys(pool, table, oid, &schema).await?;
+    Ok(Some(TableSchema {
+        name: table.clone(),
+        columns,
+        primary_key,
+        foreign_keys,
+        referenced_by,
+        not_enforced,
+        resolved: TableName {
+            schema: Some(schema),
+            name: table.name.clone(),
+        },
+    }))
+}
+
+/// The table's oid and schema; `None` when it does not exist; an error when
+/// the name is a relation other than a table.
+async fn resolve(pool: &Pool, table: &TableName) -> Result<Option<(Oid, String)>> {
     let quoted = crate::prod::qualified(crate::types::Dialect::Postgres, table);
     let Some((oid, schema, relkind)) = sqlx::query_as::<_, (Oid, String, String)>(RESOLVE)
         .bind(&quoted)
         .fetch_optional(pool)
         .await
-        .map_err(fail("table"))?
+        .map_err(fail(table, "table"))?
     else {
         return Ok(None);
     };
@@ -185,85 +205,104 @@ pub(crate) async fn reflect(
             "i" | "I" => "an index",
             _ => "not a table",
         };
-        return Err(Error::Schema(vec![
-            crate::error::SchemaProblem::NotATable {
-                table: table.to_string(),
-                resolved: format!("{schema}.{}", table.name),
-                kind: kind.to_owned(),
-            },
-        ]));
+        return Err(not_a_table(
+            table,
+            format!("{schema}.{}", table.name),
+            kind.to_owned(),
+        ));
     }
+    Ok(Some((oid, schema)))
+}
 
-    let mut not_enforced = Vec::new();
-
+/// The columns in order; what production enforces on them that the
+/// sandbox does not goes to `not_enforced`.
+async fn columns(
+    pool: &Pool,
+    table: &TableName,
+    oid: Oid,
+    not_enforced: &mut Vec<String>,
+) -> Result<Vec<ColumnSchema>> {
     let column_rows = sqlx::query_as::<_, ColumnRow>(COLUMNS)
         .bind(oid)
         .fetch_all(pool)
         .await
-        .map_err(fail("columns"))?;
-    let mut columns = Vec::with_capacity(column_rows.len());
-    for row in column_rows {
-        let (
-            name,
-            declared,
-            not_null,
-            has_def,
-            identity,
-            computed,
-            default,
-            typname,
-            typtype,
-            category,
-            labels,
-            domain_checks,
-            domain_base,
-        ) = row;
-        let class = if typtype == "e" {
-            PgClass::Enum(labels)
-        } else if category == "A" && typname != "int2vector" && typname != "oidvector" {
-            PgClass::Array
-        } else if typtype == "b" {
-            PgClass::Base
-        } else {
-            PgClass::Other
-        };
-        for check in domain_checks {
-            not_enforced.push(format!("column {name}: {check}"));
-        }
-        if !computed.is_empty() {
-            let expr = default.as_deref().unwrap_or("?");
-            not_enforced.push(format!(
-                "column {name}: GENERATED ALWAYS AS ({expr}) STORED (computed by production)"
-            ));
-        }
-        let serial =
-            computed.is_empty() && default.as_deref().is_some_and(|d| d.contains("nextval("));
-        let kind = mapping::postgres(&declared, &typname, class);
-        // A domain is written, cast and checked as its base type: assigning
-        // that to the column applies the domain's own checks.
-        let declared = match (&kind, domain_base) {
-            (ColumnKind::Unsupported(_), _) | (_, None) => declared,
-            (_, Some(base)) => base,
-        };
-        columns.push(ColumnSchema {
-            kind,
-            name,
-            declared_type: declared,
-            nullable: !not_null,
-            has_default: has_def || !identity.is_empty(),
-            generated: !identity.is_empty() || serial,
-            // `a`: GENERATED ALWAYS AS IDENTITY (`d`, BY DEFAULT, takes writes).
-            computed: !computed.is_empty() || identity == "a",
-        });
-    }
+        .map_err(fail(table, "columns"))?;
+    Ok(column_rows
+        .into_iter()
+        .map(|row| column(row, not_enforced))
+        .collect())
+}
 
+/// One column of [`COLUMNS`].
+fn column(row: ColumnRow, not_enforced: &mut Vec<String>) -> ColumnSchema {
+    let (
+        name,
+        declared,
+        not_null,
+        has_def,
+        identity,
+        computed,
+        default,
+        typname,
+        typtype,
+        category,
+        labels,
+        domain_checks,
+        domain_base,
+    ) = row;
+    let class = if typtype == "e" {
+        PgClass::Enum(labels)
+    } else if category == "A" && typname != "int2vector" && typname != "oidvector" {
+        PgClass::Array
+    } else if typtype == "b" {
+        PgClass::Base
+    } else {
+        PgClass::Other
+    };
+    for check in domain_checks {
+        not_enforced.push(format!("column {name}: {check}"));
+    }
+    if !computed.is_empty() {
+        let expr = default.as_deref().unwrap_or("?");
+        not_enforced.push(format!(
+            "column {name}: GENERATED ALWAYS AS ({expr}) STORED (computed by production)"
+        ));
+    }
+    let serial = computed.is_empty() && default.as_deref().is_some_and(|d| d.contains("nextval("));
+    let kind = mapping::postgres(&declared, &typname, class);
+    // A domain is written, cast and checked as its base type: assigning
+    // that to the column applies the domain's own checks.
+    let declared = match (&kind, domain_base) {
+        (ColumnKind::Unsupported(_), _) | (_, None) => declared,
+        (_, Some(base)) => base,
+    };
+    ColumnSchema {
+        kind,
+        name,
+        declared_type: declared,
+        nullable: !not_null,
+        has_default: has_def || !identity.is_empty(),
+        generated: !identity.is_empty() || serial,
+        // `a`: GENERATED ALWAYS AS IDENTITY (`d`, BY DEFAULT, takes writes).
+        computed: !computed.is_empty() || identity == "a",
+    }
+}
+
+/// The primary key; the other constraints, unique indexes and triggers go
+/// to `not_enforced`.
+async fn constraints(
+    pool: &Pool,
+    table: &TableName,
+    oid: Oid,
+    not_enforced: &mut Vec<String>,
+) -> Result<Vec<String>> {
     let mut primary_key = Vec::new();
     for (kind, definition, key_columns) in
         sqlx::query_as::<_, (String, String, Vec<String>)>(CONSTRAINTS)
             .bind(oid)
             .fetch_all(pool)
             .await
-            .map_err(fail("constraints, unique indexes and triggers"))?
+            .map_err(fail(table, "constraints, unique indexes and triggers"))?
     {
         match kind.as_str() {
             "p" => primary_key = key_columns,
@@ -271,7 +310,17 @@ pub(crate) async fn reflect(
             _ => not_enforced.push(definition),
         }
     }
+    Ok(primary_key)
+}
 
+/// The table's foreign keys and those pointing at it; `schema`: the one
+/// the table resolved to.
+async fn foreign_keys(
+    pool: &Pool,
+    table: &TableName,
+    oid: Oid,
+    schema: &str,
+) -> Result<(Vec<ForeignKey>, Vec<Referencing>)> {
     // Other tables are named the way this one was asked for: unqualified when
     // they live in the same (default) schema, qualified otherwise.
     let name_of = |nsp: String, rel: String| TableName {
@@ -284,7 +333,7 @@ pub(crate) async fn reflect(
         .bind(oid)
         .fetch_all(pool)
         .await
-        .map_err(fail("foreign keys"))?
+        .map_err(fail(table, "foreign keys"))?
     {
         let (
             conname,
@@ -317,19 +366,7 @@ pub(crate) async fn reflect(
             foreign_keys.push(fk);
         }
     }
-
-    Ok(Some(TableSchema {
-        name: table.clone(),
-        columns,
-        primary_key,
-        foreign_keys,
-        referenced_by,
-        not_enforced,
-        resolved: TableName {
-            schema: Some(schema),
-            name: table.name.clone(),
-        },
-    }))
+    Ok((foreign_keys, referenced_by))
 }
 
 /// `pg_constraint.confdeltype` / `confupdtype`.

@@ -186,7 +186,7 @@ struct Guarded {
     /// member takes at least 4 bytes (`"a":1` in text, 4 in JSONB).
     unit: u64,
     /// A JSON function: its BLOB arguments are read as JSONB, whose depth
-    /// is checked first (see [`crate::sandbox_json`]), and its arguments'
+    /// is checked first (see [`crate::sandbox::json`]), and its arguments'
     /// and result's JSON subtype are carried across the private connection.
     json: bool,
     /// The JSON paths among the arguments: SQLite looks each one up in the
@@ -284,7 +284,7 @@ pub(crate) const JSON_SUBTYPE: u32 = 74;
 
 /// Every guarded scalar function, with SQLite's own arities (a call with
 /// another number of arguments finds no guard and SQLite refuses it as it
-/// would have). The JSON aggregates are in [`crate::sandbox_json`];
+/// would have). The JSON aggregates are in [`crate::sandbox::json`];
 /// `json_each` and `json_tree`, tables no function can stand in front of,
 /// are refused by the walls.
 const GUARDED: &[Guarded] = &[
@@ -564,7 +564,7 @@ pub(crate) fn guard_functions(
             } else if paths == Paths::Edits
                 && (1..ctx.len()).step_by(2).any(|i| match ctx.get_raw(i) {
                     ValueRef::Text(p) | ValueRef::Blob(p) => {
-                        path_steps(p) > crate::sandbox_json::MAX_DEPTH
+                        path_steps(p) > crate::sandbox::json::MAX_DEPTH
                     }
                     _ => false,
                 })
@@ -574,10 +574,10 @@ pub(crate) fn guard_functions(
                 // of 30,000 steps overflowed the stack.
                 Some(Refusal::JsonTooDeep {
                     function: name.to_owned(),
-                    limit: crate::sandbox_json::MAX_DEPTH,
+                    limit: crate::sandbox::json::MAX_DEPTH,
                 })
             } else if json {
-                crate::sandbox_json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)))
+                crate::sandbox::json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)))
             } else {
                 None
             };
@@ -592,7 +592,7 @@ pub(crate) fn guard_functions(
             Ok((out, subtype))
         })?;
     }
-    crate::sandbox_json::guard_aggregates(conn, &delegate, limits, refuse)
+    crate::sandbox::json::guard_aggregates(conn, &delegate, limits, refuse)
 }
 
 #[cfg(test)]
@@ -805,7 +805,7 @@ mod tests {
             )
         };
         // 999 wrappers around an empty array: 1,000 levels, SQLite's limit.
-        let at_limit = deep(crate::sandbox_json::MAX_DEPTH - 1);
+        let at_limit = deep(crate::sandbox::json::MAX_DEPTH - 1);
         let got = one(
             &sb,
             &format!("{at_limit} SELECT json_valid(b, 8), length(json(b)) FROM h"),

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::mapping;
+use super::{fail, not_a_table};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 
@@ -72,48 +73,20 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             "{table}: only tables of the `main` SQLite database can be reflected, not of `{schema}`"
         )));
     }
-    let fail = |what: &'static str| {
-        move |e: sqlx::Error| Error::database(format!("reflect {table}: {what}"), e)
-    };
-
-    let Some((name, create_sql)) = sqlx::query_as::<_, (String, Option<String>)>(RESOLVE)
-        .bind(&table.name)
-        .fetch_optional(pool)
-        .await
-        .map_err(fail("table"))?
-    else {
-        if let Some((name, kind)) = sqlx::query_as::<_, (String, String)>(NOT_A_TABLE)
-            .bind(&table.name)
-            .fetch_optional(pool)
-            .await
-            .map_err(fail("table"))?
-        {
-            return Err(Error::Schema(vec![
-                crate::error::SchemaProblem::NotATable {
-                    table: table.to_string(),
-                    resolved: format!("main.{name}"),
-                    kind: if kind == "view" {
-                        "a view".to_owned()
-                    } else {
-                        format!("not a table ({kind})")
-                    },
-                },
-            ]));
-        }
+    let Some((name, create_sql)) = resolve(pool, table).await? else {
         return Ok(None);
     };
 
-    let column_rows = sqlx::query_as::<_, (String, String, i64, Option<String>, i64, i64)>(COLUMNS)
+    let column_rows = sqlx::query_as::<_, ColumnRow>(COLUMNS)
         .bind(&name)
         .fetch_all(pool)
         .await
-        .map_err(fail("columns"))?;
-    let index_rows =
-        sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(UNIQUE_INDEXES)
-            .bind(&name)
-            .fetch_all(pool)
-            .await
-            .map_err(fail("indexes"))?;
+        .map_err(fail(table, "columns"))?;
+    let index_rows = sqlx::query_as::<_, IndexRow>(UNIQUE_INDEXES)
+        .bind(&name)
+        .fetch_all(pool)
+        .await
+        .map_err(fail(table, "indexes"))?;
 
     let mut pk: Vec<(i64, String)> = column_rows
         .iter()
@@ -135,7 +108,74 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
     };
 
     let mut not_enforced = create_sql.as_deref().map(check_clauses).unwrap_or_default();
+    let columns = columns(column_rows, rowid_alias, &mut not_enforced);
+    not_enforced.extend(unique_clauses(index_rows));
+    not_enforced.extend(
+        sqlx::query_scalar::<_, String>(TRIGGERS)
+            .bind(&name)
+            .fetch_all(pool)
+            .await
+            .map_err(fail(table, "triggers"))?
+            .into_iter()
+            .map(|t| format!("trigger {t}")),
+    );
 
+    let foreign_keys = foreign_keys(pool, table, &name).await?;
+    let referenced_by = referenced_by(pool, table, &name, &primary_key).await?;
+
+    Ok(Some(TableSchema {
+        name: table.clone(),
+        columns,
+        primary_key,
+        foreign_keys,
+        referenced_by,
+        not_enforced,
+        resolved: TableName {
+            schema: Some("main".to_owned()),
+            name: name.clone(),
+        },
+    }))
+}
+
+/// `(name, type, notnull, dflt_value, pk, hidden)` of [`COLUMNS`].
+type ColumnRow = (String, String, i64, Option<String>, i64, i64);
+
+/// `(index, origin, column, sql)` of [`UNIQUE_INDEXES`].
+type IndexRow = (String, String, Option<String>, Option<String>);
+
+/// The table's name as stored and its `CREATE TABLE` text; `None` when it
+/// does not exist; an error when the name is a view or another non-table.
+async fn resolve(pool: &Pool, table: &TableName) -> Result<Option<(String, Option<String>)>> {
+    if let Some(found) = sqlx::query_as::<_, (String, Option<String>)>(RESOLVE)
+        .bind(&table.name)
+        .fetch_optional(pool)
+        .await
+        .map_err(fail(table, "table"))?
+    {
+        return Ok(Some(found));
+    }
+    if let Some((name, kind)) = sqlx::query_as::<_, (String, String)>(NOT_A_TABLE)
+        .bind(&table.name)
+        .fetch_optional(pool)
+        .await
+        .map_err(fail(table, "table"))?
+    {
+        let kind = if kind == "view" {
+            "a view".to_owned()
+        } else {
+            format!("not a table ({kind})")
+        };
+        return Err(not_a_table(table, format!("main.{name}"), kind));
+    }
+    Ok(None)
+}
+
+/// The columns of [`COLUMNS`]' rows; `rowid_alias`: the key is the rowid.
+fn columns(
+    column_rows: Vec<ColumnRow>,
+    rowid_alias: bool,
+    not_enforced: &mut Vec<String>,
+) -> Vec<ColumnSchema> {
     let mut columns = Vec::with_capacity(column_rows.len());
     for (column, declared, not_null, default, key_pos, hidden) in column_rows {
         let alias = rowid_alias && key_pos > 0;
@@ -157,8 +197,12 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             computed,
         });
     }
+    columns
+}
 
-    // Unique indexes other than the key, each once, columns in order.
+/// Unique indexes other than the key, each once, columns in order: as
+/// created (`CREATE UNIQUE INDEX ..`) or as a `UNIQUE (..)` clause.
+fn unique_clauses(index_rows: Vec<IndexRow>) -> Vec<String> {
     let mut uniques: Vec<(String, String, Vec<String>, Option<String>)> = Vec::new();
     for (index, origin, column, sql) in index_rows {
         if origin == "pk" {
@@ -170,34 +214,31 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             _ => uniques.push((index, origin, vec![column], sql)),
         }
     }
-    for (_, origin, cols, sql) in uniques {
-        not_enforced.push(match sql {
+    uniques
+        .into_iter()
+        .map(|(_, origin, cols, sql)| match sql {
             Some(sql) if origin == "c" => sql,
             _ => format!("UNIQUE ({})", cols.join(", ")),
-        });
-    }
+        })
+        .collect()
+}
 
-    not_enforced.extend(
-        sqlx::query_scalar::<_, String>(TRIGGERS)
-            .bind(&name)
-            .fetch_all(pool)
-            .await
-            .map_err(fail("triggers"))?
-            .into_iter()
-            .map(|t| format!("trigger {t}")),
-    );
-
-    let name_of = |rel: String| TableName {
+/// Other tables are named as `table` is: in `main`, qualified or not alike.
+fn name_of(table: &TableName, rel: String) -> TableName {
+    TableName {
         schema: table.schema.clone(),
         name: rel,
-    };
+    }
+}
 
+/// The foreign keys of table `name` (as stored).
+async fn foreign_keys(pool: &Pool, table: &TableName, name: &str) -> Result<Vec<ForeignKey>> {
     let own =
         sqlx::query_as::<_, (i64, String, String, Option<String>, String, String)>(FOREIGN_KEYS)
-            .bind(&name)
+            .bind(name)
             .fetch_all(pool)
             .await
-            .map_err(fail("foreign keys"))?;
+            .map_err(fail(table, "foreign keys"))?;
     let mut foreign_keys = Vec::new();
     for (_, parent, rows) in
         group(own.into_iter().map(|(id, parent, from, to, del, upd)| {
@@ -210,49 +251,47 @@ pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<Tab
             .bind(&parent)
             .fetch_optional(pool)
             .await
-            .map_err(fail("referenced table"))?
+            .map_err(fail(table, "referenced table"))?
             .map_or(parent, |(n, _)| n);
         let parent_key = if rows.ref_columns.iter().any(Option::is_none) {
             sqlx::query_scalar::<_, String>(PRIMARY_KEY)
                 .bind(&stored)
                 .fetch_all(pool)
                 .await
-                .map_err(fail("referenced key"))?
+                .map_err(fail(table, "referenced key"))?
         } else {
             Vec::new()
         };
-        foreign_keys.push(rows.into_foreign_key(name_of(stored), &parent_key));
+        foreign_keys.push(rows.into_foreign_key(name_of(table, stored), &parent_key));
     }
+    Ok(foreign_keys)
+}
 
+/// The foreign keys of other tables pointing at table `name` (as stored),
+/// whose key is `primary_key`.
+async fn referenced_by(
+    pool: &Pool,
+    table: &TableName,
+    name: &str,
+    primary_key: &[String],
+) -> Result<Vec<Referencing>> {
     let incoming =
         sqlx::query_as::<_, (String, i64, String, Option<String>, String, String)>(REFERENCED_BY)
-            .bind(&name)
+            .bind(name)
             .fetch_all(pool)
             .await
-            .map_err(fail("referencing foreign keys"))?;
-    let referenced_by =
-        group(incoming.into_iter().map(|(child, id, from, to, del, upd)| {
+            .map_err(fail(table, "referencing foreign keys"))?;
+    Ok(group(
+        incoming.into_iter().map(|(child, id, from, to, del, upd)| {
             ((child, id), String::new(), from, to, del, upd)
-        }))
-        .into_iter()
-        .map(|((child, _), _, rows)| Referencing {
-            table: name_of(child),
-            foreign_key: rows.into_foreign_key(table.clone(), &primary_key),
-        })
-        .collect();
-
-    Ok(Some(TableSchema {
-        name: table.clone(),
-        columns,
-        primary_key,
-        foreign_keys,
-        referenced_by,
-        not_enforced,
-        resolved: TableName {
-            schema: Some("main".to_owned()),
-            name: name.clone(),
-        },
-    }))
+        }),
+    )
+    .into_iter()
+    .map(|((child, _), _, rows)| Referencing {
+        table: name_of(table, child),
+        foreign_key: rows.into_foreign_key(table.clone(), primary_key),
+    })
+    .collect())
 }
 
 /// The rows of one foreign key of `pragma_foreign_key_list`.

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::mapping;
-use crate::error::{Error, Result};
+use super::{fail, not_a_table};
+use crate::error::Result;
 use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 use crate::types::ColumnKind;
 
@@ -91,20 +92,70 @@ type ForeignKeyRow = (
     String,
 );
 
-pub(crate) async fn reflect(
-    pool: &sqlx::Pool<sqlx::MySql>,
-    table: &TableName,
-) -> Result<Option<TableSchema>> {
-    let fail = |what: &'static str| {
-        move |e: sqlx::Error| Error::database(format!("reflect {table}: {what}"), e)
-    };
+type Pool = sqlx::Pool<sqlx::MySql>;
 
+pub(crate) async fn reflect(pool: &Pool, table: &TableName) -> Result<Option<TableSchema>> {
+    let Some((schema, name)) = resolve(pool, table).await? else {
+        return Ok(None);
+    };
+    let this = |t: &String| *t == name;
+
+    let column_rows: Vec<ColumnRow> = sqlx::query_as::<_, ColumnRow>(COLUMNS)
+        .bind(&schema)
+        .bind(&name)
+        .fetch_all(pool)
+        .await
+        .map_err(fail(table, "columns"))?
+        .into_iter()
+        .filter(|row| this(&row.0))
+        .collect();
+    let (json_columns, mut not_enforced) =
+        checks(pool, table, &schema, &name, &column_rows).await?;
+    let columns = column_rows
+        .into_iter()
+        .map(|row| column(row, &json_columns, &mut not_enforced))
+        .collect();
+    let primary_key = unique_indexes(pool, table, &schema, &name, &mut not_enforced).await?;
+
+    not_enforced.extend(
+        sqlx::query_as::<_, (String, String)>(TRIGGERS)
+            .bind(&schema)
+            .bind(&name)
+            .fetch_all(pool)
+            .await
+            .map_err(fail(table, "triggers"))?
+            .into_iter()
+            .filter(|(t, _)| this(t))
+            .map(|(_, trigger)| format!("trigger {trigger}")),
+    );
+
+    let (foreign_keys, referenced_by) = foreign_keys(pool, table, &schema, &name)
+        .await
+        .map_err(fail(table, "foreign keys"))?;
+
+    Ok(Some(TableSchema {
+        name: table.clone(),
+        columns,
+        primary_key,
+        foreign_keys,
+        referenced_by,
+        not_enforced,
+        resolved: TableName {
+            schema: Some(schema.clone()),
+            name: name.clone(),
+        },
+    }))
+}
+
+/// The table's database and name as stored; `None` when it does not exist;
+/// an error when the name is a view or another non-table.
+async fn resolve(pool: &Pool, table: &TableName) -> Result<Option<(String, String)>> {
     let candidates = sqlx::query_as::<_, (String, String, i64, String)>(RESOLVE)
         .bind(table.schema.as_deref())
         .bind(&table.name)
         .fetch_all(pool)
         .await
-        .map_err(fail("table"))?;
+        .map_err(fail(table, "table"))?;
     // The exact name; a case-insensitive match only where the server itself
     // folds table names (lower_case_table_names = 1 or 2).
     let folded = match candidates.as_slice() {
@@ -119,119 +170,123 @@ pub(crate) async fn reflect(
         return Ok(None);
     };
     if kind != "BASE TABLE" && kind != "SYSTEM VERSIONED" {
-        return Err(Error::Schema(vec![
-            crate::error::SchemaProblem::NotATable {
-                table: table.to_string(),
-                resolved: format!("{schema}.{name}"),
-                kind: if kind == "VIEW" {
-                    "a view".to_owned()
-                } else {
-                    format!("not a table ({})", kind.to_ascii_lowercase())
-                },
-            },
-        ]));
+        let kind = if kind == "VIEW" {
+            "a view".to_owned()
+        } else {
+            format!("not a table ({})", kind.to_ascii_lowercase())
+        };
+        return Err(not_a_table(table, format!("{schema}.{name}"), kind));
     }
-    let this = |t: &String| *t == name;
+    Ok(Some((schema, name)))
+}
 
-    let column_rows = sqlx::query_as::<_, ColumnRow>(COLUMNS)
-        .bind(&schema)
-        .bind(&name)
-        .fetch_all(pool)
-        .await
-        .map_err(fail("columns"))?;
-
+/// The table's CHECK constraints: the columns a `json_valid(col)` check
+/// makes JSON, and the other checks (not enforced by the sandbox).
+async fn checks(
+    pool: &Pool,
+    table: &TableName,
+    schema: &str,
+    name: &str,
+    column_rows: &[ColumnRow],
+) -> Result<(Vec<String>, Vec<String>)> {
     let version = sqlx::query_scalar::<_, String>("SELECT VERSION()")
         .fetch_one(pool)
         .await
-        .map_err(fail("server version"))?;
+        .map_err(fail(table, "server version"))?;
     let checks_sql = if version.contains("MariaDB") {
         CHECKS_MARIADB
     } else {
         CHECKS_MYSQL
     };
     let checks = sqlx::query_as::<_, (String, String)>(checks_sql)
-        .bind(&schema)
-        .bind(&name)
+        .bind(schema)
+        .bind(name)
         .fetch_all(pool)
         .await
-        .map_err(fail("check constraints"))?;
+        .map_err(fail(table, "check constraints"))?;
 
     // MariaDB's `json` is `longtext` plus a `json_valid(col)` CHECK: that
     // check makes the column JSON and is enforced by keeping JSON anyway.
     let mut json_columns = Vec::new();
     let mut not_enforced = Vec::new();
-    for (_, clause) in checks.into_iter().filter(|(t, _)| this(t)) {
+    for (_, clause) in checks.into_iter().filter(|(t, _)| t == name) {
         match mapping::mysql_json_valid_column(&clause)
-            .filter(|c| column_rows.iter().any(|r| this(&r.0) && r.1 == *c))
+            .filter(|c| column_rows.iter().any(|r| r.1 == *c))
         {
             Some(column) => json_columns.push(column),
             None => not_enforced.push(format!("CHECK ({clause})")),
         }
     }
+    Ok((json_columns, not_enforced))
+}
 
-    let mut columns = Vec::with_capacity(column_rows.len());
-    for (table_name, column, column_type, nullable, default, extra, expression, charset) in
-        column_rows
-    {
-        if !this(&table_name) {
-            continue;
-        }
-        let extra_lower = extra.to_ascii_lowercase();
-        let auto_increment = extra_lower.contains("auto_increment");
-        let computed = ["virtual", "stored", "persistent"]
-            .iter()
-            .any(|w| extra_lower.split_whitespace().any(|e| e == *w));
-        if computed {
-            let storage = if extra_lower.contains("virtual") {
-                "VIRTUAL"
-            } else {
-                "STORED"
-            };
-            let expr = expression.as_deref().unwrap_or("?");
-            not_enforced.push(format!(
-                "column {column}: GENERATED ALWAYS AS ({expr}) {storage} (computed by production)"
-            ));
-        }
-        if let Some(pos) = extra_lower.find("on update ") {
-            let clause = extra.get(pos + "on update ".len()..).unwrap_or_default();
-            not_enforced.push(format!("column {column}: ON UPDATE {clause}"));
-        }
-        // MariaDB prints `DEFAULT NULL` (also the implicit one of a nullable
-        // column) as the bare word NULL, and a string 'NULL' quoted: neither
-        // PostgreSQL nor SQLite count a NULL default as a default.
-        let has_default_value = default.as_deref().is_some_and(|d| d != "NULL");
-        let json_checked = json_columns.contains(&column);
-        let kind = mapping::mysql(&column_type, json_checked);
-        // A text column's character set bounds what it can hold
-        // (`value::declared`); utf8mb4 holds every character.
-        let column_type = match charset {
-            Some(cs) if kind == ColumnKind::Text && cs != "utf8mb4" => {
-                format!("{column_type}{}{cs}", crate::value::declared::CHARSET_MARK)
-            }
-            _ => column_type,
+/// One column of [`COLUMNS`]; `json_columns`: those a check makes JSON.
+fn column(row: ColumnRow, json_columns: &[String], not_enforced: &mut Vec<String>) -> ColumnSchema {
+    let (_, column, column_type, nullable, default, extra, expression, charset) = row;
+    let extra_lower = extra.to_ascii_lowercase();
+    let auto_increment = extra_lower.contains("auto_increment");
+    let computed = ["virtual", "stored", "persistent"]
+        .iter()
+        .any(|w| extra_lower.split_whitespace().any(|e| e == *w));
+    if computed {
+        let storage = if extra_lower.contains("virtual") {
+            "VIRTUAL"
+        } else {
+            "STORED"
         };
-        columns.push(ColumnSchema {
-            kind,
-            name: column,
-            declared_type: column_type,
-            nullable: nullable == "YES",
-            has_default: has_default_value || auto_increment || computed,
-            generated: auto_increment,
-            computed,
-        });
+        let expr = expression.as_deref().unwrap_or("?");
+        not_enforced.push(format!(
+            "column {column}: GENERATED ALWAYS AS ({expr}) {storage} (computed by production)"
+        ));
     }
+    if let Some(pos) = extra_lower.find("on update ") {
+        let clause = extra.get(pos + "on update ".len()..).unwrap_or_default();
+        not_enforced.push(format!("column {column}: ON UPDATE {clause}"));
+    }
+    // MariaDB prints `DEFAULT NULL` (also the implicit one of a nullable
+    // column) as the bare word NULL, and a string 'NULL' quoted: neither
+    // PostgreSQL nor SQLite count a NULL default as a default.
+    let has_default_value = default.as_deref().is_some_and(|d| d != "NULL");
+    let json_checked = json_columns.contains(&column);
+    let kind = mapping::mysql(&column_type, json_checked);
+    // A text column's character set bounds what it can hold
+    // (`value::declared`); utf8mb4 holds every character.
+    let column_type = match charset {
+        Some(cs) if kind == ColumnKind::Text && cs != "utf8mb4" => {
+            format!("{column_type}{}{cs}", crate::value::declared::CHARSET_MARK)
+        }
+        _ => column_type,
+    };
+    ColumnSchema {
+        kind,
+        name: column,
+        declared_type: column_type,
+        nullable: nullable == "YES",
+        has_default: has_default_value || auto_increment || computed,
+        generated: auto_increment,
+        computed,
+    }
+}
 
+/// The primary key; the other unique indexes go to `not_enforced`.
+async fn unique_indexes(
+    pool: &Pool,
+    table: &TableName,
+    schema: &str,
+    name: &str,
+    not_enforced: &mut Vec<String>,
+) -> Result<Vec<String>> {
     let mut primary_key = Vec::new();
     let mut uniques: Vec<(String, Vec<String>)> = Vec::new();
     for (table_name, index, column, sub_part) in
         sqlx::query_as::<_, (String, String, Option<String>, Option<i64>)>(UNIQUE_INDEXES)
-            .bind(&schema)
-            .bind(&name)
+            .bind(schema)
+            .bind(name)
             .fetch_all(pool)
             .await
-            .map_err(fail("unique indexes"))?
+            .map_err(fail(table, "unique indexes"))?
     {
-        if !this(&table_name) {
+        if table_name != name {
             continue;
         }
         let column = column.unwrap_or_else(|| "(expression)".to_owned());
@@ -253,40 +308,12 @@ pub(crate) async fn reflect(
             .into_iter()
             .map(|(_, parts)| format!("UNIQUE ({})", parts.join(", "))),
     );
-
-    not_enforced.extend(
-        sqlx::query_as::<_, (String, String)>(TRIGGERS)
-            .bind(&schema)
-            .bind(&name)
-            .fetch_all(pool)
-            .await
-            .map_err(fail("triggers"))?
-            .into_iter()
-            .filter(|(t, _)| this(t))
-            .map(|(_, trigger)| format!("trigger {trigger}")),
-    );
-
-    let (foreign_keys, referenced_by) = foreign_keys(pool, table, &schema, &name)
-        .await
-        .map_err(fail("foreign keys"))?;
-
-    Ok(Some(TableSchema {
-        name: table.clone(),
-        columns,
-        primary_key,
-        foreign_keys,
-        referenced_by,
-        not_enforced,
-        resolved: TableName {
-            schema: Some(schema.clone()),
-            name: name.clone(),
-        },
-    }))
+    Ok(primary_key)
 }
 
 /// The table's foreign keys and those pointing at it.
 async fn foreign_keys(
-    pool: &sqlx::Pool<sqlx::MySql>,
+    pool: &Pool,
     table: &TableName,
     schema: &str,
     name: &str,

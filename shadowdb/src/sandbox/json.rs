@@ -8,7 +8,7 @@
 //! nested 15,000 deep, which `unhex()` builds in one statement, overflows a
 //! 2 MiB thread stack and aborts the whole process. JSON *text* is bounded
 //! at 1,000 levels by SQLite's parser. So every JSON function the sandbox
-//! allows (the scalar ones in [`crate::bounds`], the aggregates here)
+//! allows (the scalar ones in [`crate::sandbox::bounds`], the aggregates here)
 //! measures the nesting of each BLOB argument first, without recursion, and
 //! refuses past the same 1,000 levels; then SQLite's own function does the
 //! work on a private connection ([`Delegate`]), so the result is SQLite's.
@@ -22,9 +22,9 @@ use rusqlite::functions::{Aggregate, Context, FunctionFlags, WindowAggregate};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ffi};
 
-use crate::bounds::{Delegate, JSON_SUBTYPE, Out, refused};
 use crate::error::Refusal;
 use crate::sandbox::Limits;
+use crate::sandbox::bounds::{Delegate, JSON_SUBTYPE, Out, refused};
 
 /// SQLite's own bound on the nesting of JSON text (`JSON_MAX_DEPTH`).
 pub(crate) const MAX_DEPTH: usize = 1000;
