@@ -39,15 +39,16 @@ use std::time::{Duration, Instant};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 use safemodel::Value;
 
 use crate::diff::Op;
 use crate::error::{Error, Refusal, Result};
 use crate::policy::WriteEffect;
-use crate::prod;
+pub(crate) use crate::prod::{Cell, CloneBatch};
 use crate::types::ColumnKind;
+use crate::value::datetime::push_time_text;
 
 /// Limits of one sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -835,159 +836,6 @@ pub(crate) fn to_sandbox(v: &Value) -> SqlValue {
         }
         Value::Json(j) => SqlValue::Text(j.as_str().to_owned()),
         _ => SqlValue::Null,
-    }
-}
-
-/// The sandbox's text of a date or time value (`to_sandbox`): `%Y-%m-%d`,
-/// `%H:%M:%S%.f`, `%Y-%m-%d %H:%M:%S%.f`, the latter with `+00:00` for an
-/// instant.
-fn push_time_text(out: &mut String, v: &Value) {
-    match v {
-        Value::Date(d) => prod::push_date(out, *d),
-        Value::Time(t) => prod::push_time(out, *t),
-        Value::Timestamp(t) => prod::push_timestamp(out, *t),
-        Value::TimestampTz(t) => {
-            prod::push_timestamp(out, t.naive_utc());
-            out.push_str("+00:00");
-        }
-        _ => {}
-    }
-}
-
-/// Cloned rows on their way into the sandbox, already as it stores them
-/// ([`to_sandbox`]): the values in one list, text and bytes in one buffer
-/// each. A batch is a few allocations instead of one a value, which counts
-/// twice: its reader and the sandbox run on different threads.
-#[derive(Debug, Default)]
-pub(crate) struct CloneBatch {
-    cells: Vec<Cell>,
-    text: String,
-    bytes: Vec<u8>,
-    rows: usize,
-}
-
-/// One value of a [`CloneBatch`]; text and bytes are ranges of its buffers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Cell {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(usize, usize),
-    Blob(usize, usize),
-}
-
-impl CloneBatch {
-    /// An empty batch with room for as much as this one holds.
-    pub(crate) fn empty_like(&self) -> CloneBatch {
-        CloneBatch {
-            cells: Vec::with_capacity(self.cells.len()),
-            text: String::with_capacity(self.text.len()),
-            bytes: Vec::with_capacity(self.bytes.len()),
-            rows: 0,
-        }
-    }
-
-    /// Empties the batch, keeping its buffers.
-    pub(crate) fn clear(&mut self) {
-        self.cells.clear();
-        self.text.clear();
-        self.bytes.clear();
-        self.rows = 0;
-    }
-
-    /// Appends `v` as [`to_sandbox`] stores it.
-    pub(crate) fn push(&mut self, v: &Value) {
-        let cell = match v {
-            Value::Bool(b) => Cell::Integer(i64::from(*b)),
-            Value::Int(i) => Cell::Integer(*i),
-            Value::Float(x) => Cell::Real(*x),
-            Value::Decimal(d) => return self.push_text(d.as_str()),
-            Value::Text(s) => return self.push_text(s),
-            Value::Json(j) => return self.push_text(j.as_str()),
-            Value::Bytes(b) => {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(b);
-                Cell::Blob(start, self.bytes.len())
-            }
-            Value::Uuid(u) => {
-                let mut buf = uuid::Uuid::encode_buffer();
-                return self.push_text(u.hyphenated().encode_lower(&mut buf));
-            }
-            Value::Date(_) | Value::Time(_) | Value::Timestamp(_) | Value::TimestampTz(_) => {
-                let start = self.text.len();
-                push_time_text(&mut self.text, v);
-                Cell::Text(start, self.text.len())
-            }
-            _ => Cell::Null,
-        };
-        self.cells.push(cell);
-    }
-
-    /// Appends a text value.
-    pub(crate) fn push_text(&mut self, s: &str) {
-        let start = self.text.len();
-        self.text.push_str(s);
-        self.cells.push(Cell::Text(start, self.text.len()));
-    }
-
-    /// Appends a NULL.
-    pub(crate) fn push_null(&mut self) {
-        self.cells.push(Cell::Null);
-    }
-
-    /// Appends an integer (or a boolean, as 0 or 1).
-    pub(crate) fn push_int(&mut self, i: i64) {
-        self.cells.push(Cell::Integer(i));
-    }
-
-    /// Appends a float.
-    pub(crate) fn push_real(&mut self, x: f64) {
-        self.cells.push(Cell::Real(x));
-    }
-
-    /// Appends bytes.
-    pub(crate) fn push_blob(&mut self, b: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(b);
-        self.cells.push(Cell::Blob(start, self.bytes.len()));
-    }
-
-    /// Ends the row whose values were just pushed.
-    pub(crate) fn end_row(&mut self) {
-        self.rows += 1;
-    }
-
-    /// Rows in the batch.
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Bytes of text and bytes held.
-    pub(crate) fn held(&self) -> usize {
-        self.text.len() + self.bytes.len()
-    }
-
-    fn bind(
-        &self,
-        stmt: &mut rusqlite::Statement<'_>,
-        idx: usize,
-        cell: Cell,
-    ) -> rusqlite::Result<()> {
-        match cell {
-            Cell::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
-            Cell::Integer(i) => stmt.raw_bind_parameter(idx, i),
-            Cell::Real(x) => stmt.raw_bind_parameter(idx, x),
-            Cell::Text(a, b) => stmt.raw_bind_parameter(
-                idx,
-                ToSqlOutput::Borrowed(ValueRef::Text(
-                    self.text.as_bytes().get(a..b).unwrap_or_default(),
-                )),
-            ),
-            Cell::Blob(a, b) => stmt.raw_bind_parameter(
-                idx,
-                ToSqlOutput::Borrowed(ValueRef::Blob(self.bytes.get(a..b).unwrap_or_default())),
-            ),
-        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::sandbox::{
 };
 use crate::schema::{self, FkAction, TableName, TableSchema};
 use crate::types::{ColumnKind, Dialect};
+pub(crate) use crate::value::tenant_eq;
 
 /// What [`ShadowDb::judge_and_run`] came to.
 enum Outcome {
@@ -1167,17 +1168,6 @@ fn lock(sandbox: &Mutex<Sandbox>) -> Result<MutexGuard<'_, Sandbox>> {
     sandbox
         .lock()
         .map_err(|_| Error::Sandbox("the sandbox was poisoned by a panic".into()))
-}
-
-/// Tenant equality: exact, but an integer tenant also matches a decimal or
-/// text tenant column holding the same number/text form.
-pub(crate) fn tenant_eq(value: &Value, tenant: &Value) -> bool {
-    match (value, tenant) {
-        (Value::Decimal(d), Value::Int(i)) | (Value::Int(i), Value::Decimal(d)) => {
-            safemodel::Decimal::new(i.to_string()).is_ok_and(|x| &x == d)
-        }
-        _ => value == tenant,
-    }
 }
 
 /// Checks one table against its contract and builds its scope entry.
