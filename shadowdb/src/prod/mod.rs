@@ -74,7 +74,7 @@ pub(crate) use crate::value::datetime::{
 pub(crate) use crate::value::float::format_float;
 
 /// One thing per dialect: a pool ([`Production`]), a transaction
-/// (`ProdTx`), a connection ([`AuditConn`](crate::audit::AuditConn)).
+/// (`ProdTx`), a connection (the audit trail's `AuditConn`).
 /// Code that does the same in each dialect matches on it once, with one
 /// body (see `per_dialect!`).
 #[derive(Debug, Clone)]
