@@ -295,7 +295,7 @@ impl FetchError {
 }
 
 impl From<FetchError> for Error {
-    /// [`FetchError::into_error`] where the caller has no better context.
+    /// `FetchError::into_error` where the caller has no better context.
     fn from(e: FetchError) -> Self {
         e.into_error("a production row")
     }

@@ -7,7 +7,7 @@
 //! column keeps its text. Everything else goes through sqlx's native types.
 //!
 //! The driver layer, one concern a file, each depending only on those above
-//! it (and on the leaf codecs of [`crate::value`]):
+//! it (and on the leaf codecs of `crate::value`):
 //! - this file: [`PerDialect`], the one per-dialect dispatch (pools,
 //!   transactions and connections), and [`Production`];
 //! - `connect`: connecting, and URLs with their passwords redacted;

@@ -75,7 +75,7 @@ pub(crate) fn value_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> Stri
     cast_expr(dialect, col, &dialect.placeholder(n))
 }
 
-/// An expression holding a value as bound by [`write_bind`] (a placeholder, or
+/// An expression holding a value as bound by [`write_bind`](super::bind::write_bind) (a placeholder, or
 /// a column of a batch of such values), cast to the column's type.
 pub(crate) fn cast_expr(dialect: Dialect, col: &ColumnSchema, p: &str) -> String {
     let p = p.to_owned();
@@ -103,7 +103,7 @@ pub(crate) fn guard_expr(dialect: Dialect, col: &ColumnSchema, n: usize) -> Stri
 }
 
 /// [`guard_expr`] of a column reference (`t."c"`) and an expression holding
-/// the value as bound by [`guard_bind`] (a placeholder, or a batch column).
+/// the value as bound by [`guard_bind`](super::bind::guard_bind) (a placeholder, or a batch column).
 pub(crate) fn guard_cmp(dialect: Dialect, col: &ColumnSchema, col_ref: &str, p: &str) -> String {
     let read = read_expr_at(dialect, col, col_ref);
     match dialect {
