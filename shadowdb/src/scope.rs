@@ -4,11 +4,12 @@
 //! It sits below the session (`shadow`) and the diff, which both read a
 //! [`Scoped`], so that neither has to reach into the other.
 
-use safemodel::{Model, SqlType, TableInfo, Value};
+use safemodel::{Model, SqlType, TableInfo};
 
 use crate::error::SchemaProblem;
 use crate::schema::{self, TableName, TableSchema};
 use crate::types::ColumnKind;
+pub(crate) use crate::value::tenant_eq;
 
 /// How one table is to be scoped, as the builder was told.
 #[derive(Debug, Clone)]
@@ -76,17 +77,6 @@ impl Scoped {
         self.columns_with_pii()
             .filter(|(_, pii)| *pii)
             .map(|(c, _)| c)
-    }
-}
-
-/// Tenant equality: exact, but an integer tenant also matches a decimal or
-/// text tenant column holding the same number/text form.
-pub(crate) fn tenant_eq(value: &Value, tenant: &Value) -> bool {
-    match (value, tenant) {
-        (Value::Decimal(d), Value::Int(i)) | (Value::Int(i), Value::Decimal(d)) => {
-            safemodel::Decimal::new(i.to_string()).is_ok_and(|x| &x == d)
-        }
-        _ => value == tenant,
     }
 }
 

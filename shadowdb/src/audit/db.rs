@@ -14,7 +14,7 @@ use super::textsql::{self, text_cmp};
 use super::{AuditEvent, AuditQuery, AuditSink, format_time};
 use crate::approve::BoxFuture;
 use crate::error::{Error, Result};
-use crate::prod::{Bind, NullAs, ProdTx, Production};
+use crate::prod::{Bind, NullAs, PerDialect, ProdTx, Production, per_dialect};
 use crate::types::Dialect;
 
 /// The name of the audit table.
@@ -96,15 +96,11 @@ fn row_values(event: &AuditEvent) -> Result<[Option<String>; 7]> {
 }
 
 /// A connection (or, through `&mut *tx`, a transaction) to write an event on.
-#[derive(Debug)]
-pub enum AuditConn<'c> {
-    /// PostgreSQL.
-    Postgres(&'c mut sqlx::PgConnection),
-    /// MySQL or MariaDB.
-    MySql(&'c mut sqlx::MySqlConnection),
-    /// SQLite.
-    Sqlite(&'c mut sqlx::SqliteConnection),
-}
+pub type AuditConn<'c> = PerDialect<
+    &'c mut sqlx::PgConnection,
+    &'c mut sqlx::MySqlConnection,
+    &'c mut sqlx::SqliteConnection,
+>;
 
 impl<'c> From<&'c mut sqlx::PgConnection> for AuditConn<'c> {
     fn from(c: &'c mut sqlx::PgConnection) -> Self {
@@ -131,22 +127,17 @@ impl<'c> From<&'c mut sqlx::SqliteConnection> for AuditConn<'c> {
 pub async fn insert_event(conn: impl Into<AuditConn<'_>>, event: &AuditEvent) -> Result<()> {
     let values = row_values(event)?;
     let ctx = || format!("writing to {AUDIT_TABLE}");
-    macro_rules! go {
-        ($conn:expr, $dialect:expr) => {{
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(textsql::placeholders($dialect, INSERT)));
-            for v in &values {
-                q = q.bind(v.clone());
-            }
-            q.execute($conn)
-                .await
-                .map_err(|e| Error::database(ctx(), e))?;
-        }};
-    }
-    match conn.into() {
-        AuditConn::Postgres(c) => go!(c, Dialect::Postgres),
-        AuditConn::MySql(c) => go!(c, Dialect::MySql),
-        AuditConn::Sqlite(c) => go!(c, Dialect::Sqlite),
-    }
+    let conn = conn.into();
+    let sql = textsql::placeholders(conn.dialect(), INSERT);
+    per_dialect!(conn, c => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in &values {
+            q = q.bind(v.clone());
+        }
+        q.execute(c)
+            .await
+            .map_err(|e| Error::database(ctx(), e))?;
+    });
     Ok(())
 }
 
@@ -155,11 +146,7 @@ pub async fn insert_event(conn: impl Into<AuditConn<'_>>, event: &AuditEvent) ->
 /// [`ensure_audit_table`] before [`ProdTx::begin`].
 #[allow(dead_code, reason = "the commit in sync.rs writes its record with it")]
 pub(crate) async fn record_in_tx(tx: &mut ProdTx, event: &AuditEvent) -> Result<()> {
-    let dialect = match tx {
-        ProdTx::Postgres(_) => Dialect::Postgres,
-        ProdTx::MySql(_) => Dialect::MySql,
-        ProdTx::Sqlite(_) => Dialect::Sqlite,
-    };
+    let dialect = tx.dialect();
     let binds: Vec<Bind> = row_values(event)?
         .into_iter()
         .map(|v| v.map_or(Bind::Null(NullAs::Text), Bind::Text))

@@ -26,9 +26,9 @@
 //! The rooms: this file opens a sandbox (tables, limits, loading the clone);
 //! [`walls`] and [`functions`] say what an agent statement may do, [`bounds`]
 //! and [`heap`] bound what it may cost, [`script`] runs it, [`capture`] finds
-//! what it changed; [`values`] and [`batch`] are the values going in and out.
+//! what it changed; [`values`] are the values going out (the clone's batches come from
+//! [`crate::prod`]).
 
-mod batch;
 pub(crate) mod bounds;
 mod capture;
 pub(crate) mod decimal;
@@ -54,8 +54,8 @@ use safemodel::Value;
 use crate::error::{Error, Refusal, Result};
 use crate::types::ColumnKind;
 
-use batch::Cell;
-pub(crate) use batch::CloneBatch;
+use crate::prod::Cell;
+pub(crate) use crate::prod::CloneBatch;
 pub(crate) use capture::RawChange;
 use capture::{base_name, capturable, seen_name};
 use values::literal;

@@ -5,7 +5,7 @@
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use safemodel::Value;
 
-use super::batch::push_time_text;
+use crate::value::datetime::push_time_text;
 
 /// The result of one statement run by the agent.
 #[derive(Debug, Clone, PartialEq)]

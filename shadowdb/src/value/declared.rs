@@ -352,7 +352,7 @@ fn float_keeps(text: &str) -> bool {
     };
     x.is_normal()
         && matches!(
-            (Exact::parse(text), Exact::parse(&crate::prod::format_float(x))),
+            (Exact::parse(text), Exact::parse(&super::float::format_float(x))),
             (Ok(a), Ok(b)) if a.compare(&b).is_eq()
         )
 }

@@ -1,33 +1,20 @@
-//! Cloned rows on their way into the sandbox ([`CloneBatch`]), in the form
-//! the sandbox stores them.
+//! [`CloneBatch`]: cloned rows on their way from production into the
+//! sandbox, already in the form the sandbox stores. It lives with the
+//! driver layer, which fills it, so that `prod` does not depend on the
+//! sandbox that empties it (`Sandbox::load`).
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use safemodel::Value;
 
-use crate::prod;
-
-/// The sandbox's text of a date or time value (`to_sandbox`): `%Y-%m-%d`,
-/// `%H:%M:%S%.f`, `%Y-%m-%d %H:%M:%S%.f`, the latter with `+00:00` for an
-/// instant.
-pub(crate) fn push_time_text(out: &mut String, v: &Value) {
-    match v {
-        Value::Date(d) => prod::push_date(out, *d),
-        Value::Time(t) => prod::push_time(out, *t),
-        Value::Timestamp(t) => prod::push_timestamp(out, *t),
-        Value::TimestampTz(t) => {
-            prod::push_timestamp(out, t.naive_utc());
-            out.push_str("+00:00");
-        }
-        _ => {}
-    }
-}
+use crate::value::datetime::push_time_text;
 
 /// Cloned rows on their way into the sandbox, already as it stores them
-/// ([`to_sandbox`](crate::sandbox::to_sandbox)): the values in one list, text and bytes in one buffer
+/// (the sandbox's `to_sandbox`): the values in one list, text and bytes in one buffer
 /// each. A batch is a few allocations instead of one a value, which counts
 /// twice: its reader and the sandbox run on different threads.
 #[derive(Debug, Default)]
 pub(crate) struct CloneBatch {
+    // why `pub(crate)`: the sandbox's loader binds the cells in place.
     pub(crate) cells: Vec<Cell>,
     pub(crate) text: String,
     pub(crate) bytes: Vec<u8>,
@@ -63,7 +50,7 @@ impl CloneBatch {
         self.rows = 0;
     }
 
-    /// Appends `v` as [`to_sandbox`](crate::sandbox::to_sandbox) stores it.
+    /// Appends `v` as the sandbox's `to_sandbox` stores it.
     pub(crate) fn push(&mut self, v: &Value) {
         let cell = match v {
             Value::Bool(b) => Cell::Integer(i64::from(*b)),
@@ -135,6 +122,7 @@ impl CloneBatch {
         self.text.len() + self.bytes.len()
     }
 
+    /// Binds `cell` of this batch as parameter `idx` of `stmt`.
     pub(crate) fn bind(
         &self,
         stmt: &mut rusqlite::Statement<'_>,
