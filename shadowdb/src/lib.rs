@@ -55,6 +55,7 @@ pub mod diff;
 mod error;
 mod escape;
 pub mod limits;
+mod model;
 pub mod policy;
 pub mod prod;
 mod reflect;
@@ -63,7 +64,15 @@ pub mod render;
 pub mod review;
 pub mod rollback;
 mod sandbox;
-pub mod schema;
+/// Production's tables as shadowdb reads them: the model ([`TableSchema`],
+/// its columns and foreign keys) and [`reflect()`], which reads one table
+/// from the catalog.
+pub mod schema {
+    #[doc(inline)]
+    pub use crate::model::*;
+    #[doc(inline)]
+    pub use crate::reflect::reflect;
+}
 mod scope;
 mod shadow;
 mod sync;

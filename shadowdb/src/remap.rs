@@ -14,7 +14,7 @@ use safemodel::{Rule, Value, Violation};
 
 use crate::diff::{Key, Op, PendingRef, RowChange};
 use crate::error::{Error, Result};
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 
 /// A key production generated for a row inserted with a provisional one.
 #[derive(Debug, Clone, PartialEq, Eq)]

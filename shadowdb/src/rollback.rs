@@ -36,12 +36,14 @@ use crate::audit::{
     AuditEvent, AuditKind, AuditKindName, AuditQuery, AuditSink, AuditTrail, CommitRecord,
     DbAuditSink, JsonlSink, Redactor, RowImage, image_value, query_jsonl,
 };
+use crate::diff::check_new_row;
 use crate::diff::{ChangeSet, Counts, Key, Op, RowChange};
 use crate::error::{Error, Result};
 use crate::policy::{ChangeSetHit, Decision, Policy};
 use crate::prod::Production;
 use crate::render::{Review, verdict_of};
-use crate::shadow::{Scoped, ShadowDb, check_new_row, pii_of};
+use crate::scope::{Scoped, pii_of};
+use crate::shadow::ShadowDb;
 use crate::sync::{CommitOptions, Origin, OutsideRef, Record, Syncer};
 use crate::types::Dialect;
 

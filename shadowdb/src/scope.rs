@@ -7,7 +7,7 @@
 use safemodel::{Model, SqlType, TableInfo};
 
 use crate::error::SchemaProblem;
-use crate::schema::{self, TableName, TableSchema};
+use crate::model::{self, TableName, TableSchema};
 use crate::types::ColumnKind;
 pub(crate) use crate::value::tenant_eq;
 
@@ -58,14 +58,14 @@ pub(crate) struct Scoped {
 }
 
 impl Scoped {
-    pub(crate) fn col(&self, pos: usize) -> Option<&schema::ColumnSchema> {
+    pub(crate) fn col(&self, pos: usize) -> Option<&model::ColumnSchema> {
         self.cols.get(pos).and_then(|&i| self.schema.columns.get(i))
     }
 
     /// The sandbox's columns in order, each with its PII flag.
     pub(crate) fn columns_with_pii(
         &self,
-    ) -> impl Iterator<Item = (&schema::ColumnSchema, bool)> + '_ {
+    ) -> impl Iterator<Item = (&model::ColumnSchema, bool)> + '_ {
         self.cols
             .iter()
             .zip(&self.pii)
@@ -73,7 +73,7 @@ impl Scoped {
     }
 
     /// The PII columns among the sandbox's, in order: never cloned.
-    pub(crate) fn pii_columns(&self) -> impl Iterator<Item = &schema::ColumnSchema> + '_ {
+    pub(crate) fn pii_columns(&self) -> impl Iterator<Item = &model::ColumnSchema> + '_ {
         self.columns_with_pii()
             .filter(|(_, pii)| *pii)
             .map(|(c, _)| c)
@@ -341,4 +341,11 @@ fn provisional_base(kind: &ColumnKind) -> Option<i64> {
         ColumnKind::Int64 | ColumnKind::UInt64 => Some(1 << 62),
         _ => None,
     }
+}
+
+/// The PII columns of one scoped table as `(table, column)`.
+pub(crate) fn pii_of(t: &Scoped) -> Vec<(String, String)> {
+    t.pii_columns()
+        .map(|c| (t.schema.name.to_string(), c.name.clone()))
+        .collect()
 }

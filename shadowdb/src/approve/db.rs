@@ -227,8 +227,8 @@ impl Store {
         if self.ready.initialized() {
             return Ok(Some(&self.prod));
         }
-        let name = crate::schema::TableName::parse(APPROVALS_TABLE);
-        if crate::schema::reflect(&self.prod, &name).await?.is_none() {
+        let name = crate::model::TableName::parse(APPROVALS_TABLE);
+        if crate::reflect::reflect(&self.prod, &name).await?.is_none() {
             return Ok(None);
         }
         let _ = self.ready.set(());

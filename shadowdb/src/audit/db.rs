@@ -200,8 +200,8 @@ impl DbAuditSink {
     pub async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
         // Reading creates nothing: no table is no events (and read-only
         // credentials can read the trail).
-        let name = crate::schema::TableName::parse(AUDIT_TABLE);
-        if crate::schema::reflect(&self.prod, &name).await?.is_none() {
+        let name = crate::model::TableName::parse(AUDIT_TABLE);
+        if crate::reflect::reflect(&self.prod, &name).await?.is_none() {
             return Ok(Vec::new());
         }
         let dialect = self.prod.dialect();

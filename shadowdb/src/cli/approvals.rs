@@ -11,8 +11,9 @@ use super::audit::{escape, short_time};
 use super::{Ctx, DbArg, Exit, Failure, aligned};
 use crate::approve::{APPROVALS_TABLE, ApprovalStatus, DbApprovals, StoredApproval};
 use crate::error::Error;
+use crate::model::TableName;
 use crate::prod::{Production, redact_url};
-use crate::schema::{TableName, reflect};
+use crate::reflect::reflect;
 
 #[derive(Debug, Clone, Args)]
 #[command(group(

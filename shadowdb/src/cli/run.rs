@@ -16,10 +16,11 @@ use crate::approve::{DEFAULT_TIMEOUT, DbApprover};
 use crate::audit::{JsonlSink, Redactor};
 use crate::diff::Op;
 use crate::limits::RateLimiter;
+use crate::model::TableName;
 use crate::policy::Policy;
 use crate::prod::{Production, redact_url};
+use crate::reflect::reflect;
 use crate::render::{Review, Verdict, render_json_string, render_text};
-use crate::schema::{TableName, reflect};
 use crate::sync::{CommitOptions, CommitReport};
 use crate::types::ColumnKind;
 

@@ -4,8 +4,9 @@ use clap::Args;
 use safemodel::{ColumnInfo, Model};
 
 use super::{Ctx, DbArg, Exit, Failure, aligned};
+use crate::model::{FkAction, TableName, TableSchema};
 use crate::prod::redact_url;
-use crate::schema::{FkAction, TableName, TableSchema, reflect};
+use crate::reflect::reflect;
 use crate::shadow::contract_problems;
 
 #[derive(Debug, Clone, Args)]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use safemodel::{CheckOptions, Row, Rule, Value, Violation};
 
 use crate::diff::{Key, Op, RowChange};
+use crate::model;
 use crate::prod;
-use crate::schema;
 use crate::scope::{Scoped, tenant_eq};
 use crate::types::{ColumnKind, Dialect};
 
@@ -273,7 +273,7 @@ impl RowChange {
 /// A float in a decimal column is what SQLite's `+ - *` make of decimal text:
 /// it may have lost digits, so it is refused (the column is `ANY` in the
 /// sandbox and keeps the float as such), never read back as if exact.
-fn typed_value(col: &schema::ColumnSchema, v: Value, violations: &mut Vec<Violation>) -> Value {
+fn typed_value(col: &model::ColumnSchema, v: Value, violations: &mut Vec<Violation>) -> Value {
     if col.kind == ColumnKind::Decimal && matches!(v, Value::Float(_)) {
         violations.push(Violation::new(
             col.name.clone(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use safemodel::{Decimal, Value};
 
 use super::sql::read_as_text;
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 use crate::types::{ColumnKind, Dialect};
 
 /// A value in the Rust type the driver encodes for its column.

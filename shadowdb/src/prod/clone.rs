@@ -17,7 +17,7 @@ use super::sql::{
 };
 use super::wire::{CloneRow, Wire};
 use crate::error::{Error, Result};
-use crate::schema::{ColumnSchema, TableSchema};
+use crate::model::{ColumnSchema, TableSchema};
 use crate::types::Dialect;
 use crate::value::tenant_eq;
 
@@ -282,7 +282,7 @@ impl<'a> RowReader<'a> {
         }
         digests
             .by_key
-            .insert(crate::diff::Key(key).render(), values);
+            .insert(crate::value::Key(key).render(), values);
         Ok(())
     }
 }

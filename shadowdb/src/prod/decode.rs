@@ -7,7 +7,7 @@ use safemodel::{Decimal, Json, Value};
 use sqlx::{Row as _, ValueRef as _};
 
 use crate::error::Error;
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 use crate::types::ColumnKind;
 use crate::value::datetime::{parse_instant, parse_naive_timestamp};
 use crate::value::float::format_float;

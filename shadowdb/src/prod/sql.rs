@@ -2,7 +2,7 @@
 //! write a column exactly, byte-for-byte comparisons, and the digests that
 //! guard PII columns. Pure functions of the dialect and the column.
 
-use crate::schema::{ColumnSchema, TableName};
+use crate::model::{ColumnSchema, TableName};
 use crate::types::{ColumnKind, Dialect};
 
 /// The quoted, possibly schema-qualified name of a table.

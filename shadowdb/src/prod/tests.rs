@@ -4,7 +4,7 @@ use super::connect::url_passwords;
 use super::sql::exact_eq;
 use super::wire::{PG_EPOCH_DAYS_FROM_CE, PG_EPOCH_UNIX_MICROS};
 use super::*;
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 use crate::types::{ColumnKind, Dialect};
 use crate::value::datetime::canonical_timestamp;
 

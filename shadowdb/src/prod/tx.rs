@@ -9,7 +9,7 @@ use super::decode::{DecodeRow, FetchError};
 use super::session::{MYSQL_RESTORE, mysql_utc, pg_pin_sql};
 use super::{PerDialect, Production};
 use crate::error::{Error, Result};
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 
 /// One transaction on production.
 pub(crate) type ProdTx = PerDialect<

@@ -8,7 +8,7 @@ use sqlx::{Row as _, ValueRef as _};
 
 use super::batch::CloneBatch;
 use super::decode::{DecodeRow, decode_pg};
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 use crate::types::ColumnKind;
 
 /// How the clone reads the columns of a production row into a

@@ -2,14 +2,14 @@
 //!
 //! One module per dialect reads the catalog (`information_schema`,
 //! `pg_catalog`, `pragma_table_info`) and returns the same
-//! [`TableSchema`](crate::schema::TableSchema) shape, the model of
-//! [`crate::schema`]; [`mapping`] turns a declared type into a
+//! [`TableSchema`](crate::model::TableSchema) shape, the model of
+//! [`crate::model`]; [`mapping`] turns a declared type into a
 //! [`ColumnKind`](crate::types::ColumnKind). This room reads production
 //! through [`crate::prod`]; the model itself depends on neither.
 
 use crate::error::{Error, Result, SchemaProblem};
+use crate::model::{TableName, TableSchema};
 use crate::prod::Production;
-use crate::schema::{TableName, TableSchema};
 
 mod mapping;
 mod mysql;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::mapping;
 use super::{fail, not_a_table};
 use crate::error::Result;
-use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
+use crate::model::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 use crate::types::ColumnKind;
 
 const RESOLVE: &str = "

@@ -8,7 +8,7 @@ use sqlx::postgres::types::Oid;
 use super::mapping::{self, PgClass};
 use super::{fail, not_a_table};
 use crate::error::Result;
-use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
+use crate::model::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 use crate::types::ColumnKind;
 
 /// The relation's oid, schema and kind, resolved by the server itself

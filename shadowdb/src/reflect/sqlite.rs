@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::mapping;
 use super::{fail, not_a_table};
 use crate::error::{Error, Result};
-use crate::schema::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
+use crate::model::{ColumnSchema, FkAction, ForeignKey, Referencing, TableName, TableSchema};
 
 const RESOLVE: &str = "
 SELECT name, sql FROM main.sqlite_master

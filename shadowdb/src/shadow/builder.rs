@@ -11,10 +11,10 @@ use crate::approve::Approver;
 use crate::audit::{AuditSink, Redactor};
 use crate::error::{Error, Result};
 use crate::limits::{RateLimiter, SessionLimits};
+use crate::model::TableName;
 use crate::policy::Policy;
 use crate::prod::Production;
 use crate::sandbox::Limits;
-use crate::schema::TableName;
 use crate::scope::TableSpec;
 
 /// `(table, tenant column)` pairs, as `.tenant_column(..)` gives them.

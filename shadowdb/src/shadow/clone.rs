@@ -8,9 +8,9 @@ use safemodel::Value;
 
 use super::lock;
 use crate::error::{Error, Result};
+use crate::model;
 use crate::prod::{self, Production};
 use crate::sandbox::Sandbox;
-use crate::schema;
 use crate::scope::Scoped;
 
 /// Rows streamed from production per sandbox insert batch.
@@ -26,7 +26,7 @@ pub(super) async fn clone_table(
     tenant: &Value,
     sandbox: &Mutex<Sandbox>,
 ) -> Result<(u64, prod::Digests)> {
-    let read: Vec<schema::ColumnSchema> = s
+    let read: Vec<model::ColumnSchema> = s
         .columns_with_pii()
         .filter(|(_, pii)| !*pii)
         .map(|(c, _)| c.clone())
@@ -52,7 +52,7 @@ pub(super) async fn clone_table(
     };
     let (prod, schema) = (prod.clone(), s.schema.clone());
     let mut reader = AbortOnDrop(tokio::spawn(async move {
-        let cols: Vec<&schema::ColumnSchema> = read.iter().collect();
+        let cols: Vec<&model::ColumnSchema> = read.iter().collect();
         let filter = filter.as_ref().map(|(c, v)| (c, v));
         prod::clone_rows(
             &prod,

@@ -17,22 +17,22 @@ use crate::audit::{AuditEvent, AuditKind, AuditTrail};
 use crate::diff::{ChangeSet, RowChecks};
 use crate::error::{Error, Result};
 use crate::limits::{RateLimiter, SessionGuard};
+use crate::model::TableSchema;
 use crate::policy::{Decision, Policy, Scope, StatementVerdict};
 use crate::prod::{self, Production};
 use crate::render::{Review, verdict_of};
 use crate::sandbox::{RawChange, Sandbox};
-use crate::schema::TableSchema;
 use crate::types::Dialect;
 
 mod builder;
 mod clone;
+mod commit;
 mod open;
 mod statements;
 
 pub use builder::{DEFAULT_ACTOR, OpenOptions};
 // Paths the commit, rollback and CLI use; the scope is its own stage now.
-pub(crate) use crate::diff::check_new_row;
-pub(crate) use crate::scope::{Scoped, contract_problems, tenant_eq};
+pub(crate) use crate::scope::{Scoped, contract_problems, pii_of};
 
 /// Rows cloned per table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -309,13 +309,6 @@ impl ShadowDb {
             dialect: self.prod.dialect(),
         }
     }
-}
-
-/// The PII columns of one scoped table as `(table, column)`.
-pub(crate) fn pii_of(t: &Scoped) -> Vec<(String, String)> {
-    t.pii_columns()
-        .map(|c| (t.schema.name.to_string(), c.name.clone()))
-        .collect()
 }
 
 fn lock(sandbox: &Mutex<Sandbox>) -> Result<MutexGuard<'_, Sandbox>> {

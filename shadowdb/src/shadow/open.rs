@@ -13,10 +13,10 @@ use super::{CloneStats, OpenOptions, ShadowDb, lock, pii_of};
 use crate::audit::{AuditKind, AuditTrail, DbAuditSink};
 use crate::error::{Error, Result, SchemaProblem};
 use crate::limits::SessionGuard;
+use crate::model::FkAction;
 use crate::policy::{Policy, Scope, ScopedTable};
 use crate::prod::{self, Production};
 use crate::sandbox::{Sandbox, SandboxColumn, SandboxFk, SandboxTable};
-use crate::schema::{self, FkAction};
 use crate::scope::{Scoped, TableSpec, check_table};
 use crate::types::Dialect;
 
@@ -109,7 +109,7 @@ async fn scope_tables(
     let mut scoped = Vec::new();
     for spec in specs {
         let table = spec.name.to_string();
-        let Some(schema) = schema::reflect(prod, &spec.name).await? else {
+        let Some(schema) = crate::reflect::reflect(prod, &spec.name).await? else {
             problems.push(SchemaProblem::TableMissing { table });
             continue;
         };

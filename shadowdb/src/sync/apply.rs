@@ -10,9 +10,9 @@ use super::binds::{bind, columns_of, exact_eq_bound, fetch_error, guards, tenant
 use super::shape::{Shape, part_bind};
 use crate::diff::{ChangeSet, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
+use crate::model::ColumnSchema;
 use crate::prod::{self, Bind, FetchError, ProdTx};
-use crate::schema::ColumnSchema;
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 use crate::types::Dialect;
 
 impl Syncer<'_> {

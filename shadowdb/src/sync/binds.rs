@@ -7,9 +7,9 @@ use safemodel::{Row, RowViolations, Value};
 use super::shape::Shape;
 use crate::diff::{Key, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
+use crate::model::ColumnSchema;
 use crate::prod::{self, Bind, FetchError};
-use crate::schema::ColumnSchema;
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 use crate::types::Dialect;
 
 /// A failed read of production during the commit: a database error, or a

@@ -11,10 +11,10 @@ use crate::approve::{ApprovalDecision, ApprovalRequest, request_approval};
 use crate::audit::AuditKind;
 use crate::diff::{ChangeSet, Op, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
+use crate::model::{ColumnSchema, FkAction};
 use crate::policy::Decision;
 use crate::prod::{self, Digests, ProdTx};
-use crate::schema::{ColumnSchema, FkAction};
-use crate::shadow::{Scoped, tenant_eq};
+use crate::scope::{Scoped, tenant_eq};
 
 impl Syncer<'_> {
     /// Gate 1: every written row carries the tenant; no row changes tenant.
@@ -266,7 +266,7 @@ impl Syncer<'_> {
         &self,
         tx: &mut ProdTx,
         t: &Scoped,
-        r: &crate::schema::Referencing,
+        r: &crate::model::Referencing,
         changes: &[&RowChange],
     ) -> Result<bool> {
         let dialect = self.prod.dialect();

@@ -15,9 +15,9 @@ use super::shape::Part;
 use super::{GeneratedKey, Syncer};
 use crate::diff::RowChange;
 use crate::error::{Conflict, ConflictKind, Error, Result};
+use crate::model::ColumnSchema;
 use crate::prod::{self, Bind, BindArray, PgParam, ProdTx};
-use crate::schema::ColumnSchema;
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 use crate::types::Dialect;
 
 impl Syncer<'_> {

@@ -15,9 +15,9 @@ use super::Syncer;
 use super::binds::{bind, exact_eq_bound, fetch_error, in_list};
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Error, Result};
+use crate::model::{ColumnSchema, TableName};
 use crate::prod::{self, ProdTx, Production};
-use crate::schema::{self, ColumnSchema, TableName};
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 use crate::types::Dialect;
 
 /// One foreign key of a scoped table onto a tenant table outside the scope.
@@ -66,7 +66,7 @@ pub(crate) async fn outside_refs(
             }
             let parent = t.schema.resolve_other(&fk.ref_table);
             let cols = fk.columns.join(", ");
-            let Some(ps) = schema::reflect(prod, &parent).await? else {
+            let Some(ps) = crate::reflect::reflect(prod, &parent).await? else {
                 notes.push(format!(
                     "foreign key ({cols}) onto `{}` (outside the scope, not found): the referenced row's tenant is not checked",
                     fk.ref_table

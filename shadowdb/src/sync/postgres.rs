@@ -8,8 +8,8 @@ use super::apply::{Batch, once_each};
 use super::shape::{Part, part_bind, part_value};
 use crate::diff::RowChange;
 use crate::error::{Conflict, Error, Result};
+use crate::model::ColumnSchema;
 use crate::prod::{self, BindArray, PgParam, ProdTx};
-use crate::schema::ColumnSchema;
 use crate::types::{ColumnKind, Dialect};
 
 impl Syncer<'_> {

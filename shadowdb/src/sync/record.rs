@@ -12,8 +12,8 @@ use super::{GeneratedKey, Progress, Syncer};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::diff::{ChangeSet, Key, Op, RowChange};
 use crate::error::{Conflict, Result};
+use crate::model::ColumnSchema;
 use crate::prod::{self, ProdTx};
-use crate::schema::ColumnSchema;
 
 /// What the audit trail records of a transaction.
 #[derive(Debug, Clone, Copy)]

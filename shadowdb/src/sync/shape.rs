@@ -6,9 +6,9 @@ use safemodel::{Row, Value};
 use super::binds::{bind, guard_value, tenant_col};
 use crate::diff::{Op, RowChange};
 use crate::error::Result;
+use crate::model::{ColumnSchema, TableName};
 use crate::prod::{self, Bind};
-use crate::schema::{ColumnSchema, TableName};
-use crate::shadow::Scoped;
+use crate::scope::Scoped;
 use crate::types::Dialect;
 
 /// The columns of one batched statement: a row of the batch holds the key

@@ -18,8 +18,8 @@ use super::apply::{Batch, not_unique, once_each, row_binds, same};
 use super::shape::Shape;
 use crate::diff::{Key, RowChange};
 use crate::error::{Conflict, ConflictKind, Error, Result};
+use crate::model::ColumnSchema;
 use crate::prod::ProdTx;
-use crate::schema::ColumnSchema;
 use crate::types::Dialect;
 
 impl Syncer<'_> {

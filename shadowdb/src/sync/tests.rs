@@ -6,8 +6,8 @@ use super::apply::{batch_rows, same};
 use super::binds::in_list;
 use super::shape::Shape;
 use crate::diff::Op;
-use crate::schema::{ColumnSchema, TableName, TableSchema};
-use crate::shadow::Scoped;
+use crate::model::{ColumnSchema, TableName, TableSchema};
+use crate::scope::Scoped;
 use crate::types::{ColumnKind, Dialect};
 
 fn col(name: &str, kind: ColumnKind, declared: &str) -> ColumnSchema {

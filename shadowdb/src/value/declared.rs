@@ -35,7 +35,7 @@ use chrono::{Datelike as _, Timelike as _};
 use safemodel::Value;
 
 use super::decimal::{Exact, shape};
-use crate::schema::ColumnSchema;
+use crate::model::ColumnSchema;
 use crate::types::{ColumnKind, Dialect};
 
 /// Checks `value` against the limits `col` declares in `dialect`; the error

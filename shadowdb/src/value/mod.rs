@@ -8,6 +8,9 @@ pub(crate) mod datetime;
 pub(crate) mod decimal;
 pub(crate) mod declared;
 pub(crate) mod float;
+mod key;
+
+pub use key::Key;
 
 /// Tenant equality: exact, but an integer tenant also matches a decimal or
 /// text tenant column holding the same number/text form.

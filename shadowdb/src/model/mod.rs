@@ -1,16 +1,12 @@
 //! The model of a production table's shape: [`TableName`], [`TableSchema`]
 //! and its columns and foreign keys. Pure data: reading it from a catalog is
-//! the job of the crate's `reflect` module (published here as [`reflect()`]),
-//! so the driver layer ([`crate::prod`]) can use the model without depending
-//! on the reader.
+//! the job of the `reflect` room, so the driver layer ([`crate::prod`]) can
+//! use the model without depending on the reader. Published, with
+//! `reflect()`, as `shadowdb::schema`.
 
 use std::fmt;
 
 use crate::types::ColumnKind;
-
-// why: the public path `shadowdb::schema::reflect` is kept; the model uses
-// nothing of the reader, this is only the name it was published under.
-pub use crate::reflect::reflect;
 
 /// A table name, optionally schema-qualified (`app.tasks`). Case is kept as
 /// written: `"Tasks"` and `tasks` are different tables on PostgreSQL.
