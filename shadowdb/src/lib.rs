@@ -68,9 +68,9 @@ pub mod render;
 pub mod review;
 pub mod rollback;
 mod sandbox;
-/// Production's tables as shadowdb reads them: the model ([`TableSchema`],
-/// its columns and foreign keys) and [`reflect()`], which reads one table
-/// from the catalog.
+/// Production's tables as shadowdb reads them: the model
+/// ([`TableSchema`](schema::TableSchema), its columns and foreign keys) and
+/// [`reflect()`](schema::reflect), which reads one table from the catalog.
 pub mod schema {
     #[doc(inline)]
     pub use crate::model::*;

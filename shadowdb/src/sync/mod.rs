@@ -102,7 +102,7 @@ pub struct Approval {
     pub approved_by: String,
 }
 
-/// Options of [`ShadowDb::commit_with`].
+/// Options of [`ShadowDb::commit_with`](crate::ShadowDb::commit_with).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CommitOptions {
