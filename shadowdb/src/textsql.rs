@@ -51,6 +51,30 @@ pub(crate) fn text_cmp(dialect: Dialect, column: &str, op: &str) -> String {
     }
 }
 
+/// Runs the macro `$go` (given an executor) on a connection of `$prod`
+/// with shadowdb's session settings pinned, and restores them after.
+macro_rules! pinned {
+    ($prod:expr, $go:ident) => {
+        match $prod {
+            Production::Postgres(p) => {
+                let mut conn = p.acquire().await?;
+                let prev = crate::prod::pg_pin(&mut conn).await?;
+                let out = $go!(&mut *conn);
+                crate::prod::pg_restore_encoding(&mut conn, &prev).await;
+                out
+            }
+            Production::MySql(p) => {
+                let mut conn = p.acquire().await?;
+                crate::prod::mysql_pin(&mut conn).await?;
+                let out = $go!(&mut *conn);
+                crate::prod::mysql_restore_tz(&mut conn).await;
+                out
+            }
+            Production::Sqlite(p) => $go!(p),
+        }
+    };
+}
+
 /// Runs a statement with text binds (`None` is NULL); returns rows affected.
 /// Like every statement of shadowdb, on a session pinned to UTF-8 (see
 /// `prod::pg_pin`, `prod::mysql_pin`): a record read back through a `latin1`
@@ -70,23 +94,7 @@ pub(crate) async fn execute(
             q.execute($pool).await.map(|r| r.rows_affected())
         }};
     }
-    match prod {
-        Production::Postgres(p) => {
-            let mut conn = p.acquire().await?;
-            let prev = crate::prod::pg_pin(&mut conn).await?;
-            let out = go!(&mut *conn);
-            crate::prod::pg_restore_encoding(&mut conn, &prev).await;
-            out
-        }
-        Production::MySql(p) => {
-            let mut conn = p.acquire().await?;
-            crate::prod::mysql_pin(&mut conn).await?;
-            let out = go!(&mut *conn);
-            crate::prod::mysql_restore_tz(&mut conn).await;
-            out
-        }
-        Production::Sqlite(p) => go!(p),
-    }
+    pinned!(prod, go)
 }
 
 /// Runs a query whose columns are all text; each row as `Option<String>`s.
@@ -114,23 +122,7 @@ pub(crate) async fn fetch(
             Ok(out)
         }};
     }
-    match prod {
-        Production::Postgres(p) => {
-            let mut conn = p.acquire().await?;
-            let prev = crate::prod::pg_pin(&mut conn).await?;
-            let out = go!(&mut *conn);
-            crate::prod::pg_restore_encoding(&mut conn, &prev).await;
-            out
-        }
-        Production::MySql(p) => {
-            let mut conn = p.acquire().await?;
-            crate::prod::mysql_pin(&mut conn).await?;
-            let out = go!(&mut *conn);
-            crate::prod::mysql_restore_tz(&mut conn).await;
-            out
-        }
-        Production::Sqlite(p) => go!(p),
-    }
+    pinned!(prod, go)
 }
 
 /// Runs each DDL statement of `statements`, tolerating a concurrent creator:

@@ -19,20 +19,11 @@ use shadowdb::approve::ChannelApprover;
 use shadowdb::diff::Op;
 use shadowdb::policy::Policy;
 use shadowdb::render::{TextOptions, render_text};
-use shadowdb::{CommitOptions, Conflict, ConflictKind, Error, OnConflict, ShadowDb};
+use shadowdb::{CommitOptions, ConflictKind, Error, OnConflict, ShadowDb};
 use sqlx::{Connection as _, Executor as _};
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, conflict, pick};
 use crate::each_db;
-
-/// The statement for `db`'s dialect.
-fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a str {
-    match db.kind {
-        Kind::Sqlite => sqlite,
-        Kind::Postgres => pg,
-        Kind::MySql => mysql,
-    }
-}
 
 /// A case-insensitive (and, on MariaDB, accent-insensitive and PAD SPACE)
 /// text type for `db`. SQLite's is NOCASE; `rtrim` makes it RTRIM instead.
@@ -52,14 +43,6 @@ async fn collation_setup(db: &TestDb) {
             "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
         )
         .await;
-    }
-}
-
-fn conflict(table: &str, key: &str, kind: ConflictKind) -> Conflict {
-    Conflict {
-        table: table.to_owned(),
-        key: key.to_owned(),
-        kind,
     }
 }
 

@@ -18,16 +18,8 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::rollback::Rollback;
 use shadowdb::{CommitOptions, Error, Refusal, SchemaProblem, ShadowDb};
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, pick, text_rows};
 use crate::each_db;
-
-fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a str {
-    match db.kind {
-        Kind::Sqlite => sqlite,
-        Kind::Postgres => pg,
-        Kind::MySql => mysql,
-    }
-}
 
 async fn open(prod: &Production, tables: &[&str], tenant: impl Into<Value>) -> ShadowDb {
     let mut b = ShadowDb::builder(prod.clone())
@@ -38,13 +30,6 @@ async fn open(prod: &Production, tables: &[&str], tenant: impl Into<Value>) -> S
         b = b.tenant_column(t, "org");
     }
     b.open().await.unwrap()
-}
-
-fn rows(items: &[&[&str]]) -> Vec<Vec<String>> {
-    items
-        .iter()
-        .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
-        .collect()
 }
 
 // ---- generated and identity columns ----------------------------------------
@@ -158,7 +143,7 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
         assert_eq!(
             db.rows("SELECT id, org, qty, price, total, half FROM cg_items ORDER BY id")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "1", "10", "3", "30", "5"],
                 &["2", "2", "5", "5", "25", "2"],
                 &["3", "1", "4", "5", "20", "2"],
@@ -192,7 +177,7 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
         assert_eq!(
             db.rows("SELECT id, org, qty, price, total, half FROM cg_items ORDER BY id")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "1", "10", "3", "30", "5"],
                 &["2", "2", "5", "5", "25", "2"],
                 &["3", "1", "4", "5", "20", "2"],
@@ -258,7 +243,7 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert_eq!(
             db.rows("SELECT id, org, title FROM cg_tasks ORDER BY id")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "1", "mine"],
                 &["2", "2", "theirs"],
                 &["3", "1", "new"]
@@ -267,7 +252,7 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert_eq!(
             db.rows("SELECT org, task_id, body, copy FROM cg_notes ORDER BY body")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "3", "moved", "NULL"],
                 &["1", "3", "on new", "NULL"],
                 &["1", "1", "on old", "NULL"]
@@ -301,11 +286,11 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         assert!(matches!(err, Error::Contract(_)), "{err:?}");
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_notes").await,
-            rows(&[&["3"]])
+            text_rows(&[&["3"]])
         );
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_tasks").await,
-            rows(&[&["3"]])
+            text_rows(&[&["3"]])
         );
     });
 }
@@ -423,7 +408,7 @@ async fn postgres_names_follow_the_search_path() {
     assert_eq!(
         db.rows("SELECT id, org, title FROM public.items ORDER BY id")
             .await,
-        rows(&[
+        text_rows(&[
             &["1", "1", "changed"],
             &["2", "2", "public two"],
             &["3", "1", "added"]
@@ -432,7 +417,7 @@ async fn postgres_names_follow_the_search_path() {
     assert_eq!(
         db.rows("SELECT id, org, title FROM root.other ORDER BY id")
             .await,
-        rows(&[&["1", "1", "root one"]])
+        text_rows(&[&["1", "1", "root one"]])
     );
 
     // Quoted names are identifiers: a dot inside quotes, case kept.
@@ -466,7 +451,7 @@ async fn postgres_names_follow_the_search_path() {
         let commit = sdb.commit(&cs).await.unwrap();
         assert_eq!(
             db.rows(&format!("SELECT title FROM {table}")).await,
-            rows(&[&["renamed"]]),
+            text_rows(&[&["renamed"]]),
             "{name}"
         );
         // The recorded name reads back as the same table.
@@ -483,13 +468,13 @@ async fn postgres_names_follow_the_search_path() {
         };
         assert_eq!(
             db.rows(&format!("SELECT title FROM {table}")).await,
-            rows(&[&[before]]),
+            text_rows(&[&[before]]),
             "{name}"
         );
     }
     assert_eq!(
         db.rows("SELECT title FROM public.mixedcase").await,
-        rows(&[&["lower"]])
+        text_rows(&[&["lower"]])
     );
 
     // A rollback writes where the commit wrote, or nowhere.
@@ -545,7 +530,7 @@ async fn postgres_names_follow_the_search_path() {
     assert_eq!(
         db.rows("SELECT 'root', title FROM root.things UNION ALL SELECT 'public', title FROM public.things ORDER BY 1")
             .await,
-        rows(&[&["public", "public thing"], &["root", "root thing"]])
+        text_rows(&[&["public", "public thing"], &["root", "root thing"]])
     );
 }
 
@@ -631,7 +616,7 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
         assert_eq!(
             db.rows("SELECT id, org, task_id, body FROM cg_comments ORDER BY id")
                 .await,
-            rows(&[&["1", "acme", "1", "first"]])
+            text_rows(&[&["1", "acme", "1", "first"]])
         );
 
         // A parent whose tenant column has another name: named for it, checked.
@@ -674,7 +659,7 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
                 "SELECT id, org, task_id, tag_id, project_id, body FROM cg_comments ORDER BY id"
             )
             .await,
-            rows(&[
+            text_rows(&[
                 &["1", "acme", "1", "NULL", "NULL", "first"],
                 &["6", "acme", "1", "1", "1", "mine"]
             ])
@@ -714,7 +699,7 @@ async fn new_rows_may_reference_new_rows_of_their_own_table() {
         assert_eq!(
             db.rows("SELECT id, org, parent_id, name FROM cg_folders ORDER BY id")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "2", "NULL", "theirs"],
                 &["2", "1", "NULL", "root"],
                 &["3", "1", "2", "child"],
@@ -751,7 +736,7 @@ async fn new_rows_may_reference_new_rows_of_their_own_table() {
         );
         assert_eq!(
             db.rows("SELECT count(*) FROM cg_folders").await,
-            rows(&[&["4"]])
+            text_rows(&[&["4"]])
         );
     });
 }

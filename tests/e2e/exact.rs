@@ -22,7 +22,7 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, only_violation};
 use crate::each_db;
 
 /// Production's rows read through a new connection (not the pool the
@@ -56,14 +56,6 @@ async fn open(prod: &Production, table: &str) -> ShadowDb {
         .open()
         .await
         .unwrap()
-}
-
-/// The one violation of the changeset's one row.
-fn only_violation(cs: &shadowdb::diff::ChangeSet) -> Violation {
-    assert_eq!(cs.len(), 1, "{cs:?}");
-    let change = &cs.changes()[0];
-    assert_eq!(change.violations.len(), 1, "{change:?}");
-    change.violations[0].clone()
 }
 
 const FLOAT_DECIMAL: &str = "decimal computed in floating point (precision lost): compute \

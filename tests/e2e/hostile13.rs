@@ -21,7 +21,7 @@ use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, only_violation};
 use crate::each_db;
 
 /// Production's rows through a new connection: `sql` selects one text column.
@@ -46,13 +46,6 @@ async fn open(prod: &Production, tables: &[&str]) -> ShadowDb {
         b = b.tenant_column(t, "org");
     }
     b.open().await.unwrap()
-}
-
-fn only_violation(cs: &shadowdb::diff::ChangeSet) -> Violation {
-    assert_eq!(cs.len(), 1, "{cs:?}");
-    let change = &cs.changes()[0];
-    assert_eq!(change.violations.len(), 1, "{change:?}");
-    change.violations[0].clone()
 }
 
 /// SQLite keeps a DECIMAL column as a float: `1e400` became an infinity and

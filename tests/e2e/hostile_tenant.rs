@@ -16,14 +16,7 @@ use shadowdb::prod::Production;
 use shadowdb::{ConflictKind, Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb};
-
-fn rows(items: &[&[&str]]) -> Vec<Vec<String>> {
-    items
-        .iter()
-        .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
-        .collect()
-}
+use crate::common::{Kind, TestDb, text_rows};
 
 // ---- a parent outside the scope, its tenant in latin1 --------------------------
 
@@ -48,7 +41,7 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
     assert_eq!(
         db.rows("SELECT id, HEX(org) FROM ht_ptasks ORDER BY id")
             .await,
-        rows(&[&["1", "61636DE9"], &["2", "61636DC3A9"]])
+        text_rows(&[&["1", "61636DE9"], &["2", "61636DC3A9"]])
     );
     let open = || async {
         ShadowDb::builder(db.prod.clone())
@@ -88,7 +81,7 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
     assert_eq!(
         db.rows("SELECT id, org, task_id, body FROM ht_comments ORDER BY id")
             .await,
-        rows(&[&["1", "acmé", "1", "first"]])
+        text_rows(&[&["1", "acmé", "1", "first"]])
     );
 
     // The tenant's own task (its latin1 bytes differ from the UTF-8 ones) commits.
@@ -104,7 +97,7 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
     assert_eq!(
         db.rows("SELECT id, org, task_id, body FROM ht_comments ORDER BY id")
             .await,
-        rows(&[&["1", "acmé", "1", "first"], &["6", "acmé", "1", "mine"]])
+        text_rows(&[&["1", "acmé", "1", "first"], &["6", "acmé", "1", "mine"]])
     );
 }
 
@@ -203,7 +196,7 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
         assert_eq!(
             db.rows("SELECT id, org, body FROM ht_notes ORDER BY id")
                 .await,
-            rows(&[
+            text_rows(&[
                 &["1", "acmé", "café"],
                 &["2", "acmÃ©", "secret"],
                 &["3", "acmé", "naïve"]
@@ -290,7 +283,7 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
     );
     assert_eq!(
         db.rows("SELECT id, vals::text, n FROM ht_series").await,
-        rows(&[&["1", "{1.23456789012342}", "0"]])
+        text_rows(&[&["1", "{1.23456789012342}", "0"]])
     );
     // The user's sessions keep their own setting.
     let Production::Postgres(p) = &prod else {
@@ -362,7 +355,7 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
             .await;
         assert_eq!(
             before,
-            rows(&[&["K2", "1", "acme", "mine"], &["k1", "1", "ACME", "new"]]),
+            text_rows(&[&["K2", "1", "acme", "mine"], &["k1", "1", "ACME", "new"]]),
             "{:?}",
             db.kind
         );
@@ -461,7 +454,7 @@ async fn a_tenant_with_trailing_spaces_on_a_char_column_is_refused() {
                 "SELECT id, CONCAT('[', org, ']'), body FROM ht_cnotes ORDER BY id"
             })
             .await,
-            rows(&[&["1", "[acme]", "secret"]]),
+            text_rows(&[&["1", "[acme]", "secret"]]),
             "{kind:?}"
         );
     }
@@ -642,7 +635,7 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
     assert_eq!(
         db.rows("SELECT id, org, word FROM ht_words ORDER BY id")
             .await,
-        rows(&[
+        text_rows(&[
             &["1", "acme", "ABC"],
             &["2", "ACME", "secret"],
             &["3", "acme", "x"]
@@ -742,7 +735,7 @@ async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
             }
             want.push(["9", "[acme]", "added"]);
             let want: Vec<&[&str]> = want.iter().map(|r| &r[..]).collect();
-            assert_eq!(db.rows(sql).await, rows(&want), "{kind:?} {ty}");
+            assert_eq!(db.rows(sql).await, text_rows(&want), "{kind:?} {ty}");
         }
     }
 }
@@ -785,7 +778,7 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
         let commit = sdb.commit(&cs).await.unwrap();
         assert_eq!(
             db.rows("SELECT id, body FROM ht_rnotes ORDER BY id").await,
-            rows(&[&["2", "keep"]]),
+            text_rows(&[&["2", "keep"]]),
             "{kind:?}"
         );
         let res = shadowdb::rollback::Rollback::new(prod.clone())
@@ -796,7 +789,7 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
         assert!(res.is_ok(), "{kind:?}: {res:?}");
         assert_eq!(
             db.rows("SELECT id, body FROM ht_rnotes ORDER BY id").await,
-            rows(&[&["1", "caf\u{c3}\u{a9}"], &["2", "keep"]]),
+            text_rows(&[&["1", "caf\u{c3}\u{a9}"], &["2", "keep"]]),
             "{kind:?}"
         );
     }
@@ -822,7 +815,7 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     .await;
     let all =
         "SELECT CONCAT('[', code, ']'), CONCAT('[', org, ']'), body FROM ht_codes ORDER BY code";
-    let start = rows(&[
+    let start = text_rows(&[
         &["[k1]", "[acme]", "a\\b"],
         &["[k2]", "[acme]", "two"],
         &["[k3]", "[other]", "secret"],
@@ -875,7 +868,7 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     let commit = sdb.commit(&cs).await.unwrap();
     assert_eq!(
         db.rows(all).await,
-        rows(&[&["[k1]", "[acme]", "c\\d"], &["[k3]", "[other]", "secret"]])
+        text_rows(&[&["[k1]", "[acme]", "c\\d"], &["[k3]", "[other]", "secret"]])
     );
     shadowdb::rollback::Rollback::new(prod)
         .tenant_column("ht_codes", "org")
@@ -908,7 +901,7 @@ async fn a_key_renamed_by_case_only_is_never_half_committed() {
              INSERT INTO ht_keys VALUES ('k2', 1, 0)"
         ))
         .await;
-        let start = rows(&[&["k1", "1", "0"], &["k2", "1", "0"]]);
+        let start = text_rows(&[&["k1", "1", "0"], &["k2", "1", "0"]]);
         let all = "SELECT code, org, n FROM ht_keys ORDER BY n, code";
         for skip in [false, true] {
             let mut sdb = ShadowDb::builder(db.prod.clone())
@@ -1049,6 +1042,6 @@ async fn a_tenant_with_a_nul_byte_is_not_the_tenant_without_it() {
                 "SELECT id, body FROM ht_nnotes WHERE org = 'acme' AND LENGTH(org) = 4 ORDER BY id",
             )
             .await;
-        assert_eq!(acme, rows(&[&["1", "secret"]]), "{:?}", db.kind);
+        assert_eq!(acme, text_rows(&[&["1", "secret"]]), "{:?}", db.kind);
     });
 }

@@ -17,17 +17,8 @@ use shadowdb::diff::{Counts, Key, Op};
 use shadowdb::policy::{Decision, Policy};
 use shadowdb::{Error, GeneratedKey, Limits, Refusal, SchemaProblem, ShadowDb};
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, pick};
 use crate::each_db;
-
-/// The statement for `db`'s dialect.
-fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a str {
-    match db.kind {
-        Kind::Sqlite => sqlite,
-        Kind::Postgres => pg,
-        Kind::MySql => mysql,
-    }
-}
 
 fn int(i: i64) -> Value {
     Value::Int(i)

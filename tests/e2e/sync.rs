@@ -21,17 +21,8 @@ use shadowdb::prod::Production;
 use shadowdb::{CommitOptions, Conflict, ConflictKind, Error, Limits, OnConflict, ShadowDb};
 use sqlx::Executor;
 
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, conflict, pick};
 use crate::each_db;
-
-/// The statement for `db`'s dialect.
-fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a str {
-    match db.kind {
-        Kind::Sqlite => sqlite,
-        Kind::Postgres => pg,
-        Kind::MySql => mysql,
-    }
-}
 
 /// Rows of a sandbox query (raw sandbox values).
 async fn sandbox_rows(sdb: &ShadowDb, sql: &str) -> Vec<Vec<Value>> {
@@ -48,14 +39,6 @@ async fn open(db: &TestDb, tables: &[&str], tenant: i64) -> ShadowDb {
         .open()
         .await
         .unwrap()
-}
-
-fn conflict(table: &str, key: &str, kind: ConflictKind) -> Conflict {
-    Conflict {
-        table: table.to_owned(),
-        key: key.to_owned(),
-        kind,
-    }
 }
 
 fn changed(columns: &[&str]) -> ConflictKind {

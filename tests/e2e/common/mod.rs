@@ -87,3 +87,37 @@ pub fn whole_table_updates_allowed() -> shadowdb::policy::Policy {
         .expect("update_without_where can be allowed");
     policy
 }
+
+/// The statement for `db`'s dialect.
+pub fn pick<'a>(db: &TestDb, sqlite: &'a str, pg: &'a str, mysql: &'a str) -> &'a str {
+    match db.kind {
+        Kind::Sqlite => sqlite,
+        Kind::Postgres => pg,
+        Kind::MySql => mysql,
+    }
+}
+
+/// The one violation of the changeset's one row.
+pub fn only_violation(cs: &shadowdb::diff::ChangeSet) -> safemodel::Violation {
+    assert_eq!(cs.len(), 1, "{cs:?}");
+    let change = &cs.changes()[0];
+    assert_eq!(change.violations.len(), 1, "{change:?}");
+    change.violations[0].clone()
+}
+
+/// A conflict as the commit reports it.
+pub fn conflict(table: &str, key: &str, kind: shadowdb::ConflictKind) -> shadowdb::Conflict {
+    shadowdb::Conflict {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        kind,
+    }
+}
+
+/// Rows of text, as tables of strings are written in the tests.
+pub fn text_rows(items: &[&[&str]]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
+        .collect()
+}
