@@ -518,15 +518,9 @@ fn inverse_row(
     let row_of = |m: &serde_json::Map<String, serde_json::Value>| image_row(t, m, &cannot);
     let key = image_key(t, image, &cannot)?;
     let change = match (image.op, &image.before, &image.after) {
-        (Op::Insert, _, Some(after)) => RowChange {
-            table: image.table.clone(),
-            op: Op::Delete,
-            key,
-            old: Some(row_of(after)?),
-            new: None,
-            changed: Vec::new(),
-            violations: Vec::new(),
-        },
+        (Op::Insert, _, Some(after)) => {
+            RowChange::deleted(image.table.clone(), key, row_of(after)?)
+        }
         (Op::Update, Some(before), Some(after)) => {
             let old = row_of(after)?;
             let new = row_of(before)?;
@@ -565,15 +559,7 @@ fn inverse_row(
                 )));
             }
             let violations = check_new_row(&target.tenant, dialect, t, &new, None, Vec::new());
-            RowChange {
-                table: image.table.clone(),
-                op: Op::Insert,
-                key,
-                changed: new.columns().map(str::to_owned).collect(),
-                old: None,
-                new: Some(new),
-                violations,
-            }
+            RowChange::inserted(image.table.clone(), key, new, violations)
         }
         _ => return Err(cannot("the record's row image is incomplete".into())),
     };

@@ -131,7 +131,6 @@ impl Syncer<'_> {
         let (Some(old), Some(new)) = (&c.old, &c.new) else {
             return Ok(false);
         };
-        let key = c.key.render();
         let mut binds = Vec::new();
         let mut sets = Vec::new();
         for name in &c.changed {
@@ -153,11 +152,8 @@ impl Syncer<'_> {
             prod::qualified(dialect, &t.schema.resolved),
             sets.join(", ")
         );
-        let n = tx
-            .execute(sql, &binds)
+        self.write_one(tx, t, c, old, (sql, &binds), "UPDATE", conflicts)
             .await
-            .map_err(|e| Error::database(format!("commit: UPDATE {}[{key}]", c.table), e))?;
-        self.one_row(tx, t, c, old, n, conflicts).await
     }
 
     async fn delete_row(
@@ -169,7 +165,6 @@ impl Syncer<'_> {
     ) -> Result<bool> {
         let dialect = self.prod.dialect();
         let Some(old) = &c.old else { return Ok(false) };
-        let key = c.key.render();
         let mut binds = Vec::new();
         let wh = self.key_where(dialect, t, old, c, &mut binds)?;
         let guards = guards(dialect, t, old, c, &mut binds)?;
@@ -177,10 +172,28 @@ impl Syncer<'_> {
             "DELETE FROM {} WHERE {wh}{guards}",
             prod::qualified(dialect, &t.schema.resolved)
         );
-        let n = tx
-            .execute(sql, &binds)
+        self.write_one(tx, t, c, old, (sql, &binds), "DELETE", conflicts)
             .await
-            .map_err(|e| Error::database(format!("commit: DELETE {}[{key}]", c.table), e))?;
+    }
+
+    /// Runs the one-row statement `what` (`UPDATE`, `DELETE`) of `c` and
+    /// checks it touched exactly that row.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one row's write")]
+    async fn write_one(
+        &self,
+        tx: &mut ProdTx,
+        t: &Scoped,
+        c: &RowChange,
+        old: &Row,
+        (sql, binds): (String, &[Bind]),
+        what: &str,
+        conflicts: &mut Vec<Conflict>,
+    ) -> Result<bool> {
+        let key = c.key.render();
+        let n = tx
+            .execute(sql, binds)
+            .await
+            .map_err(|e| Error::database(format!("commit: {what} {}[{key}]", c.table), e))?;
         self.one_row(tx, t, c, old, n, conflicts).await
     }
 
