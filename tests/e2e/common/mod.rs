@@ -10,6 +10,7 @@
 #![allow(
     clippy::expect_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "test helpers: a panic fails the calling test"
 )]
 
