@@ -642,6 +642,31 @@ fn check_prints_each_statement_decision() {
     assert_eq!(doc["statements"][0]["hits"][0]["rule"], "drop");
 }
 
+/// `check` judges a WHERE on the tenant column alone as no WHERE when it is
+/// told the tenant column of uncontracted tables, as `run` does with
+/// `--allow-uncontracted --tenant-column`; without it, it cannot know.
+#[test]
+fn check_knows_the_tenant_column_of_uncontracted_tables() {
+    let sql = "DELETE FROM tasks WHERE user_id = 42;";
+    let out = shadowdb(
+        &args(&["check", "--sql", "-", "--tenant-column", "user_id"]),
+        sql,
+        &[],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "Profile `dev` (built-in); scope: tasks\n\
+         \n\
+         1. block  DELETE FROM tasks WHERE user_id = 42\n\
+        \x20  - delete_without_where (block): DELETE from `tasks` tests only the tenant column, which every row in the sandbox matches\n\
+         \n\
+         1 statement: 1 block\n"
+    );
+    let out = shadowdb(&args(&["check", "--sql", "-"]), sql, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_lists_exit_codes() {
     let out = shadowdb(&args(&["run", "--db", "sqlite::memory:"]), "", &[]);

@@ -26,6 +26,11 @@ pub(super) struct CheckArgs {
     /// The tables in scope (default: every table the SQL names without a schema).
     #[arg(long = "table", value_name = "NAME", num_args = 1..)]
     tables: Vec<String>,
+    /// The tenant column of the tables without a contract, as `run
+    /// --allow-uncontracted --tenant-column` names it: a WHERE on it alone
+    /// is judged as no WHERE, as `run` judges it.
+    #[arg(long, value_name = "COL")]
+    tenant_column: Option<String>,
     /// How the decisions are written.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -36,7 +41,7 @@ pub(super) struct CheckArgs {
 pub(super) fn check(ctx: &mut Ctx<'_, '_>, args: &CheckArgs) -> Result<Exit, Failure> {
     let policy = load(&args.policy)?;
     let sql = ctx.read_sql(&args.sql)?;
-    let (scope, verdicts) = judge(&policy, &sql, &args.tables);
+    let (scope, verdicts) = judge(&policy, &sql, &args.tables, args.tenant_column.as_deref());
     let names: Vec<&str> = scope.tables().iter().map(ScopedTable::name).collect();
     match args.format {
         Format::Json => {
@@ -77,7 +82,12 @@ pub(super) fn check(ctx: &mut Ctx<'_, '_>, args: &CheckArgs) -> Result<Exit, Fai
 
 /// The scope (the given tables, or every unqualified table the SQL names) and
 /// the verdicts under it.
-fn judge(policy: &Policy, sql: &str, tables: &[String]) -> (Scope, Vec<StatementVerdict>) {
+fn judge(
+    policy: &Policy,
+    sql: &str,
+    tables: &[String],
+    tenant_column: Option<&str>,
+) -> (Scope, Vec<StatementVerdict>) {
     let mut scope = Scope::new();
     let from_sql;
     let names: &[String] = if tables.is_empty() {
@@ -101,7 +111,10 @@ fn judge(policy: &Policy, sql: &str, tables: &[String]) -> (Scope, Vec<Statement
     for name in names {
         let table = match registry.get(name) {
             Ok(Some(model)) => ScopedTable::from_table_info(model.info()),
-            _ => ScopedTable::new(name.clone()),
+            _ => match tenant_column {
+                Some(column) => ScopedTable::new(name.clone()).with_tenant_column(column),
+                None => ScopedTable::new(name.clone()),
+            },
         };
         scope.push(table);
     }
@@ -230,12 +243,12 @@ mod tests {
     #[test]
     fn default_scope_is_the_named_tables() {
         let policy = Policy::builtin("dev").unwrap();
-        let (scope, verdicts) = judge(&policy, "UPDATE tasks SET a = 1 WHERE id = 2", &[]);
+        let (scope, verdicts) = judge(&policy, "UPDATE tasks SET a = 1 WHERE id = 2", &[], None);
         assert_eq!(scope.tables().len(), 1);
         assert_eq!(verdicts[0].decision, Decision::Allow);
-        let (_, verdicts) = judge(&policy, "SELECT 1 FROM main.tasks", &[]);
+        let (_, verdicts) = judge(&policy, "SELECT 1 FROM main.tasks", &[], None);
         assert_eq!(verdicts[0].decision, Decision::Block);
-        let (_, verdicts) = judge(&policy, "SELECT 1 FROM tasks", &["other".to_owned()]);
+        let (_, verdicts) = judge(&policy, "SELECT 1 FROM tasks", &["other".to_owned()], None);
         assert_eq!(verdicts[0].hits[0].rule, "outside_scope");
     }
 }
