@@ -447,6 +447,14 @@ pub enum SchemaProblem {
         /// The column.
         column: String,
     },
+    /// The row key given for the table (`.row_key(..)`) names a column the
+    /// table does not have.
+    RowKeyColumnMissing {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
 }
 
 impl fmt::Display for SchemaProblem {
@@ -515,6 +523,10 @@ impl fmt::Display for SchemaProblem {
             SchemaProblem::KeyColumnNotInContract { table, column } => write!(
                 f,
                 "{table}: key column `{column}` is not in the contract (rows are matched by their key)"
+            ),
+            SchemaProblem::RowKeyColumnMissing { table, column } => write!(
+                f,
+                "{table}: the row key names column `{column}`, which the table lacks"
             ),
         }
     }

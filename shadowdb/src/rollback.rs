@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::policy::{ChangeSetHit, Decision, Policy};
 use crate::prod::Production;
 use crate::render::{Review, verdict_of};
-use crate::scope::{Scoped, pii_of};
+use crate::scope::{SandboxPos, Scoped, pii_of};
 use crate::shadow::ShadowDb;
 use crate::sync::{CommitOptions, Origin, OutsideRef, Record, Syncer};
 use crate::types::Dialect;
@@ -444,7 +444,7 @@ fn typed_tenant(tables: &[Scoped], event: &AuditEvent, record: &CommitRecord) ->
     let mut tenant: Option<Value> = None;
     for image in &record.rows {
         let t = scoped(tables, &image.table)?;
-        let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) else {
+        let Some(tc) = t.tenant_column() else {
             continue;
         };
         let key = render_key(&image.key);
@@ -575,7 +575,10 @@ fn image_row(
 ) -> Result<Row> {
     let mut row = Row::new();
     for pos in 0..t.cols.len() {
-        let (Some(col), false) = (t.col(pos), t.pii.get(pos).copied().unwrap_or(false)) else {
+        let (Some(col), false) = (
+            t.col(SandboxPos(pos)),
+            t.pii.get(pos).copied().unwrap_or(false),
+        ) else {
             continue;
         };
         if let Some(json) = m.get(&col.name) {
@@ -590,9 +593,7 @@ fn image_row(
 /// The key of the row of `image`, typed as `t`'s key columns are.
 fn image_key(t: &Scoped, image: &RowImage, cannot: &dyn Fn(String) -> Error) -> Result<Key> {
     Ok(Key(t
-        .key
-        .iter()
-        .filter_map(|&k| t.col(k))
+        .key_columns()
         .map(|c| {
             let json = image.key.get(&c.name).ok_or_else(|| {
                 cannot(format!(

@@ -37,20 +37,32 @@ impl TableSpec {
     }
 }
 
-/// One table in scope.
+/// Where a column stands in production's table: an index into
+/// `TableSchema::columns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ColumnIx(pub usize);
+
+/// Where a column stands among the sandbox's columns: a position in
+/// [`Scoped::cols`] (and in every sandbox row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SandboxPos(pub usize);
+
+/// One table in scope. Its two index spaces have types of their own, so
+/// that a position among the sandbox's columns is never taken for an index
+/// into production's.
 #[derive(Debug, Clone)]
 pub(crate) struct Scoped {
     pub schema: TableSchema,
     pub model: Option<&'static Model>,
     pub read_only: bool,
-    /// Index (in `schema.columns`) of the tenant column, if any.
-    pub tenant_col: Option<usize>,
-    /// Sandbox columns in order, as indices into `schema.columns`.
-    pub cols: Vec<usize>,
+    /// The tenant column, if any.
+    pub tenant_col: Option<ColumnIx>,
+    /// The sandbox's columns in order.
+    pub cols: Vec<ColumnIx>,
     /// PII flags aligned with `cols`.
     pub pii: Vec<bool>,
-    /// Key column positions within `cols`.
-    pub key: Vec<usize>,
+    /// The key's columns, as positions among the sandbox's.
+    pub key: Vec<SandboxPos>,
     /// Provisional key base for a generated single integer key.
     pub generated_key: Option<i64>,
     /// The name the agent uses in the sandbox.
@@ -58,8 +70,24 @@ pub(crate) struct Scoped {
 }
 
 impl Scoped {
-    pub(crate) fn col(&self, pos: usize) -> Option<&model::ColumnSchema> {
-        self.cols.get(pos).and_then(|&i| self.schema.columns.get(i))
+    /// The column at a position among the sandbox's.
+    pub(crate) fn col(&self, pos: SandboxPos) -> Option<&model::ColumnSchema> {
+        self.cols.get(pos.0).and_then(|&i| self.column(i))
+    }
+
+    /// The column at an index into production's table.
+    pub(crate) fn column(&self, ix: ColumnIx) -> Option<&model::ColumnSchema> {
+        self.schema.columns.get(ix.0)
+    }
+
+    /// The tenant column, if any.
+    pub(crate) fn tenant_column(&self) -> Option<&model::ColumnSchema> {
+        self.tenant_col.and_then(|ix| self.column(ix))
+    }
+
+    /// The key's columns, in key order.
+    pub(crate) fn key_columns(&self) -> impl Iterator<Item = &model::ColumnSchema> + '_ {
+        self.key.iter().filter_map(|&p| self.col(p))
     }
 
     /// The sandbox's columns in order, each with its PII flag.
@@ -69,7 +97,7 @@ impl Scoped {
         self.cols
             .iter()
             .zip(&self.pii)
-            .filter_map(|(&i, &pii)| self.schema.columns.get(i).map(|c| (c, pii)))
+            .filter_map(|(&i, &pii)| self.column(i).map(|c| (c, pii)))
     }
 
     /// The PII columns among the sandbox's, in order: never cloned.
@@ -133,10 +161,10 @@ pub(crate) fn check_table(
         schema,
         model,
         read_only: spec.read_only,
-        tenant_col,
-        cols,
+        tenant_col: tenant_col.map(ColumnIx),
+        cols: cols.into_iter().map(ColumnIx).collect(),
         pii,
-        key,
+        key: key.into_iter().map(SandboxPos).collect(),
         generated_key,
     })
 }
@@ -270,8 +298,9 @@ fn key_positions(
             .position(|&i| schema.columns.get(i).is_some_and(|c| &c.name == k))
         {
             Some(p) => key.push(p),
+            // Production's own key always exists: a given row key may not.
             None if schema.column(k).is_none() => {
-                problems.push(SchemaProblem::ContractColumnMissing {
+                problems.push(SchemaProblem::RowKeyColumnMissing {
                     table: table.to_owned(),
                     column: k.clone(),
                 });

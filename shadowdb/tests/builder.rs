@@ -167,6 +167,29 @@ async fn a_row_key_for_a_table_not_scoped_is_refused() {
     );
 }
 
+/// A row key naming a column the table lacks is named as that, not as a
+/// column of a contract.
+#[tokio::test]
+async fn a_row_key_naming_a_missing_column_says_so() {
+    let pool = production(TAGS).await;
+    let err = ShadowDb::builder(pool)
+        .table("tags")
+        .tenant_column("tags", "org_id")
+        .row_key("tags", &["slug"])
+        .allow_uncontracted(true)
+        .tenant(1_i64)
+        .open()
+        .await
+        .unwrap_err();
+    let Error::Schema(problems) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["tags: the row key names column `slug`, which the table lacks"]
+    );
+}
+
 const CRM: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, \
                    title TEXT NOT NULL, email TEXT); \
                    INSERT INTO tasks VALUES (1, 7, 'call', 'a@example.com'), \

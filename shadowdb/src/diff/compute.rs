@@ -12,7 +12,7 @@ use safemodel::{CheckOptions, Row, Rule, Value, Violation};
 use crate::diff::{Key, Op, RowChange};
 use crate::model;
 use crate::prod;
-use crate::scope::{Scoped, tenant_eq};
+use crate::scope::{SandboxPos, Scoped, tenant_eq};
 use crate::types::{ColumnKind, Dialect};
 
 /// What every new or changed row of one session is checked against.
@@ -107,7 +107,7 @@ pub(crate) fn check_new_row(
     mut violations: Vec<Violation>,
 ) -> Vec<Violation> {
     // Tenant: every written row carries the scope's tenant.
-    if let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) {
+    if let Some(tc) = t.tenant_column() {
         let value = new.get(&tc.name).unwrap_or(&Value::Null);
         if !tenant_eq(value, tenant) {
             let msg = if old.is_some() {
@@ -173,14 +173,16 @@ fn typed_row(
     let in_place = width == names.len()
         && !t.pii.iter().any(|p| *p)
         && (0..width).all(|pos| {
-            t.col(pos)
+            t.col(SandboxPos(pos))
                 .zip(names.get(pos))
                 .is_some_and(|(c, n)| **n == *c.name)
         });
     if in_place {
         let mut raw = raw;
         for (pos, v) in raw.iter_mut().enumerate() {
-            let Some(col) = t.col(pos) else { continue };
+            let Some(col) = t.col(SandboxPos(pos)) else {
+                continue;
+            };
             *v = typed_value(col, std::mem::replace(v, Value::Null), violations);
         }
         return Row::with_columns(Arc::clone(names), raw);
@@ -189,7 +191,9 @@ fn typed_row(
     // Whether the columns kept are `names`, checked as they go.
     let mut shared = true;
     for (pos, v) in raw.into_iter().enumerate() {
-        let Some(col) = t.col(pos) else { continue };
+        let Some(col) = t.col(SandboxPos(pos)) else {
+            continue;
+        };
         if t.pii.get(pos).copied().unwrap_or(false) {
             if !v.is_null() {
                 violations.push(Violation::new(
@@ -212,7 +216,7 @@ fn typed_row(
     } else {
         (0..width)
             .filter(|&pos| !t.pii.get(pos).copied().unwrap_or(false))
-            .filter_map(|pos| t.col(pos))
+            .filter_map(|pos| t.col(SandboxPos(pos)))
             .map(|c| Box::from(c.name.as_str()))
             .collect()
     };
@@ -222,9 +226,7 @@ fn typed_row(
 /// The key of a typed row: `(column, value)` of each key column.
 fn key_of(t: &Scoped, row: &Row) -> Key {
     Key(t
-        .key
-        .iter()
-        .filter_map(|&k| t.col(k))
+        .key_columns()
         .map(|c| {
             (
                 c.name.clone(),

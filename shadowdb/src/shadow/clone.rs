@@ -31,10 +31,7 @@ pub(super) async fn clone_table(
         .filter(|(_, pii)| !*pii)
         .map(|(c, _)| c.clone())
         .collect();
-    let filter = s
-        .tenant_col
-        .and_then(|c| s.schema.columns.get(c))
-        .map(|tc| (tc.clone(), tenant.clone()));
+    let filter = s.tenant_column().map(|tc| (tc.clone(), tenant.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::channel(CLONE_QUEUE);
     // Loaded batches go back to the reader to be filled again.
     let (back, mut spare) = tokio::sync::mpsc::unbounded_channel();
@@ -43,9 +40,7 @@ pub(super) async fn clone_table(
     let digests = prod::Digests {
         cols: s.pii_columns().cloned().collect(),
         key_at: s
-            .key
-            .iter()
-            .filter_map(|&k| s.col(k))
+            .key_columns()
             .filter_map(|k| read.iter().position(|c| c.name == k.name))
             .collect(),
         by_key: HashMap::new(),

@@ -165,7 +165,7 @@ fn policy_scope(scoped: &[Scoped]) -> Scope {
         if s.read_only {
             t = t.read_only();
         }
-        if let Some(tc) = s.tenant_col.and_then(|i| s.schema.columns.get(i)) {
+        if let Some(tc) = s.tenant_column() {
             t = t.with_tenant_column(tc.name.clone());
         }
         scope.push(t);
@@ -247,7 +247,7 @@ fn sandbox_table(s: &Scoped, all: &[Scoped], tenant: &Value) -> SandboxTable {
     SandboxTable {
         name: s.sandbox_name.clone(),
         columns,
-        key: s.key.clone(),
+        key: s.key.iter().map(|p| p.0).collect(),
         read_only: s.read_only,
         generated_key: if s.read_only { None } else { s.generated_key },
         tenant: tenant_pos.map(|p| (p, tenant.clone())),

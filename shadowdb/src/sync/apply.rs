@@ -273,7 +273,7 @@ impl Syncer<'_> {
         binds: &mut Vec<Bind>,
     ) -> Result<String> {
         let mut parts = Vec::new();
-        let mut cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        let mut cols: Vec<&ColumnSchema> = t.key_columns().collect();
         if let Some(tc) = tenant_col(t)
             && !cols.iter().any(|k| k.name == tc.name)
         {

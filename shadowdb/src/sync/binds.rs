@@ -158,5 +158,5 @@ pub(super) fn key_from(key_cols: &[&ColumnSchema], values: Vec<Value>) -> Key {
 }
 
 pub(super) fn tenant_col(t: &Scoped) -> Option<&ColumnSchema> {
-    t.tenant_col.and_then(|i| t.schema.columns.get(i))
+    t.tenant_column()
 }

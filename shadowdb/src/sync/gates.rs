@@ -39,7 +39,7 @@ impl Syncer<'_> {
                     reason: "table is read-only context".into(),
                 });
             }
-            let Some(tc) = t.tenant_col.and_then(|i| t.schema.columns.get(i)) else {
+            let Some(tc) = t.tenant_column() else {
                 continue;
             };
             fn get<'r>(r: Option<&'r Row>, name: &str) -> Option<&'r Value> {
@@ -158,7 +158,7 @@ impl Syncer<'_> {
                 .iter()
                 .filter(|c| c.table == name && matches!(c.op, Op::Update | Op::Delete))
                 .collect();
-            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+            let key_cols: Vec<&ColumnSchema> = t.key_columns().collect();
             if rows.is_empty() || key_cols.is_empty() || digests.cols.is_empty() {
                 continue;
             }

@@ -48,12 +48,7 @@ impl Syncer<'_> {
         // PostgreSQL, keyed by the primary key: `ON CONFLICT DO NOTHING`
         // tells which keys were taken, in the same statement (no window
         // between a check and the insert).
-        let key_names: Vec<String> = t
-            .key
-            .iter()
-            .filter_map(|&k| t.col(k))
-            .map(|c| c.name.clone())
-            .collect();
+        let key_names: Vec<String> = t.key_columns().map(|c| c.name.clone()).collect();
         let count = if dialect == Dialect::Postgres
             && !key_names.is_empty()
             && t.schema.primary_key == key_names
@@ -168,7 +163,7 @@ impl Syncer<'_> {
         let dialect = self.prod.dialect();
         let mut binds = Vec::new();
         let mut wh = Vec::new();
-        for (col, (_, v)) in t.key.iter().filter_map(|&k| t.col(k)).zip(&c.key.0) {
+        for (col, (_, v)) in t.key_columns().zip(&c.key.0) {
             binds.push(bind(dialect, col, v, c)?);
             wh.push(format!(
                 "{} = {}",
@@ -211,7 +206,7 @@ impl Syncer<'_> {
         let dialect = Dialect::Postgres;
         let table = t.schema.name.to_string();
         let names: Vec<String> = cols.iter().map(|c| dialect.quote(&c.name)).collect();
-        let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        let key_cols: Vec<&ColumnSchema> = t.key_columns().collect();
         let key_names: Vec<String> = key_cols.iter().map(|c| dialect.quote(&c.name)).collect();
         let key_reads: Vec<String> = key_cols
             .iter()
@@ -285,7 +280,7 @@ impl Syncer<'_> {
     ) -> Result<std::collections::HashSet<String>> {
         let dialect = self.prod.dialect();
         let mut taken = std::collections::HashSet::new();
-        let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        let key_cols: Vec<&ColumnSchema> = t.key_columns().collect();
         if rows.is_empty() || key_cols.is_empty() {
             return Ok(taken);
         }

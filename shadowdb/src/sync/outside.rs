@@ -52,11 +52,7 @@ pub(crate) async fn outside_refs(
         if t.read_only {
             continue;
         }
-        let Some(tenant_name) = t
-            .tenant_col
-            .and_then(|c| t.schema.columns.get(c))
-            .map(|c| c.name.clone())
-        else {
+        let Some(tenant_name) = t.tenant_column().map(|c| c.name.clone()) else {
             continue;
         };
         let mut notes = Vec::new();

@@ -82,7 +82,7 @@ impl Syncer<'_> {
         let dialect = self.prod.dialect();
         for t in self.tables {
             let name = t.schema.name.to_string();
-            let key_cols: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+            let key_cols: Vec<&ColumnSchema> = t.key_columns().collect();
             let mut at: Vec<usize> = rows
                 .iter()
                 .enumerate()

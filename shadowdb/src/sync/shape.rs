@@ -32,7 +32,7 @@ pub(super) struct Shape<'a> {
 impl<'a> Shape<'a> {
     pub(super) fn new(t: &'a Scoped, old: &Row, changed: &[String]) -> Shape<'a> {
         let tenant = tenant_col(t);
-        let all_keys: Vec<&ColumnSchema> = t.key.iter().filter_map(|&k| t.col(k)).collect();
+        let all_keys: Vec<&ColumnSchema> = t.key_columns().collect();
         Shape {
             table: &t.schema.resolved,
             keys: all_keys
@@ -56,12 +56,7 @@ impl<'a> Shape<'a> {
         let tenant = tenant_col(t).map(|c| c.name.as_str());
         old.columns()
             .filter(|name| Some(*name) != tenant)
-            .filter(|name| {
-                !t.key
-                    .iter()
-                    .filter_map(|&k| t.col(k))
-                    .any(|k| k.name == *name)
-            })
+            .filter(|name| !t.key_columns().any(|k| k.name == *name))
             .filter_map(|name| t.schema.column(name))
             .collect()
     }
@@ -76,11 +71,7 @@ impl<'a> Shape<'a> {
     }
 
     pub(super) fn key_names(&self, t: &Scoped) -> Vec<String> {
-        t.key
-            .iter()
-            .filter_map(|&k| t.col(k))
-            .map(|c| c.name.clone())
-            .collect()
+        t.key_columns().map(|c| c.name.clone()).collect()
     }
 
     pub(super) fn width(&self) -> usize {

@@ -7,7 +7,7 @@ use super::binds::in_list;
 use super::shape::Shape;
 use crate::diff::Op;
 use crate::model::{ColumnSchema, TableName, TableSchema};
-use crate::scope::Scoped;
+use crate::scope::{ColumnIx, SandboxPos, Scoped};
 use crate::types::{ColumnKind, Dialect};
 
 fn col(name: &str, kind: ColumnKind, declared: &str) -> ColumnSchema {
@@ -47,10 +47,10 @@ fn tasks() -> Scoped {
         },
         model: None,
         read_only: false,
-        tenant_col: Some(1),
-        cols: vec![0, 1, 2, 3],
+        tenant_col: Some(ColumnIx(1)),
+        cols: (0..4).map(ColumnIx).collect(),
         pii: vec![false; 4],
-        key: vec![0],
+        key: vec![SandboxPos(0)],
         generated_key: None,
         sandbox_name: "tasks".to_owned(),
     }
