@@ -22,14 +22,7 @@ use crate::common::{Kind, TestDb, pick, text_rows};
 use crate::each_db;
 
 async fn open(prod: &Production, tables: &[&str], tenant: impl Into<Value>) -> ShadowDb {
-    let mut b = ShadowDb::builder(prod.clone())
-        .tables(tables.iter().copied())
-        .allow_uncontracted(true)
-        .tenant(tenant);
-    for t in tables {
-        b = b.tenant_column(t, "org");
-    }
-    b.open().await.unwrap()
+    crate::common::open_uncontracted(prod, tables, "org", tenant).await
 }
 
 // ---- generated and identity columns ----------------------------------------

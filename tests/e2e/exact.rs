@@ -25,18 +25,10 @@ use sqlx::Executor as _;
 use crate::common::{Kind, TestDb, only_violation};
 use crate::each_db;
 
-/// Production's rows read through a new connection (not the pool the
-/// sandbox used): `sql` selects one text column.
+/// Production's rows read through a new connection: `sql` selects one
+/// text column.
 async fn fresh(db: &TestDb, sql: &str) -> Vec<String> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    let prod = Production::connect(&db.url).await.unwrap();
-    let rows = match &prod {
-        Production::Postgres(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        Production::MySql(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        Production::Sqlite(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        _ => unreachable!(),
-    };
-    rows.unwrap()
+    crate::common::fresh_text(&db.url, sql).await
 }
 
 fn as_text(kind: Kind, col: &str) -> String {

@@ -25,27 +25,8 @@ use crate::common::{Kind, TestDb, only_violation};
 use crate::each_db;
 
 /// Production's rows through a new connection: `sql` selects one text column.
-async fn fresh(url: &str, sql: &str) -> Vec<String> {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    let prod = Production::connect(url).await.unwrap();
-    let rows = match &prod {
-        Production::Postgres(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        Production::MySql(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        Production::Sqlite(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
-        _ => unreachable!(),
-    };
-    rows.unwrap()
-}
-
 async fn open(prod: &Production, tables: &[&str]) -> ShadowDb {
-    let mut b = ShadowDb::builder(prod.clone())
-        .tables(tables.iter().copied())
-        .allow_uncontracted(true)
-        .tenant(1_i64);
-    for t in tables {
-        b = b.tenant_column(t, "org");
-    }
-    b.open().await.unwrap()
+    crate::common::open_uncontracted(prod, tables, "org", 1_i64).await
 }
 
 /// SQLite keeps a DECIMAL column as a float: `1e400` became an infinity and
@@ -79,7 +60,7 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
             "{v}"
         );
         assert_eq!(
-            fresh(&db.url, "SELECT CAST(p AS TEXT) FROM h_prices").await,
+            crate::common::fresh_text(&db.url, "SELECT CAST(p AS TEXT) FROM h_prices").await,
             ["2.5"],
             "{v}"
         );
@@ -92,7 +73,7 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
-        fresh(&db.url, "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices").await,
+        crate::common::fresh_text(&db.url, "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices").await,
         ["1"]
     );
 }
@@ -130,7 +111,7 @@ async fn mariadb_character_set_never_replaces_a_character() {
         .await
         .unwrap();
     assert_eq!(
-        fresh(&db.url, "SELECT m3 FROM h_notes WHERE id = 9").await,
+        crate::common::fresh_text(&db.url, "SELECT m3 FROM h_notes WHERE id = 9").await,
         ["a?b"]
     );
     let prod = Production::MySql(pool);
@@ -171,7 +152,11 @@ async fn mariadb_character_set_never_replaces_a_character() {
             err.to_string(),
             format!("1 row(s) break their contract:\nh_notes[id=1].{column}: {msg}")
         );
-        assert_eq!(fresh(&db.url, row).await, ["x|x|x|x"], "{set}");
+        assert_eq!(
+            crate::common::fresh_text(&db.url, row).await,
+            ["x|x|x|x"],
+            "{set}"
+        );
     }
     let mut sdb = open(&prod, &["h_notes"]).await;
     sdb.execute(
@@ -183,7 +168,10 @@ async fn mariadb_character_set_never_replaces_a_character() {
     let cs = sdb.diff().unwrap();
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
-    assert_eq!(fresh(&db.url, row).await, ["äß€中|äß€|ok|a😀b"]);
+    assert_eq!(
+        crate::common::fresh_text(&db.url, row).await,
+        ["äß€中|äß€|ok|a😀b"]
+    );
 }
 
 /// A provisional key written into a text, decimal or JSON column (no
@@ -255,9 +243,14 @@ async fn provisional_keys_in_text_are_refused() {
                 Kind::Sqlite => "task:1|1",
                 _ => "task:1|1.00",
             };
-            assert_eq!(fresh(&db.url, links).await, [want], "{:?}: {set}", db.kind);
             assert_eq!(
-                fresh(&db.url, "SELECT title FROM h_tasks ORDER BY id").await,
+                crate::common::fresh_text(&db.url, links).await,
+                [want],
+                "{:?}: {set}",
+                db.kind
+            );
+            assert_eq!(
+                crate::common::fresh_text(&db.url, "SELECT title FROM h_tasks ORDER BY id").await,
                 ["mine"]
             );
         }
@@ -280,7 +273,10 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
     )
     .await;
     let row = "SELECT nums::text || '|' || tags::text || '|' || codes::text FROM h_arr";
-    assert_eq!(fresh(&db.url, row).await, ["{1.25}|{abc}|{xyz}"]);
+    assert_eq!(
+        crate::common::fresh_text(&db.url, row).await,
+        ["{1.25}|{abc}|{xyz}"]
+    );
     for (set, column, msg) in [
         (
             "nums = '{1.234}'",
@@ -317,7 +313,11 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
             err.to_string(),
             format!("1 row(s) break their contract:\nh_arr[id=1].{column}: {msg}")
         );
-        assert_eq!(fresh(&db.url, row).await, ["{1.25}|{abc}|{xyz}"], "{set}");
+        assert_eq!(
+            crate::common::fresh_text(&db.url, row).await,
+            ["{1.25}|{abc}|{xyz}"],
+            "{set}"
+        );
     }
     let mut sdb = open(&db.prod, &["h_arr"]).await;
     sdb.execute(
@@ -330,7 +330,7 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
-        fresh(&db.url, row).await,
+        crate::common::fresh_text(&db.url, row).await,
         ["{-999.99,NULL}|{\"a,b\"}|{abc}"]
     );
 }
@@ -369,7 +369,7 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
         "tenant breach: comments[id=1]: (task_id) does not reference a row of `s2.tasks` of this tenant"
     );
     let row = "SELECT task_id::text FROM comments";
-    assert_eq!(fresh(&db.url, row).await, ["2"]);
+    assert_eq!(crate::common::fresh_text(&db.url, row).await, ["2"]);
     // s2.tasks 3 is this tenant's, though public.tasks has no row 3.
     let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
     sdb.execute("UPDATE comments SET task_id = 3 WHERE id = 1", &[])
@@ -378,7 +378,7 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
     let cs = sdb.diff().unwrap();
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
-    assert_eq!(fresh(&db.url, row).await, ["3"]);
+    assert_eq!(crate::common::fresh_text(&db.url, row).await, ["3"]);
 }
 
 /// A PostgreSQL domain over `numeric(5,2)` rounds a written `1.234` and one
@@ -399,7 +399,10 @@ async fn postgres_domains_keep_their_base_type_limits() {
     )
     .await;
     let row = "SELECT m::text || '|' || c::text || '|' || cs::text FROM h_dom";
-    assert_eq!(fresh(&db.url, row).await, ["1.25|abc|{abc}"]);
+    assert_eq!(
+        crate::common::fresh_text(&db.url, row).await,
+        ["1.25|abc|{abc}"]
+    );
     for (set, column, msg) in [
         (
             "m = '1.234'",
@@ -433,7 +436,11 @@ async fn postgres_domains_keep_their_base_type_limits() {
             sdb.commit(&cs).await.unwrap_err(),
             Error::Contract(_)
         ));
-        assert_eq!(fresh(&db.url, row).await, ["1.25|abc|{abc}"], "{set}");
+        assert_eq!(
+            crate::common::fresh_text(&db.url, row).await,
+            ["1.25|abc|{abc}"],
+            "{set}"
+        );
     }
     // Values within the limits commit as written.
     let mut sdb = open(&db.prod, &["h_dom"]).await;
@@ -446,7 +453,10 @@ async fn postgres_domains_keep_their_base_type_limits() {
     let cs = sdb.diff().unwrap();
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
-    assert_eq!(fresh(&db.url, row).await, ["-999.99|xy|{a,b}"]);
+    assert_eq!(
+        crate::common::fresh_text(&db.url, row).await,
+        ["-999.99|xy|{a,b}"]
+    );
 }
 
 /// SQLite's floats overflow to infinity (`1e308 * 10`); MariaDB has none
@@ -496,7 +506,11 @@ async fn mariadb_never_receives_an_infinity() {
                 sdb.commit(&cs).await.unwrap_err(),
                 Error::Contract(_)
             ));
-            assert_eq!(fresh(&db.url, row).await, ["1.5|2.5"], "{set}");
+            assert_eq!(
+                crate::common::fresh_text(&db.url, row).await,
+                ["1.5|2.5"],
+                "{set}"
+            );
         }
     }
 }
@@ -540,7 +554,11 @@ async fn postgres_intervals_are_not_truncated() {
             sdb.commit(&cs).await.unwrap_err(),
             Error::Contract(_)
         ));
-        assert_eq!(fresh(&db.url, row).await, ["1 day"], "{v}");
+        assert_eq!(
+            crate::common::fresh_text(&db.url, row).await,
+            ["1 day"],
+            "{v}"
+        );
     }
     let mut sdb = open(&db.prod, &["h_iv"]).await;
     sdb.execute(
@@ -552,7 +570,10 @@ async fn postgres_intervals_are_not_truncated() {
     let cs = sdb.diff().unwrap();
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
-    assert_eq!(fresh(&db.url, row).await, ["1 year 2 days 00:00:01.5"]);
+    assert_eq!(
+        crate::common::fresh_text(&db.url, row).await,
+        ["1 year 2 days 00:00:01.5"]
+    );
 }
 
 /// A PostgreSQL pool whose sessions print floats with fewer digits
@@ -599,7 +620,7 @@ async fn postgres_session_settings_do_not_change_array_text() {
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
-        fresh(
+        crate::common::fresh_text(
             &db.url,
             "SELECT array_to_string(fa, ',') || '|' || \
                (ta[1] AT TIME ZONE 'UTC')::text FROM h_set"
@@ -648,7 +669,7 @@ async fn mariadb_sql_modes_store_text_as_written() {
     assert!(cs.is_valid(), "{cs:?}");
     sdb.commit(&cs).await.unwrap();
     assert_eq!(
-        fresh(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,
+        crate::common::fresh_text(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,
         [format!("{}|6162", hex(r#"a\b'c"d\n"#))]
     );
 }
@@ -706,7 +727,12 @@ async fn composite_foreign_keys_carry_the_key_production_assigns() {
                 "SELECT n.org || '|' || n.task_id || '|' || t.title FROM h_notes n JOIN h_tasks t ON t.id = n.task_id"
             }
         };
-        assert_eq!(fresh(&db.url, notes).await, ["1|3|new"], "{:?}", db.kind);
+        assert_eq!(
+            crate::common::fresh_text(&db.url, notes).await,
+            ["1|3|new"],
+            "{:?}",
+            db.kind
+        );
     });
 }
 
@@ -754,7 +780,7 @@ async fn computed_columns_are_read_only_whatever_the_statement() {
             _ => "SELECT id || '|' || qty || '|' || total FROM h_items ORDER BY id",
         };
         assert_eq!(
-            fresh(&db.url, rows).await,
+            crate::common::fresh_text(&db.url, rows).await,
             ["1|1|2", "2|2|4"],
             "{:?}",
             db.kind

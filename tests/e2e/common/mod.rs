@@ -122,3 +122,38 @@ pub fn text_rows(items: &[&[&str]]) -> Vec<Vec<String>> {
         .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
         .collect()
 }
+
+/// Production's rows read through a new connection (not the pool the
+/// sandbox used): `sql` selects one text column.
+pub async fn fresh_text(url: &str, sql: &str) -> Vec<String> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let prod = Production::connect(url).await.expect("connect");
+    #[allow(
+        unreachable_patterns,
+        reason = "a fallback arm should `Production` grow a variant"
+    )]
+    let rows = match &prod {
+        Production::Postgres(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        Production::MySql(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        Production::Sqlite(p) => sqlx::query_scalar::<_, String>(sql).fetch_all(p).await,
+        _ => unreachable!(),
+    };
+    rows.expect("query")
+}
+
+/// A sandbox of `tables` without contracts, each scoped by `tenant_column`.
+pub async fn open_uncontracted(
+    prod: &Production,
+    tables: &[&str],
+    tenant_column: &str,
+    tenant: impl Into<safemodel::Value>,
+) -> shadowdb::ShadowDb {
+    let mut b = shadowdb::ShadowDb::builder(prod.clone())
+        .tables(tables.iter().copied())
+        .allow_uncontracted(true)
+        .tenant(tenant);
+    for t in tables {
+        b = b.tenant_column(t, tenant_column);
+    }
+    b.open().await.expect("open")
+}
