@@ -3,6 +3,16 @@
 //!
 //! It sits below the session (`shadow`) and the diff, which both read a
 //! [`Scoped`], so that neither has to reach into the other.
+//!
+//! A table has one view per stage, each named for what it holds:
+//!
+//! | type | stage | what it holds |
+//! |---|---|---|
+//! | [`TableSpec`] | builder | what the caller asked: name, tenant column, row key, contract |
+//! | [`TableSchema`] | model / reflect | production's shape: columns, keys, foreign keys |
+//! | [`Scoped`] | scope | the table checked against its contract, with its index spaces |
+//! | `SandboxTable` | sandbox | the columns and key the sandbox's DDL is made of |
+//! | `policy::ScopedTable` | policy | what the policy needs: name, tenant column, PII, read-only |
 
 use safemodel::{Model, SqlType, TableInfo};
 

@@ -303,12 +303,7 @@ enum Queries {
 
 impl CompareSql {
     fn of(t: &SandboxTable) -> CompareSql {
-        let key_cols: Vec<String> = t
-            .key
-            .iter()
-            .filter_map(|&k| t.columns.get(k))
-            .map(|c| q(&c.name))
-            .collect();
+        let key_cols: Vec<String> = t.quoted_key();
         let on = key_cols
             .iter()
             .map(|k| format!("b.{k} = c.{k}"))

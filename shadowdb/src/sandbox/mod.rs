@@ -180,6 +180,18 @@ pub(crate) struct SandboxTable {
     pub foreign_keys: Vec<SandboxFk>,
 }
 
+impl SandboxTable {
+    /// The key's columns, in key order.
+    pub(crate) fn key_columns(&self) -> impl Iterator<Item = &SandboxColumn> + '_ {
+        self.key.iter().filter_map(|&k| self.columns.get(k))
+    }
+
+    /// The key's column names, quoted for SQLite.
+    pub(crate) fn quoted_key(&self) -> Vec<String> {
+        self.key_columns().map(|c| q(&c.name)).collect()
+    }
+}
+
 /// The hardened in-memory database.
 pub(crate) struct Sandbox {
     conn: Connection,
@@ -354,12 +366,7 @@ impl Sandbox {
             defs.push(def);
         }
         if !rowid_key {
-            let key: Vec<String> = t
-                .key
-                .iter()
-                .filter_map(|&i| t.columns.get(i))
-                .map(|c| q(&c.name))
-                .collect();
+            let key: Vec<String> = t.quoted_key();
             defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
         }
         if with_fks {
@@ -375,12 +382,7 @@ impl Sandbox {
         // parent columns without a unique index ("foreign key
         // mismatch"). Where they hold the parent's whole key
         // (`(org, id)`), they are unique already: say so.
-        let key: Vec<&str> = t
-            .key
-            .iter()
-            .filter_map(|&i| t.columns.get(i))
-            .map(|c| c.name.as_str())
-            .collect();
+        let key: Vec<&str> = t.key_columns().map(|c| c.name.as_str()).collect();
         let mut uniques: Vec<&Vec<String>> = Vec::new();
         for fk in self.tables.iter().flat_map(|o| &o.foreign_keys) {
             let pc = &fk.parent_columns;
@@ -419,9 +421,7 @@ impl Sandbox {
     }
 
     fn key_list(t: &SandboxTable, alias: &str) -> String {
-        t.key
-            .iter()
-            .filter_map(|&k| t.columns.get(k))
+        t.key_columns()
             .map(|c| format!("{alias}{}", q(&c.name)))
             .collect::<Vec<_>>()
             .join(", ")

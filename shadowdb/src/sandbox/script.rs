@@ -327,12 +327,7 @@ impl Sandbox {
         let Some(t) = self.tables.get(i) else {
             return Ok(None);
         };
-        let keys: Vec<String> = t
-            .key
-            .iter()
-            .filter_map(|&k| t.columns.get(k))
-            .map(|c| q(&c.name))
-            .collect();
+        let keys: Vec<String> = t.quoted_key();
         let Some(first) = keys.first() else {
             return Ok(None);
         };
