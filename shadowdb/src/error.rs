@@ -606,6 +606,15 @@ pub enum Refusal {
         /// The deepest nesting allowed.
         limit: usize,
     },
+    /// A JSON edit (`json_set`, `json_insert`, `json_replace` and their
+    /// JSONB forms) whose path has more steps than SQLite bounds JSON text
+    /// in depth: SQLite builds what the path names by recursion.
+    JsonPathTooLong {
+        /// The function.
+        function: String,
+        /// The most steps allowed.
+        limit: usize,
+    },
     /// `json_each` or `json_tree`: tables SQLite reads its JSONB argument
     /// into without a depth limit, which no guard can stand in front of.
     JsonTable(String),
@@ -661,7 +670,11 @@ impl fmt::Display for Refusal {
             ),
             Refusal::JsonTooDeep { function, limit } => write!(
                 f,
-                "{function}() on JSONB nested deeper than {limit} levels (SQLite's own limit for JSON text)"
+                "{function}() on JSONB nested deeper than {limit} levels, or malformed so that SQLite would read it deeper (its own limit for JSON text is {limit} levels)"
+            ),
+            Refusal::JsonPathTooLong { function, limit } => write!(
+                f,
+                "{function}() with a path of more than {limit} steps (SQLite builds a path step by step, by recursion)"
             ),
             Refusal::JsonTable(name) => write!(
                 f,

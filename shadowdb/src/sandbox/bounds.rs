@@ -572,7 +572,7 @@ pub(crate) fn guard_functions(
                 // SQLite builds what an edit path names and does not find
                 // by recursion, one level per step, with no limit: a path
                 // of 30,000 steps overflowed the stack.
-                Some(Refusal::JsonTooDeep {
+                Some(Refusal::JsonPathTooLong {
                     function: name.to_owned(),
                     limit: crate::sandbox::json::MAX_DEPTH,
                 })
@@ -897,7 +897,7 @@ mod tests {
                 assert!(
                     matches!(
                         err,
-                        Error::Refused(Refusal::JsonTooDeep { limit: 1000, .. })
+                        Error::Refused(Refusal::JsonPathTooLong { limit: 1000, .. })
                     ),
                     "{sql}: {err}"
                 );
