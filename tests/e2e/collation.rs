@@ -22,6 +22,7 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{CommitOptions, ConflictKind, Error, OnConflict, ShadowDb};
 use sqlx::{Connection as _, Executor as _};
 
+use crate::common::run;
 use crate::common::{Kind, TestDb, conflict, pick};
 use crate::each_db;
 
@@ -118,12 +119,7 @@ async fn clone_takes_only_the_tenants_exact_rows_and_nothing_leaks_out() {
             assert_eq!(sdb.clone_stats().tables, vec![("co_notes".to_owned(), 1)]);
 
             // The agent gathers every body it can see into its own row.
-            sdb.execute(
-                "UPDATE co_notes SET body = (SELECT group_concat(body, '|') FROM co_notes) WHERE id = 1",
-                &[],
-            )
-            .await
-            .unwrap();
+            run(&sdb, "UPDATE co_notes SET body = (SELECT group_concat(body, '|') FROM co_notes) WHERE id = 1").await;
             let cs = sdb.diff().unwrap();
             let review = render_text(&sdb.review(&cs), &TextOptions::plain(200));
             assert!(!review.contains("secret"), "{:?}: {review}", db.kind);
@@ -151,7 +147,7 @@ async fn a_row_moved_to_a_tenant_the_collation_matches_is_a_conflict() {
             db.exec("UPDATE co_notes SET tenant = 'acme' WHERE id = 1")
                 .await;
             let mut sdb = open_notes(&db, "acme").await;
-            sdb.execute(op, &[]).await.unwrap();
+            run(&sdb, op).await;
             let cs = sdb.diff().unwrap();
             // Another connection moves the row to `'ACME'` after the clone.
             db.exec("UPDATE co_notes SET tenant = 'ACME' WHERE id = 1")
@@ -189,9 +185,7 @@ async fn a_row_moved_during_the_approval_wait_is_a_conflict() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM co_notes WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM co_notes WHERE id = 1").await;
         let cs = sdb.diff().unwrap();
         let prod = db.prod.clone();
         let reviewer = tokio::spawn(async move {
@@ -354,7 +348,7 @@ async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest
         }
 
         let mut sdb = open_words(&db).await;
-        sdb.execute(insert, &[]).await.unwrap();
+        run(&sdb, insert).await;
         let cs = sdb.diff().unwrap();
         let before = words(&db).await;
         let err = sdb.commit(&cs).await.unwrap_err();
@@ -366,7 +360,7 @@ async fn a_key_taken_under_the_collation_is_key_exists_and_skip_commits_the_rest
         assert_eq!(words(&db).await, before, "{:?}", db.kind);
 
         let mut sdb = open_words(&db).await;
-        sdb.execute(insert, &[]).await.unwrap();
+        run(&sdb, insert).await;
         let cs = sdb.diff().unwrap();
         let report = sdb
             .commit_with(&cs, CommitOptions::new().on_conflict(OnConflict::Skip))
@@ -395,9 +389,7 @@ async fn mysql_insert_racing_an_uncommitted_insert_of_the_same_key_is_key_exists
     };
     words_setup(&db).await;
     let mut sdb = open_words(&db).await;
-    sdb.execute("INSERT INTO co_words VALUES ('race', 1, 'mine', 5)", &[])
-        .await
-        .unwrap();
+    run(&sdb, "INSERT INTO co_words VALUES ('race', 1, 'mine', 5)").await;
     let cs = sdb.diff().unwrap();
     // Another connection inserts the same key (another case) and commits
     // while the commit waits on its lock.
@@ -451,12 +443,11 @@ async fn json_rewritten_after_review_to_the_same_meaning_is_refused() {
             .await
             .unwrap();
         let reviewed = sdb.diff().unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE co_docs SET doc = '{\"a\": 1, \"a\": 2}' WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let err = sdb.commit(&reviewed).await.unwrap_err();
         assert!(
             matches!(err, Error::ChangeSetChanged),
@@ -513,12 +504,8 @@ async fn a_pii_column_changed_after_the_clone_is_a_conflict() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE co_people SET n = 1 WHERE id IN (1, 2)", &[])
-            .await
-            .unwrap();
-        sdb.execute("DELETE FROM co_people WHERE id = 3", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE co_people SET n = 1 WHERE id IN (1, 2)").await;
+        run(&sdb, "DELETE FROM co_people WHERE id = 3").await;
         let cs = sdb.diff().unwrap();
         // Another connection changes the e-mail addresses (case only, for
         // one: 'A@example.com').
@@ -606,9 +593,7 @@ async fn a_cascade_onto_a_child_of_a_tenant_the_collation_matches_is_refused() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM co_parents WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM co_parents WHERE id = 1").await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -649,9 +634,7 @@ async fn mysql_a_latin1_tenant_column_clones_the_tenants_rows_exactly() {
             .rows,
         vec![vec![Value::Int(1), Value::Text("acmé".into())]]
     );
-    sdb.execute("UPDATE co_notes SET n = 1 WHERE id = 1", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE co_notes SET n = 1 WHERE id = 1").await;
     sdb.commit(&sdb.diff().unwrap()).await.unwrap();
     assert_eq!(
         db.rows("SELECT id, n FROM co_notes ORDER BY id").await,

@@ -19,6 +19,7 @@ use shadowdb::rollback::Rollback;
 use shadowdb::{CommitOptions, Error, Refusal, SchemaProblem, ShadowDb};
 
 use crate::common::{Kind, TestDb, pick, text_rows};
+use crate::common::{commit_diff, run};
 use crate::each_db;
 
 async fn open(prod: &Production, tables: &[&str], tenant: impl Into<Value>) -> ShadowDb {
@@ -110,12 +111,11 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
         } else {
             "REPLACE INTO cg_items (id, qty, price) VALUES (1, 10, 3)"
         };
-        sdb.execute(
+        run(
+            &sdb,
             &format!("INSERT INTO cg_items (qty, price) VALUES (4, 5); {change}"),
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}: {:?}", db.kind, cs.changes());
         let update = cs.changes().iter().find(|c| c.old.is_some()).unwrap();
@@ -156,11 +156,8 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM cg_items WHERE id = 1", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "DELETE FROM cg_items WHERE id = 1").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         Rollback::new(db.prod.clone())
             .tenant_column("cg_items", "org")
             .allow_uncontracted(true)
@@ -212,15 +209,14 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
         .await;
 
         let mut sdb = open(&db.prod, &["cg_tasks", "cg_notes"], 1_i64).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO cg_tasks (title) VALUES ('new'); \
              INSERT INTO cg_notes (task_id, body) VALUES (last_insert_rowid(), 'on new'); \
              INSERT INTO cg_notes (task_id, body) VALUES (1, 'on old'); \
              UPDATE cg_notes SET task_id = (SELECT max(id) FROM cg_tasks) WHERE body = 'moved'",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}: {:?}", db.kind, cs.changes());
         let text = render_text(&sdb.review(&cs), &TextOptions::plain(200));
@@ -256,13 +252,12 @@ async fn children_of_new_parents_get_the_keys_production_assigns() {
 
         // A provisional key copied where no foreign key carries it.
         let mut sdb = open(&db.prod, &["cg_tasks", "cg_notes"], 1_i64).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO cg_tasks (title) VALUES ('other'); \
              INSERT INTO cg_notes (task_id, body, copy) VALUES (1, 'copied', last_insert_rowid())",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let note = cs.changes().iter().find(|c| c.table == "cg_notes").unwrap();
         assert_eq!(note.violations.len(), 1, "{:?}", note.violations);
@@ -389,15 +384,13 @@ async fn postgres_names_follow_the_search_path() {
             .rows,
         vec![vec![Value::Int(1), Value::Text("public one".into())]]
     );
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE items SET title = 'changed' WHERE id = 1; \
          INSERT INTO items (id, title) VALUES (3, 'added')",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_diff(&mut sdb).await.unwrap();
     assert_eq!(
         db.rows("SELECT id, org, title FROM public.items ORDER BY id")
             .await,
@@ -427,12 +420,11 @@ async fn postgres_names_follow_the_search_path() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             &format!("UPDATE {sandbox} SET title = 'renamed' WHERE id = 1"),
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 1, "{name}");
         let shown = if name.contains("we.ird") {
@@ -487,11 +479,8 @@ async fn postgres_names_follow_the_search_path() {
         .open()
         .await
         .unwrap();
-    sdb.execute("UPDATE things SET title = 'changed' WHERE id = 1", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    let commit = sdb.commit(&cs).await.unwrap();
+    run(&sdb, "UPDATE things SET title = 'changed' WHERE id = 1").await;
+    let commit = commit_diff(&mut sdb).await.unwrap();
     // Another search path: the audit table (in `root`) is found, `things`
     // now names `public.things`.
     let reversed = sqlx::postgres::PgPoolOptions::new()
@@ -575,7 +564,7 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
                 format!("UPDATE cg_comments SET task_id = {task} WHERE id = 1"),
             ] {
                 let mut sdb = open(&db.prod, &["cg_comments"], "acme").await;
-                sdb.execute(&sql, &[]).await.unwrap();
+                run(&sdb, &sql).await;
                 let cs = sdb.diff().unwrap();
                 assert!(cs.is_valid(), "{:?}", cs.changes());
                 for parent in ["tag_id) onto `cg_tags", "project_id) onto `cg_projects"] {
@@ -622,9 +611,7 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE cg_comments SET project_id = 2 WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE cg_comments SET project_id = 2 WHERE id = 1").await;
         let cs = sdb.diff().unwrap();
         assert!(
             !cs.not_enforced.iter().any(|n| n.contains("cg_projects")),
@@ -639,14 +626,8 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
 
         // The tenant's own task commits.
         let mut sdb = open(&db.prod, &["cg_comments"], "acme").await;
-        sdb.execute(
-            "INSERT INTO cg_comments (id, task_id, tag_id, project_id, body) VALUES (6, 1, 1, 1, 'mine')",
-            &[],
-        )
-        .await
-        .unwrap();
-        let cs = sdb.diff().unwrap();
-        sdb.commit(&cs).await.unwrap();
+        run(&sdb, "INSERT INTO cg_comments (id, task_id, tag_id, project_id, body) VALUES (6, 1, 1, 1, 'mine')").await;
+        commit_diff(&mut sdb).await.unwrap();
         assert_eq!(
             db.rows(
                 "SELECT id, org, task_id, tag_id, project_id, body FROM cg_comments ORDER BY id"
@@ -678,14 +659,13 @@ async fn new_rows_may_reference_new_rows_of_their_own_table() {
             .await;
 
         let mut sdb = open(&db.prod, &["cg_folders"], 1_i64).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO cg_folders (name) VALUES ('root'); \
              INSERT INTO cg_folders (name, parent_id) VALUES ('child', last_insert_rowid()); \
              INSERT INTO cg_folders (name, parent_id) VALUES ('grandchild', last_insert_rowid())",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}", cs.changes());
         sdb.commit(&cs).await.unwrap();
@@ -704,14 +684,13 @@ async fn new_rows_may_reference_new_rows_of_their_own_table() {
 
         // A cycle between new rows: no order gives each its parent's key first.
         let mut sdb = open(&db.prod, &["cg_folders"], 1_i64).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO cg_folders (name) VALUES ('a'); \
              INSERT INTO cg_folders (name, parent_id) VALUES ('b', last_insert_rowid()); \
              UPDATE cg_folders SET parent_id = last_insert_rowid() WHERE name = 'a'",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let first = cs.changes()[0].key.render();
         let err = sdb.commit(&cs).await.unwrap_err();

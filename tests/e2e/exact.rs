@@ -23,6 +23,7 @@ use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, only_violation};
+use crate::common::{commit_valid, run};
 use crate::each_db;
 
 /// Production's rows read through a new connection: `sql` selects one
@@ -109,9 +110,7 @@ async fn decimal_arithmetic_is_exact_or_refused() {
         assert_eq!(before, [one, two].map(String::from), "{:?}", db.kind);
 
         let mut sdb = open(&db.prod, "ex_items").await;
-        sdb.execute("UPDATE ex_items SET num = num + 1 WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE ex_items SET num = num + 1 WHERE id = 1").await;
         let cs = sdb.diff().unwrap();
         assert!(!cs.is_valid());
         assert_eq!(
@@ -143,12 +142,11 @@ async fn decimal_arithmetic_is_exact_or_refused() {
 
         // The exact way: text in, text out, every digit kept.
         let mut sdb = open(&db.prod, "ex_items").await;
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE ex_items SET num = decimal_add(num, 1) WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{cs:?}");
         assert_eq!(cs.len(), 1, "only the row written: {cs:?}");
@@ -173,13 +171,12 @@ async fn untouched_decimals_are_no_change_and_no_conflict() {
         items_setup(&db).await;
         let before = items(&db).await;
         let mut sdb = open(&db.prod, "ex_items").await;
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE ex_items SET note = 'touched' WHERE id = 2; \
              UPDATE ex_items SET num = num WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, String, Vec<String>)> = cs
             .changes()
@@ -334,7 +331,7 @@ async fn declared_limits_are_violations_before_the_transaction() {
         for (sql, column, want) in limit_cases(db.kind) {
             let Some(msg) = want else { continue };
             let mut sdb = open(&db.prod, "ex_lim").await;
-            sdb.execute(sql, &[]).await.unwrap();
+            run(&sdb, sql).await;
             let cs = sdb.diff().unwrap();
             assert_eq!(
                 only_violation(&cs),
@@ -354,12 +351,11 @@ async fn declared_limits_are_violations_before_the_transaction() {
 
         // Three characters of two bytes each fit varchar(3).
         let mut sdb = open(&db.prod, "ex_lim").await;
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE ex_lim SET v3 = 'äöü', d52 = '-999.99', e = 'sad' WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}: {cs:?}", db.kind);
         sdb.commit(&cs).await.unwrap();
@@ -379,15 +375,12 @@ async fn sqlite_declares_no_length_or_width() {
     let db = TestDb::new(Kind::Sqlite, "ex_limits_sqlite").await.unwrap();
     limits_setup(&db).await;
     let mut sdb = open(&db.prod, "ex_lim").await;
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE ex_lim SET v3 = 'äöüß', s = 32768, e = 'meh' WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         lim_row(&db).await,
         ["1.25|äöüß|32768|meh|x|2024-01-02 03:04:05|{\"a\": 1}"]
@@ -481,7 +474,7 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
         ),
     ] {
         let mut sdb = open(&prod, "ex_small").await;
-        sdb.execute(sql, &[]).await.unwrap();
+        run(&sdb, sql).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),

@@ -20,6 +20,7 @@ use shadowdb::diff::Op;
 use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 
+use crate::common::run;
 use crate::common::{Kind, TestDb};
 
 fn int(i: i64) -> Value {
@@ -84,12 +85,11 @@ async fn round_trip(
     let mut sdb = open(prod).await;
     // One statement a row: one that changes every row is a whole-table write.
     for i in ids {
-        sdb.execute(
+        run(
+            &sdb,
             &format!("UPDATE sb_fid SET note = 'touched' WHERE id = {i}"),
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
     }
     let cs = sdb.diff().unwrap();
     let got: Vec<(Op, String, Vec<String>)> = cs
@@ -126,12 +126,7 @@ async fn round_trip(
 
     let mut sdb = open(prod).await;
     let all = cols.join(", ");
-    sdb.execute(
-        &format!("INSERT INTO sb_fid (id, tenant, note, {all}) SELECT id + 100, tenant, 'copy', {all} FROM sb_fid WHERE id < 100"),
-        &[],
-    )
-    .await
-    .unwrap();
+    run(&sdb, &format!("INSERT INTO sb_fid (id, tenant, note, {all}) SELECT id + 100, tenant, 'copy', {all} FROM sb_fid WHERE id < 100")).await;
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), ids.len());
     assert!(cs.changes().iter().all(|c| c.op == Op::Insert));

@@ -27,6 +27,7 @@ use shadowdb::rollback::Rollback;
 use shadowdb::{CommitOptions, ConflictKind, Error, Limits, OpenOptions, ShadowDb};
 
 use crate::common::{Kind, TestDb};
+use crate::common::{commit_diff, run};
 use crate::each_db;
 
 #[derive(Debug, SafeModel)]
@@ -114,9 +115,7 @@ async fn approval_approved_denied_timed_out_and_missing() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM gv_tasks WHERE id = 3", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM gv_tasks WHERE id = 3").await;
         let cs = sdb.diff().unwrap();
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;
@@ -169,9 +168,7 @@ async fn approval_approved_denied_timed_out_and_missing() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM gv_tasks WHERE id = 2", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM gv_tasks WHERE id = 2").await;
         let cs = sdb.diff().unwrap();
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;
@@ -197,11 +194,8 @@ async fn approval_approved_denied_timed_out_and_missing() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM gv_tasks WHERE id = 2", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let err = sdb.commit(&cs).await.unwrap_err();
+        run(&sdb, "DELETE FROM gv_tasks WHERE id = 2").await;
+        let err = commit_diff(&mut sdb).await.unwrap_err();
         assert!(
             matches!(&err, Error::ApprovalTimedOut { timeout, .. } if *timeout == Duration::from_millis(200)),
             "{err}"
@@ -215,11 +209,8 @@ async fn approval_approved_denied_timed_out_and_missing() {
                 opts = opts.approver(a);
             }
             let mut sdb = opts.open().await.unwrap();
-            sdb.execute("DELETE FROM gv_tasks WHERE id = 2", &[])
-                .await
-                .unwrap();
-            let cs = sdb.diff().unwrap();
-            let err = sdb.commit(&cs).await.unwrap_err();
+            run(&sdb, "DELETE FROM gv_tasks WHERE id = 2").await;
+            let err = commit_diff(&mut sdb).await.unwrap_err();
             assert!(
                 matches!(err, Error::ApprovalDenied { .. } | Error::NeedsApproval(_)),
                 "{err}"
@@ -285,11 +276,8 @@ async fn approval_decided_from_a_second_process() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM gv_tasks WHERE id = 3", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let report = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "DELETE FROM gv_tasks WHERE id = 3").await;
+        let report = commit_diff(&mut sdb).await.unwrap();
         assert!(child.wait().unwrap().success(), "{:?}", db.kind);
         assert_eq!(report.rows["gv_tasks"].delete, 1);
         let ids: Vec<String> = prod_rows(&db)
@@ -321,14 +309,8 @@ async fn the_audit_record_commits_with_the_data_or_not_at_all() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "UPDATE gv_tasks SET title = 'ONE', amount = '10.01' WHERE id = 1; INSERT INTO gv_tasks (id, title, amount) VALUES (5, 'five', '5.50')",
-            &[],
-        )
-        .await
-        .unwrap();
-        let cs = sdb.diff().unwrap();
-        let report = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "UPDATE gv_tasks SET title = 'ONE', amount = '10.01' WHERE id = 1; INSERT INTO gv_tasks (id, title, amount) VALUES (5, 'five', '5.50')").await;
+        let report = commit_diff(&mut sdb).await.unwrap();
         assert_eq!(report.audit_error, None);
         assert_eq!(
             audit_rows(&db, "commit").await,
@@ -368,11 +350,8 @@ async fn the_audit_record_commits_with_the_data_or_not_at_all() {
         // does not know): no data, no commit record, a commit_failed record.
         let before = prod_rows(&db).await;
         let mut sdb = builder(&db).audit_in_production(true).open().await.unwrap();
-        sdb.execute("UPDATE gv_tasks SET amount = '5000.00' WHERE id = 2", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let err = sdb.commit(&cs).await.unwrap_err();
+        run(&sdb, "UPDATE gv_tasks SET amount = '5000.00' WHERE id = 2").await;
+        let err = commit_diff(&mut sdb).await.unwrap_err();
         assert!(matches!(err, Error::Database { .. }), "{err}");
         assert_eq!(prod_rows(&db).await, before, "{:?}", db.kind);
         assert_eq!(audit_rows(&db, "commit").await.len(), 1, "{:?}", db.kind);
@@ -457,17 +436,11 @@ async fn rollback_restores_exact_values_once() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "UPDATE gv_notes SET body = NULL, amount = '99.9000000001', at = '2030-01-01 00:00:00+00:00' WHERE id = 1;
+        run(&sdb, "UPDATE gv_notes SET body = NULL, amount = '99.9000000001', at = '2030-01-01 00:00:00+00:00' WHERE id = 1;
              UPDATE gv_notes SET body = 'now text' WHERE id = 2;
              INSERT INTO gv_notes (id, body, amount, at) VALUES (9, 'nine', '9.09', '2024-06-01 10:00:00+00:00');
-             DELETE FROM gv_notes WHERE id = 3",
-            &[],
-        )
-        .await
-        .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+             DELETE FROM gv_notes WHERE id = 3").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         assert_ne!(notes(&db).await, before);
 
         let listed = Rollback::new(db.prod.clone()).list().await.unwrap();
@@ -513,11 +486,8 @@ async fn rollback_cannot_bring_back_a_deleted_row_with_pii() {
     each_db!("gv_rollback_pii", |db| {
         setup(&db).await;
         let mut sdb = builder(&db).audit_in_production(true).open().await.unwrap();
-        sdb.execute("DELETE FROM gv_tasks WHERE id = 3", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "DELETE FROM gv_tasks WHERE id = 3").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         let after = prod_rows(&db).await;
         let err = Rollback::new(db.prod.clone())
             .run(&commit.commit_id)
@@ -541,14 +511,8 @@ async fn rollback_refuses_rows_that_moved_on() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "UPDATE gv_tasks SET title = 'ONE' WHERE id = 1; UPDATE gv_tasks SET title = 'TWO' WHERE id = 2",
-            &[],
-        )
-        .await
-        .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "UPDATE gv_tasks SET title = 'ONE' WHERE id = 1; UPDATE gv_tasks SET title = 'TWO' WHERE id = 2").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         // Someone changes row 2 after the commit.
         db.exec("UPDATE gv_tasks SET amount = 22.22 WHERE id = 2")
             .await;
@@ -599,12 +563,8 @@ async fn rate_limits_answer_with_retry_after() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE gv_tasks SET title = 'a' WHERE id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE gv_tasks SET title = 'b' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE gv_tasks SET title = 'a' WHERE id = 1").await;
+        run(&sdb, "UPDATE gv_tasks SET title = 'b' WHERE id = 1").await;
         let err = sdb
             .execute("UPDATE gv_tasks SET title = 'c' WHERE id = 1", &[])
             .await
@@ -615,13 +575,10 @@ async fn rate_limits_answer_with_retry_after() {
         assert_eq!(limit, "statements per tenant");
         assert!(*retry_after > Duration::ZERO && *retry_after <= Duration::from_millis(500));
         tokio::time::sleep(*retry_after).await;
-        sdb.execute("UPDATE gv_tasks SET title = 'c' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE gv_tasks SET title = 'c' WHERE id = 1").await;
         assert!(kinds(&memory).contains(&"limit_exceeded"));
 
-        let cs = sdb.diff().unwrap();
-        sdb.commit(&cs).await.unwrap();
+        commit_diff(&mut sdb).await.unwrap();
         // The same actor's next commit, in another session, waits an hour.
         let mut other = builder(&db).rate_limiter(limiter).open().await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -629,8 +586,7 @@ async fn rate_limits_answer_with_retry_after() {
             .execute("UPDATE gv_tasks SET title = 'd' WHERE id = 2", &[])
             .await
             .unwrap();
-        let cs = other.diff().unwrap();
-        let err = other.commit(&cs).await.unwrap_err();
+        let err = commit_diff(&mut other).await.unwrap_err();
         assert!(
             matches!(&err, Error::RateLimited { limit, retry_after } if limit == "commits per actor" && *retry_after > Duration::from_secs(3000)),
             "{err}"
@@ -654,16 +610,10 @@ async fn every_session_limit_is_its_own_error_and_audit_event() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "UPDATE gv_tasks SET title = 'x' WHERE id = 1; UPDATE gv_tasks SET title = 'y' WHERE id = 2",
-            &[],
-        )
-        .await
-        .unwrap();
+        run(&sdb, "UPDATE gv_tasks SET title = 'x' WHERE id = 1; UPDATE gv_tasks SET title = 'y' WHERE id = 2").await;
         let err = sdb.execute("SELECT 1", &[]).await.unwrap_err();
         assert!(matches!(err, Error::TooManyStatements { max: 2 }), "{err}");
-        let cs = sdb.diff().unwrap();
-        let err = sdb.commit(&cs).await.unwrap_err();
+        let err = commit_diff(&mut sdb).await.unwrap_err();
         assert!(
             matches!(err, Error::CommitTooLarge { rows: 2, max: 1 }),
             "{err}"
@@ -744,12 +694,11 @@ async fn no_sink_holds_a_pii_value() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE gv_tasks SET title = 'ONE' WHERE id = 1; DELETE FROM gv_tasks WHERE id = 2",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;

@@ -22,6 +22,7 @@ use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, only_violation};
+use crate::common::{commit_diff, commit_valid, run};
 use crate::each_db;
 
 /// Production's rows through a new connection: `sql` selects one text column.
@@ -44,9 +45,7 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
                float, which would store an infinity, zero or fewer digits (precision lost)";
     for v in ["1e400", "-1e400", "1e-400", "1.5e-310"] {
         let mut sdb = open(&db.prod, &["h_prices"]).await;
-        sdb.execute(&format!("UPDATE h_prices SET p = '{v}' WHERE id = 1"), &[])
-            .await
-            .unwrap();
+        run(&sdb, &format!("UPDATE h_prices SET p = '{v}' WHERE id = 1")).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),
@@ -66,12 +65,8 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
         );
     }
     let mut sdb = open(&db.prod, &["h_prices"]).await;
-    sdb.execute("UPDATE h_prices SET p = '1e300' WHERE id = 1", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    run(&sdb, "UPDATE h_prices SET p = '1e300' WHERE id = 1").await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices").await,
         ["1"]
@@ -159,15 +154,12 @@ async fn mariadb_character_set_never_replaces_a_character() {
         );
     }
     let mut sdb = open(&prod, &["h_notes"]).await;
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE h_notes SET m3 = 'äß€中', l1 = 'äß€', a = 'ok', m4 = 'a😀b' WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
         ["äß€中|äß€|ok|a😀b"]
@@ -206,15 +198,14 @@ async fn provisional_keys_in_text_are_refused() {
             "amount = decimal_add(last_insert_rowid(), '0.00')",
         ] {
             let mut sdb = open(&db.prod, &["h_tasks", "h_links"]).await;
-            sdb.execute(
+            run(
+                &sdb,
                 &format!(
                     "INSERT INTO h_tasks (title) VALUES ('new'); \
                      UPDATE h_links SET {set} WHERE id = 1"
                 ),
-                &[],
             )
-            .await
-            .unwrap();
+            .await;
             let cs = sdb.diff().unwrap();
             let link = cs.changes().iter().find(|c| c.table == "h_links").unwrap();
             let column = if set.starts_with("ref") {
@@ -299,9 +290,7 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
         ),
     ] {
         let mut sdb = open(&db.prod, &["h_arr"]).await;
-        sdb.execute(&format!("UPDATE h_arr SET {set} WHERE id = 1"), &[])
-            .await
-            .unwrap();
+        run(&sdb, &format!("UPDATE h_arr SET {set} WHERE id = 1")).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),
@@ -320,15 +309,8 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
         );
     }
     let mut sdb = open(&db.prod, &["h_arr"]).await;
-    sdb.execute(
-        "UPDATE h_arr SET nums = '{-999.99,NULL}', tags = '{\"a,b\"}', codes = '{abc}' WHERE id = 1",
-        &[],
-    )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    run(&sdb, "UPDATE h_arr SET nums = '{-999.99,NULL}', tags = '{\"a,b\"}', codes = '{abc}' WHERE id = 1").await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
         ["{-999.99,NULL}|{\"a,b\"}|{abc}"]
@@ -358,11 +340,8 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
     .await;
     let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
     // s2.tasks 1 is tenant 2's (public.tasks 1 is this tenant's).
-    sdb.execute("UPDATE comments SET task_id = 1 WHERE id = 1", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    let err = sdb.commit(&cs).await.unwrap_err();
+    run(&sdb, "UPDATE comments SET task_id = 1 WHERE id = 1").await;
+    let err = commit_diff(&mut sdb).await.unwrap_err();
     assert!(matches!(err, Error::TenantBreach { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -372,12 +351,8 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
     assert_eq!(crate::common::fresh_text(&db.url, row).await, ["2"]);
     // s2.tasks 3 is this tenant's, though public.tasks has no row 3.
     let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
-    sdb.execute("UPDATE comments SET task_id = 3 WHERE id = 1", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    run(&sdb, "UPDATE comments SET task_id = 3 WHERE id = 1").await;
+    commit_valid(&mut sdb).await;
     assert_eq!(crate::common::fresh_text(&db.url, row).await, ["3"]);
 }
 
@@ -423,9 +398,7 @@ async fn postgres_domains_keep_their_base_type_limits() {
         ),
     ] {
         let mut sdb = open(&db.prod, &["h_dom"]).await;
-        sdb.execute(&format!("UPDATE h_dom SET {set} WHERE id = 1"), &[])
-            .await
-            .unwrap();
+        run(&sdb, &format!("UPDATE h_dom SET {set} WHERE id = 1")).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),
@@ -444,15 +417,12 @@ async fn postgres_domains_keep_their_base_type_limits() {
     }
     // Values within the limits commit as written.
     let mut sdb = open(&db.prod, &["h_dom"]).await;
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE h_dom SET m = '-999.99', c = 'xy', cs = '{a,b}' WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
         ["-999.99|xy|{a,b}"]
@@ -541,9 +511,7 @@ async fn postgres_intervals_are_not_truncated() {
         ),
     ] {
         let mut sdb = open(&db.prod, &["h_iv"]).await;
-        sdb.execute(&format!("UPDATE h_iv SET iv = '{v}' WHERE id = 1"), &[])
-            .await
-            .unwrap();
+        run(&sdb, &format!("UPDATE h_iv SET iv = '{v}' WHERE id = 1")).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),
@@ -561,15 +529,12 @@ async fn postgres_intervals_are_not_truncated() {
         );
     }
     let mut sdb = open(&db.prod, &["h_iv"]).await;
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE h_iv SET iv = '1 year 2 days 1.5 s' WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
         ["1 year 2 days 00:00:01.5"]
@@ -616,9 +581,7 @@ async fn postgres_session_settings_do_not_change_array_text() {
     )
     .await
     .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(
             &db.url,
@@ -665,9 +628,7 @@ async fn mariadb_sql_modes_store_text_as_written() {
     sdb.execute(r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#, &[])
         .await
         .unwrap();
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    sdb.commit(&cs).await.unwrap();
+    commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,
         [format!("{}|6162", hex(r#"a\b'c"d\n"#))]
@@ -709,13 +670,12 @@ async fn composite_foreign_keys_carry_the_key_production_assigns() {
         )
         .await;
         let mut sdb = open(&db.prod, &["h_tasks", "h_notes"]).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO h_tasks (title) VALUES ('new'); \
              INSERT INTO h_notes (task_id, body) VALUES (last_insert_rowid(), 'on new')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{:?}: {:?}", db.kind, cs.changes());
         sdb.commit(&cs).await.unwrap();

@@ -17,6 +17,7 @@ use shadowdb::{ConflictKind, Error, ShadowDb};
 use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, text_rows};
+use crate::common::{commit_diff, run};
 
 // ---- a parent outside the scope, its tenant in latin1 --------------------------
 
@@ -59,9 +60,8 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
         "UPDATE ht_comments SET task_id = 2 WHERE id = 1",
     ] {
         let mut sdb = open().await;
-        sdb.execute(sql, &[]).await.unwrap();
-        let cs = sdb.diff().unwrap();
-        let err = sdb.commit(&cs).await.unwrap_err();
+        run(&sdb, sql).await;
+        let err = commit_diff(&mut sdb).await.unwrap_err();
         let key = if sql.starts_with("INSERT") {
             "id=5"
         } else {
@@ -86,14 +86,12 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
 
     // The tenant's own task (its latin1 bytes differ from the UTF-8 ones) commits.
     let mut sdb = open().await;
-    sdb.execute(
+    run(
+        &sdb,
         "INSERT INTO ht_comments (id, task_id, body) VALUES (6, 1, 'mine')",
-        &[],
     )
-    .await
-    .unwrap();
-    let cs = sdb.diff().unwrap();
-    sdb.commit(&cs).await.unwrap();
+    .await;
+    commit_diff(&mut sdb).await.unwrap();
     assert_eq!(
         db.rows("SELECT id, org, task_id, body FROM ht_comments ORDER BY id")
             .await,
@@ -187,11 +185,8 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
         sdb.execute("UPDATE ht_notes SET body = 'café' WHERE id = 1", &[])
             .await
             .unwrap();
-        sdb.execute("INSERT INTO ht_notes (id, body) VALUES (3, 'naïve')", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        sdb.commit(&cs).await.unwrap();
+        run(&sdb, "INSERT INTO ht_notes (id, body) VALUES (3, 'naïve')").await;
+        commit_diff(&mut sdb).await.unwrap();
         // What the review showed is what production holds, byte for byte.
         assert_eq!(
             db.rows("SELECT id, org, body FROM ht_notes ORDER BY id")
@@ -334,17 +329,13 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO ht_docs (code, n, body) VALUES ('k1', 1, 'new')",
-            &[],
         )
-        .await
-        .unwrap();
-        sdb.execute("UPDATE ht_docs SET body = 'mine' WHERE code = 'k2'", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+        .await;
+        run(&sdb, "UPDATE ht_docs SET body = 'mine' WHERE code = 'k2'").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         db.exec(
             "UPDATE ht_docs SET org = 'ACME' WHERE code = 'k1'; \
              UPDATE ht_docs SET code = 'K2' WHERE code = 'k2'",
@@ -422,14 +413,12 @@ async fn a_tenant_with_trailing_spaces_on_a_char_column_is_refused() {
                 );
             }
             Ok(mut sdb) => {
-                sdb.execute(
+                run(
+                    &sdb,
                     "INSERT INTO ht_cnotes (id, body) VALUES (2, 'planted')",
-                    &[],
                 )
-                .await
-                .unwrap();
-                let cs = sdb.diff().unwrap();
-                let res = sdb.commit(&cs).await;
+                .await;
+                let res = commit_diff(&mut sdb).await;
                 let Err(Error::Contract(v)) = res else {
                     panic!("{kind:?}: {res:?}")
                 };
@@ -506,9 +495,7 @@ async fn pii_digests_see_every_change_production_stores() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE ht_people SET n = 1 WHERE id IN (1, 2, 3)", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE ht_people SET n = 1 WHERE id IN (1, 2, 3)").await;
         let cs = sdb.diff().unwrap();
         db.exec(
             "UPDATE ht_people SET score = 1.2345679 WHERE id = 1; \
@@ -556,8 +543,7 @@ async fn pii_digests_see_every_change_production_stores() {
             .execute("UPDATE ht_people SET note = 'planted' WHERE id = 3", &[])
             .await;
         if wrote.is_ok() {
-            let cs = sdb.diff().unwrap();
-            let res = sdb.commit(&cs).await;
+            let res = commit_diff(&mut sdb).await;
             assert!(
                 matches!(&res, Err(Error::PiiWrite { table, column }) if table == "ht_people" && column == "note"),
                 "{kind:?}: {res:?}"
@@ -710,12 +696,8 @@ async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
                 vec![vec![Value::Int(1), Value::Text("mine".into())]],
                 "{kind:?} {ty}"
             );
-            sdb.execute("UPDATE ht_tnotes SET body = 'new' WHERE id = 1", &[])
-                .await
-                .unwrap();
-            sdb.execute("INSERT INTO ht_tnotes (id, body) VALUES (9, 'added')", &[])
-                .await
-                .unwrap();
+            run(&sdb, "UPDATE ht_tnotes SET body = 'new' WHERE id = 1").await;
+            run(&sdb, "INSERT INTO ht_tnotes (id, body) VALUES (9, 'added')").await;
             let cs = sdb.diff().unwrap();
             sdb.commit(&cs)
                 .await
@@ -771,11 +753,8 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM ht_rnotes WHERE id = 1", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let commit = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "DELETE FROM ht_rnotes WHERE id = 1").await;
+        let commit = commit_diff(&mut sdb).await.unwrap();
         assert_eq!(
             db.rows("SELECT id, body FROM ht_rnotes ORDER BY id").await,
             text_rows(&[&["2", "keep"]]),
@@ -861,11 +840,8 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     sdb.execute("UPDATE ht_codes SET body = 'c\\d' WHERE code = 'k1'", &[])
         .await
         .unwrap();
-    sdb.execute("DELETE FROM ht_codes WHERE code = 'k2'", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    let commit = sdb.commit(&cs).await.unwrap();
+    run(&sdb, "DELETE FROM ht_codes WHERE code = 'k2'").await;
+    let commit = commit_diff(&mut sdb).await.unwrap();
     assert_eq!(
         db.rows(all).await,
         text_rows(&[&["[k1]", "[acme]", "c\\d"], &["[k3]", "[other]", "secret"]])
@@ -912,9 +888,7 @@ async fn a_key_renamed_by_case_only_is_never_half_committed() {
                 .open()
                 .await
                 .unwrap();
-            sdb.execute("UPDATE ht_keys SET code = 'K1' WHERE code = 'k1'", &[])
-                .await
-                .unwrap();
+            run(&sdb, "UPDATE ht_keys SET code = 'K1' WHERE code = 'k1'").await;
             let cs = sdb.diff().unwrap();
             let opts = if skip {
                 shadowdb::CommitOptions::new().on_conflict(shadowdb::OnConflict::Skip)
@@ -981,11 +955,8 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
     sdb.execute("UPDATE ht_styles SET body = 'c\\d' WHERE id = 1", &[])
         .await
         .unwrap();
-    sdb.execute("DELETE FROM ht_styles WHERE id = 2", &[])
-        .await
-        .unwrap();
-    let cs = sdb.diff().unwrap();
-    let commit = sdb.commit(&cs).await.unwrap();
+    run(&sdb, "DELETE FROM ht_styles WHERE id = 2").await;
+    let commit = commit_diff(&mut sdb).await.unwrap();
     let mut want = start.clone();
     want.truncate(1);
     want[0][1] = "c\\d".to_owned();
@@ -1032,8 +1003,7 @@ async fn a_tenant_with_a_nul_byte_is_not_the_tenant_without_it() {
                 .await
                 .is_ok()
             {
-                let cs = sdb.diff().unwrap();
-                let _ = sdb.commit(&cs).await;
+                let _ = commit_diff(&mut sdb).await;
             }
         }
         // Row 2, if written at all, is not `'acme'`'s.

@@ -18,6 +18,7 @@ use shadowdb::policy::{Decision, Policy};
 use shadowdb::{Error, GeneratedKey, Limits, Refusal, SchemaProblem, ShadowDb};
 
 use crate::common::{Kind, TestDb, pick};
+use crate::common::{commit_valid, run};
 use crate::each_db;
 
 fn int(i: i64) -> Value {
@@ -538,9 +539,7 @@ async fn a_runaway_query_times_out_and_the_sandbox_stays_usable() {
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { limit_ms: 200 }), "{err:?}");
     assert!(sdb.diff().unwrap().is_empty());
-    sdb.execute("UPDATE sb_wall_tasks SET title = 'fast' WHERE id = 1", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE sb_wall_tasks SET title = 'fast' WHERE id = 1").await;
     assert_eq!(sdb.diff().unwrap().len(), 1);
 }
 
@@ -651,7 +650,8 @@ async fn diff_inserts_updates_deletes_key_changes_and_violations() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE sb_diff_tasks SET status = 'done' WHERE id = 2;
              UPDATE sb_diff_tasks SET priority = 9 WHERE id = 3;
              DELETE FROM sb_diff_tasks WHERE id = 4;
@@ -659,10 +659,8 @@ async fn diff_inserts_updates_deletes_key_changes_and_violations() {
              INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (11, '', 'todo', 1);
              INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (10, 'ten', 'todo', 0);
              UPDATE sb_diff_tasks SET title = 'one' WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, Key, Vec<String>)> = cs
             .changes()
@@ -776,15 +774,12 @@ async fn pii_is_never_cloned_and_stays_untouched() {
             sdb.pii_columns(),
             vec![("sb_diff_tasks".to_owned(), "email".to_owned())]
         );
-        sdb.execute("UPDATE sb_diff_tasks SET title = 'first' WHERE id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute(
-            "INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (12, 'twelve', 'todo', 2)",
-            &[],
+        run(
+            &sdb,
+            "UPDATE sb_diff_tasks SET title = 'first' WHERE id = 1",
         )
-        .await
-        .unwrap();
+        .await;
+        run(&sdb, "INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (12, 'twelve', 'todo', 2)").await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 2);
         assert_eq!(cs.changes()[0].changed, vec!["title".to_owned()]);
@@ -835,15 +830,14 @@ async fn composite_keys() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE sb_members SET role = 'lead' WHERE member = 'cy';
              DELETE FROM sb_members WHERE member = 'bob';
              INSERT INTO sb_members (member, role) VALUES ('abe', 'dev');
              UPDATE sb_members SET member = 'anna' WHERE member = 'ann'",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, String, Vec<String>)> = cs
             .changes()
@@ -914,12 +908,8 @@ async fn generated_keys_are_provisional_then_real() {
             .open()
             .await
             .unwrap();
-        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new one')", &[])
-            .await
-            .unwrap();
-        sdb.execute("INSERT INTO sb_gen_notes (body) VALUES ('new two')", &[])
-            .await
-            .unwrap();
+        run(&sdb, "INSERT INTO sb_gen_notes (body) VALUES ('new one')").await;
+        run(&sdb, "INSERT INTO sb_gen_notes (body) VALUES ('new two')").await;
         let got = rows(&sdb, "SELECT id, user_id FROM sb_gen_notes ORDER BY id").await;
         let p1 = PROVISIONAL_BASE_I64 + 1;
         let p2 = PROVISIONAL_BASE_I64 + 2;
@@ -1023,12 +1013,7 @@ async fn foreign_keys_between_scoped_tables_hold_in_the_sandbox() {
                 "{sql}: {err:?}"
             );
         }
-        sdb.execute(
-            "INSERT INTO sb_fk_projects (id, name) VALUES (3, 'new'); INSERT INTO sb_fk_items (id, project_id) VALUES (12, 3)",
-            &[],
-        )
-        .await
-        .unwrap();
+        run(&sdb, "INSERT INTO sb_fk_projects (id, name) VALUES (3, 'new'); INSERT INTO sb_fk_items (id, project_id) VALUES (12, 3)").await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 2);
         assert!(cs.is_valid(), "{cs:?}");
@@ -1071,9 +1056,7 @@ async fn schema_qualified_table_on_postgres() {
         rows(&sdb, "SELECT id, title FROM sb_q_tasks ORDER BY id").await,
         vec![vec![int(1), text("app one")], vec![int(2), text("app two")]]
     );
-    sdb.execute("UPDATE sb_q_tasks SET title = 'changed' WHERE id = 2", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE sb_q_tasks SET title = 'changed' WHERE id = 2").await;
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), 1);
     assert_eq!(cs.changes()[0].table, "app.sb_q_tasks");
@@ -1127,15 +1110,12 @@ async fn mixed_case_names() {
             sdb.clone_stats().tables,
             vec![("SbMixedTasks".to_owned(), 1)]
         );
-        sdb.execute("UPDATE SbMixedTasks SET Title = 'ONE' WHERE Id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute(
+        run(&sdb, "UPDATE SbMixedTasks SET Title = 'ONE' WHERE Id = 1").await;
+        run(
+            &sdb,
             "INSERT INTO \"SbMixedTasks\" (\"Id\", \"Title\") VALUES (3, 'three')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, String, Vec<String>)> = cs
             .changes()
@@ -1200,12 +1180,7 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "UPDATE sb_stock SET qty = 10 WHERE sku = 'a'; DELETE FROM sb_stock WHERE sku = 'b'; INSERT INTO sb_stock (sku, qty) VALUES ('z', 26)",
-            &[],
-        )
-        .await
-        .unwrap();
+        run(&sdb, "UPDATE sb_stock SET qty = 10 WHERE sku = 'a'; DELETE FROM sb_stock WHERE sku = 'b'; INSERT INTO sb_stock (sku, qty) VALUES ('z', 26)").await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, String)> = cs
             .changes()
@@ -1384,9 +1359,7 @@ async fn what_the_sandbox_cannot_enforce_is_on_the_changeset() {
         .open()
         .await
         .unwrap();
-    sdb.execute("UPDATE sb_iso_tasks SET title = 'b' WHERE id = 1", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE sb_iso_tasks SET title = 'b' WHERE id = 1").await;
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), 1);
     assert_eq!(
@@ -1426,17 +1399,13 @@ async fn identity_columns_on_postgres_get_32_bit_provisional_keys() {
         .open()
         .await
         .unwrap();
-    sdb.execute("INSERT INTO sb_gen_ident (body) VALUES ('new')", &[])
-        .await
-        .unwrap();
+    run(&sdb, "INSERT INTO sb_gen_ident (body) VALUES ('new')").await;
     let p = PROVISIONAL_BASE_I32 + 1;
     assert_eq!(
         rows(&sdb, "SELECT id, body FROM sb_gen_ident ORDER BY id").await,
         vec![vec![int(1), text("a")], vec![int(p), text("new")]]
     );
-    let cs = sdb.diff().unwrap();
-    assert!(cs.is_valid(), "{cs:?}");
-    let report = sdb.commit(&cs).await.unwrap();
+    let report = commit_valid(&mut sdb).await;
     assert_eq!(
         report.generated_keys,
         vec![GeneratedKey {

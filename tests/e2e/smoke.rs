@@ -4,6 +4,7 @@ use safemodel::{SafeEnum, SafeModel};
 use shadowdb::ShadowDb;
 
 use crate::common::{Kind, TestDb};
+use crate::common::{commit_diff, run};
 use crate::each_db;
 
 #[derive(Debug, Clone, Copy, PartialEq, SafeEnum)]
@@ -52,18 +53,13 @@ async fn clone_change_diff_commit() {
             sdb.clone_stats().tables,
             vec![("smoke_tasks".to_owned(), 3)]
         );
-        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute("DELETE FROM smoke_tasks WHERE id = 3", &[])
-            .await
-            .unwrap();
-        sdb.execute(
+        run(&sdb, "UPDATE smoke_tasks SET status = 'done' WHERE id = 1").await;
+        run(&sdb, "DELETE FROM smoke_tasks WHERE id = 3").await;
+        run(
+            &sdb,
             "INSERT INTO smoke_tasks (id, title, status) VALUES (10, 'new', 'in_progress')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 3, "{cs:?}");
         assert!(cs.is_valid(), "{cs:?}");
@@ -93,18 +89,16 @@ async fn bad_write_and_other_tenant_are_blocked() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE smoke_tasks SET status = 'yolo_swag' WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
-        sdb.execute(
+        .await;
+        run(
+            &sdb,
             "INSERT INTO smoke_tasks (id, user_id, title, status) VALUES (11, 99, 'x', 'todo')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(!cs.is_valid());
         let err = sdb.commit(&cs).await.unwrap_err();
@@ -130,13 +124,10 @@ async fn lost_update_is_a_conflict() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE smoke_tasks SET status = 'done' WHERE id = 2", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE smoke_tasks SET status = 'done' WHERE id = 2").await;
         db.exec("UPDATE smoke_tasks SET title = 'moved' WHERE id = 2")
             .await;
-        let cs = sdb.diff().unwrap();
-        let err = sdb.commit(&cs).await.unwrap_err();
+        let err = commit_diff(&mut sdb).await.unwrap_err();
         match err {
             shadowdb::Error::Conflict(c) => {
                 assert_eq!(c.len(), 1);

@@ -22,6 +22,7 @@ use shadowdb::{CommitOptions, Conflict, ConflictKind, Error, Limits, OnConflict,
 use sqlx::Executor;
 
 use crate::common::{Kind, TestDb, conflict, pick};
+use crate::common::{commit_diff, run};
 use crate::each_db;
 
 /// Rows of a sandbox query (raw sandbox values).
@@ -110,18 +111,13 @@ async fn happy_path_two_tables_composite_key_every_type() {
     each_db!("sy_happy", |db| {
         items_setup(&db).await;
         let mut sdb = open(&db, &["sy_items", "sy_lines"], 7).await;
-        sdb.execute(
-            "INSERT INTO sy_items (code, qty, price, ratio, flag, meta, day, at, token, data, note)
+        run(&sdb, "INSERT INTO sy_items (code, qty, price, ratio, flag, meta, day, at, token, data, note)
                  VALUES ('c', 3, '9.99', 0.1, 1, '{\"k\": [1, 2.50], \"ab\": null}', '2024-02-29', '2024-03-01 12:00:00.123456+00:00', '0b9e2d4c-8a7f-4e3d-9c2b-1a0f9e8d7c6b', x'00010203ff', NULL);
              UPDATE sy_items SET price = '20.25', meta = '{\"a\": 2}', flag = 0, note = 'changed', ratio = 1e-300, at = NULL WHERE code = 'a';
              INSERT INTO sy_lines (id, item_code, amount) VALUES (10, 'c', '7.75');
              UPDATE sy_lines SET amount = '0.25' WHERE id = 1;
              DELETE FROM sy_lines WHERE id = 2;
-             DELETE FROM sy_items WHERE code = 'b'",
-            &[],
-        )
-        .await
-        .unwrap();
+             DELETE FROM sy_items WHERE code = 'b'").await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{cs:?}");
         assert_eq!(
@@ -228,14 +224,9 @@ async fn lost_setup(db: &TestDb) {
 
 /// The agent's changes, then other connections' changes to the same rows.
 async fn lost_scenario(db: &TestDb, sdb: &ShadowDb) {
-    sdb.execute(
-        "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
+    run(&sdb, "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
          DELETE FROM sy_lost WHERE id = 3;
-         INSERT INTO sy_lost (id, title, status, score, meta, data) VALUES (10, 'new', 'todo', 0, '{}', x'')",
-        &[],
-    )
-    .await
-    .unwrap();
+         INSERT INTO sy_lost (id, title, status, score, meta, data) VALUES (10, 'new', 'todo', 0, '{}', x'')").await;
     let blob = if db.kind == Kind::Postgres {
         "'\\x02'"
     } else {
@@ -368,12 +359,11 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // An insert for another tenant.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO sy_ten (id, user_id, title) VALUES (2, 99, 'x')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::TenantBreach { .. }), "{err}");
         assert_eq!(
@@ -383,9 +373,7 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // An update that moves a row to another tenant.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("UPDATE sy_ten SET user_id = 99 WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE sy_ten SET user_id = 99 WHERE id = 1").await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::TenantBreach { .. }), "{err}");
         assert_eq!(
@@ -413,9 +401,7 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // An insert of a key another tenant holds: a conflict that says nothing about that row.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("INSERT INTO sy_ten (id, title) VALUES (5, 'mine too'); UPDATE sy_ten SET title = 'kept?' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "INSERT INTO sy_ten (id, title) VALUES (5, 'mine too'); UPDATE sy_ten SET title = 'kept?' WHERE id = 1").await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         let Error::Conflict(found) = &err else {
             panic!("{err}")
@@ -696,14 +682,9 @@ async fn a_100k_row_changeset_crosses_every_batch_boundary() {
             .open()
             .await
             .unwrap();
-        sdb.execute(
-            "INSERT INTO sy_big (id, title, n) WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100000) SELECT 100000 + x, 'new ' || x, x * 2 FROM s;
+        run(&sdb, "INSERT INTO sy_big (id, title, n) WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100000) SELECT 100000 + x, 'new ' || x, x * 2 FROM s;
              UPDATE sy_big SET n = -n, title = 'upd ' || id WHERE id <= 11000;
-             DELETE FROM sy_big WHERE id > 11000 AND id <= 12000",
-            &[],
-        )
-        .await
-        .unwrap();
+             DELETE FROM sy_big WHERE id > 11000 AND id <= 12000").await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             cs.totals(),
@@ -769,16 +750,13 @@ async fn a_changeset_changed_after_review_is_refused_and_a_second_commit_too() {
     each_db!("sy_review", |db| {
         ten_setup(&db).await;
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        sdb.execute("UPDATE sy_ten SET title = 'reviewed' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE sy_ten SET title = 'reviewed' WHERE id = 1").await;
         let reviewed = sdb.diff().unwrap();
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO sy_ten (id, title) VALUES (2, 'sneaked in')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let err = sdb.commit(&reviewed).await.unwrap_err();
         assert!(matches!(err, Error::ChangeSetChanged), "{err}");
         assert_eq!(
@@ -845,18 +823,11 @@ async fn equal_under_collation_is_a_change_and_a_no_op_write_is_no_conflict() {
         let mut sdb = open(&db, &["sy_noop"], 42).await;
         // 'abc' -> 'ABC' is a change even where the collation says equal;
         // '1.10' -> '1.1' is the same decimal, so no change at all.
-        sdb.execute(
-            "UPDATE sy_noop SET title = 'ABC' WHERE id = 1; UPDATE sy_noop SET price = '1.1' WHERE id = 2",
-            &[],
-        )
-        .await
-        .unwrap();
+        run(&sdb, "UPDATE sy_noop SET title = 'ABC' WHERE id = 1; UPDATE sy_noop SET price = '1.1' WHERE id = 2").await;
         if db.kind == Kind::MySql {
             // CHAR(5) drops trailing spaces: production would not keep what
             // the review shows, so the write is a violation, not a no-op.
-            sdb.execute("UPDATE sy_noop SET code = 'ef ' WHERE id = 3", &[])
-                .await
-                .unwrap();
+            run(&sdb, "UPDATE sy_noop SET code = 'ef ' WHERE id = 3").await;
             let cs = sdb.diff().unwrap();
             let bad: Vec<(String, Vec<String>)> = cs
                 .changes()
@@ -876,9 +847,7 @@ async fn equal_under_collation_is_a_change_and_a_no_op_write_is_no_conflict() {
                     vec!["code: ends in a space, which char(5) does not keep".to_owned()]
                 )]
             );
-            sdb.execute("UPDATE sy_noop SET code = 'ef' WHERE id = 3", &[])
-                .await
-                .unwrap();
+            run(&sdb, "UPDATE sy_noop SET code = 'ef' WHERE id = 3").await;
         }
         let cs = sdb.diff().unwrap();
         let keys: Vec<String> = cs.changes().iter().map(|c| c.key.render()).collect();
@@ -943,18 +912,16 @@ async fn parents_are_inserted_first_and_deleted_last() {
         .await;
         // Scoped children first: table names sort the other way round.
         let mut sdb = open(&db, &["sy_fk_child", "sy_fk_parent"], 42).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO sy_fk_parent (id, name) VALUES (10, 'p10');
              INSERT INTO sy_fk_child (id, parent_id) VALUES (100, 10);
              UPDATE sy_fk_child SET parent_id = 10 WHERE id = 2;
              DELETE FROM sy_fk_child WHERE id = 1;
              DELETE FROM sy_fk_parent WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
-        let cs = sdb.diff().unwrap();
-        let report = sdb.commit(&cs).await.unwrap();
+        .await;
+        let report = commit_diff(&mut sdb).await.unwrap();
         assert_eq!(
             report.rows["sy_fk_parent"],
             Counts {
@@ -1021,9 +988,7 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
 
         // Parent 1 has a row in a table out of scope.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (1, 2)", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM sy_cas_parent WHERE id IN (1, 2)").await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::Cascade { .. }), "{err}");
         assert_eq!(
@@ -1034,9 +999,7 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
 
         // Parent 3 is referenced by another tenant's row of a scoped table.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id = 3", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM sy_cas_parent WHERE id = 3").await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1047,11 +1010,8 @@ async fn cascades_onto_rows_outside_the_changeset_are_refused() {
         // Parent 4's only child is this tenant's and in the sandbox, which
         // sets it NULL in the changeset; parent 2 has no children.
         let mut sdb = open(&db, &tables, 42).await;
-        sdb.execute("DELETE FROM sy_cas_parent WHERE id IN (2, 4)", &[])
-            .await
-            .unwrap();
-        let cs = sdb.diff().unwrap();
-        let report = sdb.commit(&cs).await.unwrap();
+        run(&sdb, "DELETE FROM sy_cas_parent WHERE id IN (2, 4)").await;
+        let report = commit_diff(&mut sdb).await.unwrap();
         assert_eq!(report.rows["sy_cas_parent"].delete, 2);
         assert_eq!(report.rows["sy_cas_child"].update, 1);
         assert_eq!(db.rows(counts).await, vec![vec!["2", "1", "1"]]);
@@ -1073,9 +1033,7 @@ async fn a_delete_needs_approval_when_the_policy_says_so() {
             .open()
             .await
             .unwrap();
-        sdb.execute("DELETE FROM sy_ten WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "DELETE FROM sy_ten WHERE id = 1").await;
         let cs = sdb.diff().unwrap();
         let err = sdb.commit(&cs).await.unwrap_err();
         assert!(matches!(err, Error::NeedsApproval(_)), "{err}");

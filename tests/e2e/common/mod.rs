@@ -157,3 +157,23 @@ pub async fn open_uncontracted(
     }
     b.open().await.expect("open")
 }
+
+/// Runs `sql` (statements without parameters) in the sandbox; it must
+/// succeed.
+pub async fn run(sdb: &shadowdb::ShadowDb, sql: &str) -> Vec<shadowdb::StatementResult> {
+    sdb.execute(sql, &[]).await.expect("execute")
+}
+
+/// The sandbox's changeset, which must be valid, committed; the commit must
+/// succeed.
+pub async fn commit_valid(sdb: &mut shadowdb::ShadowDb) -> shadowdb::CommitReport {
+    let cs = sdb.diff().expect("diff");
+    assert!(cs.is_valid(), "{cs:?}");
+    sdb.commit(&cs).await.expect("commit")
+}
+
+/// The sandbox's changeset, committed as it is: what the commit answers.
+pub async fn commit_diff(sdb: &mut shadowdb::ShadowDb) -> shadowdb::Result<shadowdb::CommitReport> {
+    let cs = sdb.diff().expect("diff");
+    sdb.commit(&cs).await
+}
