@@ -22,8 +22,7 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{CommitOptions, ConflictKind, Error, OnConflict, ShadowDb};
 use sqlx::{Connection as _, Executor as _};
 
-use crate::common::run;
-use crate::common::{Kind, TestDb, conflict, pick};
+use crate::common::{Kind, TestDb, conflict, open_table, pick, query_rows, run};
 use crate::each_db;
 
 /// A case-insensitive (and, on MariaDB, accent-insensitive and PAD SPACE)
@@ -261,14 +260,13 @@ async fn guards_see_a_change_only_the_collation_ignores() {
         words_setup(&db).await;
         let mut sdb = open_words(&db).await;
         // One statement a row: one that changes every row is a whole-table write.
-        sdb.execute(
+        run(
+            &sdb,
             "UPDATE co_words SET n = 1 WHERE code = 'k1'; \
              UPDATE co_words SET n = 1 WHERE code = 'k2'; \
              UPDATE co_words SET n = 1 WHERE code = 'k3'",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         // After the clone: a case change, a trailing space, a renamed key.
         db.exec(
@@ -439,9 +437,7 @@ async fn json_rewritten_after_review_to_the_same_meaning_is_refused() {
             .open()
             .await
             .unwrap();
-        sdb.execute("UPDATE co_docs SET doc = '{\"a\": 2}' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE co_docs SET doc = '{\"a\": 2}' WHERE id = 1").await;
         let reviewed = sdb.diff().unwrap();
         run(
             &sdb,
@@ -498,12 +494,7 @@ async fn a_pii_column_changed_after_the_clone_is_a_conflict() {
              INSERT INTO co_people VALUES (3, 1, 0, NULL)",
         )
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("co_people")
-            .tenant(1_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "co_people", 1_i64).await;
         run(&sdb, "UPDATE co_people SET n = 1 WHERE id IN (1, 2)").await;
         run(&sdb, "DELETE FROM co_people WHERE id = 3").await;
         let cs = sdb.diff().unwrap();
@@ -628,10 +619,7 @@ async fn mysql_a_latin1_tenant_column_clones_the_tenants_rows_exactly() {
     .await;
     let mut sdb = open_notes(&db, "acmé").await;
     assert_eq!(
-        sdb.query("SELECT id, tenant FROM co_notes", &[])
-            .await
-            .unwrap()
-            .rows,
+        query_rows(&sdb, "SELECT id, tenant FROM co_notes").await,
         vec![vec![Value::Int(1), Value::Text("acmé".into())]]
     );
     run(&sdb, "UPDATE co_notes SET n = 1 WHERE id = 1").await;

@@ -18,8 +18,7 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::rollback::Rollback;
 use shadowdb::{CommitOptions, Error, Refusal, SchemaProblem, ShadowDb};
 
-use crate::common::{Kind, TestDb, pick, text_rows};
-use crate::common::{commit_diff, run};
+use crate::common::{Kind, TestDb, commit_diff, pick, query_rows, run, text_rows};
 use crate::each_db;
 
 async fn open(prod: &Production, tables: &[&str], tenant: impl Into<Value>) -> ShadowDb {
@@ -378,10 +377,7 @@ async fn postgres_names_follow_the_search_path() {
 
     let mut sdb = open(&prod, &["public.items"], 1_i64).await;
     assert_eq!(
-        sdb.query("SELECT id, title FROM items", &[])
-            .await
-            .unwrap()
-            .rows,
+        query_rows(&sdb, "SELECT id, title FROM items").await,
         vec![vec![Value::Int(1), Value::Text("public one".into())]]
     );
     run(

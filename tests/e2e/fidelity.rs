@@ -20,8 +20,7 @@ use shadowdb::diff::Op;
 use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 
-use crate::common::run;
-use crate::common::{Kind, TestDb};
+use crate::common::{Kind, TestDb, query_rows, run};
 
 fn int(i: i64) -> Value {
     Value::Int(i)
@@ -50,7 +49,7 @@ async fn open(prod: &Production) -> ShadowDb {
 /// The sandbox's row `id`, every type column in order.
 async fn sandbox_row(sdb: &ShadowDb, cols: &[&str], id: i64) -> Vec<Value> {
     let sql = format!("SELECT {} FROM sb_fid WHERE id = {id}", cols.join(", "));
-    let mut rows = sdb.query(&sql, &[]).await.unwrap().rows;
+    let mut rows = query_rows(&sdb, &sql).await;
     assert_eq!(rows.len(), 1, "{sql}");
     rows.remove(0)
 }
@@ -334,13 +333,11 @@ break', ' padded ', NULL,
         ]
     );
     assert_eq!(
-        sdb.query(
-            "SELECT count(*) FROM sb_fid WHERE c_text = 'secret' OR tenant <> 1",
-            &[]
+        query_rows(
+            &sdb,
+            "SELECT count(*) FROM sb_fid WHERE c_text = 'secret' OR tenant <> 1"
         )
-        .await
-        .unwrap()
-        .rows,
+        .await,
         vec![vec![int(0)]]
     );
     drop(sdb);
@@ -696,10 +693,7 @@ async fn postgres_float_nan_is_unclonable() {
     .await;
     let sdb = open(&db.prod).await;
     assert_eq!(
-        sdb.query("SELECT c_num, c_double, c_neg_zero FROM sb_fid", &[])
-            .await
-            .unwrap()
-            .rows,
+        query_rows(&sdb, "SELECT c_num, c_double, c_neg_zero FROM sb_fid").await,
         // SQLite keeps an integral REAL as an integer, so -0.0 reads back as
         // 0.0: equal in SQL (`-0 = 0` in every dialect, so no false conflict),
         // only the sign of zero is not kept.

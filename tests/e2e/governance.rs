@@ -26,8 +26,7 @@ use shadowdb::prod::Production;
 use shadowdb::rollback::Rollback;
 use shadowdb::{CommitOptions, ConflictKind, Error, Limits, OpenOptions, ShadowDb};
 
-use crate::common::{Kind, TestDb};
-use crate::common::{commit_diff, run};
+use crate::common::{Kind, TestDb, commit_diff, run};
 use crate::each_db;
 
 #[derive(Debug, SafeModel)]

@@ -21,8 +21,7 @@ use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb, only_violation};
-use crate::common::{commit_diff, commit_valid, run};
+use crate::common::{Kind, TestDb, commit_diff, commit_valid, only_violation, run};
 use crate::each_db;
 
 /// Production's rows through a new connection: `sql` selects one text column.
@@ -132,9 +131,7 @@ async fn mariadb_character_set_never_replaces_a_character() {
         ),
     ] {
         let mut sdb = open(&prod, &["h_notes"]).await;
-        sdb.execute(&format!("UPDATE h_notes SET {set} WHERE id = 1"), &[])
-            .await
-            .unwrap();
+        run(&sdb, &format!("UPDATE h_notes SET {set} WHERE id = 1")).await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             only_violation(&cs),
@@ -459,9 +456,7 @@ async fn mariadb_never_receives_an_infinity() {
             ("f = -1e308 * 10", "f", "float"),
         ] {
             let mut sdb = open(&prod, &["h_f"]).await;
-            sdb.execute(&format!("UPDATE h_f SET {set} WHERE id = 1"), &[])
-                .await
-                .unwrap();
+            run(&sdb, &format!("UPDATE h_f SET {set} WHERE id = 1")).await;
             let cs = sdb.diff().unwrap();
             let msg = format!(
                 "an infinity, which MariaDB does not have: {declared} would store its \
@@ -574,13 +569,12 @@ async fn postgres_session_settings_do_not_change_array_text() {
         .unwrap();
     let prod = Production::Postgres(pool);
     let mut sdb = open(&prod, &["h_set"]).await;
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE h_set SET fa = replace(fa, '}', ',1}'), \
            ta = '{\"2024-03-10 02:30:00\"}' WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
+    .await;
     commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(
@@ -625,9 +619,7 @@ async fn mariadb_sql_modes_store_text_as_written() {
         .unwrap();
     let prod = Production::MySql(pool);
     let mut sdb = open(&prod, &["h_modes"]).await;
-    sdb.execute(r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#, &[])
-        .await
-        .unwrap();
+    run(&sdb, r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#).await;
     commit_valid(&mut sdb).await;
     assert_eq!(
         crate::common::fresh_text(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,

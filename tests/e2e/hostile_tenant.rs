@@ -16,8 +16,7 @@ use shadowdb::prod::Production;
 use shadowdb::{ConflictKind, Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb, text_rows};
-use crate::common::{commit_diff, run};
+use crate::common::{Kind, TestDb, commit_diff, open_table, run, text_rows};
 
 // ---- a parent outside the scope, its tenant in latin1 --------------------------
 
@@ -182,9 +181,7 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
             ]],
             "{kind:?}"
         );
-        sdb.execute("UPDATE ht_notes SET body = 'café' WHERE id = 1", &[])
-            .await
-            .unwrap();
+        run(&sdb, "UPDATE ht_notes SET body = 'café' WHERE id = 1").await;
         run(&sdb, "INSERT INTO ht_notes (id, body) VALUES (3, 'naïve')").await;
         commit_diff(&mut sdb).await.unwrap();
         // What the review showed is what production holds, byte for byte.
@@ -261,12 +258,11 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
         .unwrap()
         .rows;
     assert_eq!(seen, vec![vec![Value::Text("{1.23456789012341}".into())]]);
-    sdb.execute(
+    run(
+        &sdb,
         "UPDATE ht_series SET vals = '{1.23456789012341,2}', n = 1 WHERE id = 1",
-        &[],
     )
-    .await
-    .unwrap();
+    .await;
     let cs = sdb.diff().unwrap();
     // Another connection changes the array after the clone.
     db.exec("UPDATE ht_series SET vals = '{1.23456789012342}' WHERE id = 1")
@@ -489,12 +485,7 @@ async fn pii_digests_see_every_change_production_stores() {
              INSERT INTO ht_people VALUES (4, 1, 0, 4, 'w')",
         )
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("ht_people")
-            .tenant(1_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "ht_people", 1_i64).await;
         run(&sdb, "UPDATE ht_people SET n = 1 WHERE id IN (1, 2, 3)").await;
         let cs = sdb.diff().unwrap();
         db.exec(
@@ -533,12 +524,7 @@ async fn pii_digests_see_every_change_production_stores() {
         );
 
         // The agent cannot write a PII column, not even alone in an UPDATE.
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("ht_people")
-            .tenant(1_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "ht_people", 1_i64).await;
         let wrote = sdb
             .execute("UPDATE ht_people SET note = 'planted' WHERE id = 3", &[])
             .await;
@@ -607,9 +593,7 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         .unwrap()
         .rows;
     assert_eq!(ids, vec![vec![Value::Int(1)], vec![Value::Int(3)]]);
-    sdb.execute("UPDATE ht_words SET word = 'abd' WHERE id = 1", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE ht_words SET word = 'abd' WHERE id = 1").await;
     let cs = sdb.diff().unwrap();
     db.exec("UPDATE ht_words SET word = 'ABC' WHERE id = 1")
         .await;
@@ -837,9 +821,7 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
             vec![Value::Text("k2".into()), Value::Text("two".into())],
         ]
     );
-    sdb.execute("UPDATE ht_codes SET body = 'c\\d' WHERE code = 'k1'", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE ht_codes SET body = 'c\\d' WHERE code = 'k1'").await;
     run(&sdb, "DELETE FROM ht_codes WHERE code = 'k2'").await;
     let commit = commit_diff(&mut sdb).await.unwrap();
     assert_eq!(
@@ -952,9 +934,7 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
         .open()
         .await
         .unwrap();
-    sdb.execute("UPDATE ht_styles SET body = 'c\\d' WHERE id = 1", &[])
-        .await
-        .unwrap();
+    run(&sdb, "UPDATE ht_styles SET body = 'c\\d' WHERE id = 1").await;
     run(&sdb, "DELETE FROM ht_styles WHERE id = 2").await;
     let commit = commit_diff(&mut sdb).await.unwrap();
     let mut want = start.clone();

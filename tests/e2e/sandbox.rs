@@ -17,8 +17,7 @@ use shadowdb::diff::{Counts, Key, Op};
 use shadowdb::policy::{Decision, Policy};
 use shadowdb::{Error, GeneratedKey, Limits, Refusal, SchemaProblem, ShadowDb};
 
-use crate::common::{Kind, TestDb, pick};
-use crate::common::{commit_valid, run};
+use crate::common::{Kind, TestDb, commit_valid, open_table, pick, query_rows, run};
 use crate::each_db;
 
 fn int(i: i64) -> Value {
@@ -108,7 +107,7 @@ async fn clone_holds_only_the_tenants_rows() {
         );
         assert_eq!(sdb.table_names(), vec!["sb_iso_tasks", "sb_iso_labels"]);
         assert_eq!(
-            rows(&sdb, "SELECT count(*) FROM sb_iso_tasks").await,
+            query_rows(&sdb, "SELECT count(*) FROM sb_iso_tasks").await,
             vec![vec![int(3)]]
         );
         assert_eq!(
@@ -120,11 +119,11 @@ async fn clone_holds_only_the_tenants_rows() {
             vec![vec![int(0)]]
         );
         assert_eq!(
-            rows(&sdb, "SELECT DISTINCT user_id FROM sb_iso_tasks").await,
+            query_rows(&sdb, "SELECT DISTINCT user_id FROM sb_iso_tasks").await,
             vec![vec![int(2)]]
         );
         assert_eq!(
-            rows(&sdb, "SELECT id, title FROM sb_iso_tasks ORDER BY id").await,
+            query_rows(&sdb, "SELECT id, title FROM sb_iso_tasks ORDER BY id").await,
             vec![
                 vec![int(3), text("two a")],
                 vec![int(4), text("two b")],
@@ -141,7 +140,7 @@ async fn clone_holds_only_the_tenants_rows() {
             vec![vec![int(0)]]
         );
         assert_eq!(
-            rows(&sdb, "SELECT count(*) FROM sb_iso_labels").await,
+            query_rows(&sdb, "SELECT count(*) FROM sb_iso_labels").await,
             vec![vec![int(3)]]
         );
         assert!(sdb.diff().unwrap().is_empty());
@@ -450,7 +449,7 @@ async fn the_sandbox_refuses_with_its_own_variant() {
     );
     // Nothing of it happened: same rows, no diff, still answering.
     assert_eq!(
-        rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
+        query_rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
         vec![vec![int(3)]]
     );
     assert!(sdb.diff().unwrap().is_empty());
@@ -501,7 +500,7 @@ async fn length_and_result_size_limits() {
     assert_eq!(cut.cut, Some(shadowdb::Cut::Rows { limit: 2 }));
     assert_eq!(cut.rows, vec![vec![int(1)], vec![int(2)]]);
     assert_eq!(
-        rows(&sdb, "SELECT id FROM sb_wall_tasks ORDER BY id LIMIT 2").await,
+        query_rows(&sdb, "SELECT id FROM sb_wall_tasks ORDER BY id LIMIT 2").await,
         vec![vec![int(1)], vec![int(2)]]
     );
 }
@@ -526,7 +525,7 @@ async fn a_runaway_query_times_out_and_the_sandbox_stays_usable() {
     assert!(matches!(err, Error::Timeout { limit_ms: 200 }), "{err:?}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert_eq!(
-        rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
+        query_rows(&sdb, "SELECT count(*) FROM sb_wall_tasks").await,
         vec![vec![int(3)]]
     );
     // A write interrupted half-way leaves nothing behind.
@@ -569,7 +568,7 @@ async fn a_failing_script_leaves_the_sandbox_unchanged() {
         .unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::Ddl(_))), "{err:?}");
     assert_eq!(
-        rows(&sdb, "SELECT id, title FROM sb_wall_tasks ORDER BY id").await,
+        query_rows(&sdb, "SELECT id, title FROM sb_wall_tasks ORDER BY id").await,
         vec![
             vec![int(1), text("a")],
             vec![int(2), text("b")],
@@ -588,7 +587,7 @@ async fn a_failing_script_leaves_the_sandbox_unchanged() {
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].rows_affected, 1);
     assert_eq!(
-        rows(&sdb, "SELECT title FROM sb_wall_tasks WHERE id = 2").await,
+        query_rows(&sdb, "SELECT title FROM sb_wall_tasks WHERE id = 2").await,
         vec![vec![text("bound")]]
     );
 }
@@ -644,12 +643,7 @@ fn row_pairs(row: Option<&safemodel::Row>) -> Vec<(String, Value)> {
 async fn diff_inserts_updates_deletes_key_changes_and_violations() {
     each_db!("sb_diff", |db| {
         diff_setup(&db).await;
-        let sdb = ShadowDb::builder(db.prod.clone())
-            .table("sb_diff_tasks")
-            .tenant(7_i64)
-            .open()
-            .await
-            .unwrap();
+        let sdb = open_table(&db.prod, "sb_diff_tasks", 7_i64).await;
         run(
             &sdb,
             "UPDATE sb_diff_tasks SET status = 'done' WHERE id = 2;
@@ -756,12 +750,7 @@ async fn diff_inserts_updates_deletes_key_changes_and_violations() {
 async fn pii_is_never_cloned_and_stays_untouched() {
     each_db!("sb_pii", |db| {
         diff_setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("sb_diff_tasks")
-            .tenant(7_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "sb_diff_tasks", 7_i64).await;
         assert_eq!(
             rows(
                 &sdb,
@@ -824,12 +813,7 @@ async fn composite_keys() {
              INSERT INTO sb_members VALUES (1, 'ann', 'admin'), (1, 'bob', 'dev'), (1, 'cy', 'dev'), (2, 'ann', 'dev')",
         )
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("sb_members")
-            .tenant(1_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "sb_members", 1_i64).await;
         run(
             &sdb,
             "UPDATE sb_members SET role = 'lead' WHERE member = 'cy';
@@ -902,15 +886,10 @@ async fn generated_keys_are_provisional_then_real() {
              INSERT INTO sb_gen_notes (user_id, body) VALUES (8, 'c')",
         )
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("sb_gen_notes")
-            .tenant(7_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "sb_gen_notes", 7_i64).await;
         run(&sdb, "INSERT INTO sb_gen_notes (body) VALUES ('new one')").await;
         run(&sdb, "INSERT INTO sb_gen_notes (body) VALUES ('new two')").await;
-        let got = rows(&sdb, "SELECT id, user_id FROM sb_gen_notes ORDER BY id").await;
+        let got = query_rows(&sdb, "SELECT id, user_id FROM sb_gen_notes ORDER BY id").await;
         let p1 = PROVISIONAL_BASE_I64 + 1;
         let p2 = PROVISIONAL_BASE_I64 + 2;
         assert_eq!(
@@ -1042,18 +1021,13 @@ async fn schema_qualified_table_on_postgres() {
          INSERT INTO public.sb_q_tasks VALUES (1, 7, 'public one')",
     )
     .await;
-    let mut sdb = ShadowDb::builder(db.prod.clone())
-        .table("app.sb_q_tasks")
-        .tenant(7_i64)
-        .open()
-        .await
-        .unwrap();
+    let mut sdb = open_table(&db.prod, "app.sb_q_tasks", 7_i64).await;
     assert_eq!(
         sdb.clone_stats().tables,
         vec![("app.sb_q_tasks".to_owned(), 2)]
     );
     assert_eq!(
-        rows(&sdb, "SELECT id, title FROM sb_q_tasks ORDER BY id").await,
+        query_rows(&sdb, "SELECT id, title FROM sb_q_tasks ORDER BY id").await,
         vec![vec![int(1), text("app one")], vec![int(2), text("app two")]]
     );
     run(&sdb, "UPDATE sb_q_tasks SET title = 'changed' WHERE id = 2").await;
@@ -1100,12 +1074,7 @@ async fn mixed_case_names() {
              INSERT INTO `SbMixedTasks` VALUES (1, 7, 'one'), (2, 8, 'two')",
         ))
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("SbMixedTasks")
-            .tenant(7_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "SbMixedTasks", 7_i64).await;
         assert_eq!(
             sdb.clone_stats().tables,
             vec![("SbMixedTasks".to_owned(), 1)]
@@ -1307,7 +1276,7 @@ async fn ordinary_agent_sql_passes_the_walls() {
             vec![vec![Value::Null]; 3],
         ),
     ] {
-        assert_eq!(rows(&sdb, sql).await, want, "{sql}");
+        assert_eq!(query_rows(&sdb, sql).await, want, "{sql}");
     }
     let done = sdb
         .execute(
@@ -1353,12 +1322,7 @@ async fn what_the_sandbox_cannot_enforce_is_on_the_changeset() {
         .execute(pool)
         .await
         .unwrap();
-    let sdb = ShadowDb::builder(db.prod.clone())
-        .table("sb_iso_tasks")
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap();
+    let sdb = open_table(&db.prod, "sb_iso_tasks", 1_i64).await;
     run(&sdb, "UPDATE sb_iso_tasks SET title = 'b' WHERE id = 1").await;
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), 1);
@@ -1393,16 +1357,11 @@ async fn identity_columns_on_postgres_get_32_bit_provisional_keys() {
          INSERT INTO sb_gen_ident (user_id, body) VALUES (7, 'a'), (8, 'b')",
     )
     .await;
-    let mut sdb = ShadowDb::builder(db.prod.clone())
-        .table("sb_gen_ident")
-        .tenant(7_i64)
-        .open()
-        .await
-        .unwrap();
+    let mut sdb = open_table(&db.prod, "sb_gen_ident", 7_i64).await;
     run(&sdb, "INSERT INTO sb_gen_ident (body) VALUES ('new')").await;
     let p = PROVISIONAL_BASE_I32 + 1;
     assert_eq!(
-        rows(&sdb, "SELECT id, body FROM sb_gen_ident ORDER BY id").await,
+        query_rows(&sdb, "SELECT id, body FROM sb_gen_ident ORDER BY id").await,
         vec![vec![int(1), text("a")], vec![int(p), text("new")]]
     );
     let report = commit_valid(&mut sdb).await;

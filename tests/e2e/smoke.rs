@@ -1,10 +1,8 @@
 //! The whole flow on every database: clone, agent SQL, diff, commit.
 
 use safemodel::{SafeEnum, SafeModel};
-use shadowdb::ShadowDb;
 
-use crate::common::{Kind, TestDb};
-use crate::common::{commit_diff, run};
+use crate::common::{Kind, TestDb, commit_diff, open_table, run};
 use crate::each_db;
 
 #[derive(Debug, Clone, Copy, PartialEq, SafeEnum)]
@@ -43,12 +41,7 @@ async fn setup(db: &TestDb) {
 async fn clone_change_diff_commit() {
     each_db!("smoke_flow", |db| {
         setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("smoke_tasks")
-            .tenant(42_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "smoke_tasks", 42_i64).await;
         assert_eq!(
             sdb.clone_stats().tables,
             vec![("smoke_tasks".to_owned(), 3)]
@@ -83,12 +76,7 @@ async fn clone_change_diff_commit() {
 async fn bad_write_and_other_tenant_are_blocked() {
     each_db!("smoke_block", |db| {
         setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("smoke_tasks")
-            .tenant(42_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "smoke_tasks", 42_i64).await;
         run(
             &sdb,
             "UPDATE smoke_tasks SET status = 'yolo_swag' WHERE id = 1",
@@ -118,12 +106,7 @@ async fn bad_write_and_other_tenant_are_blocked() {
 async fn lost_update_is_a_conflict() {
     each_db!("smoke_conflict", |db| {
         setup(&db).await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("smoke_tasks")
-            .tenant(42_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = open_table(&db.prod, "smoke_tasks", 42_i64).await;
         run(&sdb, "UPDATE smoke_tasks SET status = 'done' WHERE id = 2").await;
         db.exec("UPDATE smoke_tasks SET title = 'moved' WHERE id = 2")
             .await;

@@ -21,8 +21,7 @@ use shadowdb::prod::Production;
 use shadowdb::{CommitOptions, Conflict, ConflictKind, Error, Limits, OnConflict, ShadowDb};
 use sqlx::Executor;
 
-use crate::common::{Kind, TestDb, conflict, pick};
-use crate::common::{commit_diff, run};
+use crate::common::{Kind, TestDb, commit_diff, conflict, pick, run};
 use crate::each_db;
 
 /// Rows of a sandbox query (raw sandbox values).

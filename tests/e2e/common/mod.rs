@@ -177,3 +177,23 @@ pub async fn commit_diff(sdb: &mut shadowdb::ShadowDb) -> shadowdb::Result<shado
     let cs = sdb.diff().expect("diff");
     sdb.commit(&cs).await
 }
+
+/// The rows a query (without parameters) of the sandbox answers; it must
+/// succeed.
+pub async fn query_rows(sdb: &shadowdb::ShadowDb, sql: &str) -> Vec<Vec<safemodel::Value>> {
+    sdb.query(sql, &[]).await.expect("query").rows
+}
+
+/// A sandbox of one table (by its contract) for `tenant`.
+pub async fn open_table(
+    prod: &Production,
+    table: &str,
+    tenant: impl Into<safemodel::Value>,
+) -> shadowdb::ShadowDb {
+    shadowdb::ShadowDb::builder(prod.clone())
+        .table(table)
+        .tenant(tenant)
+        .open()
+        .await
+        .expect("open")
+}
