@@ -606,17 +606,19 @@ async fn a_cascade_onto_a_child_of_a_tenant_the_collation_matches_is_refused() {
 
 #[tokio::test]
 async fn mysql_a_latin1_tenant_column_clones_the_tenants_rows_exactly() {
-    let Some(db) = TestDb::new(Kind::MySql, "co_latin1").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "co_latin1",
         "CREATE TABLE co_notes (id INTEGER PRIMARY KEY, tenant VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci NOT NULL, body VARCHAR(200) CHARACTER SET latin1 NOT NULL, n INTEGER NOT NULL, KEY (tenant));
          INSERT INTO co_notes VALUES (1, 'acmé', 'mïne', 0);
          INSERT INTO co_notes VALUES (2, 'ACMÉ', 'secret-2', 0);
          INSERT INTO co_notes VALUES (3, 'acme', 'secret-3', 0);
          INSERT INTO co_notes VALUES (4, 'acmé ', 'secret-4', 0)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let mut sdb = open_notes(&db, "acmé").await;
     assert_eq!(
         query_rows(&sdb, "SELECT id, tenant FROM co_notes").await,

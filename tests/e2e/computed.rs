@@ -330,10 +330,9 @@ async fn views_are_refused_at_open() {
 /// and is refused; the table named in full is the one cloned and written.
 #[tokio::test]
 async fn postgres_names_follow_the_search_path() {
-    let Some(db) = TestDb::new(Kind::Postgres, "cmp_search_path").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "cmp_search_path",
         "CREATE SCHEMA root; \
          CREATE TABLE public.items (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
          CREATE TABLE root.other (id bigint PRIMARY KEY, org bigint NOT NULL, title text NOT NULL); \
@@ -347,7 +346,10 @@ async fn postgres_names_follow_the_search_path() {
          INSERT INTO public.\"MixedCase\" VALUES (1, 1, 'mixed'); \
          INSERT INTO public.mixedcase VALUES (1, 1, 'lower')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let options = sqlx::postgres::PgConnectOptions::from_str(&db.url)
         .unwrap()
         .options([("search_path", "root, public")]);

@@ -20,7 +20,6 @@ use shadowdb::diff::Op;
 use shadowdb::prod::Production;
 use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{Error, ShadowDb};
-use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, commit_valid, only_violation, run};
 use crate::each_db;
@@ -400,17 +399,7 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
         .await;
     db.exec("INSERT INTO ex_small VALUES (1, 1, 1, 'abc', 1, NULL, 1.25)")
         .await;
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET SESSION sql_mode = ''").await?;
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    let pool = crate::common::lax_mysql_pool(&db.url).await;
     // The mode is in force: production itself truncates silently.
     sqlx::query("INSERT INTO ex_lim (id, org_id, v3, d52) VALUES (9, 2, 'abcdef', '1.239')")
         .execute(&pool)

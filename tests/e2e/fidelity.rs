@@ -173,10 +173,10 @@ const PG_JSON: &str = r#"{"name": "Zoë ✓ 日本 🎉",  "big": 12345678901234
 
 #[tokio::test]
 async fn postgres_round_trip() {
-    let Some(db) = TestDb::new(Kind::Postgres, "sb_fidelity").await else {
-        return;
-    };
-    db.exec(&format!(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "sb_fidelity",
+        &format!(
         "CREATE TYPE sb_mood AS ENUM ('sad', 'ok', 'happy');
          CREATE TABLE sb_fid (
              id bigint PRIMARY KEY, tenant bigint NOT NULL, note text,
@@ -217,8 +217,12 @@ break', ' padded ', NULL,
              '\"just a string\"', '[]', 'ok',
              '{{NULL}}', '{{{{1,2}},{{3,4}}}}', '{{NaN,1e-5}}');
          INSERT INTO sb_fid (id, tenant, note, c_text, c_json) VALUES (9, 2, 'other tenant', 'secret', '{{\"x\": 1}}')"
-    ))
-    .await;
+    ),
+    )
+    .await
+    else {
+        return;
+    };
     // Production's sessions in a zone east of UTC: the instant is written
     // there without an offset, cloned and committed there too.
     // (sqlx starts every session in UTC; the pool moves each to Kolkata.)
@@ -389,10 +393,10 @@ fn my_cast(c: &str) -> String {
 
 #[tokio::test]
 async fn mysql_round_trip() {
-    let Some(db) = TestDb::new(Kind::MySql, "sb_fidelity").await else {
-        return;
-    };
-    db.exec(&format!(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "sb_fidelity",
+        &format!(
         "CREATE TABLE sb_fid (
              id BIGINT PRIMARY KEY, tenant BIGINT NOT NULL, note TEXT,
              c_bool TINYINT(1), c_tiny TINYINT, c_small SMALLINT, c_medium MEDIUMINT, c_int INT,
@@ -420,8 +424,12 @@ async fn mysql_round_trip() {
              '9999-12-31', '12:00:00.5', '2000-01-01 00:00:00.000001', '2000-06-30 12:00:00.5',
              '[]', 'ok');
          INSERT INTO sb_fid (id, tenant, note, c_text) VALUES (9, 2, 'other tenant', 'secret')"
-    ))
-    .await;
+    ),
+    )
+    .await
+    else {
+        return;
+    };
     // Production's sessions at +05:30 (sqlx's default is UTC): the TIMESTAMP
     // is written in that zone, cloned and committed there too.
     let opts: sqlx::mysql::MySqlConnectOptions = db.url.parse().unwrap();
@@ -616,14 +624,16 @@ async fn sqlite_round_trip() {
 /// instead of turning it into `true`.
 #[tokio::test]
 async fn mysql_tinyint1_beyond_a_boolean_is_unclonable() {
-    let Some(db) = TestDb::new(Kind::MySql, "sb_fid_tinyint").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "sb_fid_tinyint",
         "CREATE TABLE sb_fid (id BIGINT PRIMARY KEY, tenant BIGINT NOT NULL, flag TINYINT(1));
          INSERT INTO sb_fid VALUES (1, 1, 1), (2, 1, 2), (3, 2, 5)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let err = ShadowDb::builder(db.prod.clone())
         .table("sb_fid")
         .tenant_column("sb_fid", "tenant")
@@ -644,14 +654,16 @@ async fn mysql_tinyint1_beyond_a_boolean_is_unclonable() {
 /// padded bytes back (`octet_length` counts the padding).
 #[tokio::test]
 async fn postgres_char_round_trip() {
-    let Some(db) = TestDb::new(Kind::Postgres, "sb_fid_char").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "sb_fid_char",
         "CREATE TABLE sb_fid (id bigint PRIMARY KEY, tenant bigint NOT NULL, note text, c_char char(5));
          INSERT INTO sb_fid VALUES (1, 1, 'max', 'ab'), (2, 1, 'min', ''), (3, 1, NULL, NULL), (4, 1, 'edge', 'abcde'), (9, 2, 'other tenant', 'zz')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let sdb = open(&db.prod).await;
     let got = sdb
         .query("SELECT c_char FROM sb_fid ORDER BY id", &[])
@@ -683,14 +695,16 @@ async fn postgres_char_round_trip() {
 /// Negative zero is the one float the sandbox does not keep bit for bit.
 #[tokio::test]
 async fn postgres_float_nan_is_unclonable() {
-    let Some(db) = TestDb::new(Kind::Postgres, "sb_fid_nan").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "sb_fid_nan",
         "CREATE TABLE sb_fid (id bigint PRIMARY KEY, tenant bigint NOT NULL, c_num numeric, c_double double precision, c_neg_zero double precision);
          INSERT INTO sb_fid VALUES (1, 1, 'NaN', 1.5, '-0'), (2, 2, 1, 'NaN', 0)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let sdb = open(&db.prod).await;
     assert_eq!(
         query_rows(&sdb, "SELECT c_num, c_double, c_neg_zero FROM sb_fid").await,

@@ -78,27 +78,19 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
 /// written.
 #[tokio::test]
 async fn mariadb_character_set_never_replaces_a_character() {
-    let Some(db) = TestDb::new(Kind::MySql, "h13_charset").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "h13_charset",
         "CREATE TABLE h_notes (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, \
            m3 VARCHAR(10) CHARACTER SET utf8mb3, l1 TEXT CHARACTER SET latin1, \
            a CHAR(4) CHARACTER SET ascii, m4 VARCHAR(10));
          INSERT INTO h_notes VALUES (1, 1, 'x', 'x', 'x', 'x')",
     )
-    .await;
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET SESSION sql_mode = ''").await?;
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    .await
+    else {
+        return;
+    };
+    let pool = crate::common::lax_mysql_pool(&db.url).await;
     // The mode is in force: production itself replaces the emoji.
     sqlx::query("INSERT INTO h_notes (id, org, m3) VALUES (9, 2, 'a😀b')")
         .execute(&pool)
@@ -251,15 +243,17 @@ async fn provisional_keys_in_text_are_refused() {
 /// element type's limits.
 #[tokio::test]
 async fn postgres_array_elements_are_not_rounded_or_cut() {
-    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_arrays").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "h13_pg_arrays",
         "CREATE TABLE h_arr (id bigint PRIMARY KEY, org bigint NOT NULL, \
            nums numeric(5,2)[], tags varchar(3)[], codes character(3)[]);
          INSERT INTO h_arr VALUES (1, 1, '{1.25}', '{abc}', '{xyz}')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let row = "SELECT nums::text || '|' || tags::text || '|' || codes::text FROM h_arr";
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
@@ -321,10 +315,9 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
 /// parent).
 #[tokio::test]
 async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
-    let Some(db) = TestDb::new(Kind::Postgres, "h13_same_name").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "h13_same_name",
         "CREATE SCHEMA s2;
          CREATE TABLE s2.tasks (id bigint PRIMARY KEY, org bigint NOT NULL);
          CREATE TABLE tasks (id bigint PRIMARY KEY, org bigint NOT NULL, title text);
@@ -334,7 +327,10 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
          INSERT INTO tasks VALUES (1, 1, 'mine'), (2, 1, 'also mine');
          INSERT INTO comments VALUES (1, 1, 2)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
     // s2.tasks 1 is tenant 2's (public.tasks 1 is this tenant's).
     run(&sdb, "UPDATE comments SET task_id = 1 WHERE id = 1").await;
@@ -358,10 +354,9 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
 /// limits are its base type's, checked like a plain column's.
 #[tokio::test]
 async fn postgres_domains_keep_their_base_type_limits() {
-    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_domains").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "h13_pg_domains",
         "CREATE DOMAIN h_money AS numeric(5,2) CHECK (VALUE > -1000);
          CREATE DOMAIN h_code AS varchar(3);
          CREATE DOMAIN h_codes AS varchar(3)[];
@@ -369,7 +364,10 @@ async fn postgres_domains_keep_their_base_type_limits() {
            m h_money, c h_code, cs h_codes);
          INSERT INTO h_dom VALUES (1, 1, 1.25, 'abc', '{abc}')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let row = "SELECT m::text || '|' || c::text || '|' || cs::text FROM h_dom";
     assert_eq!(
         crate::common::fresh_text(&db.url, row).await,
@@ -430,25 +428,17 @@ async fn postgres_domains_keep_their_base_type_limits() {
 /// and stored its largest number instead, in any `sql_mode`. Refused.
 #[tokio::test]
 async fn mariadb_never_receives_an_infinity() {
-    let Some(db) = TestDb::new(Kind::MySql, "h13_inf").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "h13_inf",
         "CREATE TABLE h_f (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, d DOUBLE, f FLOAT);
          INSERT INTO h_f VALUES (1, 1, 1.5, 2.5)",
     )
-    .await;
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET SESSION sql_mode = ''").await?;
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    .await
+    else {
+        return;
+    };
+    let pool = crate::common::lax_mysql_pool(&db.url).await;
     let row = "SELECT CONCAT_WS('|', d, f) FROM h_f";
     for prod in [db.prod.clone(), Production::MySql(pool)] {
         for (set, column, declared) in [
@@ -485,14 +475,16 @@ async fn mariadb_never_receives_an_infinity() {
 /// without an error: refused; whole units and seconds commit as written.
 #[tokio::test]
 async fn postgres_intervals_are_not_truncated() {
-    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_interval").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "h13_pg_interval",
         "CREATE TABLE h_iv (id bigint PRIMARY KEY, org bigint NOT NULL, iv interval);
          INSERT INTO h_iv VALUES (1, 1, '1 day')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let row = "SELECT iv::text FROM h_iv";
     for (v, msg) in [
         (
@@ -543,15 +535,17 @@ async fn postgres_intervals_are_not_truncated() {
 /// `timestamptz` column's is).
 #[tokio::test]
 async fn postgres_session_settings_do_not_change_array_text() {
-    let Some(db) = TestDb::new(Kind::Postgres, "h13_pg_settings").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "h13_pg_settings",
         "CREATE TABLE h_set (id bigint PRIMARY KEY, org bigint NOT NULL, \
            fa float8[], ta timestamptz[]);
          INSERT INTO h_set VALUES (1, 1, '{0.30000000000000004}', '{\"2024-01-01 00:00:00+00\"}')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .after_connect(|conn, _| {
@@ -593,15 +587,17 @@ async fn postgres_session_settings_do_not_change_array_text() {
 /// conflict.
 #[tokio::test]
 async fn mariadb_sql_modes_store_text_as_written() {
-    let Some(db) = TestDb::new(Kind::MySql, "h13_modes").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "h13_modes",
         "CREATE TABLE h_modes (id BIGINT PRIMARY KEY, org BIGINT NOT NULL, \
            t TEXT, c CHAR(5));
          INSERT INTO h_modes VALUES (1, 1, 'x', 'ab')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
         .after_connect(|conn, _| {

@@ -25,10 +25,9 @@ use crate::common::{Kind, TestDb, commit_diff, open_table, run, text_rows};
 /// with the bound value's takes that tenant's task for the scoped tenant's.
 #[tokio::test]
 async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
-    let Some(db) = TestDb::new(Kind::MySql, "ht_outside_latin1").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "ht_outside_latin1",
         "CREATE TABLE ht_ptasks (id BIGINT PRIMARY KEY, org VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_bin NOT NULL) ENGINE=InnoDB; \
          CREATE TABLE ht_comments (id BIGINT PRIMARY KEY, org VARCHAR(20) NOT NULL, task_id BIGINT, body TEXT NOT NULL, \
            FOREIGN KEY (task_id) REFERENCES ht_ptasks (id)) ENGINE=InnoDB; \
@@ -36,7 +35,10 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
          INSERT INTO ht_ptasks VALUES (2, 'acmÃ©'); \
          INSERT INTO ht_comments VALUES (1, 'acmé', 1, 'first')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // Production holds two distinct tenants.
     assert_eq!(
         db.rows("SELECT id, HEX(org) FROM ht_ptasks ORDER BY id")
@@ -223,14 +225,16 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
 /// nor guards against another connection's change.
 #[tokio::test]
 async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() {
-    let Some(db) = TestDb::new(Kind::Postgres, "ht_float_digits").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "ht_float_digits",
         "CREATE TABLE ht_series (id bigint PRIMARY KEY, org text NOT NULL, vals float8[] NOT NULL, n int NOT NULL); \
          INSERT INTO ht_series VALUES (1, 'acme', '{1.23456789012341}', 0)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let prod = Production::Postgres(
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
@@ -552,10 +556,9 @@ async fn pii_digests_see_every_change_production_stores() {
 /// goes unseen and is overwritten.
 #[tokio::test]
 async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes() {
-    let Some(db) = TestDb::new(Kind::Postgres, "ht_search_path_c").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "ht_search_path_c",
         "CREATE SCHEMA ht_hostile; \
          CREATE COLLATION ht_hostile.\"C\" (provider = icu, locale = 'und-u-ks-level2', deterministic = false); \
          CREATE COLLATION ht_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false); \
@@ -564,7 +567,10 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
          INSERT INTO ht_words VALUES (2, 'ACME', 'secret'); \
          INSERT INTO ht_words VALUES (3, 'acme', 'x')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let prod = Production::Postgres(
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
@@ -766,16 +772,18 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
 /// and its rollback stay exact.
 #[tokio::test]
 async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
-    let Some(db) = TestDb::new(Kind::MySql, "ht_sql_mode").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "ht_sql_mode",
         "CREATE TABLE ht_codes (code CHAR(8) NOT NULL PRIMARY KEY, org CHAR(8) NOT NULL, body VARCHAR(40) NOT NULL) ENGINE=InnoDB; \
          INSERT INTO ht_codes VALUES ('k1', 'acme', 'a\\\\b'); \
          INSERT INTO ht_codes VALUES ('k2', 'acme', 'two'); \
          INSERT INTO ht_codes VALUES ('k3', 'other', 'secret')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let all =
         "SELECT CONCAT('[', code, ']'), CONCAT('[', org, ']'), body FROM ht_codes ORDER BY code";
     let start = text_rows(&[
@@ -897,15 +905,17 @@ async fn a_key_renamed_by_case_only_is_never_half_committed() {
 /// back exactly.
 #[tokio::test]
 async fn postgres_sessions_in_unusual_styles_stay_exact() {
-    let Some(db) = TestDb::new(Kind::Postgres, "ht_pg_styles").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "ht_pg_styles",
         "CREATE TABLE ht_styles (id bigint PRIMARY KEY, org text NOT NULL, body text NOT NULL, span interval NOT NULL, raw bytea NOT NULL); \
          INSERT INTO ht_styles VALUES (1, 'acme', 'a\\b', '1 year -2 days 03:00:00', '\\x00ff'); \
          INSERT INTO ht_styles VALUES (2, 'acme', 'two', '1 day', '\\x01')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let all = "SELECT id, body, span::text, encode(raw, 'hex') FROM ht_styles ORDER BY id";
     let start = db.rows(all).await;
     let prod = Production::Postgres(

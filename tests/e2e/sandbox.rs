@@ -1010,17 +1010,19 @@ pub struct SbQualifiedTask {
 
 #[tokio::test]
 async fn schema_qualified_table_on_postgres() {
-    let Some(db) = TestDb::new(Kind::Postgres, "sb_qualified").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "sb_qualified",
         "CREATE SCHEMA app;
          CREATE TABLE app.sb_q_tasks (id bigint PRIMARY KEY, user_id bigint NOT NULL, title text NOT NULL);
          CREATE TABLE public.sb_q_tasks (id bigint PRIMARY KEY, user_id bigint NOT NULL, title text NOT NULL);
          INSERT INTO app.sb_q_tasks VALUES (1, 7, 'app one'), (2, 7, 'app two'), (3, 8, 'app other');
          INSERT INTO public.sb_q_tasks VALUES (1, 7, 'public one')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let mut sdb = open_table(&db.prod, "app.sb_q_tasks", 7_i64).await;
     assert_eq!(
         sdb.clone_stats().tables,
@@ -1349,14 +1351,16 @@ const PROVISIONAL_BASE_I32: i64 = 2_000_000_000;
 
 #[tokio::test]
 async fn identity_columns_on_postgres_get_32_bit_provisional_keys() {
-    let Some(db) = TestDb::new(Kind::Postgres, "sb_identity").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "sb_identity",
         "CREATE TABLE sb_gen_ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id bigint NOT NULL, body text NOT NULL);
          INSERT INTO sb_gen_ident (user_id, body) VALUES (7, 'a'), (8, 'b')",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let mut sdb = open_table(&db.prod, "sb_gen_ident", 7_i64).await;
     run(&sdb, "INSERT INTO sb_gen_ident (body) VALUES ('new')").await;
     let p = PROVISIONAL_BASE_I32 + 1;

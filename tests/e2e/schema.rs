@@ -130,10 +130,9 @@ async fn schema_missing_table_is_none() {
 
 #[tokio::test]
 async fn schema_postgres_types() {
-    let Some(db) = TestDb::new(Kind::Postgres, "schema_pg_types").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "schema_pg_types",
         "CREATE EXTENSION IF NOT EXISTS citext;
          CREATE TYPE mood AS ENUM ('sad', 'happy');
          ALTER TYPE mood ADD VALUE 'ok' BEFORE 'happy';
@@ -187,7 +186,10 @@ async fn schema_postgres_types() {
              total numeric GENERATED ALWAYS AS (n * 2) STORED
          )",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let got = reflect_ok(&db, table(None, "everything")).await;
     let mood = K::Enum(strings(&["sad", "ok", "happy"]));
     let expected = vec![
@@ -254,10 +256,9 @@ async fn schema_postgres_types() {
 
 #[tokio::test]
 async fn schema_postgres_keys_constraints_and_names() {
-    let Some(db) = TestDb::new(Kind::Postgres, "schema_pg_keys").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Postgres,
+        "schema_pg_keys",
         "CREATE SCHEMA app;
          CREATE TABLE app.users (id bigint PRIMARY KEY, email text NOT NULL);
          CREATE TABLE app.projects (org int, code text, name text, PRIMARY KEY (code, org));
@@ -287,7 +288,10 @@ async fn schema_postgres_keys_constraints_and_names() {
              owner bigint REFERENCES app.users (id) ON UPDATE SET NULL
          )",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     exec_one(
         &db,
         "CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
@@ -412,10 +416,9 @@ async fn schema_postgres_keys_constraints_and_names() {
 
 #[tokio::test]
 async fn schema_mysql_types() {
-    let Some(db) = TestDb::new(Kind::MySql, "schema_my_types").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::MySql,
+        "schema_my_types",
         r"CREATE TABLE everything (
              id bigint unsigned AUTO_INCREMENT PRIMARY KEY,
              flag tinyint(1) NOT NULL DEFAULT 0,
@@ -462,7 +465,10 @@ async fn schema_mysql_types() {
              upd timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
          )",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let got = reflect_ok(&db, table(None, "everything")).await;
     let expected = vec![
         col("id", "bigint(20) unsigned", K::UInt64, GENERATED),
@@ -697,10 +703,9 @@ async fn schema_mysql_keys_constraints_and_names() {
 
 #[tokio::test]
 async fn schema_sqlite_types() {
-    let Some(db) = TestDb::new(Kind::Sqlite, "schema_lite_types").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Sqlite,
+        "schema_lite_types",
         "CREATE TABLE everything (
              id INTEGER PRIMARY KEY,
              i INT NOT NULL,
@@ -728,7 +733,10 @@ async fn schema_sqlite_types() {
              twice INT GENERATED ALWAYS AS (i * 2) VIRTUAL
          )",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let got = reflect_ok(&db, table(None, "everything")).await;
     let expected = vec![
         col("id", "INTEGER", K::Int64, GENERATED),
@@ -781,10 +789,9 @@ async fn schema_sqlite_types() {
 
 #[tokio::test]
 async fn schema_sqlite_keys_constraints_and_names() {
-    let Some(db) = TestDb::new(Kind::Sqlite, "schema_lite_keys").await else {
-        return;
-    };
-    db.exec(
+    let Some(db) = TestDb::set_up(
+        Kind::Sqlite,
+        "schema_lite_keys",
         "CREATE TABLE Users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);
          CREATE TABLE projects (org INT, code TEXT, name TEXT, PRIMARY KEY (code, org));
          CREATE TABLE Tasks (
@@ -805,7 +812,10 @@ async fn schema_sqlite_keys_constraints_and_names() {
              task_id INTEGER DEFAULT 0 REFERENCES tasks (id) ON DELETE SET DEFAULT ON UPDATE RESTRICT
          )",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     exec_one(
         &db,
         "CREATE TRIGGER tasks_touch AFTER UPDATE ON Tasks BEGIN SELECT 1; END",

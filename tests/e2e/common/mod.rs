@@ -49,6 +49,14 @@ impl TestDb {
         })
     }
 
+    /// A fresh database of `kind` (as [`TestDb::new`]) set up by `script`
+    /// (as [`TestDb::exec`]).
+    pub async fn set_up(kind: Kind, test: &str, script: &str) -> Option<TestDb> {
+        let db = TestDb::new(kind, test).await?;
+        db.exec(script).await;
+        Some(db)
+    }
+
     /// Runs a script of `;`-separated statements (setup only: no `;` inside literals).
     pub async fn exec(&self, script: &str) {
         self.db.exec(script).await;
@@ -196,4 +204,22 @@ pub async fn open_table(
         .open()
         .await
         .expect("open")
+}
+
+/// A MariaDB pool on `url` whose sessions run outside strict mode
+/// (`sql_mode = ''`), where the server alters values it cannot store
+/// instead of refusing them.
+pub async fn lax_mysql_pool(url: &str) -> sqlx::MySqlPool {
+    use sqlx::Executor as _;
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION sql_mode = ''").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .expect("connect")
 }
