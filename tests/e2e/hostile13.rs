@@ -21,7 +21,7 @@ use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 use sqlx::Executor as _;
 
-use crate::common::{Kind, TestDb, commit_diff, commit_valid, only_violation, run};
+use crate::common::{Kind, TestDb, commit_diff, commit_valid, production_type_refusal, run};
 use crate::each_db;
 
 /// Production's rows through a new connection: `sql` selects one text column.
@@ -45,13 +45,7 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
     for v in ["1e400", "-1e400", "1e-400", "1.5e-310"] {
         let mut sdb = open(&db.prod, &["h_prices"]).await;
         run(&sdb, &format!("UPDATE h_prices SET p = '{v}' WHERE id = 1")).await;
-        let cs = sdb.diff().unwrap();
-        assert_eq!(
-            only_violation(&cs),
-            Violation::new("p", Rule::Other("production_type".into()), msg),
-            "{v}"
-        );
-        let err = sdb.commit(&cs).await.unwrap_err();
+        let err = production_type_refusal(&mut sdb, "p", msg, v).await;
         assert_eq!(
             err.to_string(),
             format!("1 row(s) break their contract:\nh_prices[id=1].p: {msg}"),
@@ -124,13 +118,7 @@ async fn mariadb_character_set_never_replaces_a_character() {
     ] {
         let mut sdb = open(&prod, &["h_notes"]).await;
         run(&sdb, &format!("UPDATE h_notes SET {set} WHERE id = 1")).await;
-        let cs = sdb.diff().unwrap();
-        assert_eq!(
-            only_violation(&cs),
-            Violation::new(column, Rule::Other("production_type".into()), msg),
-            "{set}"
-        );
-        let err = sdb.commit(&cs).await.unwrap_err();
+        let err = production_type_refusal(&mut sdb, column, msg, set).await;
         assert!(matches!(err, Error::Contract(_)), "{err:?}");
         assert_eq!(
             err.to_string(),
@@ -282,13 +270,7 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
     ] {
         let mut sdb = open(&db.prod, &["h_arr"]).await;
         run(&sdb, &format!("UPDATE h_arr SET {set} WHERE id = 1")).await;
-        let cs = sdb.diff().unwrap();
-        assert_eq!(
-            only_violation(&cs),
-            Violation::new(column, Rule::Other("production_type".into()), msg),
-            "{set}"
-        );
-        let err = sdb.commit(&cs).await.unwrap_err();
+        let err = production_type_refusal(&mut sdb, column, msg, set).await;
         assert_eq!(
             err.to_string(),
             format!("1 row(s) break their contract:\nh_arr[id=1].{column}: {msg}")
@@ -394,14 +376,8 @@ async fn postgres_domains_keep_their_base_type_limits() {
     ] {
         let mut sdb = open(&db.prod, &["h_dom"]).await;
         run(&sdb, &format!("UPDATE h_dom SET {set} WHERE id = 1")).await;
-        let cs = sdb.diff().unwrap();
-        assert_eq!(
-            only_violation(&cs),
-            Violation::new(column, Rule::Other("production_type".into()), msg),
-            "{set}"
-        );
         assert!(matches!(
-            sdb.commit(&cs).await.unwrap_err(),
+            production_type_refusal(&mut sdb, column, msg, set).await,
             Error::Contract(_)
         ));
         assert_eq!(
@@ -447,18 +423,12 @@ async fn mariadb_never_receives_an_infinity() {
         ] {
             let mut sdb = open(&prod, &["h_f"]).await;
             run(&sdb, &format!("UPDATE h_f SET {set} WHERE id = 1")).await;
-            let cs = sdb.diff().unwrap();
             let msg = format!(
                 "an infinity, which MariaDB does not have: {declared} would store its \
                  largest number instead"
             );
-            assert_eq!(
-                only_violation(&cs),
-                Violation::new(column, Rule::Other("production_type".into()), msg),
-                "{set}"
-            );
             assert!(matches!(
-                sdb.commit(&cs).await.unwrap_err(),
+                production_type_refusal(&mut sdb, column, msg, set).await,
                 Error::Contract(_)
             ));
             assert_eq!(
@@ -499,14 +469,8 @@ async fn postgres_intervals_are_not_truncated() {
     ] {
         let mut sdb = open(&db.prod, &["h_iv"]).await;
         run(&sdb, &format!("UPDATE h_iv SET iv = '{v}' WHERE id = 1")).await;
-        let cs = sdb.diff().unwrap();
-        assert_eq!(
-            only_violation(&cs),
-            Violation::new("iv", Rule::Other("production_type".into()), msg),
-            "{v}"
-        );
         assert!(matches!(
-            sdb.commit(&cs).await.unwrap_err(),
+            production_type_refusal(&mut sdb, "iv", msg, v).await,
             Error::Contract(_)
         ));
         assert_eq!(

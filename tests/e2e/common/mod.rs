@@ -223,3 +223,25 @@ pub async fn lax_mysql_pool(url: &str) -> sqlx::MySqlPool {
         .await
         .expect("connect")
 }
+
+/// The sandbox's changeset has one violation, of the `production_type` rule
+/// in `column` with `msg` (what production would alter or refuse), and its
+/// commit is refused: the error. `case` names the case on failure.
+pub async fn production_type_refusal(
+    sdb: &mut shadowdb::ShadowDb,
+    column: &str,
+    msg: impl Into<String>,
+    case: &str,
+) -> shadowdb::Error {
+    let cs = sdb.diff().expect("diff");
+    assert_eq!(
+        only_violation(&cs),
+        safemodel::Violation::new(
+            column,
+            safemodel::Rule::Other("production_type".into()),
+            msg
+        ),
+        "{case}"
+    );
+    sdb.commit(&cs).await.expect_err("the commit is refused")
+}
