@@ -21,7 +21,9 @@ use shadowdb::prod::Production;
 use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{Error, ShadowDb};
 
-use crate::common::{Kind, TestDb, commit_valid, only_violation, production_type_refusal, run};
+use crate::common::{
+    Kind, TestDb, changed_keys, commit_valid, only_violation, production_type_refusal, run,
+};
 use crate::each_db;
 
 /// Production's rows read through a new connection: `sql` selects one
@@ -176,11 +178,7 @@ async fn untouched_decimals_are_no_change_and_no_conflict() {
         )
         .await;
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String, Vec<String>)> = cs
-            .changes()
-            .iter()
-            .map(|c| (c.op, c.key.render(), c.changed.clone()))
-            .collect();
+        let got = changed_keys(&cs);
         assert_eq!(
             got,
             [(Op::Update, "id=2".to_owned(), vec!["note".to_owned()])],

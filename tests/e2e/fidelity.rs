@@ -20,7 +20,7 @@ use shadowdb::diff::Op;
 use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
 
-use crate::common::{Kind, TestDb, query_rows, run};
+use crate::common::{Kind, TestDb, changed_keys, query_rows, run};
 
 fn int(i: i64) -> Value {
     Value::Int(i)
@@ -91,11 +91,7 @@ async fn round_trip(
         .await;
     }
     let cs = sdb.diff().unwrap();
-    let got: Vec<(Op, String, Vec<String>)> = cs
-        .changes()
-        .iter()
-        .map(|c| (c.op, c.key.render(), c.changed.clone()))
-        .collect();
+    let got = changed_keys(&cs);
     let want: Vec<(Op, String, Vec<String>)> = ids
         .iter()
         .map(|i| (Op::Update, format!("id={i}"), vec!["note".to_owned()]))

@@ -29,6 +29,22 @@ async fn open(prod: &Production, tables: &[&str]) -> ShadowDb {
     crate::common::open_uncontracted(prod, tables, "org", 1_i64).await
 }
 
+/// `sql` in a sandbox of `tables` on `prod` commits (its changeset valid):
+/// production's `row` afterwards, read through a new connection to `url`
+/// (`row` selects one text column).
+async fn commit_and_read(
+    prod: &Production,
+    url: &str,
+    tables: &[&str],
+    sql: &str,
+    row: &str,
+) -> Vec<String> {
+    let mut sdb = open(prod, tables).await;
+    run(&sdb, sql).await;
+    commit_valid(&mut sdb).await;
+    crate::common::fresh_text(url, row).await
+}
+
 /// SQLite keeps a DECIMAL column as a float: `1e400` became an infinity and
 /// `1e-400` zero, though each has one significant digit. Refused now;
 /// `1e300` fits and is stored as the same number.
@@ -57,11 +73,15 @@ async fn sqlite_decimal_beyond_the_float_range_is_refused() {
             "{v}"
         );
     }
-    let mut sdb = open(&db.prod, &["h_prices"]).await;
-    run(&sdb, "UPDATE h_prices SET p = '1e300' WHERE id = 1").await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices").await,
+        commit_and_read(
+            &db.prod,
+            &db.url,
+            &["h_prices"],
+            "UPDATE h_prices SET p = '1e300' WHERE id = 1",
+            "SELECT CAST(p = 1e300 AS TEXT) FROM h_prices"
+        )
+        .await,
         ["1"]
     );
 }
@@ -130,15 +150,15 @@ async fn mariadb_character_set_never_replaces_a_character() {
             "{set}"
         );
     }
-    let mut sdb = open(&prod, &["h_notes"]).await;
-    run(
-        &sdb,
-        "UPDATE h_notes SET m3 = 'äß€中', l1 = 'äß€', a = 'ok', m4 = 'a😀b' WHERE id = 1",
-    )
-    .await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, row).await,
+        commit_and_read(
+            &prod,
+            &db.url,
+            &["h_notes"],
+            "UPDATE h_notes SET m3 = 'äß€中', l1 = 'äß€', a = 'ok', m4 = 'a😀b' WHERE id = 1",
+            row
+        )
+        .await,
         ["äß€中|äß€|ok|a😀b"]
     );
 }
@@ -281,11 +301,15 @@ async fn postgres_array_elements_are_not_rounded_or_cut() {
             "{set}"
         );
     }
-    let mut sdb = open(&db.prod, &["h_arr"]).await;
-    run(&sdb, "UPDATE h_arr SET nums = '{-999.99,NULL}', tags = '{\"a,b\"}', codes = '{abc}' WHERE id = 1").await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, row).await,
+        commit_and_read(
+            &db.prod,
+            &db.url,
+            &["h_arr"],
+            "UPDATE h_arr SET nums = '{-999.99,NULL}', tags = '{\"a,b\"}', codes = '{abc}' WHERE id = 1",
+            row
+        )
+        .await,
         ["{-999.99,NULL}|{\"a,b\"}|{abc}"]
     );
 }
@@ -325,10 +349,17 @@ async fn a_parent_of_the_same_name_in_another_schema_is_outside_the_scope() {
     let row = "SELECT task_id::text FROM comments";
     assert_eq!(crate::common::fresh_text(&db.url, row).await, ["2"]);
     // s2.tasks 3 is this tenant's, though public.tasks has no row 3.
-    let mut sdb = open(&db.prod, &["tasks", "comments"]).await;
-    run(&sdb, "UPDATE comments SET task_id = 3 WHERE id = 1").await;
-    commit_valid(&mut sdb).await;
-    assert_eq!(crate::common::fresh_text(&db.url, row).await, ["3"]);
+    assert_eq!(
+        commit_and_read(
+            &db.prod,
+            &db.url,
+            &["tasks", "comments"],
+            "UPDATE comments SET task_id = 3 WHERE id = 1",
+            row
+        )
+        .await,
+        ["3"]
+    );
 }
 
 /// A PostgreSQL domain over `numeric(5,2)` rounds a written `1.234` and one
@@ -387,15 +418,15 @@ async fn postgres_domains_keep_their_base_type_limits() {
         );
     }
     // Values within the limits commit as written.
-    let mut sdb = open(&db.prod, &["h_dom"]).await;
-    run(
-        &sdb,
-        "UPDATE h_dom SET m = '-999.99', c = 'xy', cs = '{a,b}' WHERE id = 1",
-    )
-    .await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, row).await,
+        commit_and_read(
+            &db.prod,
+            &db.url,
+            &["h_dom"],
+            "UPDATE h_dom SET m = '-999.99', c = 'xy', cs = '{a,b}' WHERE id = 1",
+            row
+        )
+        .await,
         ["-999.99|xy|{a,b}"]
     );
 }
@@ -479,15 +510,15 @@ async fn postgres_intervals_are_not_truncated() {
             "{v}"
         );
     }
-    let mut sdb = open(&db.prod, &["h_iv"]).await;
-    run(
-        &sdb,
-        "UPDATE h_iv SET iv = '1 year 2 days 1.5 s' WHERE id = 1",
-    )
-    .await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, row).await,
+        commit_and_read(
+            &db.prod,
+            &db.url,
+            &["h_iv"],
+            "UPDATE h_iv SET iv = '1 year 2 days 1.5 s' WHERE id = 1",
+            row
+        )
+        .await,
         ["1 year 2 days 00:00:01.5"]
     );
 }
@@ -526,17 +557,13 @@ async fn postgres_session_settings_do_not_change_array_text() {
         .await
         .unwrap();
     let prod = Production::Postgres(pool);
-    let mut sdb = open(&prod, &["h_set"]).await;
-    run(
-        &sdb,
-        "UPDATE h_set SET fa = replace(fa, '}', ',1}'), \
-           ta = '{\"2024-03-10 02:30:00\"}' WHERE id = 1",
-    )
-    .await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(
+        commit_and_read(
+            &prod,
             &db.url,
+            &["h_set"],
+            "UPDATE h_set SET fa = replace(fa, '}', ',1}'), \
+               ta = '{\"2024-03-10 02:30:00\"}' WHERE id = 1",
             "SELECT array_to_string(fa, ',') || '|' || \
                (ta[1] AT TIME ZONE 'UTC')::text FROM h_set"
         )
@@ -578,11 +605,15 @@ async fn mariadb_sql_modes_store_text_as_written() {
         .await
         .unwrap();
     let prod = Production::MySql(pool);
-    let mut sdb = open(&prod, &["h_modes"]).await;
-    run(&sdb, r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#).await;
-    commit_valid(&mut sdb).await;
     assert_eq!(
-        crate::common::fresh_text(&db.url, "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes").await,
+        commit_and_read(
+            &prod,
+            &db.url,
+            &["h_modes"],
+            r#"UPDATE h_modes SET t = 'a\b''c"d\n' WHERE id = 1"#,
+            "SELECT CONCAT(HEX(t), '|', HEX(c)) FROM h_modes"
+        )
+        .await,
         [format!("{}|6162", hex(r#"a\b'c"d\n"#))]
     );
 }

@@ -17,7 +17,7 @@ use shadowdb::diff::{Counts, Key, Op};
 use shadowdb::policy::{Decision, Policy};
 use shadowdb::{Error, GeneratedKey, Limits, Refusal, SchemaProblem, ShadowDb};
 
-use crate::common::{Kind, TestDb, commit_valid, open_table, pick, query_rows, run};
+use crate::common::{Kind, TestDb, changed_keys, commit_valid, open_table, pick, query_rows, run};
 use crate::each_db;
 
 fn int(i: i64) -> Value {
@@ -823,11 +823,7 @@ async fn composite_keys() {
         )
         .await;
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String, Vec<String>)> = cs
-            .changes()
-            .iter()
-            .map(|c| (c.op, c.key.render(), c.changed.clone()))
-            .collect();
+        let got = changed_keys(&cs);
         let all = || vec!["org_id".to_owned(), "member".to_owned(), "role".to_owned()];
         assert_eq!(
             got,
@@ -1088,11 +1084,7 @@ async fn mixed_case_names() {
         )
         .await;
         let cs = sdb.diff().unwrap();
-        let got: Vec<(Op, String, Vec<String>)> = cs
-            .changes()
-            .iter()
-            .map(|c| (c.op, c.key.render(), c.changed.clone()))
-            .collect();
+        let got = changed_keys(&cs);
         assert_eq!(
             got,
             vec![

@@ -245,3 +245,12 @@ pub async fn production_type_refusal(
     );
     sdb.commit(&cs).await.expect_err("the commit is refused")
 }
+
+/// Each change of the changeset as (operation, rendered key, changed
+/// columns), in the changeset's order.
+pub fn changed_keys(cs: &shadowdb::ChangeSet) -> Vec<(shadowdb::Op, String, Vec<String>)> {
+    cs.changes()
+        .iter()
+        .map(|c| (c.op, c.key.render(), c.changed.clone()))
+        .collect()
+}
