@@ -4,13 +4,6 @@
 //! finds equal to another is still another value: the clone, the guards, the
 //! key checks and "unchanged since review" compare bytes.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

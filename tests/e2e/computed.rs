@@ -3,13 +3,6 @@
 //! them), table names resolved as the server resolves them, and references
 //! onto tenant tables outside the scope.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use std::str::FromStr;
 
 use safemodel::{Rule, Value};

@@ -4,17 +4,6 @@
 //! refused change leaves production as it was; each accepted one is read
 //! back exactly, through a connection of its own.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-#![allow(
-    unreachable_patterns,
-    reason = "matches on `Production` keep a fallback arm should it grow a variant"
-)]
-
 use safemodel::{Rule, Violation};
 use shadowdb::diff::Op;
 use shadowdb::prod::Production;

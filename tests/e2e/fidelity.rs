@@ -8,13 +8,6 @@
 //! minimum values (2), a row of NULLs (3), a row of edge cases (4) and a row
 //! of another tenant (9). Production is compared through SQL text casts.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use safemodel::Value;
 use shadowdb::diff::Op;
 use shadowdb::prod::Production;
@@ -49,7 +42,7 @@ async fn open(prod: &Production) -> ShadowDb {
 /// The sandbox's row `id`, every type column in order.
 async fn sandbox_row(sdb: &ShadowDb, cols: &[&str], id: i64) -> Vec<Value> {
     let sql = format!("SELECT {} FROM sb_fid WHERE id = {id}", cols.join(", "));
-    let mut rows = query_rows(&sdb, &sql).await;
+    let mut rows = query_rows(sdb, &sql).await;
     assert_eq!(rows.len(), 1, "{sql}");
     rows.remove(0)
 }
@@ -222,18 +215,7 @@ break', ' padded ', NULL,
     // Production's sessions in a zone east of UTC: the instant is written
     // there without an offset, cloned and committed there too.
     // (sqlx starts every session in UTC; the pool moves each to Kolkata.)
-    let kolkata = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::Executor::execute(conn, "SET TIME ZONE 'Asia/Kolkata'")
-                    .await
-                    .map(|_| ())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    let kolkata = crate::common::pg_session_pool(&db.url, "SET TIME ZONE 'Asia/Kolkata'").await;
     sqlx::query("UPDATE sb_fid SET c_tstz = '2024-03-10 12:34:56.789012' WHERE id = 1")
         .execute(&kolkata)
         .await

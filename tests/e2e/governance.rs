@@ -4,13 +4,6 @@
 //! rollback restoring exact values and refusing rows that moved on; rate and
 //! session limits; and no PII value in any sink.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -5,21 +5,9 @@
 //! smuggled out in text. Each is refused by table, key, column and rule,
 //! and production, read through a connection of its own, is untouched.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-#![allow(
-    unreachable_patterns,
-    reason = "matches on `Production` keep a fallback arm should it grow a variant"
-)]
-
 use safemodel::{Rule, Violation};
 use shadowdb::prod::Production;
 use shadowdb::{Error, ShadowDb};
-use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, commit_diff, commit_valid, production_type_refusal, run};
 use crate::each_db;
@@ -541,21 +529,12 @@ async fn postgres_session_settings_do_not_change_array_text() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(
-                    "SET extra_float_digits = 0; SET TimeZone = 'America/New_York'; \
+    let pool = crate::common::pg_session_pool(
+        &db.url,
+        "SET extra_float_digits = 0; SET TimeZone = 'America/New_York'; \
                      SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard'",
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    )
+    .await;
     let prod = Production::Postgres(pool);
     assert_eq!(
         commit_and_read(
@@ -589,21 +568,12 @@ async fn mariadb_sql_modes_store_text_as_written() {
     else {
         return;
     };
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(2)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(
-                    "SET SESSION sql_mode = \
+    let pool = crate::common::mysql_session_pool(
+        &db.url,
+        "SET SESSION sql_mode = \
                      'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,PIPES_AS_CONCAT,PAD_CHAR_TO_FULL_LENGTH'",
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .connect(&db.url)
-        .await
-        .unwrap();
+    )
+    .await;
     let prod = Production::MySql(pool);
     assert_eq!(
         commit_and_read(

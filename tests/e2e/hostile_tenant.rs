@@ -4,17 +4,9 @@
 //! `after_connect` may set it). Production's rows are read back with a
 //! separate connection.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use safemodel::{SafeModel, Value};
 use shadowdb::prod::Production;
 use shadowdb::{ConflictKind, Error, ShadowDb};
-use sqlx::Executor as _;
 
 use crate::common::{Kind, TestDb, commit_diff, open_table, run, text_rows};
 
@@ -106,31 +98,11 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
 /// PostgreSQL `client_encoding = LATIN1`) while the driver sends UTF-8.
 async fn latin1_pool(db: &TestDb) -> Production {
     match db.kind {
-        Kind::MySql => Production::MySql(
-            sqlx::mysql::MySqlPoolOptions::new()
-                .max_connections(2)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("SET NAMES latin1").await?;
-                        Ok(())
-                    })
-                })
-                .connect(&db.url)
-                .await
-                .unwrap(),
-        ),
+        Kind::MySql => {
+            Production::MySql(crate::common::mysql_session_pool(&db.url, "SET NAMES latin1").await)
+        }
         Kind::Postgres => Production::Postgres(
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("SET client_encoding = 'LATIN1'").await?;
-                        Ok(())
-                    })
-                })
-                .connect(&db.url)
-                .await
-                .unwrap(),
+            crate::common::pg_session_pool(&db.url, "SET client_encoding = 'LATIN1'").await,
         ),
         Kind::Sqlite => unreachable!(),
     }
@@ -236,17 +208,7 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
         return;
     };
     let prod = Production::Postgres(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET extra_float_digits = -3").await?;
-                    Ok(())
-                })
-            })
-            .connect(&db.url)
-            .await
-            .unwrap(),
+        crate::common::pg_session_pool(&db.url, "SET extra_float_digits = -3").await,
     );
     let mut sdb = ShadowDb::builder(prod.clone())
         .table("ht_series")
@@ -572,18 +534,8 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         return;
     };
     let prod = Production::Postgres(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET search_path = ht_hostile, pg_catalog, public")
-                        .await?;
-                    Ok(())
-                })
-            })
-            .connect(&db.url)
-            .await
-            .unwrap(),
+        crate::common::pg_session_pool(&db.url, "SET search_path = ht_hostile, pg_catalog, public")
+            .await,
     );
     let mut sdb = ShadowDb::builder(prod)
         .table("ht_words")
@@ -793,20 +745,7 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     ]);
     assert_eq!(db.rows(all).await, start);
     let prod = Production::MySql(
-        sqlx::mysql::MySqlPoolOptions::new()
-            .max_connections(2)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(
-                        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect(&db.url)
-            .await
-            .unwrap(),
+        crate::common::mysql_session_pool(&db.url, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')").await,
     );
     let mut sdb = ShadowDb::builder(prod.clone())
         .table("ht_codes")
@@ -919,21 +858,12 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
     let all = "SELECT id, body, span::text, encode(raw, 'hex') FROM ht_styles ORDER BY id";
     let start = db.rows(all).await;
     let prod = Production::Postgres(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(
-                        "SET standard_conforming_strings = off; SET IntervalStyle = 'sql_standard'; \
+        crate::common::pg_session_pool(
+            &db.url,
+            "SET standard_conforming_strings = off; SET IntervalStyle = 'sql_standard'; \
                          SET DateStyle = 'SQL, DMY'; SET bytea_output = 'escape'",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect(&db.url)
-            .await
-            .unwrap(),
+        )
+        .await,
     );
     let mut sdb = ShadowDb::builder(prod.clone())
         .table("ht_styles")

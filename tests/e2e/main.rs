@@ -1,6 +1,17 @@
 //! End-to-end tests against real databases: SQLite always, PostgreSQL and
 //! MariaDB when their URLs are set (see `common`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic fails the test"
+)]
+#![allow(
+    unreachable_patterns,
+    reason = "matches on `Production` keep a fallback arm should it grow a variant"
+)]
+
 mod collation;
 mod common;
 mod computed;

@@ -3,13 +3,6 @@
 //! limit, atomic scripts, the diff, PII, generated keys, foreign keys, names,
 //! row keys, and a 200,000-row clone.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use std::time::{Duration, Instant};
 
 use safemodel::{Rule, SafeEnum, SafeModel, Value, Violation};

@@ -4,13 +4,6 @@
 //! moved after review, MySQL's "matched vs changed" rows, foreign-key order,
 //! cascades, skip mode and approval.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "test helpers: a panic fails the calling test"
-)]
-
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -223,7 +216,7 @@ async fn lost_setup(db: &TestDb) {
 
 /// The agent's changes, then other connections' changes to the same rows.
 async fn lost_scenario(db: &TestDb, sdb: &ShadowDb) {
-    run(&sdb, "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
+    run(sdb, "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
          DELETE FROM sy_lost WHERE id = 3;
          INSERT INTO sy_lost (id, title, status, score, meta, data) VALUES (10, 'new', 'todo', 0, '{}', x'')").await;
     let blob = if db.kind == Kind::Postgres {

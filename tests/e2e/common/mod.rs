@@ -210,12 +210,35 @@ pub async fn open_table(
 /// (`sql_mode = ''`), where the server alters values it cannot store
 /// instead of refusing them.
 pub async fn lax_mysql_pool(url: &str) -> sqlx::MySqlPool {
+    mysql_session_pool(url, "SET SESSION sql_mode = ''").await
+}
+
+/// A MariaDB pool of two connections on `url` whose every session first
+/// runs `setup` (its session settings).
+pub async fn mysql_session_pool(url: &str, setup: &'static str) -> sqlx::MySqlPool {
     use sqlx::Executor as _;
     sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
-                conn.execute("SET SESSION sql_mode = ''").await?;
+                conn.execute(setup).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .expect("connect")
+}
+
+/// A PostgreSQL pool of two connections on `url` whose every session first
+/// runs `setup` (its session settings).
+pub async fn pg_session_pool(url: &str, setup: &'static str) -> sqlx::PgPool {
+    use sqlx::Executor as _;
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(setup).await?;
                 Ok(())
             })
         })
