@@ -215,7 +215,9 @@ break', ' padded ', NULL,
     // Production's sessions in a zone east of UTC: the instant is written
     // there without an offset, cloned and committed there too.
     // (sqlx starts every session in UTC; the pool moves each to Kolkata.)
-    let kolkata = crate::common::pg_session_pool(&db.url, "SET TIME ZONE 'Asia/Kolkata'").await;
+    let kolkata =
+        crate::common::session_pool::<sqlx::Postgres>(&db.url, "SET TIME ZONE 'Asia/Kolkata'")
+            .await;
     sqlx::query("UPDATE sb_fid SET c_tstz = '2024-03-10 12:34:56.789012' WHERE id = 1")
         .execute(&kolkata)
         .await

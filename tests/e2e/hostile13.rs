@@ -529,7 +529,7 @@ async fn postgres_session_settings_do_not_change_array_text() {
     else {
         return;
     };
-    let pool = crate::common::pg_session_pool(
+    let pool = crate::common::session_pool::<sqlx::Postgres>(
         &db.url,
         "SET extra_float_digits = 0; SET TimeZone = 'America/New_York'; \
                      SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'sql_standard'",
@@ -568,7 +568,7 @@ async fn mariadb_sql_modes_store_text_as_written() {
     else {
         return;
     };
-    let pool = crate::common::mysql_session_pool(
+    let pool = crate::common::session_pool::<sqlx::MySql>(
         &db.url,
         "SET SESSION sql_mode = \
                      'NO_BACKSLASH_ESCAPES,ANSI_QUOTES,PIPES_AS_CONCAT,PAD_CHAR_TO_FULL_LENGTH'",

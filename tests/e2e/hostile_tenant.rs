@@ -98,11 +98,15 @@ async fn an_outside_parent_in_latin1_is_not_the_tenants_by_its_bytes() {
 /// PostgreSQL `client_encoding = LATIN1`) while the driver sends UTF-8.
 async fn latin1_pool(db: &TestDb) -> Production {
     match db.kind {
-        Kind::MySql => {
-            Production::MySql(crate::common::mysql_session_pool(&db.url, "SET NAMES latin1").await)
-        }
+        Kind::MySql => Production::MySql(
+            crate::common::session_pool::<sqlx::MySql>(&db.url, "SET NAMES latin1").await,
+        ),
         Kind::Postgres => Production::Postgres(
-            crate::common::pg_session_pool(&db.url, "SET client_encoding = 'LATIN1'").await,
+            crate::common::session_pool::<sqlx::Postgres>(
+                &db.url,
+                "SET client_encoding = 'LATIN1'",
+            )
+            .await,
         ),
         Kind::Sqlite => unreachable!(),
     }
@@ -208,7 +212,7 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
         return;
     };
     let prod = Production::Postgres(
-        crate::common::pg_session_pool(&db.url, "SET extra_float_digits = -3").await,
+        crate::common::session_pool::<sqlx::Postgres>(&db.url, "SET extra_float_digits = -3").await,
     );
     let mut sdb = ShadowDb::builder(prod.clone())
         .table("ht_series")
@@ -534,8 +538,11 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         return;
     };
     let prod = Production::Postgres(
-        crate::common::pg_session_pool(&db.url, "SET search_path = ht_hostile, pg_catalog, public")
-            .await,
+        crate::common::session_pool::<sqlx::Postgres>(
+            &db.url,
+            "SET search_path = ht_hostile, pg_catalog, public",
+        )
+        .await,
     );
     let mut sdb = ShadowDb::builder(prod)
         .table("ht_words")
@@ -745,7 +752,7 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     ]);
     assert_eq!(db.rows(all).await, start);
     let prod = Production::MySql(
-        crate::common::mysql_session_pool(&db.url, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')").await,
+        crate::common::session_pool::<sqlx::MySql>(&db.url, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')").await,
     );
     let mut sdb = ShadowDb::builder(prod.clone())
         .table("ht_codes")
@@ -858,7 +865,7 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
     let all = "SELECT id, body, span::text, encode(raw, 'hex') FROM ht_styles ORDER BY id";
     let start = db.rows(all).await;
     let prod = Production::Postgres(
-        crate::common::pg_session_pool(
+        crate::common::session_pool::<sqlx::Postgres>(
             &db.url,
             "SET standard_conforming_strings = off; SET IntervalStyle = 'sql_standard'; \
                          SET DateStyle = 'SQL, DMY'; SET bytea_output = 'escape'",

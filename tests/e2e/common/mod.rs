@@ -210,35 +210,20 @@ pub async fn open_table(
 /// (`sql_mode = ''`), where the server alters values it cannot store
 /// instead of refusing them.
 pub async fn lax_mysql_pool(url: &str) -> sqlx::MySqlPool {
-    mysql_session_pool(url, "SET SESSION sql_mode = ''").await
+    session_pool(url, "SET SESSION sql_mode = ''").await
 }
 
-/// A MariaDB pool of two connections on `url` whose every session first
-/// runs `setup` (its session settings).
-pub async fn mysql_session_pool(url: &str, setup: &'static str) -> sqlx::MySqlPool {
-    use sqlx::Executor as _;
-    sqlx::mysql::MySqlPoolOptions::new()
+/// A pool of two connections on `url` whose every session first runs
+/// `setup` (its session settings): `sqlx::PgPool` or `sqlx::MySqlPool`.
+pub async fn session_pool<DB: sqlx::Database>(url: &str, setup: &'static str) -> sqlx::Pool<DB>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(2)
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                conn.execute(setup).await?;
-                Ok(())
-            })
-        })
-        .connect(url)
-        .await
-        .expect("connect")
-}
-
-/// A PostgreSQL pool of two connections on `url` whose every session first
-/// runs `setup` (its session settings).
-pub async fn pg_session_pool(url: &str, setup: &'static str) -> sqlx::PgPool {
-    use sqlx::Executor as _;
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                conn.execute(setup).await?;
+                sqlx::Executor::execute(conn, setup).await?;
                 Ok(())
             })
         })
