@@ -422,14 +422,7 @@ async fn json_rewritten_after_review_to_the_same_meaning_is_refused() {
              INSERT INTO co_docs VALUES (1, 1, '{\"a\": 0}')",
         ))
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("co_docs")
-            .tenant_column("co_docs", "org")
-            .allow_uncontracted(true)
-            .tenant(1_i64)
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = crate::common::open_uncontracted(&db.prod, &["co_docs"], "org", 1_i64).await;
         run(&sdb, "UPDATE co_docs SET doc = '{\"a\": 2}' WHERE id = 1").await;
         let reviewed = sdb.diff().unwrap();
         run(

@@ -214,14 +214,7 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
     let prod = Production::Postgres(
         crate::common::session_pool::<sqlx::Postgres>(&db.url, "SET extra_float_digits = -3").await,
     );
-    let mut sdb = ShadowDb::builder(prod.clone())
-        .table("ht_series")
-        .tenant_column("ht_series", "org")
-        .allow_uncontracted(true)
-        .tenant("acme")
-        .open()
-        .await
-        .unwrap();
+    let mut sdb = crate::common::open_uncontracted(&prod, &["ht_series"], "org", "acme").await;
     let seen = sdb
         .query("SELECT vals FROM ht_series WHERE id = 1", &[])
         .await
@@ -544,14 +537,7 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         )
         .await,
     );
-    let mut sdb = ShadowDb::builder(prod)
-        .table("ht_words")
-        .tenant_column("ht_words", "org")
-        .allow_uncontracted(true)
-        .tenant("acme")
-        .open()
-        .await
-        .unwrap();
+    let mut sdb = crate::common::open_uncontracted(&prod, &["ht_words"], "org", "acme").await;
     let ids = sdb
         .query("SELECT id FROM ht_words ORDER BY id", &[])
         .await
@@ -816,14 +802,8 @@ async fn a_key_renamed_by_case_only_is_never_half_committed() {
         let start = text_rows(&[&["k1", "1", "0"], &["k2", "1", "0"]]);
         let all = "SELECT code, org, n FROM ht_keys ORDER BY n, code";
         for skip in [false, true] {
-            let mut sdb = ShadowDb::builder(db.prod.clone())
-                .table("ht_keys")
-                .tenant_column("ht_keys", "org")
-                .allow_uncontracted(true)
-                .tenant(1_i64)
-                .open()
-                .await
-                .unwrap();
+            let mut sdb =
+                crate::common::open_uncontracted(&db.prod, &["ht_keys"], "org", 1_i64).await;
             run(&sdb, "UPDATE ht_keys SET code = 'K1' WHERE code = 'k1'").await;
             let cs = sdb.diff().unwrap();
             let opts = if skip {
