@@ -285,11 +285,7 @@ async fn views_are_refused_at_open() {
              CREATE VIEW cg_view AS SELECT id, org FROM cg_base",
         )
         .await;
-        let err = ShadowDb::builder(db.prod.clone())
-            .table("cg_view")
-            .tenant_column("cg_view", "org")
-            .allow_uncontracted(true)
-            .tenant(1_i64)
+        let err = crate::common::uncontracted(&db.prod, &["cg_view"], "org", 1_i64)
             .open()
             .await
             .unwrap_err();
@@ -353,11 +349,7 @@ async fn postgres_names_follow_the_search_path() {
         .unwrap();
     let prod = Production::Postgres(pool);
 
-    let err = ShadowDb::builder(prod.clone())
-        .table("items")
-        .tenant_column("items", "org")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
+    let err = crate::common::uncontracted(&prod, &["items"], "org", 1_i64)
         .open()
         .await
         .unwrap_err();

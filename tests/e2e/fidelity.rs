@@ -28,11 +28,7 @@ fn float(x: f64) -> Value {
 }
 
 async fn open(prod: &Production) -> ShadowDb {
-    ShadowDb::builder(prod.clone())
-        .table("sb_fid")
-        .tenant_column("sb_fid", "tenant")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
+    crate::common::uncontracted(prod, &["sb_fid"], "tenant", 1_i64)
         .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await
@@ -614,11 +610,7 @@ async fn mysql_tinyint1_beyond_a_boolean_is_unclonable() {
     else {
         return;
     };
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("sb_fid")
-        .tenant_column("sb_fid", "tenant")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
+    let err = crate::common::uncontracted(&db.prod, &["sb_fid"], "tenant", 1_i64)
         .open()
         .await
         .unwrap_err();
@@ -696,11 +688,7 @@ async fn postgres_float_nan_is_unclonable() {
     drop(sdb);
     db.exec("UPDATE sb_fid SET c_double = 'NaN' WHERE id = 1")
         .await;
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("sb_fid")
-        .tenant_column("sb_fid", "tenant")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
+    let err = crate::common::uncontracted(&db.prod, &["sb_fid"], "tenant", 1_i64)
         .open()
         .await
         .unwrap_err();

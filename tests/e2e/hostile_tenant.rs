@@ -133,11 +133,7 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
         )
         .await;
         let prod = latin1_pool(&db).await;
-        let opened = ShadowDb::builder(prod.clone())
-            .table("ht_notes")
-            .tenant_column("ht_notes", "org")
-            .allow_uncontracted(true)
-            .tenant("acmé")
+        let opened = crate::common::uncontracted(&prod, &["ht_notes"], "org", "acmé")
             .open()
             .await;
         let mut sdb = match opened {
@@ -357,11 +353,7 @@ async fn a_tenant_with_trailing_spaces_on_a_char_column_is_refused() {
              INSERT INTO ht_cnotes VALUES (1, 'acme', 'secret')",
         )
         .await;
-        let opened = ShadowDb::builder(db.prod.clone())
-            .table("ht_cnotes")
-            .tenant_column("ht_cnotes", "org")
-            .allow_uncontracted(true)
-            .tenant("acme ")
+        let opened = crate::common::uncontracted(&db.prod, &["ht_cnotes"], "org", "acme ")
             .open()
             .await;
         match opened {
@@ -613,11 +605,7 @@ async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
                 db.exec("INSERT INTO ht_tnotes VALUES (4, 'acme ', 's4')")
                     .await;
             }
-            let mut sdb = ShadowDb::builder(db.prod.clone())
-                .table("ht_tnotes")
-                .tenant_column("ht_tnotes", "org")
-                .allow_uncontracted(true)
-                .tenant("acme")
+            let mut sdb = crate::common::uncontracted(&db.prod, &["ht_tnotes"], "org", "acme")
                 .open()
                 .await
                 .unwrap_or_else(|e| panic!("{kind:?} {ty}: {e:?}"));
@@ -888,11 +876,7 @@ async fn a_tenant_with_a_nul_byte_is_not_the_tenant_without_it() {
              INSERT INTO ht_nnotes VALUES (1, 'acme', 'secret')",
         )
         .await;
-        let opened = ShadowDb::builder(db.prod.clone())
-            .table("ht_nnotes")
-            .tenant_column("ht_nnotes", "org")
-            .allow_uncontracted(true)
-            .tenant("acme\0")
+        let opened = crate::common::uncontracted(&db.prod, &["ht_nnotes"], "org", "acme\0")
             .open()
             .await;
         if let Ok(mut sdb) = opened {

@@ -1115,11 +1115,7 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
              INSERT INTO sb_stock VALUES ('a', 7, 1), ('b', 7, 2), ('c', 8, 3)",
         )
         .await;
-        let err = ShadowDb::builder(db.prod.clone())
-            .table("sb_stock")
-            .tenant_column("sb_stock", "user_id")
-            .allow_uncontracted(true)
-            .tenant(7_i64)
+        let err = crate::common::uncontracted(&db.prod, &["sb_stock"], "user_id", 7_i64)
             .open()
             .await
             .unwrap_err();

@@ -156,6 +156,20 @@ pub async fn open_uncontracted(
     tenant_column: &str,
     tenant: impl Into<safemodel::Value>,
 ) -> shadowdb::ShadowDb {
+    uncontracted(prod, tables, tenant_column, tenant)
+        .open()
+        .await
+        .expect("open")
+}
+
+/// The builder of a sandbox of `tables` without contracts, each scoped by
+/// `tenant_column`, for more options.
+pub fn uncontracted(
+    prod: &Production,
+    tables: &[&str],
+    tenant_column: &str,
+    tenant: impl Into<safemodel::Value>,
+) -> shadowdb::OpenOptions {
     let mut b = shadowdb::ShadowDb::builder(prod.clone())
         .tables(tables.iter().copied())
         .allow_uncontracted(true)
@@ -163,7 +177,7 @@ pub async fn open_uncontracted(
     for t in tables {
         b = b.tenant_column(t, tenant_column);
     }
-    b.open().await.expect("open")
+    b
 }
 
 /// Runs `sql` (statements without parameters) in the sandbox; it must
