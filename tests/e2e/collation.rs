@@ -40,14 +40,13 @@ async fn collation_setup(db: &TestDb) {
 }
 
 async fn open_notes(db: &TestDb, tenant: &str) -> ShadowDb {
-    ShadowDb::builder(db.prod.clone())
-        .table("co_notes")
-        .tenant_column("co_notes", "tenant")
-        .allow_uncontracted(true)
-        .tenant(Value::Text(tenant.to_owned()))
-        .open()
-        .await
-        .unwrap()
+    crate::common::open_uncontracted(
+        &db.prod,
+        &["co_notes"],
+        "tenant",
+        Value::Text(tenant.to_owned()),
+    )
+    .await
 }
 
 /// `co_notes`: tenant `'acme'` owns row 1; rows 2 to 5 belong to tenants a
@@ -167,16 +166,17 @@ async fn a_row_moved_during_the_approval_wait_is_a_conflict() {
         let mut policy = Policy::builtin("dev").unwrap();
         policy.set_require_approval_for([Op::Delete]);
         let (approver, handle) = ChannelApprover::new();
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("co_notes")
-            .tenant_column("co_notes", "tenant")
-            .allow_uncontracted(true)
-            .tenant(Value::Text("acme".into()))
-            .policy(policy)
-            .approver(Arc::new(approver))
-            .open()
-            .await
-            .unwrap();
+        let mut sdb = crate::common::uncontracted(
+            &db.prod,
+            &["co_notes"],
+            "tenant",
+            Value::Text("acme".into()),
+        )
+        .policy(policy)
+        .approver(Arc::new(approver))
+        .open()
+        .await
+        .unwrap();
         run(&sdb, "DELETE FROM co_notes WHERE id = 1").await;
         let cs = sdb.diff().unwrap();
         let prod = db.prod.clone();
@@ -230,12 +230,8 @@ async fn words_setup(db: &TestDb) {
 
 async fn open_words(db: &TestDb) -> ShadowDb {
     // The tests write every row of the tenant on purpose.
-    ShadowDb::builder(db.prod.clone())
+    crate::common::uncontracted(&db.prod, &["co_words"], "org", 1_i64)
         .policy(crate::common::whole_table_updates_allowed())
-        .table("co_words")
-        .tenant_column("co_words", "org")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
         .policy(crate::common::whole_table_updates_allowed())
         .open()
         .await

@@ -139,12 +139,8 @@ async fn generated_columns_are_read_only_and_computed_by_production() {
 
         // A rollback restores a deleted row with its own key, and production
         // computes the rest again.
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("cg_items")
-            .tenant_column("cg_items", "org")
-            .allow_uncontracted(true)
+        let mut sdb = crate::common::uncontracted(&db.prod, &["cg_items"], "org", 1_i64)
             .audit_in_production(true)
-            .tenant(1_i64)
             .open()
             .await
             .unwrap();
@@ -394,12 +390,8 @@ async fn postgres_names_follow_the_search_path() {
         ("public.\"we.ird\"", "\"we.ird\"", "public.\"we.ird\""),
         ("\"MixedCase\"", "\"MixedCase\"", "public.\"MixedCase\""),
     ] {
-        let mut sdb = ShadowDb::builder(prod.clone())
-            .table(name)
-            .tenant_column(name, "org")
-            .allow_uncontracted(true)
+        let mut sdb = crate::common::uncontracted(&prod, &[name], "org", 1_i64)
             .audit_in_production(true)
-            .tenant(1_i64)
             .open()
             .await
             .unwrap();
@@ -453,12 +445,8 @@ async fn postgres_names_follow_the_search_path() {
          INSERT INTO public.things VALUES (1, 1, 'public thing')",
     )
     .await;
-    let mut sdb = ShadowDb::builder(prod.clone())
-        .table("things")
-        .tenant_column("things", "org")
-        .allow_uncontracted(true)
+    let mut sdb = crate::common::uncontracted(&prod, &["things"], "org", 1_i64)
         .audit_in_production(true)
-        .tenant(1_i64)
         .open()
         .await
         .unwrap();

@@ -30,14 +30,7 @@ fn as_text(kind: Kind, col: &str) -> String {
 }
 
 async fn open(prod: &Production, table: &str) -> ShadowDb {
-    ShadowDb::builder(prod.clone())
-        .table(table)
-        .tenant_column(table, "org_id")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap()
+    crate::common::open_uncontracted(prod, &[table], "org_id", 1_i64).await
 }
 
 const FLOAT_DECIMAL: &str = "decimal computed in floating point (precision lost): compute \

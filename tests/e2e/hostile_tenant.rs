@@ -275,12 +275,8 @@ async fn rollback_after_a_case_only_change_is_a_conflict() {
              INSERT INTO ht_docs VALUES ('k2', 1, 'acme', 'old')"
         ))
         .await;
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("ht_docs")
-            .tenant_column("ht_docs", "org")
-            .allow_uncontracted(true)
+        let mut sdb = crate::common::uncontracted(&db.prod, &["ht_docs"], "org", "acme")
             .audit_in_production(true)
-            .tenant("acme")
             .open()
             .await
             .unwrap();
@@ -667,12 +663,8 @@ async fn a_rollback_through_a_latin1_session_restores_the_bytes_committed() {
         db.exec("INSERT INTO ht_rnotes VALUES (1, 'acme', 'caf\u{c3}\u{a9}'); INSERT INTO ht_rnotes VALUES (2, 'acme', 'keep')")
             .await;
         let prod = latin1_pool(&db).await;
-        let mut sdb = ShadowDb::builder(prod.clone())
-            .table("ht_rnotes")
-            .tenant_column("ht_rnotes", "org")
-            .allow_uncontracted(true)
+        let mut sdb = crate::common::uncontracted(&prod, &["ht_rnotes"], "org", "acme")
             .audit_in_production(true)
-            .tenant("acme")
             .open()
             .await
             .unwrap();
@@ -728,12 +720,8 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     let prod = Production::MySql(
         crate::common::session_pool::<sqlx::MySql>(&db.url, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')").await,
     );
-    let mut sdb = ShadowDb::builder(prod.clone())
-        .table("ht_codes")
-        .tenant_column("ht_codes", "org")
-        .allow_uncontracted(true)
+    let mut sdb = crate::common::uncontracted(&prod, &["ht_codes"], "org", "acme")
         .audit_in_production(true)
-        .tenant("acme")
         .open()
         .await
         .unwrap();
@@ -840,12 +828,8 @@ async fn postgres_sessions_in_unusual_styles_stay_exact() {
         )
         .await,
     );
-    let mut sdb = ShadowDb::builder(prod.clone())
-        .table("ht_styles")
-        .tenant_column("ht_styles", "org")
-        .allow_uncontracted(true)
+    let mut sdb = crate::common::uncontracted(&prod, &["ht_styles"], "org", "acme")
         .audit_in_production(true)
-        .tenant("acme")
         .open()
         .await
         .unwrap();

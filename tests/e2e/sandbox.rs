@@ -1123,12 +1123,8 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
             matches!(&err, Error::Schema(p) if *p == vec![SchemaProblem::NoPrimaryKey { table: "sb_stock".into() }]),
             "{err:?}"
         );
-        let mut sdb = ShadowDb::builder(db.prod.clone())
-            .table("sb_stock")
-            .tenant_column("sb_stock", "user_id")
+        let mut sdb = crate::common::uncontracted(&db.prod, &["sb_stock"], "user_id", 7_i64)
             .row_key("sb_stock", &["sku"])
-            .allow_uncontracted(true)
-            .tenant(7_i64)
             .open()
             .await
             .unwrap();
