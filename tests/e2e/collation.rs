@@ -96,11 +96,7 @@ async fn clone_takes_only_the_tenants_exact_rows_and_nothing_leaks_out() {
             }
             notes_setup(&db, rtrim).await;
             let mut sdb = open_notes(&db, "acme").await;
-            let ids = sdb
-                .query("SELECT id, tenant FROM co_notes ORDER BY id", &[])
-                .await
-                .unwrap()
-                .rows;
+            let ids = query_rows(&sdb, "SELECT id, tenant FROM co_notes ORDER BY id").await;
             assert_eq!(
                 ids,
                 vec![vec![Value::Int(1), Value::Text("acme".into())]],
@@ -110,7 +106,11 @@ async fn clone_takes_only_the_tenants_exact_rows_and_nothing_leaks_out() {
             assert_eq!(sdb.clone_stats().tables, vec![("co_notes".to_owned(), 1)]);
 
             // The agent gathers every body it can see into its own row.
-            run(&sdb, "UPDATE co_notes SET body = (SELECT group_concat(body, '|') FROM co_notes) WHERE id = 1").await;
+            run(
+                &sdb,
+                "UPDATE co_notes SET body = (SELECT group_concat(body, '|') FROM co_notes) WHERE id = 1",
+            )
+            .await;
             let cs = sdb.diff().unwrap();
             let review = render_text(&sdb.review(&cs), &TextOptions::plain(200));
             assert!(!review.contains("secret"), "{:?}: {review}", db.kind);

@@ -597,7 +597,11 @@ async fn references_outside_the_scope_stay_within_the_tenant() {
 
         // The tenant's own task commits.
         let mut sdb = open(&db.prod, &["cg_comments"], "acme").await;
-        run(&sdb, "INSERT INTO cg_comments (id, task_id, tag_id, project_id, body) VALUES (6, 1, 1, 1, 'mine')").await;
+        run(
+            &sdb,
+            "INSERT INTO cg_comments (id, task_id, tag_id, project_id, body) VALUES (6, 1, 1, 1, 'mine')",
+        )
+        .await;
         commit_diff(&mut sdb).await.unwrap();
         assert_eq!(
             db.rows(

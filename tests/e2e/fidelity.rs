@@ -110,7 +110,11 @@ async fn round_trip(
 
     let mut sdb = open(prod).await;
     let all = cols.join(", ");
-    run(&sdb, &format!("INSERT INTO sb_fid (id, tenant, note, {all}) SELECT id + 100, tenant, 'copy', {all} FROM sb_fid WHERE id < 100")).await;
+    run(
+        &sdb,
+        &format!("INSERT INTO sb_fid (id, tenant, note, {all}) SELECT id + 100, tenant, 'copy', {all} FROM sb_fid WHERE id < 100"),
+    )
+    .await;
     let cs = sdb.diff().unwrap();
     assert_eq!(cs.len(), ids.len());
     assert!(cs.changes().iter().all(|c| c.op == Op::Insert));
@@ -637,11 +641,7 @@ async fn postgres_char_round_trip() {
         return;
     };
     let sdb = open(&db.prod).await;
-    let got = sdb
-        .query("SELECT c_char FROM sb_fid ORDER BY id", &[])
-        .await
-        .unwrap()
-        .rows;
+    let got = query_rows(&sdb, "SELECT c_char FROM sb_fid ORDER BY id").await;
     assert_eq!(
         got,
         vec![

@@ -301,7 +301,11 @@ async fn the_audit_record_commits_with_the_data_or_not_at_all() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "UPDATE gv_tasks SET title = 'ONE', amount = '10.01' WHERE id = 1; INSERT INTO gv_tasks (id, title, amount) VALUES (5, 'five', '5.50')").await;
+        run(
+            &sdb,
+            "UPDATE gv_tasks SET title = 'ONE', amount = '10.01' WHERE id = 1; INSERT INTO gv_tasks (id, title, amount) VALUES (5, 'five', '5.50')",
+        )
+        .await;
         let report = commit_diff(&mut sdb).await.unwrap();
         assert_eq!(report.audit_error, None);
         assert_eq!(
@@ -428,10 +432,14 @@ async fn rollback_restores_exact_values_once() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "UPDATE gv_notes SET body = NULL, amount = '99.9000000001', at = '2030-01-01 00:00:00+00:00' WHERE id = 1;
+        run(
+            &sdb,
+            "UPDATE gv_notes SET body = NULL, amount = '99.9000000001', at = '2030-01-01 00:00:00+00:00' WHERE id = 1;
              UPDATE gv_notes SET body = 'now text' WHERE id = 2;
              INSERT INTO gv_notes (id, body, amount, at) VALUES (9, 'nine', '9.09', '2024-06-01 10:00:00+00:00');
-             DELETE FROM gv_notes WHERE id = 3").await;
+             DELETE FROM gv_notes WHERE id = 3",
+        )
+        .await;
         let commit = commit_diff(&mut sdb).await.unwrap();
         assert_ne!(notes(&db).await, before);
 
@@ -503,7 +511,11 @@ async fn rollback_refuses_rows_that_moved_on() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "UPDATE gv_tasks SET title = 'ONE' WHERE id = 1; UPDATE gv_tasks SET title = 'TWO' WHERE id = 2").await;
+        run(
+            &sdb,
+            "UPDATE gv_tasks SET title = 'ONE' WHERE id = 1; UPDATE gv_tasks SET title = 'TWO' WHERE id = 2",
+        )
+        .await;
         let commit = commit_diff(&mut sdb).await.unwrap();
         // Someone changes row 2 after the commit.
         db.exec("UPDATE gv_tasks SET amount = 22.22 WHERE id = 2")
@@ -574,10 +586,7 @@ async fn rate_limits_answer_with_retry_after() {
         // The same actor's next commit, in another session, waits an hour.
         let mut other = builder(&db).rate_limiter(limiter).open().await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        other
-            .execute("UPDATE gv_tasks SET title = 'd' WHERE id = 2", &[])
-            .await
-            .unwrap();
+        run(&other, "UPDATE gv_tasks SET title = 'd' WHERE id = 2").await;
         let err = commit_diff(&mut other).await.unwrap_err();
         assert!(
             matches!(&err, Error::RateLimited { limit, retry_after } if limit == "commits per actor" && *retry_after > Duration::from_secs(3000)),
@@ -602,7 +611,11 @@ async fn every_session_limit_is_its_own_error_and_audit_event() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "UPDATE gv_tasks SET title = 'x' WHERE id = 1; UPDATE gv_tasks SET title = 'y' WHERE id = 2").await;
+        run(
+            &sdb,
+            "UPDATE gv_tasks SET title = 'x' WHERE id = 1; UPDATE gv_tasks SET title = 'y' WHERE id = 2",
+        )
+        .await;
         let err = sdb.execute("SELECT 1", &[]).await.unwrap_err();
         assert!(matches!(err, Error::TooManyStatements { max: 2 }), "{err}");
         let err = commit_diff(&mut sdb).await.unwrap_err();

@@ -8,7 +8,7 @@ use safemodel::{SafeModel, Value};
 use shadowdb::prod::Production;
 use shadowdb::{ConflictKind, Error, ShadowDb};
 
-use crate::common::{Kind, TestDb, commit_diff, open_table, run, text_rows};
+use crate::common::{Kind, TestDb, commit_diff, open_table, query_rows, run, text_rows};
 
 // ---- a parent outside the scope, its tenant in latin1 --------------------------
 
@@ -141,11 +141,7 @@ async fn a_session_in_another_character_set_stores_what_the_review_showed() {
             Err(e) => panic!("{kind:?}: {e:?}"),
         };
         // Exactly the tenant's row, nothing of the other tenant's.
-        let seen = sdb
-            .query("SELECT id, org, body FROM ht_notes ORDER BY id", &[])
-            .await
-            .unwrap()
-            .rows;
+        let seen = query_rows(&sdb, "SELECT id, org, body FROM ht_notes ORDER BY id").await;
         assert_eq!(
             seen,
             vec![vec![
@@ -211,11 +207,7 @@ async fn a_session_printing_floats_short_neither_clones_nor_guards_them_short() 
         crate::common::session_pool::<sqlx::Postgres>(&db.url, "SET extra_float_digits = -3").await,
     );
     let mut sdb = crate::common::open_uncontracted(&prod, &["ht_series"], "org", "acme").await;
-    let seen = sdb
-        .query("SELECT vals FROM ht_series WHERE id = 1", &[])
-        .await
-        .unwrap()
-        .rows;
+    let seen = query_rows(&sdb, "SELECT vals FROM ht_series WHERE id = 1").await;
     assert_eq!(seen, vec![vec![Value::Text("{1.23456789012341}".into())]]);
     run(
         &sdb,
@@ -526,11 +518,7 @@ async fn postgres_a_collation_named_c_on_the_search_path_does_not_replace_bytes(
         .await,
     );
     let mut sdb = crate::common::open_uncontracted(&prod, &["ht_words"], "org", "acme").await;
-    let ids = sdb
-        .query("SELECT id FROM ht_words ORDER BY id", &[])
-        .await
-        .unwrap()
-        .rows;
+    let ids = query_rows(&sdb, "SELECT id FROM ht_words ORDER BY id").await;
     assert_eq!(ids, vec![vec![Value::Int(1)], vec![Value::Int(3)]]);
     run(&sdb, "UPDATE ht_words SET word = 'abd' WHERE id = 1").await;
     let cs = sdb.diff().unwrap();
@@ -605,11 +593,7 @@ async fn tenant_columns_of_other_character_sets_and_types_are_exact() {
                 .open()
                 .await
                 .unwrap_or_else(|e| panic!("{kind:?} {ty}: {e:?}"));
-            let seen = sdb
-                .query("SELECT id, body FROM ht_tnotes ORDER BY id", &[])
-                .await
-                .unwrap()
-                .rows;
+            let seen = query_rows(&sdb, "SELECT id, body FROM ht_tnotes ORDER BY id").await;
             assert_eq!(
                 seen,
                 vec![vec![Value::Int(1), Value::Text("mine".into())]],
@@ -718,18 +702,18 @@ async fn mysql_sessions_in_unusual_sql_modes_stay_exact() {
     ]);
     assert_eq!(db.rows(all).await, start);
     let prod = Production::MySql(
-        crate::common::session_pool::<sqlx::MySql>(&db.url, "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')").await,
+        crate::common::session_pool::<sqlx::MySql>(
+            &db.url,
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH,ANSI_QUOTES,NO_BACKSLASH_ESCAPES')",
+        )
+        .await,
     );
     let mut sdb = crate::common::uncontracted(&prod, &["ht_codes"], "org", "acme")
         .audit_in_production(true)
         .open()
         .await
         .unwrap();
-    let seen = sdb
-        .query("SELECT code, body FROM ht_codes ORDER BY code", &[])
-        .await
-        .unwrap()
-        .rows;
+    let seen = query_rows(&sdb, "SELECT code, body FROM ht_codes ORDER BY code").await;
     assert_eq!(
         seen,
         vec![
@@ -864,11 +848,7 @@ async fn a_tenant_with_a_nul_byte_is_not_the_tenant_without_it() {
             .open()
             .await;
         if let Ok(mut sdb) = opened {
-            let seen = sdb
-                .query("SELECT id FROM ht_nnotes", &[])
-                .await
-                .unwrap()
-                .rows;
+            let seen = query_rows(&sdb, "SELECT id FROM ht_nnotes").await;
             assert!(seen.is_empty(), "{:?}: {seen:?}", db.kind);
             if sdb
                 .execute(

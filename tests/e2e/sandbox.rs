@@ -761,7 +761,11 @@ async fn pii_is_never_cloned_and_stays_untouched() {
             "UPDATE sb_diff_tasks SET title = 'first' WHERE id = 1",
         )
         .await;
-        run(&sdb, "INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (12, 'twelve', 'todo', 2)").await;
+        run(
+            &sdb,
+            "INSERT INTO sb_diff_tasks (id, title, status, priority) VALUES (12, 'twelve', 'todo', 2)",
+        )
+        .await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 2);
         assert_eq!(cs.changes()[0].changed, vec!["title".to_owned()]);
@@ -981,7 +985,11 @@ async fn foreign_keys_between_scoped_tables_hold_in_the_sandbox() {
                 "{sql}: {err:?}"
             );
         }
-        run(&sdb, "INSERT INTO sb_fk_projects (id, name) VALUES (3, 'new'); INSERT INTO sb_fk_items (id, project_id) VALUES (12, 3)").await;
+        run(
+            &sdb,
+            "INSERT INTO sb_fk_projects (id, name) VALUES (3, 'new'); INSERT INTO sb_fk_items (id, project_id) VALUES (12, 3)",
+        )
+        .await;
         let cs = sdb.diff().unwrap();
         assert_eq!(cs.len(), 2);
         assert!(cs.is_valid(), "{cs:?}");
@@ -1128,7 +1136,11 @@ async fn a_table_without_primary_key_opened_with_a_row_key() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "UPDATE sb_stock SET qty = 10 WHERE sku = 'a'; DELETE FROM sb_stock WHERE sku = 'b'; INSERT INTO sb_stock (sku, qty) VALUES ('z', 26)").await;
+        run(
+            &sdb,
+            "UPDATE sb_stock SET qty = 10 WHERE sku = 'a'; DELETE FROM sb_stock WHERE sku = 'b'; INSERT INTO sb_stock (sku, qty) VALUES ('z', 26)",
+        )
+        .await;
         let cs = sdb.diff().unwrap();
         let got: Vec<(Op, String)> = cs
             .changes()
@@ -1194,10 +1206,7 @@ async fn clone_200k_rows_and_diff_10_percent() {
         sdb.clone_stats().tables,
         vec![("sb_big".to_owned(), 200_000)]
     );
-    let done = sdb
-        .execute("UPDATE sb_big SET n = n + 1 WHERE id % 10 = 0", &[])
-        .await
-        .unwrap();
+    let done = run(&sdb, "UPDATE sb_big SET n = n + 1 WHERE id % 10 = 0").await;
     assert_eq!(done[0].rows_affected, 20_000);
     let started = Instant::now();
     let cs = sdb.diff().unwrap();
@@ -1257,13 +1266,11 @@ async fn ordinary_agent_sql_passes_the_walls() {
     ] {
         assert_eq!(query_rows(&sdb, sql).await, want, "{sql}");
     }
-    let done = sdb
-        .execute(
-            "UPDATE sb_wall_tasks SET title = upper(title) WHERE id IN (SELECT id FROM sb_wall_tasks WHERE id < 3)",
-            &[],
-        )
-        .await
-        .unwrap();
+    let done = run(
+        &sdb,
+        "UPDATE sb_wall_tasks SET title = upper(title) WHERE id IN (SELECT id FROM sb_wall_tasks WHERE id < 3)",
+    )
+    .await;
     assert_eq!(done[0].rows_affected, 2);
     let result = sdb
         .query(

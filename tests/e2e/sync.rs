@@ -103,13 +103,17 @@ async fn happy_path_two_tables_composite_key_every_type() {
     each_db!("sy_happy", |db| {
         items_setup(&db).await;
         let mut sdb = open(&db, &["sy_items", "sy_lines"], 7).await;
-        run(&sdb, "INSERT INTO sy_items (code, qty, price, ratio, flag, meta, day, at, token, data, note)
+        run(
+            &sdb,
+            "INSERT INTO sy_items (code, qty, price, ratio, flag, meta, day, at, token, data, note)
                  VALUES ('c', 3, '9.99', 0.1, 1, '{\"k\": [1, 2.50], \"ab\": null}', '2024-02-29', '2024-03-01 12:00:00.123456+00:00', '0b9e2d4c-8a7f-4e3d-9c2b-1a0f9e8d7c6b', x'00010203ff', NULL);
              UPDATE sy_items SET price = '20.25', meta = '{\"a\": 2}', flag = 0, note = 'changed', ratio = 1e-300, at = NULL WHERE code = 'a';
              INSERT INTO sy_lines (id, item_code, amount) VALUES (10, 'c', '7.75');
              UPDATE sy_lines SET amount = '0.25' WHERE id = 1;
              DELETE FROM sy_lines WHERE id = 2;
-             DELETE FROM sy_items WHERE code = 'b'").await;
+             DELETE FROM sy_items WHERE code = 'b'",
+        )
+        .await;
         let cs = sdb.diff().unwrap();
         assert!(cs.is_valid(), "{cs:?}");
         assert_eq!(
@@ -216,9 +220,13 @@ async fn lost_setup(db: &TestDb) {
 
 /// The agent's changes, then other connections' changes to the same rows.
 async fn lost_scenario(db: &TestDb, sdb: &ShadowDb) {
-    run(sdb, "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
+    run(
+        sdb,
+        "UPDATE sy_lost SET status = 'done' WHERE id IN (1, 2, 4, 5, 6);
          DELETE FROM sy_lost WHERE id = 3;
-         INSERT INTO sy_lost (id, title, status, score, meta, data) VALUES (10, 'new', 'todo', 0, '{}', x'')").await;
+         INSERT INTO sy_lost (id, title, status, score, meta, data) VALUES (10, 'new', 'todo', 0, '{}', x'')",
+    )
+    .await;
     let blob = if db.kind == Kind::Postgres {
         "'\\x02'"
     } else {
@@ -375,13 +383,11 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // Another tenant's row cannot be seen, so it cannot be deleted or changed.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        let done = sdb
-            .execute(
-                "DELETE FROM sy_ten WHERE id = 5; UPDATE sy_ten SET title = 'pwned' WHERE id = 5",
-                &[],
-            )
-            .await
-            .unwrap();
+        let done = run(
+            &sdb,
+            "DELETE FROM sy_ten WHERE id = 5; UPDATE sy_ten SET title = 'pwned' WHERE id = 5",
+        )
+        .await;
         assert_eq!(
             done.iter().map(|r| r.rows_affected).collect::<Vec<_>>(),
             vec![0, 0]
@@ -393,7 +399,11 @@ async fn tenant_breaches_are_refused_and_reveal_nothing() {
 
         // An insert of a key another tenant holds: a conflict that says nothing about that row.
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        run(&sdb, "INSERT INTO sy_ten (id, title) VALUES (5, 'mine too'); UPDATE sy_ten SET title = 'kept?' WHERE id = 1").await;
+        run(
+            &sdb,
+            "INSERT INTO sy_ten (id, title) VALUES (5, 'mine too'); UPDATE sy_ten SET title = 'kept?' WHERE id = 1",
+        )
+        .await;
         let err = sdb.commit(&sdb.diff().unwrap()).await.unwrap_err();
         let Error::Conflict(found) = &err else {
             panic!("{err}")
@@ -595,14 +605,13 @@ async fn a_connection_killed_mid_transaction_writes_nothing() {
         db.exec("INSERT INTO sy_kill VALUES (1, 42, 'a'); INSERT INTO sy_kill VALUES (2, 42, 'b')")
             .await;
         let mut sdb = open(&db, &["sy_kill"], 42).await;
-        sdb.execute(
+        run(
+            &sdb,
             "INSERT INTO sy_kill (id, title) VALUES (3, 'c'), (4, 'd');
              UPDATE sy_kill SET title = 'slow' WHERE id = 2;
              DELETE FROM sy_kill WHERE id = 1",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
         let cs = sdb.diff().unwrap();
         let killer = tokio::spawn(kill_committer(db.url.clone(), db.kind));
         let started = Instant::now();
@@ -674,9 +683,13 @@ async fn a_100k_row_changeset_crosses_every_batch_boundary() {
             .open()
             .await
             .unwrap();
-        run(&sdb, "INSERT INTO sy_big (id, title, n) WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100000) SELECT 100000 + x, 'new ' || x, x * 2 FROM s;
+        run(
+            &sdb,
+            "INSERT INTO sy_big (id, title, n) WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 100000) SELECT 100000 + x, 'new ' || x, x * 2 FROM s;
              UPDATE sy_big SET n = -n, title = 'upd ' || id WHERE id <= 11000;
-             DELETE FROM sy_big WHERE id > 11000 AND id <= 12000").await;
+             DELETE FROM sy_big WHERE id > 11000 AND id <= 12000",
+        )
+        .await;
         let cs = sdb.diff().unwrap();
         assert_eq!(
             cs.totals(),
@@ -815,7 +828,11 @@ async fn equal_under_collation_is_a_change_and_a_no_op_write_is_no_conflict() {
         let mut sdb = open(&db, &["sy_noop"], 42).await;
         // 'abc' -> 'ABC' is a change even where the collation says equal;
         // '1.10' -> '1.1' is the same decimal, so no change at all.
-        run(&sdb, "UPDATE sy_noop SET title = 'ABC' WHERE id = 1; UPDATE sy_noop SET price = '1.1' WHERE id = 2").await;
+        run(
+            &sdb,
+            "UPDATE sy_noop SET title = 'ABC' WHERE id = 1; UPDATE sy_noop SET price = '1.1' WHERE id = 2",
+        )
+        .await;
         if db.kind == Kind::MySql {
             // CHAR(5) drops trailing spaces: production would not keep what
             // the review shows, so the write is a violation, not a no-op.
