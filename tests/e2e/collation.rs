@@ -15,7 +15,9 @@ use shadowdb::render::{TextOptions, render_text};
 use shadowdb::{CommitOptions, ConflictKind, Error, OnConflict, ShadowDb};
 use sqlx::{Connection as _, Executor as _};
 
-use crate::common::{Kind, TestDb, conflict, open_table, pick, query_rows, run};
+use crate::common::{
+    Kind, TestDb, commit_stale_review, conflict, open_table, pick, query_rows, run,
+};
 use crate::each_db;
 
 /// A case-insensitive (and, on MariaDB, accent-insensitive and PAD SPACE)
@@ -419,14 +421,12 @@ async fn json_rewritten_after_review_to_the_same_meaning_is_refused() {
         ))
         .await;
         let mut sdb = crate::common::open_uncontracted(&db.prod, &["co_docs"], "org", 1_i64).await;
-        run(&sdb, "UPDATE co_docs SET doc = '{\"a\": 2}' WHERE id = 1").await;
-        let reviewed = sdb.diff().unwrap();
-        run(
-            &sdb,
+        let err = commit_stale_review(
+            &mut sdb,
+            "UPDATE co_docs SET doc = '{\"a\": 2}' WHERE id = 1",
             "UPDATE co_docs SET doc = '{\"a\": 1, \"a\": 2}' WHERE id = 1",
         )
         .await;
-        let err = sdb.commit(&reviewed).await.unwrap_err();
         assert!(
             matches!(err, Error::ChangeSetChanged),
             "{:?}: {err:?}",

@@ -14,7 +14,7 @@ use shadowdb::prod::Production;
 use shadowdb::{CommitOptions, Conflict, ConflictKind, Error, Limits, OnConflict, ShadowDb};
 use sqlx::Executor;
 
-use crate::common::{Kind, TestDb, commit_diff, conflict, pick, run};
+use crate::common::{Kind, TestDb, commit_diff, commit_stale_review, conflict, pick, run};
 use crate::each_db;
 
 /// Rows of a sandbox query (raw sandbox values).
@@ -755,14 +755,12 @@ async fn a_changeset_changed_after_review_is_refused_and_a_second_commit_too() {
     each_db!("sy_review", |db| {
         ten_setup(&db).await;
         let mut sdb = open(&db, &["sy_ten"], 42).await;
-        run(&sdb, "UPDATE sy_ten SET title = 'reviewed' WHERE id = 1").await;
-        let reviewed = sdb.diff().unwrap();
-        run(
-            &sdb,
+        let err = commit_stale_review(
+            &mut sdb,
+            "UPDATE sy_ten SET title = 'reviewed' WHERE id = 1",
             "INSERT INTO sy_ten (id, title) VALUES (2, 'sneaked in')",
         )
         .await;
-        let err = sdb.commit(&reviewed).await.unwrap_err();
         assert!(matches!(err, Error::ChangeSetChanged), "{err}");
         assert_eq!(
             err.to_string(),

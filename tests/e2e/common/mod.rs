@@ -276,3 +276,19 @@ pub fn changed_keys(cs: &shadowdb::ChangeSet) -> Vec<(shadowdb::Op, String, Vec<
         .map(|c| (c.op, c.key.render(), c.changed.clone()))
         .collect()
 }
+
+/// `reviewed` runs in the sandbox and its changeset is diffed (reviewed);
+/// then `after` runs. The commit of the reviewed changeset must fail: the
+/// error.
+pub async fn commit_stale_review(
+    sdb: &mut shadowdb::ShadowDb,
+    reviewed: &str,
+    after: &str,
+) -> shadowdb::Error {
+    run(sdb, reviewed).await;
+    let cs = sdb.diff().expect("diff");
+    run(sdb, after).await;
+    sdb.commit(&cs)
+        .await
+        .expect_err("a changeset reviewed before the sandbox changed")
+}
