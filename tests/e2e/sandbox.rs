@@ -28,14 +28,6 @@ fn key(parts: &[(&str, Value)]) -> Key {
         .collect())
 }
 
-/// The rows of a sandbox query.
-async fn rows(sdb: &ShadowDb, sql: &str) -> Vec<Vec<Value>> {
-    sdb.query(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .rows
-}
-
 /// A policy that lets every statement through to the sandbox, so the tests
 /// below hit the sandbox's own walls (the second wall).
 fn permissive() -> Policy {
@@ -104,7 +96,7 @@ async fn clone_holds_only_the_tenants_rows() {
             vec![vec![int(3)]]
         );
         assert_eq!(
-            rows(
+            query_rows(
                 &sdb,
                 "SELECT count(*) FROM sb_iso_tasks WHERE user_id <> 2 OR user_id IS NULL"
             )
@@ -125,7 +117,7 @@ async fn clone_holds_only_the_tenants_rows() {
         );
         // No other tenant's text anywhere in the sandbox.
         assert_eq!(
-            rows(
+            query_rows(
                 &sdb,
                 "SELECT count(*) FROM sb_iso_tasks WHERE title LIKE 'one%' OR title LIKE 'three%'"
             )
@@ -745,7 +737,7 @@ async fn pii_is_never_cloned_and_stays_untouched() {
         diff_setup(&db).await;
         let mut sdb = open_table(&db.prod, "sb_diff_tasks", 7_i64).await;
         assert_eq!(
-            rows(
+            query_rows(
                 &sdb,
                 "SELECT count(*) FROM sb_diff_tasks WHERE email IS NOT NULL"
             )

@@ -203,7 +203,10 @@ pub async fn commit_diff(sdb: &mut shadowdb::ShadowDb) -> shadowdb::Result<shado
 /// The rows a query (without parameters) of the sandbox answers; it must
 /// succeed.
 pub async fn query_rows(sdb: &shadowdb::ShadowDb, sql: &str) -> Vec<Vec<safemodel::Value>> {
-    sdb.query(sql, &[]).await.expect("query").rows
+    sdb.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .rows
 }
 
 /// A sandbox of one table (by its contract) for `tenant`.
