@@ -375,10 +375,11 @@ async fn mariadb_non_strict_mode_never_alters_a_value() {
         .await;
     let pool = crate::common::lax_mysql_pool(&db.url).await;
     // The mode is in force: production itself truncates silently.
-    sqlx::query("INSERT INTO ex_lim (id, org_id, v3, d52) VALUES (9, 2, 'abcdef', '1.239')")
-        .execute(&pool)
-        .await
-        .unwrap();
+    crate::common::direct(
+        &pool,
+        "INSERT INTO ex_lim (id, org_id, v3, d52) VALUES (9, 2, 'abcdef', '1.239')",
+    )
+    .await;
     assert_eq!(
         fresh(
             &db,

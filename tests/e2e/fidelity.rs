@@ -218,10 +218,11 @@ break', ' padded ', NULL,
     let kolkata =
         crate::common::session_pool::<sqlx::Postgres>(&db.url, "SET TIME ZONE 'Asia/Kolkata'")
             .await;
-    sqlx::query("UPDATE sb_fid SET c_tstz = '2024-03-10 12:34:56.789012' WHERE id = 1")
-        .execute(&kolkata)
-        .await
-        .unwrap();
+    crate::common::direct(
+        &kolkata,
+        "UPDATE sb_fid SET c_tstz = '2024-03-10 12:34:56.789012' WHERE id = 1",
+    )
+    .await;
     let prod = Production::Postgres(kolkata.clone());
     let sdb = open(&prod).await;
     assert_eq!(sdb.clone_stats().tables, vec![("sb_fid".to_owned(), 4)]);
@@ -418,10 +419,11 @@ async fn mysql_round_trip() {
         .connect_with(opts.timezone(Some("+05:30".to_owned())))
         .await
         .unwrap();
-    sqlx::query("UPDATE sb_fid SET c_ts = '2000-06-30 17:30:00.5' WHERE id = 4")
-        .execute(&ist)
-        .await
-        .unwrap();
+    crate::common::direct(
+        &ist,
+        "UPDATE sb_fid SET c_ts = '2000-06-30 17:30:00.5' WHERE id = 4",
+    )
+    .await;
     let prod = Production::MySql(ist.clone());
     let sdb = open(&prod).await;
     assert_eq!(sdb.clone_stats().tables, vec![("sb_fid".to_owned(), 4)]);

@@ -1296,10 +1296,11 @@ async fn what_the_sandbox_cannot_enforce_is_on_the_changeset() {
     let shadowdb::prod::Production::Sqlite(pool) = &db.prod else {
         unreachable!()
     };
-    sqlx::query("CREATE TRIGGER sb_audit AFTER UPDATE ON sb_iso_tasks BEGIN SELECT 1; END")
-        .execute(pool)
-        .await
-        .unwrap();
+    crate::common::direct(
+        pool,
+        "CREATE TRIGGER sb_audit AFTER UPDATE ON sb_iso_tasks BEGIN SELECT 1; END",
+    )
+    .await;
     let sdb = open_table(&db.prod, "sb_iso_tasks", 1_i64).await;
     run(&sdb, "UPDATE sb_iso_tasks SET title = 'b' WHERE id = 1").await;
     let cs = sdb.diff().unwrap();

@@ -295,3 +295,16 @@ pub async fn commit_stale_review(
         .await
         .expect_err("a changeset reviewed before the sandbox changed")
 }
+
+/// Runs one statement on `pool` directly, as another client of production
+/// would (the statement must succeed).
+pub async fn direct<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, sql: &'static str)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query(sql)
+        .execute(pool)
+        .await
+        .expect("direct statement");
+}
