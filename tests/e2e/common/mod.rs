@@ -230,6 +230,20 @@ pub async fn lax_mysql_pool(url: &str) -> sqlx::MySqlPool {
     session_pool(url, "SET SESSION sql_mode = ''").await
 }
 
+/// A MariaDB pool outside strict mode ([`lax_mysql_pool`]), `write` run
+/// through it directly, and what production then holds: `read` (one text
+/// column) through a connection of its own, which shows the mode in force.
+pub async fn lax_mysql_write(
+    url: &str,
+    write: &'static str,
+    read: &str,
+) -> (sqlx::MySqlPool, Vec<String>) {
+    let pool = lax_mysql_pool(url).await;
+    direct(&pool, write).await;
+    let stored = fresh_text(url, read).await;
+    (pool, stored)
+}
+
 /// A pool of two connections on `url` whose every session first runs
 /// `setup` (its session settings): `sqlx::PgPool` or `sqlx::MySqlPool`.
 pub async fn session_pool<DB: sqlx::Database>(url: &str, setup: &'static str) -> sqlx::Pool<DB>
