@@ -7,10 +7,6 @@
     clippy::indexing_slicing,
     reason = "tests: a panic fails the test"
 )]
-#![allow(
-    unreachable_patterns,
-    reason = "matches on `Production` keep a fallback arm should it grow a variant"
-)]
 
 mod collation;
 mod common;
