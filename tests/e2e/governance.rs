@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use safemodel::{Decimal, SafeModel};
-use shadowdb::approve::{ChannelApprover, DbApprovals, DbApprover, DenyAll};
+use shadowdb::approve::{ApprovalHandle, ChannelApprover, DbApprovals, DbApprover, DenyAll};
 use shadowdb::audit::{
     AUDIT_TABLE, AuditKind, AuditKindName, AuditQuery, DbAuditSink, JsonlSink, MemorySink,
 };
@@ -91,6 +91,27 @@ fn kinds(memory: &MemorySink) -> Vec<&'static str> {
 
 // ---- approval ---------------------------------------------------------------
 
+/// A sandbox whose deletes need the approval of a `ChannelApprover`,
+/// audited to `memory`, after `sql`: the sandbox, its changeset and the
+/// approver's handle.
+async fn delete_for_approval(
+    db: &TestDb,
+    memory: &Arc<MemorySink>,
+    sql: &str,
+) -> (ShadowDb, shadowdb::ChangeSet, ApprovalHandle) {
+    let (approver, handle) = ChannelApprover::new();
+    let sdb = builder(db)
+        .policy(deletes_need_approval())
+        .approver(Arc::new(approver))
+        .audit_sink(memory.clone())
+        .open()
+        .await
+        .unwrap();
+    run(&sdb, sql).await;
+    let cs = sdb.diff().unwrap();
+    (sdb, cs, handle)
+}
+
 #[tokio::test]
 async fn approval_approved_denied_timed_out_and_missing() {
     each_db!("gv_approval", |db| {
@@ -99,16 +120,8 @@ async fn approval_approved_denied_timed_out_and_missing() {
 
         // Approved by another task: committed, and on the record.
         let memory = Arc::new(MemorySink::new());
-        let (approver, handle) = ChannelApprover::new();
-        let mut sdb = builder(&db)
-            .policy(deletes_need_approval())
-            .approver(Arc::new(approver))
-            .audit_sink(memory.clone())
-            .open()
-            .await
-            .unwrap();
-        run(&sdb, "DELETE FROM gv_tasks WHERE id = 3").await;
-        let cs = sdb.diff().unwrap();
+        let (mut sdb, cs, handle) =
+            delete_for_approval(&db, &memory, "DELETE FROM gv_tasks WHERE id = 3").await;
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;
             assert_eq!(request.requested_by, "agent-7");
@@ -152,16 +165,8 @@ async fn approval_approved_denied_timed_out_and_missing() {
         // Denied: nothing written, the failure on the record.
         let before = prod_rows(&db).await;
         let memory = Arc::new(MemorySink::new());
-        let (approver, handle) = ChannelApprover::new();
-        let mut sdb = builder(&db)
-            .policy(deletes_need_approval())
-            .approver(Arc::new(approver))
-            .audit_sink(memory.clone())
-            .open()
-            .await
-            .unwrap();
-        run(&sdb, "DELETE FROM gv_tasks WHERE id = 2").await;
-        let cs = sdb.diff().unwrap();
+        let (mut sdb, cs, handle) =
+            delete_for_approval(&db, &memory, "DELETE FROM gv_tasks WHERE id = 2").await;
         let reviewer = tokio::spawn(async move {
             let request = handle.next_pending().await;
             handle
