@@ -44,25 +44,7 @@ async fn tasks_db(test: &str) -> TestDb {
 /// Production's tasks as `id|user_id|title|status`, read with a connection
 /// of its own.
 async fn production_rows(db: &TestDb) -> Vec<String> {
-    let fresh = TestDbUrl(db.url.clone());
-    fresh.rows().await
-}
-
-struct TestDbUrl(String);
-impl TestDbUrl {
-    async fn rows(&self) -> Vec<String> {
-        use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&self.0).await.unwrap();
-        let rows: Vec<(i64, i64, String, String)> =
-            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                .fetch_all(&mut c)
-                .await
-                .unwrap();
-        c.close().await.unwrap();
-        rows.into_iter()
-            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
-            .collect()
-    }
+    testdb::sqlite_tasks(&db.url).await
 }
 
 /// A small budget: 64 MiB, 8 MiB of it for results.

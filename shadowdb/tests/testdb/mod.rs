@@ -43,3 +43,32 @@ impl TestDb {
         self.db.rows(sql).await
     }
 }
+
+/// The tasks of the SQLite database at `url` as `id|user_id|title|status`,
+/// read on a connection of its own.
+pub async fn sqlite_tasks(url: &str) -> Vec<String> {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows: Vec<(i64, i64, String, String)> =
+        sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    c.close().await.unwrap();
+    rows.into_iter()
+        .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+        .collect()
+}
+
+/// WHERE clauses true on every row of the tests' `tasks`, each a spelling
+/// other than a bare `1`; each test adds spellings of its own.
+pub const ALWAYS_TRUE: &[&str] = &[
+    "~0",
+    "abs(1)",
+    "CAST(1 AS INTEGER)",
+    "CASE WHEN 1 THEN 1 END",
+    "id = (id)",
+    "\"id\" = id",
+    "`id` = \"id\"",
+    "0 = 1 < 0",
+];
