@@ -311,35 +311,12 @@ fn run(
 ) -> Out {
     let config = temp_file(test, "toml", config);
     let sql = temp_file(test, "sql", sql);
-    let bin = env!("CARGO_BIN_EXE_shadowdb");
-    let mut cmd = match address_space {
-        Some(bytes) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--as={bytes}")).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args([
-        "run",
-        "--db",
-        &db.url,
-        "--tenant",
-        "42",
-        "--table",
-        "tasks",
-        "--allow-uncontracted",
-        "--tenant-column",
-        "user_id",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--sql")
-    .arg(&sql)
-    .args(extra)
-    .env_remove("DATABASE_URL")
-    .env_remove("SHADOWDB_PROFILE")
-    .stdin(Stdio::null());
+    let mut cmd = tasks_run(db, address_space);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--sql")
+        .arg(&sql)
+        .args(extra);
     let started = Instant::now();
     let out = cmd.output().expect("spawn shadowdb");
     let took = started.elapsed();
@@ -552,16 +529,37 @@ async fn connection_errors_of_the_library_show_no_password() {
     }
 }
 
+/// The `shadowdb` binary, under `prlimit --as=BYTES` when `address_space`
+/// is given, with no database or profile from the environment and nothing
+/// on standard input.
+fn binary(address_space: Option<u64>) -> Command {
+    let bin = env!("CARGO_BIN_EXE_shadowdb");
+    let mut cmd = match address_space {
+        Some(bytes) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--as={bytes}")).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("SHADOWDB_PROFILE")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `shadowdb run` on `db`'s tasks for tenant 42 (see [`binary`]); the
+/// caller adds the rest.
+fn tasks_run(db: &TestDb, address_space: Option<u64>) -> Command {
+    let mut cmd = binary(address_space);
+    cmd.args(testdb::run_args(&db.url));
+    cmd
+}
+
 /// Runs `shadowdb` with `args`, nothing else.
 fn shadowdb(args: &[&str]) -> Out {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("SHADOWDB_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn shadowdb");
+    let out = binary(None).args(args).output().expect("spawn shadowdb");
     Out {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -715,29 +713,11 @@ mod preparing_and_json {
         for hinted in [true, false] {
             let sql = dir.join(format!("shadowdb_hostile_{id}_{hinted}.sql"));
             std::fs::write(&sql, expanding_cte(hinted)).unwrap();
-            let out = Command::new("prlimit")
-                .arg(format!("--as={}", 512_u64 << 20))
-                .arg(env!("CARGO_BIN_EXE_shadowdb"))
-                .args([
-                    "run",
-                    "--db",
-                    &db.url,
-                    "--tenant",
-                    "42",
-                    "--table",
-                    "tasks",
-                    "--allow-uncontracted",
-                    "--tenant-column",
-                    "user_id",
-                    "--yes",
-                    "--config",
-                ])
+            let out = tasks_run(&db, Some(512_u64 << 20))
+                .args(["--yes", "--config"])
                 .arg(&config)
                 .arg("--sql")
                 .arg(&sql)
-                .env_remove("DATABASE_URL")
-                .env_remove("SHADOWDB_PROFILE")
-                .stdin(Stdio::null())
                 .output()
                 .unwrap();
             let _ = std::fs::remove_file(&sql);
@@ -772,29 +752,11 @@ mod preparing_and_json {
             format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-            .args([
-                "run",
-                "--db",
-                &db.url,
-                "--tenant",
-                "42",
-                "--table",
-                "tasks",
-                "--allow-uncontracted",
-                "--tenant-column",
-                "user_id",
-                "--dry-run",
-                "--format",
-                "json",
-                "--audit-file",
-            ])
+        let out = tasks_run(&db, None)
+            .args(["--dry-run", "--format", "json", "--audit-file"])
             .arg(&audit)
             .arg("--sql")
             .arg(&sql)
-            .env_remove("DATABASE_URL")
-            .env_remove("SHADOWDB_PROFILE")
-            .stdin(Stdio::null())
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&sql);
@@ -851,25 +813,9 @@ mod preparing_and_json {
         ] {
             let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
             std::fs::write(&sql, format!("{deep} {tail}")).unwrap();
-            let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-                .args([
-                    "run",
-                    "--db",
-                    &db.url,
-                    "--tenant",
-                    "42",
-                    "--table",
-                    "tasks",
-                    "--allow-uncontracted",
-                    "--tenant-column",
-                    "user_id",
-                    "--dry-run",
-                    "--sql",
-                ])
+            let out = tasks_run(&db, None)
+                .args(["--dry-run", "--sql"])
                 .arg(&sql)
-                .env_remove("DATABASE_URL")
-                .env_remove("SHADOWDB_PROFILE")
-                .stdin(Stdio::null())
                 .output()
                 .unwrap();
             let _ = std::fs::remove_file(&sql);

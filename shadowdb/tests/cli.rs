@@ -138,21 +138,10 @@ impl TestDb {
 
     /// `run` against this database for tenant 42 on `tasks`, plus `extra`.
     fn run_args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "run",
-            "--db",
-            &self.url,
-            "--tenant",
-            "42",
-            "--table",
-            "tasks",
-            "--allow-uncontracted",
-            "--tenant-column",
-            "user_id",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = testdb::run_args(&self.url)
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         args
     }
@@ -1763,16 +1752,7 @@ async fn always_true_wheres_exit_3_and_commit_nothing() {
             .iter()
             .chain(&["user_id = 1", "id IN (SELECT id FROM tasks)"]);
         for form in forms {
-            for (sql, rule) in [
-                (
-                    format!("DELETE FROM tasks WHERE {form};"),
-                    "delete_without_where",
-                ),
-                (
-                    format!("UPDATE tasks SET status = 'x' WHERE {form};"),
-                    "update_without_where",
-                ),
-            ] {
+            for (sql, rule) in testdb::whole_table_writes(form, ";") {
                 let out = shadowdb(&db.run_args(&["--yes"]), &sql, &[]);
                 assert_eq!(out.code, 3, "{sql}: {out:?}");
                 assert!(

@@ -153,16 +153,7 @@ async fn always_true_wheres_change_nothing() {
         "id > -9223372036854775807",
     ]);
     for form in forms {
-        for (sql, rule) in [
-            (
-                format!("DELETE FROM tasks WHERE {form}"),
-                "delete_without_where",
-            ),
-            (
-                format!("UPDATE tasks SET status = 'x' WHERE {form}"),
-                "update_without_where",
-            ),
-        ] {
+        for (sql, rule) in testdb::whole_table_writes(form, "") {
             let err = sdb.execute(&sql, &[]).await.unwrap_err();
             assert_eq!(blocked_rule(&err), rule, "{sql}: {err}");
             assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");

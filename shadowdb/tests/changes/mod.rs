@@ -5,18 +5,29 @@
 use safemodel::Row;
 use shadowdb::diff::{Key, Op, RowChange};
 
-/// A row that was not there before: every column of it changed.
-pub fn insert(table: &str, key: Key, new: Row) -> RowChange {
-    let changed = new.columns().map(str::to_owned).collect();
+/// A change of `op` to the row at `key` of `table`, no rule broken.
+fn change(
+    table: &str,
+    op: Op,
+    key: Key,
+    (old, new): (Option<Row>, Option<Row>),
+    changed: Vec<String>,
+) -> RowChange {
     RowChange {
         table: table.to_owned(),
-        op: Op::Insert,
+        op,
         key,
-        old: None,
-        new: Some(new),
+        old,
+        new,
         changed,
         violations: Vec::new(),
     }
+}
+
+/// A row that was not there before: every column of it changed.
+pub fn insert(table: &str, key: Key, new: Row) -> RowChange {
+    let changed = new.columns().map(str::to_owned).collect();
+    change(table, Op::Insert, key, (None, Some(new)), changed)
 }
 
 /// A row before and after: changed are the columns of `new` whose value
@@ -27,26 +38,10 @@ pub fn update(table: &str, key: Key, old: Row, new: Row) -> RowChange {
         .filter(|(c, v)| old.get(c) != Some(*v))
         .map(|(c, _)| c.to_owned())
         .collect();
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Update,
-        key,
-        old: Some(old),
-        new: Some(new),
-        changed,
-        violations: Vec::new(),
-    }
+    change(table, Op::Update, key, (Some(old), Some(new)), changed)
 }
 
 /// A row that is gone.
 pub fn delete(table: &str, key: Key, old: Row) -> RowChange {
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Delete,
-        key,
-        old: Some(old),
-        new: None,
-        changed: Vec::new(),
-        violations: Vec::new(),
-    }
+    change(table, Op::Delete, key, (Some(old), None), Vec::new())
 }

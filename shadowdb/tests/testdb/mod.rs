@@ -72,3 +72,35 @@ pub const ALWAYS_TRUE: &[&str] = &[
     "`id` = \"id\"",
     "0 = 1 < 0",
 ];
+
+/// The DELETE and the UPDATE of `tasks` under `WHERE {form}`, ended by `end`,
+/// each with the policy rule that blocks a write to the whole table.
+pub fn whole_table_writes(form: &str, end: &str) -> [(String, &'static str); 2] {
+    [
+        (
+            format!("DELETE FROM tasks WHERE {form}{end}"),
+            "delete_without_where",
+        ),
+        (
+            format!("UPDATE tasks SET status = 'x' WHERE {form}{end}"),
+            "update_without_where",
+        ),
+    ]
+}
+
+/// `shadowdb run` against `url` for tenant 42 on `tasks`, which the stock
+/// binary (no contracts) writes through `--allow-uncontracted`.
+pub fn run_args(url: &str) -> [&str; 10] {
+    [
+        "run",
+        "--db",
+        url,
+        "--tenant",
+        "42",
+        "--table",
+        "tasks",
+        "--allow-uncontracted",
+        "--tenant-column",
+        "user_id",
+    ]
+}
