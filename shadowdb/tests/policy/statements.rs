@@ -232,32 +232,37 @@ fn qualified_names_and_case() {
         .with_table(ScopedTable::new("App.Tasks").with_pii(["Email"]))
         .with_table(ScopedTable::new("ref").read_only());
     let policy = Policy::builtin("dev").unwrap();
-    let check = |sql: &str| outcome(&policy.check_sql(sql, &scope));
-    assert_eq!(check("SELECT id FROM app.tasks"), (Decision::Allow, None));
-    assert_eq!(
-        check("SELECT id FROM \"App\".\"Tasks\""),
-        (Decision::Allow, None)
-    );
-    assert_eq!(
-        check("SELECT id FROM \"App.Tasks\""),
-        (Decision::Allow, None)
-    );
-    assert_eq!(
-        check("SELECT id FROM \"app\".\"tasks\""),
-        (Decision::Block, Some("outside_scope".into()))
-    );
-    assert_eq!(
-        check("SELECT id FROM tasks"),
-        (Decision::Block, Some("outside_scope".into()))
-    );
-    assert_eq!(
-        check("UPDATE app.tasks SET email = 'x' WHERE id = 1"),
-        (Decision::Block, Some("pii_write".into()))
-    );
-    assert_eq!(
-        check("UPDATE ref SET a = 1 WHERE id = 1"),
-        (Decision::Block, Some("read_only_table".into()))
-    );
+    for (sql, decision, rule) in [
+        ("SELECT id FROM app.tasks", Decision::Allow, None),
+        ("SELECT id FROM \"App\".\"Tasks\"", Decision::Allow, None),
+        ("SELECT id FROM \"App.Tasks\"", Decision::Allow, None),
+        (
+            "SELECT id FROM \"app\".\"tasks\"",
+            Decision::Block,
+            Some("outside_scope"),
+        ),
+        (
+            "SELECT id FROM tasks",
+            Decision::Block,
+            Some("outside_scope"),
+        ),
+        (
+            "UPDATE app.tasks SET email = 'x' WHERE id = 1",
+            Decision::Block,
+            Some("pii_write"),
+        ),
+        (
+            "UPDATE ref SET a = 1 WHERE id = 1",
+            Decision::Block,
+            Some("read_only_table"),
+        ),
+    ] {
+        assert_eq!(
+            outcome(&policy.check_sql(sql, &scope)),
+            (decision, rule.map(str::to_owned)),
+            "{sql}"
+        );
+    }
 }
 
 #[test]
