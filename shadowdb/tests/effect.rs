@@ -45,6 +45,16 @@ const TASKS: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER
 const ROWS: &str = "INSERT INTO tasks VALUES (1, 42, 'a', 'todo'), (2, 42, 'b', 'todo'), \
                     (3, 42, 'c', 'todo'), (4, 99, 'd', 'todo')";
 
+/// Tenant 42's projects 1 and 2, and tasks 1 to 3, all of project 1, which
+/// deleting the project takes along.
+const CASCADE: &[&str] = &[
+    "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+     project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
+    "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
+    "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
+];
+
 const BEFORE: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|42|c|todo", "4|99|d|todo"];
 
 impl Prod {
@@ -79,13 +89,31 @@ impl Prod {
         testdb::sqlite_tasks(&self.url).await
     }
 
-    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    /// One connection to production: the pool a sandbox clones from.
+    async fn pool(&self) -> sqlx::SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect(&self.url)
             .await
-            .unwrap();
-        ShadowDb::builder(pool)
+            .unwrap()
+    }
+
+    /// `projects` and `tasks` (see [`CASCADE`]) for tenant 42, no contracts,
+    /// the default policy.
+    async fn open_projects(&self) -> ShadowDb {
+        ShadowDb::builder(self.pool().await)
+            .tables(["projects", "tasks"])
+            .tenant(42_i64)
+            .allow_uncontracted(true)
+            .tenant_column("projects", "user_id")
+            .tenant_column("tasks", "user_id")
+            .open()
+            .await
+            .unwrap()
+    }
+
+    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
+        ShadowDb::builder(self.pool().await)
             .table("tasks")
             .tenant(tenant)
             .allow_uncontracted(true)
@@ -342,31 +370,8 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
 /// one of two projects is a real WHERE even when it takes every task along.
 #[tokio::test]
 async fn cascades_count_toward_their_own_table() {
-    let prod = Prod::new(
-        "cascade",
-        &[
-            "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
-            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
-             project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
-            "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
-            "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
-        ],
-    )
-    .await;
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&prod.url)
-        .await
-        .unwrap();
-    let sdb = ShadowDb::builder(pool)
-        .tables(["projects", "tasks"])
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("projects", "user_id")
-        .tenant_column("tasks", "user_id")
-        .open()
-        .await
-        .unwrap();
+    let prod = Prod::new("cascade", CASCADE).await;
+    let sdb = prod.open_projects().await;
     sdb.execute("DELETE FROM projects WHERE id = 1", &[])
         .await
         .unwrap();
@@ -711,31 +716,8 @@ mod split_writes {
     /// under the rule, naming `tasks`.
     #[tokio::test]
     async fn a_cascade_that_removes_every_child_row_is_blocked_at_review() {
-        let prod = Prod::new(
-            "cascade",
-            &[
-                "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
-                "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
-                 project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
-                "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
-                "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
-            ],
-        )
-        .await;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&prod.url)
-            .await
-            .unwrap();
-        let mut sdb = ShadowDb::builder(pool)
-            .tables(["projects", "tasks"])
-            .tenant(42_i64)
-            .allow_uncontracted(true)
-            .tenant_column("projects", "user_id")
-            .tenant_column("tasks", "user_id")
-            .open()
-            .await
-            .unwrap();
+        let prod = Prod::new("cascade", CASCADE).await;
+        let mut sdb = prod.open_projects().await;
         sdb.execute("DELETE FROM projects WHERE id = 1", &[])
             .await
             .unwrap();
@@ -767,12 +749,7 @@ mod split_writes {
             ],
         )
         .await;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&prod.url)
-            .await
-            .unwrap();
-        let sdb = ShadowDb::builder(pool)
+        let sdb = ShadowDb::builder(prod.pool().await)
             .table("notes")
             .tenant(42_i64)
             .allow_uncontracted(true)
