@@ -130,6 +130,20 @@ fn dev() -> Policy {
     Policy::builtin("dev").unwrap()
 }
 
+/// `dev` with `delete_without_where` set to ask for approval.
+fn deletes_ask() -> Policy {
+    let mut policy = dev();
+    policy
+        .set_rule("delete_without_where", Decision::RequireApproval)
+        .unwrap();
+    policy
+}
+
+/// Why `sql` is refused in `sdb`.
+async fn refused(sdb: &ShadowDb, sql: &str) -> String {
+    sdb.execute(sql, &[]).await.unwrap_err().to_string()
+}
+
 /// The sandbox's tasks as `id|status`.
 async fn sandbox_rows(sdb: &ShadowDb) -> Vec<String> {
     sdb.query("SELECT id, status FROM tasks ORDER BY id", &[])
@@ -314,11 +328,7 @@ async fn real_wheres_still_run_and_commit() {
 async fn the_profile_sets_the_decision_and_the_thresholds() {
     let prod = Prod::tasks().await;
     let sink = Arc::new(MemorySink::new());
-    let mut policy = dev();
-    policy
-        .set_rule("delete_without_where", Decision::RequireApproval)
-        .unwrap();
-    let mut sdb = prod.open(42, policy, &sink).await;
+    let mut sdb = prod.open(42, deletes_ask(), &sink).await;
     sdb.execute("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)", &[])
         .await
         .unwrap();
@@ -338,12 +348,8 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
     let mut policy = dev();
     policy.set_whole_table_writes(WholeTableWrites::new().above_rows(1));
     let sdb = prod.open(42, policy, &sink).await;
-    let err = sdb
-        .execute("DELETE FROM tasks WHERE id IN (1, 2)", &[])
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&sdb, "DELETE FROM tasks WHERE id IN (1, 2)").await,
         "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed 2 rows \
          in one statement, more than the profile's 1"
     );
@@ -354,12 +360,8 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
     let mut policy = dev();
     policy.set_whole_table_writes(WholeTableWrites::new().above_percent(50));
     let sdb = prod.open(42, policy, &sink).await;
-    let err = sdb
-        .execute("UPDATE tasks SET status = 'x' WHERE id < 3", &[])
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&sdb, "UPDATE tasks SET status = 'x' WHERE id < 3").await,
         "blocked by policy rule `update_without_where`: UPDATE of `tasks` changed 2 of its 3 \
          rows in one statement, more than the profile's 50%"
     );
@@ -608,11 +610,7 @@ mod split_writes {
     async fn the_profile_decision_applies_to_split_writes() {
         let prod = Prod::tasks().await;
         let sink = Arc::new(MemorySink::new());
-        let mut policy = dev();
-        policy
-            .set_rule("delete_without_where", Decision::RequireApproval)
-            .unwrap();
-        let mut sdb = prod.open(42, policy, &sink).await;
+        let mut sdb = prod.open(42, deletes_ask(), &sink).await;
         sdb.execute(
             "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3",
             &[],
@@ -760,12 +758,8 @@ mod split_writes {
         sdb.execute("INSERT INTO notes (code, body) VALUES ('d', 'decoy')", &[])
             .await
             .unwrap();
-        let err = sdb
-            .execute("UPDATE notes SET body = 'gone' WHERE code <> 'd'", &[])
-            .await
-            .unwrap_err();
         assert_eq!(
-            err.to_string(),
+            refused(&sdb, "UPDATE notes SET body = 'gone' WHERE code <> 'd'").await,
             "blocked by policy rule `update_without_where`: UPDATE of `notes` changed 3 of its 4 \
              rows in the sandbox, as many as the 3 it holds that were cloned: a write without a \
              real WHERE, whatever the WHERE says and whatever rows were inserted first"
