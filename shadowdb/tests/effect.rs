@@ -576,18 +576,14 @@ mod split_writes {
         let prod = Prod::tasks().await;
         let sink = Arc::new(MemorySink::new());
         let mut sdb = prod.open(42, dev(), &sink).await;
-        sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = status WHERE id = 3", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 2", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 3", &[])
-            .await
-            .unwrap();
+        for sql in [
+            "DELETE FROM tasks WHERE id = 1",
+            "UPDATE tasks SET status = status WHERE id = 3",
+            "UPDATE tasks SET status = 'done' WHERE id = 2",
+            "UPDATE tasks SET status = 'done' WHERE id = 3",
+        ] {
+            sdb.execute(sql, &[]).await.unwrap();
+        }
         let changes = sdb.diff().unwrap();
         sdb.commit(&changes).await.unwrap();
         assert_eq!(
@@ -626,23 +622,6 @@ mod split_writes {
         assert_eq!(prod.rows().await, BEFORE);
     }
 
-    /// Runs one statement on a test database.
-    async fn exec(db: &testdb::TestDb, sql: &str) {
-        use sqlx::Executor as _;
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &db.prod {
-            shadowdb::prod::Production::Postgres(p) => {
-                p.execute(sql).await.unwrap();
-            }
-            shadowdb::prod::Production::MySql(p) => {
-                p.execute(sql).await.unwrap();
-            }
-            shadowdb::prod::Production::Sqlite(p) => {
-                p.execute(sql).await.unwrap();
-            }
-        }
-    }
-
     /// Through the `shadowdb` binary with `--yes`, on every database: a delete of
     /// every row of the tenant split over statements, or behind a decoy insert,
     /// exits 3 with the rule named and production keeps its rows.
@@ -652,13 +631,12 @@ mod split_writes {
             let Some(db) = testdb::TestDb::new(kind, "effect_split").await else {
                 continue;
             };
-            exec(
-                &db,
+            db.exec(
                 "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
                  title VARCHAR(50) NOT NULL, status VARCHAR(20) NOT NULL)",
             )
             .await;
-            exec(&db, ROWS).await;
+            db.exec(ROWS).await;
             for script in [
                 "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2;\n\
                  DELETE FROM tasks WHERE id = 3;\n",
@@ -671,13 +649,8 @@ mod split_writes {
                 ));
                 std::fs::write(&file, script).unwrap();
                 let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-                    .args(["run", "--db", &db.url, "--tenant", "42", "--table", "tasks"])
-                    .args([
-                        "--allow-uncontracted",
-                        "--tenant-column",
-                        "user_id",
-                        "--yes",
-                    ])
+                    .args(testdb::run_args(&db.url))
+                    .arg("--yes")
                     .arg("--sql")
                     .arg(&file)
                     .env_remove("DATABASE_URL")

@@ -38,6 +38,11 @@ impl TestDb {
         })
     }
 
+    /// Runs a setup script of `;`-separated statements.
+    pub async fn exec(&self, script: &str) {
+        self.db.exec(script).await;
+    }
+
     /// Every row of `sql`, each column as text (NULL as `NULL`).
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         self.db.rows(sql).await
