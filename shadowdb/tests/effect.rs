@@ -139,6 +139,18 @@ fn deletes_ask() -> Policy {
     policy
 }
 
+/// Commits the sandbox's changes.
+async fn commit(sdb: &mut ShadowDb) {
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap();
+}
+
+/// Why the sandbox's changes do not commit.
+async fn commit_err(sdb: &mut ShadowDb) -> Error {
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap_err()
+}
+
 /// Why `sql` is refused in `sdb`.
 async fn refused(sdb: &ShadowDb, sql: &str) -> String {
     sdb.execute(sql, &[]).await.unwrap_err().to_string()
@@ -306,8 +318,7 @@ async fn real_wheres_still_run_and_commit() {
     )
     .await
     .unwrap();
-    let changes = sdb.diff().unwrap();
-    sdb.commit(&changes).await.unwrap();
+    commit(&mut sdb).await;
     assert_eq!(
         prod.rows().await,
         ["1|42|a|done", "2|42|b|done", "3|42|c|doing"]
@@ -340,8 +351,7 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
             Some("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)".to_owned())
         )
     );
-    let changes = sdb.diff().unwrap();
-    let err = sdb.commit(&changes).await.unwrap_err();
+    let err = commit_err(&mut sdb).await;
     assert!(matches!(err, Error::NeedsApproval(_)), "{err:?}");
     assert_eq!(prod.rows().await, BEFORE);
 
@@ -489,8 +499,7 @@ mod split_writes {
         for sql in script {
             sdb.execute(sql, &[]).await.unwrap();
         }
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::PolicyBlocked(reasons) => {
                 assert_eq!(reasons, &[reason.to_owned()], "{script:?}")
@@ -584,8 +593,7 @@ mod split_writes {
         ] {
             sdb.execute(sql, &[]).await.unwrap();
         }
-        let changes = sdb.diff().unwrap();
-        sdb.commit(&changes).await.unwrap();
+        commit(&mut sdb).await;
         assert_eq!(
             prod.rows().await,
             ["2|42|b|done", "3|42|c|done", "4|99|d|todo"]
@@ -595,8 +603,7 @@ mod split_writes {
         one.execute("DELETE FROM tasks WHERE id = 4", &[])
             .await
             .unwrap();
-        let changes = one.diff().unwrap();
-        one.commit(&changes).await.unwrap();
+        commit(&mut one).await;
         assert_eq!(prod.rows().await, ["2|42|b|done", "3|42|c|done"]);
     }
 
@@ -613,8 +620,7 @@ mod split_writes {
         )
         .await
         .unwrap();
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::NeedsApproval(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
             other => panic!("{other:?}"),
@@ -692,8 +698,7 @@ mod split_writes {
         sdb.execute("DELETE FROM projects WHERE id = 1", &[])
             .await
             .unwrap();
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::PolicyBlocked(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
             other => panic!("{other:?}"),
