@@ -84,6 +84,15 @@ impl Prod {
         Prod::new("tasks", &[TASKS, ROWS]).await
     }
 
+    /// [`Prod::tasks`], and a sandbox of it for `tenant` under `policy`
+    /// that audits to the sink returned.
+    async fn tasks_open(tenant: i64, policy: Policy) -> (Prod, Arc<MemorySink>, ShadowDb) {
+        let prod = Prod::tasks().await;
+        let sink = Arc::new(MemorySink::new());
+        let sdb = prod.open(tenant, policy, &sink).await;
+        (prod, sink, sdb)
+    }
+
     /// Production's tasks as `id|user_id|title|status`, read on a connection of its own.
     async fn rows(&self) -> Vec<String> {
         testdb::sqlite_tasks(&self.url).await
@@ -194,9 +203,7 @@ fn blocked_rule(err: &Error) -> &str {
 /// blocked with the rule's id, nothing changed in the sandbox or production.
 #[tokio::test]
 async fn always_true_wheres_change_nothing() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     let forms = testdb::ALWAYS_TRUE.iter().chain(&[
         "user_id = 42",
         "user_id = 1",
@@ -230,9 +237,7 @@ async fn always_true_wheres_change_nothing() {
 /// rule's id and a reason that names the table and the counts.
 #[tokio::test]
 async fn the_effect_rule_names_the_table_and_the_rows() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     let err = sdb
         .execute(
             "UPDATE tasks SET status = 'done' WHERE id = 1; \
@@ -266,9 +271,7 @@ async fn the_effect_rule_names_the_table_and_the_rows() {
 /// on their own target table.
 #[tokio::test]
 async fn update_from_and_replace_are_caught_by_their_effect() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, _sink, sdb) = Prod::tasks_open(42, dev()).await;
     for sql in [
         "UPDATE tasks SET status = 'x' FROM (SELECT 1 AS one) AS s WHERE s.one = 1",
         "REPLACE INTO tasks (id, user_id, title, status) SELECT id, user_id, title, 'x' FROM tasks",
@@ -295,9 +298,7 @@ async fn update_from_and_replace_are_caught_by_their_effect() {
 /// A real WHERE still runs: one row of a one-row table, part of a table.
 #[tokio::test]
 async fn real_wheres_still_run_and_commit() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let mut one = prod.open(99, dev(), &sink).await;
+    let (prod, sink, mut one) = Prod::tasks_open(99, dev()).await;
     one.execute("DELETE FROM tasks WHERE id = 4", &[])
         .await
         .unwrap();
@@ -337,9 +338,7 @@ async fn real_wheres_still_run_and_commit() {
 /// makes the commit ask; a threshold catches less than the whole table.
 #[tokio::test]
 async fn the_profile_sets_the_decision_and_the_thresholds() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let mut sdb = prod.open(42, deletes_ask(), &sink).await;
+    let (prod, sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
     sdb.execute("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)", &[])
         .await
         .unwrap();
@@ -401,9 +400,7 @@ async fn cascades_count_toward_their_own_table() {
 /// recorded as allowed.
 #[tokio::test]
 async fn a_nul_byte_refuses_the_whole_script() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     for (sql, at) in [
         ("DELETE FROM tasks -- note\0\nWHERE id = 1;", 25),
         ("DELETE FROM tasks /* x\0 */ WHERE id = 1;", 22),
@@ -451,9 +448,7 @@ async fn a_nul_byte_refuses_the_whole_script() {
 /// prepared: comments included, split where SQLite splits.
 #[tokio::test]
 async fn statements_are_judged_and_recorded_as_sqlite_reads_them() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     let script = "SELECT 1;\n/* why */ UPDATE tasks SET status = 'done' WHERE id = 1; -- end\n\
                   UPDATE tasks SET title = 'x;y' WHERE id = 2;\n-- trailing\n";
     sdb.execute(script, &[]).await.unwrap();
@@ -493,9 +488,7 @@ mod split_writes {
     /// rules), then commits: the commit must be refused with `reason`, and
     /// production keeps every row.
     async fn split_write_is_blocked(script: &[&str], reason: &str) {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut sdb = prod.open(42, dev(), &sink).await;
+        let (prod, _sink, mut sdb) = Prod::tasks_open(42, dev()).await;
         for sql in script {
             sdb.execute(sql, &[]).await.unwrap();
         }
@@ -553,9 +546,7 @@ mod split_writes {
                  without a real WHERE, whatever the WHERE says and whatever rows were inserted first",
             ),
         ] {
-            let prod = Prod::tasks().await;
-            let sink = Arc::new(MemorySink::new());
-            let sdb = prod.open(42, dev(), &sink).await;
+            let (prod, _sink, sdb) = Prod::tasks_open(42, dev()).await;
             sdb.execute(
                 "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
                 &[],
@@ -582,9 +573,7 @@ mod split_writes {
     /// updates of every row by several statements.
     #[tokio::test]
     async fn less_than_every_row_still_commits() {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut sdb = prod.open(42, dev(), &sink).await;
+        let (prod, sink, mut sdb) = Prod::tasks_open(42, dev()).await;
         for sql in [
             "DELETE FROM tasks WHERE id = 1",
             "UPDATE tasks SET status = status WHERE id = 3",
@@ -611,9 +600,7 @@ mod split_writes {
     /// ask for approval instead.
     #[tokio::test]
     async fn the_profile_decision_applies_to_split_writes() {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut sdb = prod.open(42, deletes_ask(), &sink).await;
+        let (prod, _sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
         sdb.execute(
             "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3",
             &[],
