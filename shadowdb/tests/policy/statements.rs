@@ -2,19 +2,22 @@
 //! custom rules and the limits that keep the checker safe.
 
 use shadowdb::policy::{
-    Decision, Policy, RuleHit, Scope, ScopedTable, StatementKind, StatementRule,
+    Decision, Policy, RuleHit, Scope, ScopedTable, StatementKind, StatementRule, StatementVerdict,
 };
 use sqlparser::ast::Statement;
 
 use super::corpus::outcome;
 use crate::scope;
 
+/// The verdicts of the `dev` profile on `sql`, in the shared scope.
+fn dev_verdicts(sql: &str) -> Vec<StatementVerdict> {
+    Policy::builtin("dev").unwrap().check_sql(sql, &scope())
+}
+
 #[test]
 fn one_verdict_per_statement_as_parsed() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql(
+    let v = dev_verdicts(
         "select id from tasks where id = 1 ; /* x */ delete   from tasks where id = 2",
-        &scope(),
     );
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].sql, "SELECT id FROM tasks WHERE id = 1");
@@ -36,8 +39,7 @@ fn empty_scripts_give_no_verdicts() {
 
 #[test]
 fn parse_errors_block_the_whole_script_with_the_parser_message() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql("SELECT id FROM tasks; DR/**/OP TABLE tasks", &scope());
+    let v = dev_verdicts("SELECT id FROM tasks; DR/**/OP TABLE tasks");
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].decision, Decision::Block);
     assert_eq!(v[0].kind, StatementKind::Write);
@@ -113,11 +115,7 @@ fn reasons_name_tables_and_columns() {
 
 #[test]
 fn the_values_written_never_appear_in_reasons() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql(
-        "UPDATE tasks SET email = 'secret@example.com' WHERE id = 1",
-        &scope(),
-    );
+    let v = dev_verdicts("UPDATE tasks SET email = 'secret@example.com' WHERE id = 1");
     assert!(v[0].hits.iter().all(|h| !h.reason.contains("secret")));
 }
 
@@ -329,8 +327,7 @@ fn big_bulk_inserts_are_fine() {
 
 #[test]
 fn verdicts_serialize_for_programs() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql("DELETE FROM tasks", &scope());
+    let v = dev_verdicts("DELETE FROM tasks");
     let json = serde_json::to_value(&v[0]).unwrap();
     assert_eq!(
         json,
