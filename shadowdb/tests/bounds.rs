@@ -47,16 +47,22 @@ async fn production_rows(db: &TestDb) -> Vec<String> {
     testdb::sqlite_tasks(&db.url).await
 }
 
-/// A small budget: 64 MiB, 8 MiB of it for results.
-fn small() -> Limits {
+/// A budget of `memory` MiB, `results` MiB of it for results.
+fn budget(memory: u64, results: usize) -> Limits {
     Limits {
-        memory_budget: 64 << 20,
-        max_result_bytes: 8 << 20,
+        memory_budget: memory << 20,
+        max_result_bytes: results << 20,
         ..Limits::default()
     }
 }
 
-async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
+/// A small budget: 64 MiB, 8 MiB of it for results.
+fn small() -> Limits {
+    budget(64, 8)
+}
+
+/// Opens tenant 42's tasks of `db` under `limits`.
+async fn try_open(db: &TestDb, limits: Limits) -> Result<ShadowDb, Error> {
     ShadowDb::builder(db.prod.clone())
         .table("tasks")
         .tenant(42_i64)
@@ -65,7 +71,10 @@ async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
         .limits(limits)
         .open()
         .await
-        .unwrap()
+}
+
+async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
+    try_open(db, limits).await.unwrap()
 }
 
 const UNION_ALL_BLOBS: &str = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r \
@@ -213,19 +222,7 @@ async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
     )
     .await
     .unwrap();
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("tasks")
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("tasks", "user_id")
-        .limits(Limits {
-            memory_budget: 24 << 20,
-            max_result_bytes: 4 << 20,
-            ..Limits::default()
-        })
-        .open()
-        .await
-        .unwrap_err();
+    let err = try_open(&db, budget(24, 4)).await.unwrap_err();
     assert!(
         matches!(&err, Error::MemoryLimit { limit, bytes: 25_165_824 } if limit == "memory_budget"),
         "{err:?}"
@@ -235,19 +232,7 @@ async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
 #[tokio::test]
 async fn a_budget_too_small_for_its_results_is_a_configuration_error() {
     let db = tasks_db("bounds_config").await;
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("tasks")
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("tasks", "user_id")
-        .limits(Limits {
-            memory_budget: 20 << 20,
-            max_result_bytes: 8 << 20,
-            ..Limits::default()
-        })
-        .open()
-        .await
-        .unwrap_err();
+    let err = try_open(&db, budget(20, 8)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "memory_budget must be at least max_result_bytes + 16 MiB (20971520 and 8388608 bytes given)"
@@ -667,19 +652,7 @@ mod preparing_and_json {
     #[tokio::test]
     async fn a_statement_that_cannot_be_prepared_within_the_budget_is_a_memory_limit() {
         let db = tasks_db("hostile_prepare_memory").await;
-        let shadow = ShadowDb::builder(db.prod.clone())
-            .table("tasks")
-            .tenant(42_i64)
-            .allow_uncontracted(true)
-            .tenant_column("tasks", "user_id")
-            .limits(Limits {
-                memory_budget: 64 << 20,
-                max_result_bytes: 8 << 20,
-                ..Limits::default()
-            })
-            .open()
-            .await
-            .unwrap();
+        let shadow = open(&db, small()).await;
         for hinted in [true, false] {
             let err = shadow
                 .execute(&expanding_cte(hinted), &[])
