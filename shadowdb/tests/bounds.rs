@@ -679,13 +679,13 @@ mod preparing_and_json {
     #[tokio::test]
     async fn the_binary_reports_the_budget_when_preparing_reaches_it() {
         let db = tasks_db("hostile_prepare_cli").await;
-        let dir = std::env::temp_dir();
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let config = dir.join(format!("shadowdb_hostile_{id}.toml"));
-        std::fs::write(&config, "[limits]\nmemory_budget = \"256 MiB\"\n").unwrap();
+        let config = temp_file(
+            "hostile_prepare_cli",
+            "toml",
+            "[limits]\nmemory_budget = \"256 MiB\"\n",
+        );
         for hinted in [true, false] {
-            let sql = dir.join(format!("shadowdb_hostile_{id}_{hinted}.sql"));
-            std::fs::write(&sql, expanding_cte(hinted)).unwrap();
+            let sql = temp_file("hostile_prepare_cli", "sql", &expanding_cte(hinted));
             let out = tasks_run(&db, Some(512_u64 << 20))
                 .args(["--yes", "--config"])
                 .arg(&config)
@@ -718,13 +718,12 @@ mod preparing_and_json {
         let title = "r\u{7f}e\u{85}d\u{9b}31m\u{202e}x\u{2028}y\u{e0041}";
         let dir = std::env::temp_dir();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
         let audit = dir.join(format!("shadowdb_hostile_{id}.jsonl"));
-        std::fs::write(
-            &sql,
-            format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
-        )
-        .unwrap();
+        let sql = temp_file(
+            "hostile_json_controls",
+            "sql",
+            &format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
+        );
         let out = tasks_run(&db, None)
             .args(["--dry-run", "--format", "json", "--audit-file"])
             .arg(&audit)
@@ -773,8 +772,6 @@ mod preparing_and_json {
     #[tokio::test]
     async fn deeply_nested_jsonb_is_refused_not_a_stack_overflow() {
         let db = tasks_db("hostile_deep_jsonb").await;
-        let dir = std::env::temp_dir();
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let deep = "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i<200000), \
                     h(b) AS (SELECT unhex(group_concat(printf('eb%08x', 5*(i-1)+1), '') || '0b') \
                     FROM (SELECT i FROM k ORDER BY i DESC))";
@@ -784,8 +781,7 @@ mod preparing_and_json {
             "SELECT length(value) FROM h, json_each(h.b);",
             "SELECT length(json_group_array(b)) FROM h;",
         ] {
-            let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
-            std::fs::write(&sql, format!("{deep} {tail}")).unwrap();
+            let sql = temp_file("hostile_deep_jsonb", "sql", &format!("{deep} {tail}"));
             let out = tasks_run(&db, None)
                 .args(["--dry-run", "--sql"])
                 .arg(&sql)
