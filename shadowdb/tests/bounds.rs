@@ -317,30 +317,39 @@ fn run(
 
 const LIMIT_HINT: &str = "hint: a limit of the --config file's [limits]: nothing was committed\n";
 
-/// Under an address space of 512 MiB, a budget of 256 MiB: every bomb ends
-/// with the memory limit's error and exit 3, none with a signal, and
-/// production is untouched.
-#[tokio::test]
-async fn memory_bombs_exit_3_under_a_lowered_address_space() {
-    let db = tasks_db("bounds_cli_memory").await;
-    let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
-    for sql in [UNION_BLOBS, ORDER_BY_BLOBS, GROWTH] {
-        let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
-        assert_eq!(out.code, Some(3), "{sql}: {out:?}");
+/// A memory budget of 256 MiB, as a --config file.
+const BUDGET_256: &str = "[limits]\nmemory_budget = \"256 MiB\"\n";
+
+/// Each of `bombs` through the binary with `--yes`, under an address space
+/// of 512 MiB and [`BUDGET_256`], exits 3 with the memory limit's error;
+/// `what` starts each failure message.
+fn bombs_exit_3(db: &TestDb, bombs: &[&str], what: &str) {
+    for sql in bombs {
+        let out = run(db, "mem", BUDGET_256, sql, &["--yes"], Some(512 << 20));
+        assert_eq!(out.code, Some(3), "{what}{sql}: {out:?}");
         assert_eq!(
             out.stderr,
             format!(
                 "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
                  what went past it was undone\n{LIMIT_HINT}"
             ),
-            "{sql}"
+            "{what}{sql}"
         );
     }
+}
+
+/// Under an address space of 512 MiB, a budget of 256 MiB: every bomb ends
+/// with the memory limit's error and exit 3, none with a signal, and
+/// production is untouched.
+#[tokio::test]
+async fn memory_bombs_exit_3_under_a_lowered_address_space() {
+    let db = tasks_db("bounds_cli_memory").await;
+    bombs_exit_3(&db, &[UNION_BLOBS, ORDER_BY_BLOBS, GROWTH], "");
     // The observed bomb: its rows are cut at the result budget, with a note.
     let out = run(
         &db,
         "mem",
-        config,
+        BUDGET_256,
         UNION_ALL_BLOBS,
         &["--dry-run"],
         Some(512 << 20),
@@ -375,30 +384,9 @@ async fn memory_bombs_exit_3_on_server_databases() {
             }
         };
         let insert = "INSERT INTO tasks VALUES (1, 42, 'Ä', 'todo'), (2, 42, 'b', 'todo'), (3, 99, 'c', 'todo')";
-        match &db.prod {
-            shadowdb::prod::Production::Postgres(p) => {
-                p.execute(ddl).await.unwrap();
-                p.execute(insert).await.unwrap();
-            }
-            shadowdb::prod::Production::MySql(p) => {
-                p.execute(ddl).await.unwrap();
-                p.execute(insert).await.unwrap();
-            }
-            shadowdb::prod::Production::Sqlite(_) => unreachable!(),
-        }
-        let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
-        for sql in [UNION_BLOBS, GROWTH] {
-            let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
-            assert_eq!(out.code, Some(3), "{kind:?} {sql}: {out:?}");
-            assert_eq!(
-                out.stderr,
-                format!(
-                    "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
-                     what went past it was undone\n{LIMIT_HINT}"
-                ),
-                "{kind:?} {sql}"
-            );
-        }
+        db.exec(ddl).await;
+        db.exec(insert).await;
+        bombs_exit_3(&db, &[UNION_BLOBS, GROWTH], &format!("{kind:?} "));
         assert_eq!(
             db.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
                 .await,
