@@ -388,13 +388,8 @@ async fn memory_bombs_exit_3_on_server_databases() {
         db.exec(insert).await;
         bombs_exit_3(&db, &[UNION_BLOBS, GROWTH], &format!("{kind:?} "));
         assert_eq!(
-            db.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                .await,
-            vec![
-                vec!["1", "42", "Ä", "todo"],
-                vec!["2", "42", "b", "todo"],
-                vec!["3", "99", "c", "todo"],
-            ],
+            db.tasks().await,
+            ["1|42|Ä|todo", "2|42|b|todo", "3|99|c|todo"],
             "{kind:?}"
         );
     }

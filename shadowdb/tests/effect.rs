@@ -663,13 +663,7 @@ mod split_writes {
                         ),
                     "{kind:?} {script}: {stdout} {stderr}"
                 );
-                let rows: Vec<String> = db
-                    .rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                    .await
-                    .into_iter()
-                    .map(|r| r.join("|"))
-                    .collect();
-                assert_eq!(rows, BEFORE, "{kind:?} {script}");
+                assert_eq!(db.tasks().await, BEFORE, "{kind:?} {script}");
             }
         }
     }

@@ -47,6 +47,15 @@ impl TestDb {
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         self.db.rows(sql).await
     }
+
+    /// The tasks as `id|user_id|title|status`, in id order.
+    pub async fn tasks(&self) -> Vec<String> {
+        self.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+            .await
+            .into_iter()
+            .map(|r| r.join("|"))
+            .collect()
+    }
 }
 
 /// The tasks of the SQLite database at `url` as `id|user_id|title|status`,
