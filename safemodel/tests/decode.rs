@@ -688,6 +688,11 @@ fn product_row() -> Row {
         .with("owner_name", "Ada")
 }
 
+/// A violation of the custom `shouting` rule.
+fn shouting(column: &str, message: &str) -> Violation {
+    Violation::new(column, Rule::Custom("shouting".into()), message)
+}
+
 #[test]
 fn every_field_rule() {
     let product = Product::from_row(&product_row()).unwrap();
@@ -712,11 +717,7 @@ fn every_field_rule() {
             Violation::new("id", Rule::Custom("odd".into()), "failed the `odd` check"),
             Violation::new("sku", Rule::Regex, "does not match the required pattern"),
             Violation::new("old_sku", Rule::Regex, "a SKU looks like ABC-1234"),
-            Violation::new(
-                "name",
-                Rule::Custom("shouting".into()),
-                "LAMP is all capitals"
-            ),
+            shouting("name", "LAMP is all capitals"),
             Violation::new("tag", Rule::Length, "length must be at most 5"),
             Violation::new("country", Rule::Length, "length must be exactly 2"),
             Violation::new("homepage", Rule::Url, "not a valid URL"),
@@ -724,11 +725,7 @@ fn every_field_rule() {
             Violation::new("price", Rule::Range, "must be greater than 0"),
             Violation::new("stock", Rule::Range, "must be at least 1 and less than 10"),
             // PII: the custom function's message quotes the value, so it is not used.
-            Violation::new(
-                "owner_name",
-                Rule::Custom("shouting".into()),
-                "failed the `shouting` check"
-            ),
+            shouting("owner_name", "failed the `shouting` check"),
         ]
     );
     assert_eq!(err.key, "id=3");
