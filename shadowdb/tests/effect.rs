@@ -160,6 +160,11 @@ async fn commit_err(sdb: &mut ShadowDb) -> Error {
     sdb.commit(&changes).await.unwrap_err()
 }
 
+/// Runs `sql` in `sdb`, which must take it.
+async fn ok(sdb: &ShadowDb, sql: &str) {
+    sdb.execute(sql, &[]).await.unwrap();
+}
+
 /// Why `sql` is refused in `sdb`.
 async fn refused(sdb: &ShadowDb, sql: &str) -> String {
     sdb.execute(sql, &[]).await.unwrap_err().to_string()
@@ -286,12 +291,11 @@ async fn update_from_and_replace_are_caught_by_their_effect() {
         assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");
     }
     // A REPLACE of one row of three replaces part of the table.
-    sdb.execute(
+    ok(
+        &sdb,
         "REPLACE INTO tasks (id, user_id, title, status) VALUES (1, 42, 'a', 'done')",
-        &[],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(sandbox_rows(&sdb).await, ["1|done", "2|todo", "3|todo"]);
 }
 
@@ -299,9 +303,7 @@ async fn update_from_and_replace_are_caught_by_their_effect() {
 #[tokio::test]
 async fn real_wheres_still_run_and_commit() {
     let (prod, sink, mut one) = Prod::tasks_open(99, dev()).await;
-    one.execute("DELETE FROM tasks WHERE id = 4", &[])
-        .await
-        .unwrap();
+    ok(&one, "DELETE FROM tasks WHERE id = 4").await;
     let changes = one.diff().unwrap();
     assert_eq!(changes.len(), 1);
     one.commit(&changes).await.unwrap();
@@ -339,9 +341,7 @@ async fn real_wheres_still_run_and_commit() {
 #[tokio::test]
 async fn the_profile_sets_the_decision_and_the_thresholds() {
     let (prod, sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
-    sdb.execute("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)", &[])
-        .await
-        .unwrap();
+    ok(&sdb, "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)").await;
     assert_eq!(sandbox_rows(&sdb).await, Vec::<String>::new());
     assert_eq!(
         statement_events(&sink)[0],
@@ -362,9 +362,7 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
         "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed 2 rows \
          in one statement, more than the profile's 1"
     );
-    sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
-        .await
-        .unwrap();
+    ok(&sdb, "DELETE FROM tasks WHERE id = 1").await;
 
     let mut policy = dev();
     policy.set_whole_table_writes(WholeTableWrites::new().above_percent(50));
@@ -383,9 +381,7 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
 async fn cascades_count_toward_their_own_table() {
     let prod = Prod::new("cascade", CASCADE).await;
     let sdb = prod.open_projects().await;
-    sdb.execute("DELETE FROM projects WHERE id = 1", &[])
-        .await
-        .unwrap();
+    ok(&sdb, "DELETE FROM projects WHERE id = 1").await;
     let left = sdb.query("SELECT count(*) FROM tasks", &[]).await.unwrap();
     assert_eq!(left.rows, [[Value::Int(0)]]);
     let err = sdb
@@ -547,12 +543,11 @@ mod split_writes {
             ),
         ] {
             let (prod, _sink, sdb) = Prod::tasks_open(42, dev()).await;
-            sdb.execute(
+            ok(
+                &sdb,
                 "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
-                &[],
             )
-            .await
-            .unwrap();
+            .await;
             let err = sdb.execute(write, &[]).await.unwrap_err();
             assert!(matches!(err, Error::Blocked { .. }), "{write}: {err:?}");
             assert_eq!(err.to_string(), reason, "{write}");
@@ -589,9 +584,7 @@ mod split_writes {
         );
 
         let mut one = prod.open(99, dev(), &sink).await;
-        one.execute("DELETE FROM tasks WHERE id = 4", &[])
-            .await
-            .unwrap();
+        ok(&one, "DELETE FROM tasks WHERE id = 4").await;
         commit(&mut one).await;
         assert_eq!(prod.rows().await, ["2|42|b|done", "3|42|c|done"]);
     }
@@ -601,12 +594,7 @@ mod split_writes {
     #[tokio::test]
     async fn the_profile_decision_applies_to_split_writes() {
         let (prod, _sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
-        sdb.execute(
-            "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3",
-            &[],
-        )
-        .await
-        .unwrap();
+        ok(&sdb, "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3").await;
         let err = commit_err(&mut sdb).await;
         match &err {
             Error::NeedsApproval(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
@@ -676,9 +664,7 @@ mod split_writes {
     async fn a_cascade_that_removes_every_child_row_is_blocked_at_review() {
         let prod = Prod::new("cascade", CASCADE).await;
         let mut sdb = prod.open_projects().await;
-        sdb.execute("DELETE FROM projects WHERE id = 1", &[])
-            .await
-            .unwrap();
+        ok(&sdb, "DELETE FROM projects WHERE id = 1").await;
         let err = commit_err(&mut sdb).await;
         match &err {
             Error::PolicyBlocked(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
@@ -714,9 +700,7 @@ mod split_writes {
             .open()
             .await
             .unwrap();
-        sdb.execute("INSERT INTO notes (code, body) VALUES ('d', 'decoy')", &[])
-            .await
-            .unwrap();
+        ok(&sdb, "INSERT INTO notes (code, body) VALUES ('d', 'decoy')").await;
         assert_eq!(
             refused(&sdb, "UPDATE notes SET body = 'gone' WHERE code <> 'd'").await,
             "blocked by policy rule `update_without_where`: UPDATE of `notes` changed 3 of its 4 \
@@ -724,11 +708,10 @@ mod split_writes {
              real WHERE, whatever the WHERE says and whatever rows were inserted first"
         );
         // Two of the three cloned rows and the decoy: not every cloned row.
-        sdb.execute(
+        ok(
+            &sdb,
             "UPDATE notes SET body = 'kept' WHERE code IN ('a', 'b', 'd')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
     }
 }
