@@ -293,6 +293,20 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
+impl Row {
+    /// The columns in table order, the time as Unix seconds.
+    fn fields(&self) -> (i64, i64, &str, &str, i32, i64) {
+        (
+            self.id,
+            self.user_id,
+            &self.title,
+            &self.status,
+            self.priority,
+            self.updated_at.timestamp(),
+        )
+    }
+}
+
 /// A row as both drivers decode it.
 type RowTuple = (i64, i64, String, String, i32, DateTime<Utc>);
 
@@ -413,18 +427,9 @@ impl RowDigest {
         if self.count > 0 {
             self.hasher.update(b"\n");
         }
-        self.hasher.update(
-            format!(
-                "{},{},{},{},{},{}",
-                r.id,
-                r.user_id,
-                r.title,
-                r.status,
-                r.priority,
-                r.updated_at.timestamp()
-            )
-            .as_bytes(),
-        );
+        let (id, user_id, title, status, priority, at) = r.fields();
+        self.hasher
+            .update(format!("{id},{user_id},{title},{status},{priority},{at}").as_bytes());
         self.count += 1;
     }
 
@@ -550,14 +555,10 @@ async fn reset(pool: &Pool, n: u64) -> Res<()> {
                     let rows: Vec<String> = (from..=to)
                         .map(|i| {
                             let r = initial(i64::try_from(i).unwrap_or(i64::MAX));
+                            let (id, user_id, title, status, priority, at) = r.fields();
                             format!(
-                                "({}, {}, '{}', '{}', {}, FROM_UNIXTIME({}))",
-                                r.id,
-                                r.user_id,
-                                r.title,
-                                r.status,
-                                r.priority,
-                                r.updated_at.timestamp()
+                                "({id}, {user_id}, '{title}', '{status}', {priority}, \
+                                 FROM_UNIXTIME({at}))"
                             )
                         })
                         .collect();
@@ -1145,22 +1146,6 @@ impl BenchDb {
 }
 
 /// Every system at every N on one database.
-async fn bench_db(
-    args: &Args,
-    kind: Kind,
-    server_url: &str,
-    anchor: Option<&Result<Anchor, String>>,
-    cells: &mut Vec<Cell>,
-) -> Res<()> {
-    if Kind::of(server_url)? != kind {
-        return Err(format!("the {} URL has the wrong scheme", kind.name()).into());
-    }
-    let db = BenchDb::create(server_url).await?;
-    let result = bench_rows(args, kind, &db, anchor, cells).await;
-    db.finish().await?;
-    result
-}
-
 async fn bench_rows(
     args: &Args,
     kind: Kind,
@@ -1445,7 +1430,13 @@ async fn bench(args: &Args) -> Res<()> {
             Kind::MySql => &args.mysql,
         };
         let anchor = anchor.as_ref().filter(|_| kind == Kind::Postgres);
-        bench_db(args, kind, url, anchor, &mut cells).await?;
+        if Kind::of(url)? != kind {
+            return Err(format!("the {} URL has the wrong scheme", kind.name()).into());
+        }
+        let db = BenchDb::create(url).await?;
+        let result = bench_rows(args, kind, &db, anchor, &mut cells).await;
+        db.finish().await?;
+        result?;
     }
     println!("{}", report(&cells, &kinds, &args.rows, anchor.as_ref()));
     Ok(())

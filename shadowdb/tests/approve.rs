@@ -42,6 +42,14 @@ impl Approver for Scripted {
     }
 }
 
+/// A denial by `by` for `reason`.
+fn denied(by: &str, reason: &str) -> ApprovalDecision {
+    ApprovalDecision::Denied {
+        by: by.into(),
+        reason: reason.into(),
+    }
+}
+
 fn request(timeout: Duration) -> ApprovalRequest {
     ApprovalRequest::new("agent-7", "42", vec!["tasks: deletes 3 rows".to_owned()])
         .with_id("req-1")
@@ -61,10 +69,7 @@ async fn approved_denied_and_timed_out() {
 
     let denied = Scripted {
         delay: Duration::ZERO,
-        answer: ApprovalDecision::Denied {
-            by: "bob".into(),
-            reason: "too many rows".into(),
-        },
+        answer: denied("bob", "too many rows"),
     };
     let d = request_approval(&denied, &req).await.unwrap();
     let err = d.into_result(&req).unwrap_err();
@@ -107,10 +112,7 @@ async fn deny_all_denies() {
         .unwrap();
     assert_eq!(
         d,
-        ApprovalDecision::Denied {
-            by: "deny-all".into(),
-            reason: "every approval is denied by configuration".into()
-        }
+        denied("deny-all", "every approval is denied by configuration")
     );
 }
 
@@ -157,30 +159,18 @@ async fn terminal_yes_no_empty_eof() {
     assert_eq!(d, ApprovalDecision::Approved { by: "ann".into() });
 
     let (d, _) = at_terminal("n\n").await;
-    assert_eq!(
-        d,
-        ApprovalDecision::Denied {
-            by: "ann".into(),
-            reason: "answered no at the prompt".into()
-        }
-    );
+    assert_eq!(d, denied("ann", "answered no at the prompt"));
 
     let (d, _) = at_terminal("\n").await;
     assert_eq!(
         d,
-        ApprovalDecision::Denied {
-            by: "ann".into(),
-            reason: "no answer at the prompt (the default is no)".into()
-        }
+        denied("ann", "no answer at the prompt (the default is no)")
     );
 
     let (d, shown) = at_terminal("").await;
     assert_eq!(
         d,
-        ApprovalDecision::Denied {
-            by: "ann".into(),
-            reason: "end of input at the prompt (the default is no)".into()
-        }
+        denied("ann", "end of input at the prompt (the default is no)")
     );
     assert!(shown.ends_with("Approve? [y/N] \n"), "{shown:?}");
 }
@@ -244,13 +234,7 @@ async fn channel_answered_from_another_task() {
     let d = request_approval(&approver, &request(Duration::from_secs(10)))
         .await
         .unwrap();
-    assert_eq!(
-        d,
-        ApprovalDecision::Denied {
-            by: "auditor".into(),
-            reason: "not on a Friday".into()
-        }
-    );
+    assert_eq!(d, denied("auditor", "not on a Friday"));
     reviewer.join().unwrap();
 
     // Nobody answers: timed out, and the request no longer waits.
@@ -338,15 +322,7 @@ async fn decided_from_second_process(db: &testdb::TestDb) {
     );
     let second = ask("please deny");
     let d = request_approval(&approver, &second).await.unwrap();
-    assert_eq!(
-        d,
-        ApprovalDecision::Denied {
-            by: "reviewer-process".into(),
-            reason: "not today".into()
-        },
-        "{:?}",
-        db.kind
-    );
+    assert_eq!(d, denied("reviewer-process", "not today"), "{:?}", db.kind);
     let status = child.wait().unwrap();
     assert!(status.success(), "{:?}: reviewer process failed", db.kind);
 

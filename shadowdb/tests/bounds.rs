@@ -44,37 +44,25 @@ async fn tasks_db(test: &str) -> TestDb {
 /// Production's tasks as `id|user_id|title|status`, read with a connection
 /// of its own.
 async fn production_rows(db: &TestDb) -> Vec<String> {
-    let fresh = TestDbUrl(db.url.clone());
-    fresh.rows().await
+    testdb::sqlite_tasks(&db.url).await
 }
 
-struct TestDbUrl(String);
-impl TestDbUrl {
-    async fn rows(&self) -> Vec<String> {
-        use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&self.0).await.unwrap();
-        let rows: Vec<(i64, i64, String, String)> =
-            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                .fetch_all(&mut c)
-                .await
-                .unwrap();
-        c.close().await.unwrap();
-        rows.into_iter()
-            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
-            .collect()
+/// A budget of `memory` MiB, `results` MiB of it for results.
+fn budget(memory: u64, results: usize) -> Limits {
+    Limits {
+        memory_budget: memory << 20,
+        max_result_bytes: results << 20,
+        ..Limits::default()
     }
 }
 
 /// A small budget: 64 MiB, 8 MiB of it for results.
 fn small() -> Limits {
-    Limits {
-        memory_budget: 64 << 20,
-        max_result_bytes: 8 << 20,
-        ..Limits::default()
-    }
+    budget(64, 8)
 }
 
-async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
+/// Opens tenant 42's tasks of `db` under `limits`.
+async fn try_open(db: &TestDb, limits: Limits) -> Result<ShadowDb, Error> {
     ShadowDb::builder(db.prod.clone())
         .table("tasks")
         .tenant(42_i64)
@@ -83,7 +71,10 @@ async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
         .limits(limits)
         .open()
         .await
-        .unwrap()
+}
+
+async fn open(db: &TestDb, limits: Limits) -> ShadowDb {
+    try_open(db, limits).await.unwrap()
 }
 
 const UNION_ALL_BLOBS: &str = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM r \
@@ -231,19 +222,7 @@ async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
     )
     .await
     .unwrap();
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("tasks")
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("tasks", "user_id")
-        .limits(Limits {
-            memory_budget: 24 << 20,
-            max_result_bytes: 4 << 20,
-            ..Limits::default()
-        })
-        .open()
-        .await
-        .unwrap_err();
+    let err = try_open(&db, budget(24, 4)).await.unwrap_err();
     assert!(
         matches!(&err, Error::MemoryLimit { limit, bytes: 25_165_824 } if limit == "memory_budget"),
         "{err:?}"
@@ -253,19 +232,7 @@ async fn a_tenant_larger_than_the_budget_is_refused_at_the_clone() {
 #[tokio::test]
 async fn a_budget_too_small_for_its_results_is_a_configuration_error() {
     let db = tasks_db("bounds_config").await;
-    let err = ShadowDb::builder(db.prod.clone())
-        .table("tasks")
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("tasks", "user_id")
-        .limits(Limits {
-            memory_budget: 20 << 20,
-            max_result_bytes: 8 << 20,
-            ..Limits::default()
-        })
-        .open()
-        .await
-        .unwrap_err();
+    let err = try_open(&db, budget(20, 8)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "memory_budget must be at least max_result_bytes + 16 MiB (20971520 and 8388608 bytes given)"
@@ -329,35 +296,12 @@ fn run(
 ) -> Out {
     let config = temp_file(test, "toml", config);
     let sql = temp_file(test, "sql", sql);
-    let bin = env!("CARGO_BIN_EXE_shadowdb");
-    let mut cmd = match address_space {
-        Some(bytes) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--as={bytes}")).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args([
-        "run",
-        "--db",
-        &db.url,
-        "--tenant",
-        "42",
-        "--table",
-        "tasks",
-        "--allow-uncontracted",
-        "--tenant-column",
-        "user_id",
-        "--config",
-    ])
-    .arg(&config)
-    .arg("--sql")
-    .arg(&sql)
-    .args(extra)
-    .env_remove("DATABASE_URL")
-    .env_remove("SHADOWDB_PROFILE")
-    .stdin(Stdio::null());
+    let mut cmd = tasks_run(db, address_space);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--sql")
+        .arg(&sql)
+        .args(extra);
     let started = Instant::now();
     let out = cmd.output().expect("spawn shadowdb");
     let took = started.elapsed();
@@ -373,30 +317,39 @@ fn run(
 
 const LIMIT_HINT: &str = "hint: a limit of the --config file's [limits]: nothing was committed\n";
 
-/// Under an address space of 512 MiB, a budget of 256 MiB: every bomb ends
-/// with the memory limit's error and exit 3, none with a signal, and
-/// production is untouched.
-#[tokio::test]
-async fn memory_bombs_exit_3_under_a_lowered_address_space() {
-    let db = tasks_db("bounds_cli_memory").await;
-    let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
-    for sql in [UNION_BLOBS, ORDER_BY_BLOBS, GROWTH] {
-        let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
-        assert_eq!(out.code, Some(3), "{sql}: {out:?}");
+/// A memory budget of 256 MiB, as a --config file.
+const BUDGET_256: &str = "[limits]\nmemory_budget = \"256 MiB\"\n";
+
+/// Each of `bombs` through the binary with `--yes`, under an address space
+/// of 512 MiB and [`BUDGET_256`], exits 3 with the memory limit's error;
+/// `what` starts each failure message.
+fn bombs_exit_3(db: &TestDb, bombs: &[&str], what: &str) {
+    for sql in bombs {
+        let out = run(db, "mem", BUDGET_256, sql, &["--yes"], Some(512 << 20));
+        assert_eq!(out.code, Some(3), "{what}{sql}: {out:?}");
         assert_eq!(
             out.stderr,
             format!(
                 "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
                  what went past it was undone\n{LIMIT_HINT}"
             ),
-            "{sql}"
+            "{what}{sql}"
         );
     }
+}
+
+/// Under an address space of 512 MiB, a budget of 256 MiB: every bomb ends
+/// with the memory limit's error and exit 3, none with a signal, and
+/// production is untouched.
+#[tokio::test]
+async fn memory_bombs_exit_3_under_a_lowered_address_space() {
+    let db = tasks_db("bounds_cli_memory").await;
+    bombs_exit_3(&db, &[UNION_BLOBS, ORDER_BY_BLOBS, GROWTH], "");
     // The observed bomb: its rows are cut at the result budget, with a note.
     let out = run(
         &db,
         "mem",
-        config,
+        BUDGET_256,
         UNION_ALL_BLOBS,
         &["--dry-run"],
         Some(512 << 20),
@@ -431,38 +384,12 @@ async fn memory_bombs_exit_3_on_server_databases() {
             }
         };
         let insert = "INSERT INTO tasks VALUES (1, 42, 'Ä', 'todo'), (2, 42, 'b', 'todo'), (3, 99, 'c', 'todo')";
-        match &db.prod {
-            shadowdb::prod::Production::Postgres(p) => {
-                p.execute(ddl).await.unwrap();
-                p.execute(insert).await.unwrap();
-            }
-            shadowdb::prod::Production::MySql(p) => {
-                p.execute(ddl).await.unwrap();
-                p.execute(insert).await.unwrap();
-            }
-            shadowdb::prod::Production::Sqlite(_) => unreachable!(),
-        }
-        let config = "[limits]\nmemory_budget = \"256 MiB\"\n";
-        for sql in [UNION_BLOBS, GROWTH] {
-            let out = run(&db, "mem", config, sql, &["--yes"], Some(512 << 20));
-            assert_eq!(out.code, Some(3), "{kind:?} {sql}: {out:?}");
-            assert_eq!(
-                out.stderr,
-                format!(
-                    "error: the sandbox reached its memory limit `memory_budget` (268435456 bytes): \
-                     what went past it was undone\n{LIMIT_HINT}"
-                ),
-                "{kind:?} {sql}"
-            );
-        }
+        db.exec(ddl).await;
+        db.exec(insert).await;
+        bombs_exit_3(&db, &[UNION_BLOBS, GROWTH], &format!("{kind:?} "));
         assert_eq!(
-            db.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                .await,
-            vec![
-                vec!["1", "42", "Ä", "todo"],
-                vec!["2", "42", "b", "todo"],
-                vec!["3", "99", "c", "todo"],
-            ],
+            db.tasks().await,
+            ["1|42|Ä|todo", "2|42|b|todo", "3|99|c|todo"],
             "{kind:?}"
         );
     }
@@ -570,16 +497,37 @@ async fn connection_errors_of_the_library_show_no_password() {
     }
 }
 
+/// The `shadowdb` binary, under `prlimit --as=BYTES` when `address_space`
+/// is given, with no database or profile from the environment and nothing
+/// on standard input.
+fn binary(address_space: Option<u64>) -> Command {
+    let bin = env!("CARGO_BIN_EXE_shadowdb");
+    let mut cmd = match address_space {
+        Some(bytes) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--as={bytes}")).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("SHADOWDB_PROFILE")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `shadowdb run` on `db`'s tasks for tenant 42 (see [`binary`]); the
+/// caller adds the rest.
+fn tasks_run(db: &TestDb, address_space: Option<u64>) -> Command {
+    let mut cmd = binary(address_space);
+    cmd.args(testdb::run_args(&db.url));
+    cmd
+}
+
 /// Runs `shadowdb` with `args`, nothing else.
 fn shadowdb(args: &[&str]) -> Out {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("SHADOWDB_PROFILE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn shadowdb");
+    let out = binary(None).args(args).output().expect("spawn shadowdb");
     Out {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -687,19 +635,7 @@ mod preparing_and_json {
     #[tokio::test]
     async fn a_statement_that_cannot_be_prepared_within_the_budget_is_a_memory_limit() {
         let db = tasks_db("hostile_prepare_memory").await;
-        let shadow = ShadowDb::builder(db.prod.clone())
-            .table("tasks")
-            .tenant(42_i64)
-            .allow_uncontracted(true)
-            .tenant_column("tasks", "user_id")
-            .limits(Limits {
-                memory_budget: 64 << 20,
-                max_result_bytes: 8 << 20,
-                ..Limits::default()
-            })
-            .open()
-            .await
-            .unwrap();
+        let shadow = open(&db, small()).await;
         for hinted in [true, false] {
             let err = shadow
                 .execute(&expanding_cte(hinted), &[])
@@ -726,36 +662,18 @@ mod preparing_and_json {
     #[tokio::test]
     async fn the_binary_reports_the_budget_when_preparing_reaches_it() {
         let db = tasks_db("hostile_prepare_cli").await;
-        let dir = std::env::temp_dir();
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let config = dir.join(format!("shadowdb_hostile_{id}.toml"));
-        std::fs::write(&config, "[limits]\nmemory_budget = \"256 MiB\"\n").unwrap();
+        let config = temp_file(
+            "hostile_prepare_cli",
+            "toml",
+            "[limits]\nmemory_budget = \"256 MiB\"\n",
+        );
         for hinted in [true, false] {
-            let sql = dir.join(format!("shadowdb_hostile_{id}_{hinted}.sql"));
-            std::fs::write(&sql, expanding_cte(hinted)).unwrap();
-            let out = Command::new("prlimit")
-                .arg(format!("--as={}", 512_u64 << 20))
-                .arg(env!("CARGO_BIN_EXE_shadowdb"))
-                .args([
-                    "run",
-                    "--db",
-                    &db.url,
-                    "--tenant",
-                    "42",
-                    "--table",
-                    "tasks",
-                    "--allow-uncontracted",
-                    "--tenant-column",
-                    "user_id",
-                    "--yes",
-                    "--config",
-                ])
+            let sql = temp_file("hostile_prepare_cli", "sql", &expanding_cte(hinted));
+            let out = tasks_run(&db, Some(512_u64 << 20))
+                .args(["--yes", "--config"])
                 .arg(&config)
                 .arg("--sql")
                 .arg(&sql)
-                .env_remove("DATABASE_URL")
-                .env_remove("SHADOWDB_PROFILE")
-                .stdin(Stdio::null())
                 .output()
                 .unwrap();
             let _ = std::fs::remove_file(&sql);
@@ -783,36 +701,17 @@ mod preparing_and_json {
         let title = "r\u{7f}e\u{85}d\u{9b}31m\u{202e}x\u{2028}y\u{e0041}";
         let dir = std::env::temp_dir();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
         let audit = dir.join(format!("shadowdb_hostile_{id}.jsonl"));
-        std::fs::write(
-            &sql,
-            format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
-        )
-        .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-            .args([
-                "run",
-                "--db",
-                &db.url,
-                "--tenant",
-                "42",
-                "--table",
-                "tasks",
-                "--allow-uncontracted",
-                "--tenant-column",
-                "user_id",
-                "--dry-run",
-                "--format",
-                "json",
-                "--audit-file",
-            ])
+        let sql = temp_file(
+            "hostile_json_controls",
+            "sql",
+            &format!("UPDATE tasks SET title = '{title}' WHERE id = 1;"),
+        );
+        let out = tasks_run(&db, None)
+            .args(["--dry-run", "--format", "json", "--audit-file"])
             .arg(&audit)
             .arg("--sql")
             .arg(&sql)
-            .env_remove("DATABASE_URL")
-            .env_remove("SHADOWDB_PROFILE")
-            .stdin(Stdio::null())
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&sql);
@@ -856,8 +755,6 @@ mod preparing_and_json {
     #[tokio::test]
     async fn deeply_nested_jsonb_is_refused_not_a_stack_overflow() {
         let db = tasks_db("hostile_deep_jsonb").await;
-        let dir = std::env::temp_dir();
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let deep = "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i<200000), \
                     h(b) AS (SELECT unhex(group_concat(printf('eb%08x', 5*(i-1)+1), '') || '0b') \
                     FROM (SELECT i FROM k ORDER BY i DESC))";
@@ -867,27 +764,10 @@ mod preparing_and_json {
             "SELECT length(value) FROM h, json_each(h.b);",
             "SELECT length(json_group_array(b)) FROM h;",
         ] {
-            let sql = dir.join(format!("shadowdb_hostile_{id}.sql"));
-            std::fs::write(&sql, format!("{deep} {tail}")).unwrap();
-            let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-                .args([
-                    "run",
-                    "--db",
-                    &db.url,
-                    "--tenant",
-                    "42",
-                    "--table",
-                    "tasks",
-                    "--allow-uncontracted",
-                    "--tenant-column",
-                    "user_id",
-                    "--dry-run",
-                    "--sql",
-                ])
+            let sql = temp_file("hostile_deep_jsonb", "sql", &format!("{deep} {tail}"));
+            let out = tasks_run(&db, None)
+                .args(["--dry-run", "--sql"])
                 .arg(&sql)
-                .env_remove("DATABASE_URL")
-                .env_remove("SHADOWDB_PROFILE")
-                .stdin(Stdio::null())
                 .output()
                 .unwrap();
             let _ = std::fs::remove_file(&sql);

@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use safemodel::Value;
-use shadowdb::{ChangeSet, Dialect, Error, Key, Op, Production, SchemaProblem, ShadowDb};
+use shadowdb::{
+    ChangeSet, Dialect, Error, Key, Op, OpenOptions, Production, SchemaProblem, ShadowDb,
+};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqlitePoolOptions;
 
@@ -58,6 +60,19 @@ async fn production(sql: &'static str) -> SqlitePool {
     pool
 }
 
+/// `options` with tables without a contract allowed, opened for `tenant`.
+async fn open_uncontracted(options: OpenOptions, tenant: i64) -> Result<ShadowDb, Error> {
+    options.allow_uncontracted(true).tenant(tenant).open().await
+}
+
+/// The ids of the `notes` the sandbox shows, in order.
+async fn note_ids(db: &ShadowDb) -> Vec<Vec<Value>> {
+    db.query("SELECT id FROM notes ORDER BY id", &[])
+        .await
+        .unwrap()
+        .rows
+}
+
 const NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL, \
                      body TEXT NOT NULL); \
                      INSERT INTO notes VALUES (1, 1, 'a'), (2, 1, 'b'), (3, 2, 'c');";
@@ -67,29 +82,25 @@ async fn tenant_column_before_its_table_is_applied() {
     let pool = production(NOTES).await;
     // Before: the call came first and was taken for a table outside the scope,
     // so `notes` had no tenant column.
-    let before = ShadowDb::builder(pool.clone())
-        .tenant_column("notes", "owner")
-        .table("notes")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap();
-    let after = ShadowDb::builder(pool)
-        .table("notes")
-        .tenant_column("notes", "owner")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap();
+    let before = open_uncontracted(
+        ShadowDb::builder(pool.clone())
+            .tenant_column("notes", "owner")
+            .table("notes"),
+        1,
+    )
+    .await
+    .unwrap();
+    let after = open_uncontracted(
+        ShadowDb::builder(pool)
+            .table("notes")
+            .tenant_column("notes", "owner"),
+        1,
+    )
+    .await
+    .unwrap();
     for db in [&before, &after] {
         assert_eq!(db.clone_stats().tables, [("notes".to_owned(), 2)]);
-        let rows = db
-            .query("SELECT id FROM notes ORDER BY id", &[])
-            .await
-            .unwrap();
-        assert_eq!(rows.rows, [[Value::Int(1)], [Value::Int(2)]]);
+        assert_eq!(note_ids(db).await, [[Value::Int(1)], [Value::Int(2)]]);
     }
 }
 
@@ -101,20 +112,16 @@ async fn the_last_tenant_column_for_a_table_wins() {
          INSERT INTO notes VALUES (1, 1, 2), (2, 2, 2), (3, 1, 1);",
     )
     .await;
-    let db = ShadowDb::builder(pool)
-        .tenant_column("notes", "owner")
-        .table("notes")
-        .tenant_column("notes", "author")
-        .allow_uncontracted(true)
-        .tenant(2_i64)
-        .open()
-        .await
-        .unwrap();
-    let rows = db
-        .query("SELECT id FROM notes ORDER BY id", &[])
-        .await
-        .unwrap();
-    assert_eq!(rows.rows, [[Value::Int(1)], [Value::Int(2)]]);
+    let db = open_uncontracted(
+        ShadowDb::builder(pool)
+            .tenant_column("notes", "owner")
+            .table("notes")
+            .tenant_column("notes", "author"),
+        2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(note_ids(&db).await, [[Value::Int(1)], [Value::Int(2)]]);
 }
 
 const TAGS: &str = "CREATE TABLE tags (org_id INTEGER NOT NULL, code TEXT NOT NULL UNIQUE, \
@@ -124,15 +131,15 @@ const TAGS: &str = "CREATE TABLE tags (org_id INTEGER NOT NULL, code TEXT NOT NU
 #[tokio::test]
 async fn row_key_before_its_table_is_applied() {
     let pool = production(TAGS).await;
-    let db = ShadowDb::builder(pool)
-        .row_key("tags", &["code"])
-        .tenant_column("tags", "org_id")
-        .table("tags")
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap();
+    let db = open_uncontracted(
+        ShadowDb::builder(pool)
+            .row_key("tags", &["code"])
+            .tenant_column("tags", "org_id")
+            .table("tags"),
+        1,
+    )
+    .await
+    .unwrap();
     db.execute("UPDATE tags SET label = 'new' WHERE code = 'b'", &[])
         .await
         .unwrap();
@@ -147,18 +154,24 @@ async fn row_key_before_its_table_is_applied() {
     assert_eq!(change.changed, ["label"]);
 }
 
+/// Why `tags`, scoped by `org_id` for tenant 1, does not open with a row key
+/// of `columns` for `table`.
+async fn tags_with_row_key(table: &str, columns: &[&str]) -> Error {
+    let pool = production(TAGS).await;
+    open_uncontracted(
+        ShadowDb::builder(pool)
+            .table("tags")
+            .tenant_column("tags", "org_id")
+            .row_key(table, columns),
+        1,
+    )
+    .await
+    .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_row_key_for_a_table_not_scoped_is_refused() {
-    let pool = production(TAGS).await;
-    let err = ShadowDb::builder(pool)
-        .table("tags")
-        .tenant_column("tags", "org_id")
-        .row_key("tag", &["code"])
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap_err();
+    let err = tags_with_row_key("tag", &["code"]).await;
     assert!(matches!(&err, Error::Config(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -171,16 +184,7 @@ async fn a_row_key_for_a_table_not_scoped_is_refused() {
 /// column of a contract.
 #[tokio::test]
 async fn a_row_key_naming_a_missing_column_says_so() {
-    let pool = production(TAGS).await;
-    let err = ShadowDb::builder(pool)
-        .table("tags")
-        .tenant_column("tags", "org_id")
-        .row_key("tags", &["slug"])
-        .allow_uncontracted(true)
-        .tenant(1_i64)
-        .open()
-        .await
-        .unwrap_err();
+    let err = tags_with_row_key("tags", &["slug"]).await;
     let Error::Schema(problems) = &err else {
         panic!("{err:?}")
     };
@@ -303,14 +307,14 @@ async fn the_types_a_caller_matches_on_are_at_the_root() {
     let pool = production(NOTES).await;
     let prod = Production::from(pool);
     assert!(matches!(prod, Production::Sqlite(_)));
-    let db = ShadowDb::builder(prod)
-        .table("notes")
-        .tenant_column("notes", "owner")
-        .allow_uncontracted(true)
-        .tenant(2_i64)
-        .open()
-        .await
-        .unwrap();
+    let db = open_uncontracted(
+        ShadowDb::builder(prod)
+            .table("notes")
+            .tenant_column("notes", "owner"),
+        2,
+    )
+    .await
+    .unwrap();
     assert_eq!(db.dialect(), Dialect::Sqlite);
     db.execute("DELETE FROM notes WHERE id = 3", &[])
         .await

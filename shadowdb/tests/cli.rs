@@ -9,6 +9,8 @@
 // allowances cover only the test functions themselves.
 #![allow(clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod testdb;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::AssertUnwindSafe;
@@ -136,21 +138,10 @@ impl TestDb {
 
     /// `run` against this database for tenant 42 on `tasks`, plus `extra`.
     fn run_args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "run",
-            "--db",
-            &self.url,
-            "--tenant",
-            "42",
-            "--table",
-            "tasks",
-            "--allow-uncontracted",
-            "--tenant-column",
-            "user_id",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = testdb::run_args(&self.url)
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         args
     }
@@ -1757,28 +1748,11 @@ fn approvals_never_print_a_password() {
 async fn always_true_wheres_exit_3_and_commit_nothing() {
     each_db("always_true", |db| async move {
         db.setup().await;
-        for form in [
-            "~0",
-            "abs(1)",
-            "CAST(1 AS INTEGER)",
-            "CASE WHEN 1 THEN 1 END",
-            "id = (id)",
-            "\"id\" = id",
-            "`id` = \"id\"",
-            "0 = 1 < 0",
-            "user_id = 1",
-            "id IN (SELECT id FROM tasks)",
-        ] {
-            for (sql, rule) in [
-                (
-                    format!("DELETE FROM tasks WHERE {form};"),
-                    "delete_without_where",
-                ),
-                (
-                    format!("UPDATE tasks SET status = 'x' WHERE {form};"),
-                    "update_without_where",
-                ),
-            ] {
+        let forms = testdb::ALWAYS_TRUE
+            .iter()
+            .chain(&["user_id = 1", "id IN (SELECT id FROM tasks)"]);
+        for form in forms {
+            for (sql, rule) in testdb::whole_table_writes(form, ";") {
                 let out = shadowdb(&db.run_args(&["--yes"]), &sql, &[]);
                 assert_eq!(out.code, 3, "{sql}: {out:?}");
                 assert!(

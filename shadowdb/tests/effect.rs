@@ -45,6 +45,16 @@ const TASKS: &str = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER
 const ROWS: &str = "INSERT INTO tasks VALUES (1, 42, 'a', 'todo'), (2, 42, 'b', 'todo'), \
                     (3, 42, 'c', 'todo'), (4, 99, 'd', 'todo')";
 
+/// Tenant 42's projects 1 and 2, and tasks 1 to 3, all of project 1, which
+/// deleting the project takes along.
+const CASCADE: &[&str] = &[
+    "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
+     project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
+    "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
+    "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
+];
+
 const BEFORE: &[&str] = &["1|42|a|todo", "2|42|b|todo", "3|42|c|todo", "4|99|d|todo"];
 
 impl Prod {
@@ -74,27 +84,45 @@ impl Prod {
         Prod::new("tasks", &[TASKS, ROWS]).await
     }
 
-    /// Production's tasks as `id|user_id|title|status`, read on a connection of its own.
-    async fn rows(&self) -> Vec<String> {
-        let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-        let rows: Vec<(i64, i64, String, String)> =
-            sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                .fetch_all(&mut c)
-                .await
-                .unwrap();
-        c.close().await.unwrap();
-        rows.into_iter()
-            .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
-            .collect()
+    /// [`Prod::tasks`], and a sandbox of it for `tenant` under `policy`
+    /// that audits to the sink returned.
+    async fn tasks_open(tenant: i64, policy: Policy) -> (Prod, Arc<MemorySink>, ShadowDb) {
+        let prod = Prod::tasks().await;
+        let sink = Arc::new(MemorySink::new());
+        let sdb = prod.open(tenant, policy, &sink).await;
+        (prod, sink, sdb)
     }
 
-    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    /// Production's tasks as `id|user_id|title|status`, read on a connection of its own.
+    async fn rows(&self) -> Vec<String> {
+        testdb::sqlite_tasks(&self.url).await
+    }
+
+    /// One connection to production: the pool a sandbox clones from.
+    async fn pool(&self) -> sqlx::SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect(&self.url)
             .await
-            .unwrap();
-        ShadowDb::builder(pool)
+            .unwrap()
+    }
+
+    /// `projects` and `tasks` (see [`CASCADE`]) for tenant 42, no contracts,
+    /// the default policy.
+    async fn open_projects(&self) -> ShadowDb {
+        ShadowDb::builder(self.pool().await)
+            .tables(["projects", "tasks"])
+            .tenant(42_i64)
+            .allow_uncontracted(true)
+            .tenant_column("projects", "user_id")
+            .tenant_column("tasks", "user_id")
+            .open()
+            .await
+            .unwrap()
+    }
+
+    async fn open(&self, tenant: i64, policy: Policy, sink: &Arc<MemorySink>) -> ShadowDb {
+        ShadowDb::builder(self.pool().await)
             .table("tasks")
             .tenant(tenant)
             .allow_uncontracted(true)
@@ -109,6 +137,37 @@ impl Prod {
 
 fn dev() -> Policy {
     Policy::builtin("dev").unwrap()
+}
+
+/// `dev` with `delete_without_where` set to ask for approval.
+fn deletes_ask() -> Policy {
+    let mut policy = dev();
+    policy
+        .set_rule("delete_without_where", Decision::RequireApproval)
+        .unwrap();
+    policy
+}
+
+/// Commits the sandbox's changes.
+async fn commit(sdb: &mut ShadowDb) {
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap();
+}
+
+/// Why the sandbox's changes do not commit.
+async fn commit_err(sdb: &mut ShadowDb) -> Error {
+    let changes = sdb.diff().unwrap();
+    sdb.commit(&changes).await.unwrap_err()
+}
+
+/// Runs `sql` in `sdb`, which must take it.
+async fn ok(sdb: &ShadowDb, sql: &str) {
+    sdb.execute(sql, &[]).await.unwrap();
+}
+
+/// Why `sql` is refused in `sdb`.
+async fn refused(sdb: &ShadowDb, sql: &str) -> String {
+    sdb.execute(sql, &[]).await.unwrap_err().to_string()
 }
 
 /// The sandbox's tasks as `id|status`.
@@ -149,18 +208,8 @@ fn blocked_rule(err: &Error) -> &str {
 /// blocked with the rule's id, nothing changed in the sandbox or production.
 #[tokio::test]
 async fn always_true_wheres_change_nothing() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
-    for form in [
-        "~0",
-        "abs(1)",
-        "CAST(1 AS INTEGER)",
-        "CASE WHEN 1 THEN 1 END",
-        "id = (id)",
-        "\"id\" = id",
-        "`id` = \"id\"",
-        "0 = 1 < 0",
+    let (prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
+    let forms = testdb::ALWAYS_TRUE.iter().chain(&[
         "user_id = 42",
         "user_id = 1",
         // Spellings no folding knows: the effect rule catches them.
@@ -168,17 +217,9 @@ async fn always_true_wheres_change_nothing() {
         "lower('A') = 'a'",
         "coalesce(NULL, 1)",
         "id > -9223372036854775807",
-    ] {
-        for (sql, rule) in [
-            (
-                format!("DELETE FROM tasks WHERE {form}"),
-                "delete_without_where",
-            ),
-            (
-                format!("UPDATE tasks SET status = 'x' WHERE {form}"),
-                "update_without_where",
-            ),
-        ] {
+    ]);
+    for form in forms {
+        for (sql, rule) in testdb::whole_table_writes(form, "") {
             let err = sdb.execute(&sql, &[]).await.unwrap_err();
             assert_eq!(blocked_rule(&err), rule, "{sql}: {err}");
             assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");
@@ -201,9 +242,7 @@ async fn always_true_wheres_change_nothing() {
 /// rule's id and a reason that names the table and the counts.
 #[tokio::test]
 async fn the_effect_rule_names_the_table_and_the_rows() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     let err = sdb
         .execute(
             "UPDATE tasks SET status = 'done' WHERE id = 1; \
@@ -237,9 +276,7 @@ async fn the_effect_rule_names_the_table_and_the_rows() {
 /// on their own target table.
 #[tokio::test]
 async fn update_from_and_replace_are_caught_by_their_effect() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, _sink, sdb) = Prod::tasks_open(42, dev()).await;
     for sql in [
         "UPDATE tasks SET status = 'x' FROM (SELECT 1 AS one) AS s WHERE s.one = 1",
         "REPLACE INTO tasks (id, user_id, title, status) SELECT id, user_id, title, 'x' FROM tasks",
@@ -254,24 +291,19 @@ async fn update_from_and_replace_are_caught_by_their_effect() {
         assert_eq!(sandbox_rows(&sdb).await, SANDBOX_BEFORE, "{sql}");
     }
     // A REPLACE of one row of three replaces part of the table.
-    sdb.execute(
+    ok(
+        &sdb,
         "REPLACE INTO tasks (id, user_id, title, status) VALUES (1, 42, 'a', 'done')",
-        &[],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(sandbox_rows(&sdb).await, ["1|done", "2|todo", "3|todo"]);
 }
 
 /// A real WHERE still runs: one row of a one-row table, part of a table.
 #[tokio::test]
 async fn real_wheres_still_run_and_commit() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let mut one = prod.open(99, dev(), &sink).await;
-    one.execute("DELETE FROM tasks WHERE id = 4", &[])
-        .await
-        .unwrap();
+    let (prod, sink, mut one) = Prod::tasks_open(99, dev()).await;
+    ok(&one, "DELETE FROM tasks WHERE id = 4").await;
     let changes = one.diff().unwrap();
     assert_eq!(changes.len(), 1);
     one.commit(&changes).await.unwrap();
@@ -289,8 +321,7 @@ async fn real_wheres_still_run_and_commit() {
     )
     .await
     .unwrap();
-    let changes = sdb.diff().unwrap();
-    sdb.commit(&changes).await.unwrap();
+    commit(&mut sdb).await;
     assert_eq!(
         prod.rows().await,
         ["1|42|a|done", "2|42|b|done", "3|42|c|doing"]
@@ -309,16 +340,8 @@ async fn real_wheres_still_run_and_commit() {
 /// makes the commit ask; a threshold catches less than the whole table.
 #[tokio::test]
 async fn the_profile_sets_the_decision_and_the_thresholds() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let mut policy = dev();
-    policy
-        .set_rule("delete_without_where", Decision::RequireApproval)
-        .unwrap();
-    let mut sdb = prod.open(42, policy, &sink).await;
-    sdb.execute("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)", &[])
-        .await
-        .unwrap();
+    let (prod, sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
+    ok(&sdb, "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)").await;
     assert_eq!(sandbox_rows(&sdb).await, Vec::<String>::new());
     assert_eq!(
         statement_events(&sink)[0],
@@ -327,36 +350,25 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
             Some("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks)".to_owned())
         )
     );
-    let changes = sdb.diff().unwrap();
-    let err = sdb.commit(&changes).await.unwrap_err();
+    let err = commit_err(&mut sdb).await;
     assert!(matches!(err, Error::NeedsApproval(_)), "{err:?}");
     assert_eq!(prod.rows().await, BEFORE);
 
     let mut policy = dev();
     policy.set_whole_table_writes(WholeTableWrites::new().above_rows(1));
     let sdb = prod.open(42, policy, &sink).await;
-    let err = sdb
-        .execute("DELETE FROM tasks WHERE id IN (1, 2)", &[])
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&sdb, "DELETE FROM tasks WHERE id IN (1, 2)").await,
         "blocked by policy rule `delete_without_where`: DELETE from `tasks` removed 2 rows \
          in one statement, more than the profile's 1"
     );
-    sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
-        .await
-        .unwrap();
+    ok(&sdb, "DELETE FROM tasks WHERE id = 1").await;
 
     let mut policy = dev();
     policy.set_whole_table_writes(WholeTableWrites::new().above_percent(50));
     let sdb = prod.open(42, policy, &sink).await;
-    let err = sdb
-        .execute("UPDATE tasks SET status = 'x' WHERE id < 3", &[])
-        .await
-        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        refused(&sdb, "UPDATE tasks SET status = 'x' WHERE id < 3").await,
         "blocked by policy rule `update_without_where`: UPDATE of `tasks` changed 2 of its 3 \
          rows in one statement, more than the profile's 50%"
     );
@@ -367,34 +379,9 @@ async fn the_profile_sets_the_decision_and_the_thresholds() {
 /// one of two projects is a real WHERE even when it takes every task along.
 #[tokio::test]
 async fn cascades_count_toward_their_own_table() {
-    let prod = Prod::new(
-        "cascade",
-        &[
-            "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
-            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
-             project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
-            "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
-            "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
-        ],
-    )
-    .await;
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&prod.url)
-        .await
-        .unwrap();
-    let sdb = ShadowDb::builder(pool)
-        .tables(["projects", "tasks"])
-        .tenant(42_i64)
-        .allow_uncontracted(true)
-        .tenant_column("projects", "user_id")
-        .tenant_column("tasks", "user_id")
-        .open()
-        .await
-        .unwrap();
-    sdb.execute("DELETE FROM projects WHERE id = 1", &[])
-        .await
-        .unwrap();
+    let prod = Prod::new("cascade", CASCADE).await;
+    let sdb = prod.open_projects().await;
+    ok(&sdb, "DELETE FROM projects WHERE id = 1").await;
     let left = sdb.query("SELECT count(*) FROM tasks", &[]).await.unwrap();
     assert_eq!(left.rows, [[Value::Int(0)]]);
     let err = sdb
@@ -409,9 +396,7 @@ async fn cascades_count_toward_their_own_table() {
 /// recorded as allowed.
 #[tokio::test]
 async fn a_nul_byte_refuses_the_whole_script() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     for (sql, at) in [
         ("DELETE FROM tasks -- note\0\nWHERE id = 1;", 25),
         ("DELETE FROM tasks /* x\0 */ WHERE id = 1;", 22),
@@ -459,9 +444,7 @@ async fn a_nul_byte_refuses_the_whole_script() {
 /// prepared: comments included, split where SQLite splits.
 #[tokio::test]
 async fn statements_are_judged_and_recorded_as_sqlite_reads_them() {
-    let prod = Prod::tasks().await;
-    let sink = Arc::new(MemorySink::new());
-    let sdb = prod.open(42, dev(), &sink).await;
+    let (_prod, sink, sdb) = Prod::tasks_open(42, dev()).await;
     let script = "SELECT 1;\n/* why */ UPDATE tasks SET status = 'done' WHERE id = 1; -- end\n\
                   UPDATE tasks SET title = 'x;y' WHERE id = 2;\n-- trailing\n";
     sdb.execute(script, &[]).await.unwrap();
@@ -501,14 +484,11 @@ mod split_writes {
     /// rules), then commits: the commit must be refused with `reason`, and
     /// production keeps every row.
     async fn split_write_is_blocked(script: &[&str], reason: &str) {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut sdb = prod.open(42, dev(), &sink).await;
+        let (prod, _sink, mut sdb) = Prod::tasks_open(42, dev()).await;
         for sql in script {
             sdb.execute(sql, &[]).await.unwrap();
         }
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::PolicyBlocked(reasons) => {
                 assert_eq!(reasons, &[reason.to_owned()], "{script:?}")
@@ -562,15 +542,12 @@ mod split_writes {
                  without a real WHERE, whatever the WHERE says and whatever rows were inserted first",
             ),
         ] {
-            let prod = Prod::tasks().await;
-            let sink = Arc::new(MemorySink::new());
-            let sdb = prod.open(42, dev(), &sink).await;
-            sdb.execute(
+            let (prod, _sink, sdb) = Prod::tasks_open(42, dev()).await;
+            ok(
+                &sdb,
                 "INSERT INTO tasks (id, title, status) VALUES (10, 'decoy', 'todo')",
-                &[],
             )
-            .await
-            .unwrap();
+            .await;
             let err = sdb.execute(write, &[]).await.unwrap_err();
             assert!(matches!(err, Error::Blocked { .. }), "{write}: {err:?}");
             assert_eq!(err.to_string(), reason, "{write}");
@@ -591,34 +568,24 @@ mod split_writes {
     /// updates of every row by several statements.
     #[tokio::test]
     async fn less_than_every_row_still_commits() {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut sdb = prod.open(42, dev(), &sink).await;
-        sdb.execute("DELETE FROM tasks WHERE id = 1", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = status WHERE id = 3", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 2", &[])
-            .await
-            .unwrap();
-        sdb.execute("UPDATE tasks SET status = 'done' WHERE id = 3", &[])
-            .await
-            .unwrap();
-        let changes = sdb.diff().unwrap();
-        sdb.commit(&changes).await.unwrap();
+        let (prod, sink, mut sdb) = Prod::tasks_open(42, dev()).await;
+        for sql in [
+            "DELETE FROM tasks WHERE id = 1",
+            "UPDATE tasks SET status = status WHERE id = 3",
+            "UPDATE tasks SET status = 'done' WHERE id = 2",
+            "UPDATE tasks SET status = 'done' WHERE id = 3",
+        ] {
+            sdb.execute(sql, &[]).await.unwrap();
+        }
+        commit(&mut sdb).await;
         assert_eq!(
             prod.rows().await,
             ["2|42|b|done", "3|42|c|done", "4|99|d|todo"]
         );
 
         let mut one = prod.open(99, dev(), &sink).await;
-        one.execute("DELETE FROM tasks WHERE id = 4", &[])
-            .await
-            .unwrap();
-        let changes = one.diff().unwrap();
-        one.commit(&changes).await.unwrap();
+        ok(&one, "DELETE FROM tasks WHERE id = 4").await;
+        commit(&mut one).await;
         assert_eq!(prod.rows().await, ["2|42|b|done", "3|42|c|done"]);
     }
 
@@ -626,43 +593,14 @@ mod split_writes {
     /// ask for approval instead.
     #[tokio::test]
     async fn the_profile_decision_applies_to_split_writes() {
-        let prod = Prod::tasks().await;
-        let sink = Arc::new(MemorySink::new());
-        let mut policy = dev();
-        policy
-            .set_rule("delete_without_where", Decision::RequireApproval)
-            .unwrap();
-        let mut sdb = prod.open(42, policy, &sink).await;
-        sdb.execute(
-            "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3",
-            &[],
-        )
-        .await
-        .unwrap();
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let (prod, _sink, mut sdb) = Prod::tasks_open(42, deletes_ask()).await;
+        ok(&sdb, "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2; DELETE FROM tasks WHERE id = 3").await;
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::NeedsApproval(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
             other => panic!("{other:?}"),
         }
         assert_eq!(prod.rows().await, BEFORE);
-    }
-
-    /// Runs one statement on a test database.
-    async fn exec(db: &testdb::TestDb, sql: &str) {
-        use sqlx::Executor as _;
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &db.prod {
-            shadowdb::prod::Production::Postgres(p) => {
-                p.execute(sql).await.unwrap();
-            }
-            shadowdb::prod::Production::MySql(p) => {
-                p.execute(sql).await.unwrap();
-            }
-            shadowdb::prod::Production::Sqlite(p) => {
-                p.execute(sql).await.unwrap();
-            }
-        }
     }
 
     /// Through the `shadowdb` binary with `--yes`, on every database: a delete of
@@ -674,13 +612,12 @@ mod split_writes {
             let Some(db) = testdb::TestDb::new(kind, "effect_split").await else {
                 continue;
             };
-            exec(
-                &db,
+            db.exec(
                 "CREATE TABLE tasks (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
                  title VARCHAR(50) NOT NULL, status VARCHAR(20) NOT NULL)",
             )
             .await;
-            exec(&db, ROWS).await;
+            db.exec(ROWS).await;
             for script in [
                 "DELETE FROM tasks WHERE id = 1; DELETE FROM tasks WHERE id = 2;\n\
                  DELETE FROM tasks WHERE id = 3;\n",
@@ -693,13 +630,8 @@ mod split_writes {
                 ));
                 std::fs::write(&file, script).unwrap();
                 let out = Command::new(env!("CARGO_BIN_EXE_shadowdb"))
-                    .args(["run", "--db", &db.url, "--tenant", "42", "--table", "tasks"])
-                    .args([
-                        "--allow-uncontracted",
-                        "--tenant-column",
-                        "user_id",
-                        "--yes",
-                    ])
+                    .args(testdb::run_args(&db.url))
+                    .arg("--yes")
                     .arg("--sql")
                     .arg(&file)
                     .env_remove("DATABASE_URL")
@@ -719,13 +651,7 @@ mod split_writes {
                         ),
                     "{kind:?} {script}: {stdout} {stderr}"
                 );
-                let rows: Vec<String> = db
-                    .rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
-                    .await
-                    .into_iter()
-                    .map(|r| r.join("|"))
-                    .collect();
-                assert_eq!(rows, BEFORE, "{kind:?} {script}");
+                assert_eq!(db.tasks().await, BEFORE, "{kind:?} {script}");
             }
         }
     }
@@ -736,36 +662,10 @@ mod split_writes {
     /// under the rule, naming `tasks`.
     #[tokio::test]
     async fn a_cascade_that_removes_every_child_row_is_blocked_at_review() {
-        let prod = Prod::new(
-            "cascade",
-            &[
-                "CREATE TABLE projects (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL)",
-                "CREATE TABLE tasks (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, \
-                 project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE, title TEXT NOT NULL)",
-                "INSERT INTO projects VALUES (1, 42, 'p'), (2, 42, 'q')",
-                "INSERT INTO tasks VALUES (1, 42, 1, 'a'), (2, 42, 1, 'b'), (3, 42, 1, 'c')",
-            ],
-        )
-        .await;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&prod.url)
-            .await
-            .unwrap();
-        let mut sdb = ShadowDb::builder(pool)
-            .tables(["projects", "tasks"])
-            .tenant(42_i64)
-            .allow_uncontracted(true)
-            .tenant_column("projects", "user_id")
-            .tenant_column("tasks", "user_id")
-            .open()
-            .await
-            .unwrap();
-        sdb.execute("DELETE FROM projects WHERE id = 1", &[])
-            .await
-            .unwrap();
-        let changes = sdb.diff().unwrap();
-        let err = sdb.commit(&changes).await.unwrap_err();
+        let prod = Prod::new("cascade", CASCADE).await;
+        let mut sdb = prod.open_projects().await;
+        ok(&sdb, "DELETE FROM projects WHERE id = 1").await;
+        let err = commit_err(&mut sdb).await;
         match &err {
             Error::PolicyBlocked(reasons) => assert_eq!(reasons, &[REASON_DELETE.to_owned()]),
             other => panic!("{other:?}"),
@@ -792,12 +692,7 @@ mod split_writes {
             ],
         )
         .await;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&prod.url)
-            .await
-            .unwrap();
-        let sdb = ShadowDb::builder(pool)
+        let sdb = ShadowDb::builder(prod.pool().await)
             .table("notes")
             .tenant(42_i64)
             .allow_uncontracted(true)
@@ -805,25 +700,18 @@ mod split_writes {
             .open()
             .await
             .unwrap();
-        sdb.execute("INSERT INTO notes (code, body) VALUES ('d', 'decoy')", &[])
-            .await
-            .unwrap();
-        let err = sdb
-            .execute("UPDATE notes SET body = 'gone' WHERE code <> 'd'", &[])
-            .await
-            .unwrap_err();
+        ok(&sdb, "INSERT INTO notes (code, body) VALUES ('d', 'decoy')").await;
         assert_eq!(
-            err.to_string(),
+            refused(&sdb, "UPDATE notes SET body = 'gone' WHERE code <> 'd'").await,
             "blocked by policy rule `update_without_where`: UPDATE of `notes` changed 3 of its 4 \
              rows in the sandbox, as many as the 3 it holds that were cloned: a write without a \
              real WHERE, whatever the WHERE says and whatever rows were inserted first"
         );
         // Two of the three cloned rows and the decoy: not every cloned row.
-        sdb.execute(
+        ok(
+            &sdb,
             "UPDATE notes SET body = 'kept' WHERE code IN ('a', 'b', 'd')",
-            &[],
         )
-        .await
-        .unwrap();
+        .await;
     }
 }

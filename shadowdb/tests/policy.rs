@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+mod changes;
+
 mod policy {
     pub mod changeset;
     pub mod config;
@@ -18,7 +20,7 @@ mod policy {
     pub mod statements;
 }
 
-use shadowdb::policy::{Scope, ScopedTable};
+use shadowdb::policy::{Decision, Scope, ScopedTable, StatementVerdict};
 
 /// The scope every statement test runs against.
 pub fn scope() -> Scope {
@@ -32,4 +34,14 @@ pub fn scope() -> Scope {
         .with_table(ScopedTable::new("comments"))
         .with_table(ScopedTable::new("app.invoices").with_pii(["billing_email"]))
         .with_table(ScopedTable::new("countries").read_only())
+}
+
+/// The strictest decision among a verdict's hits (`Allow` when none hit):
+/// what the verdict's own decision must be.
+pub fn strictest(v: &StatementVerdict) -> Decision {
+    v.hits
+        .iter()
+        .map(|h| h.decision)
+        .max()
+        .unwrap_or(Decision::Allow)
 }

@@ -6,7 +6,10 @@
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use safemodel::{Decimal, Json, Row, Rule, Value, Violation};
-use shadowdb::diff::{ChangeSet, Key, Op, RowChange};
+use shadowdb::diff::{ChangeSet, Key, RowChange};
+
+mod changes;
+use changes::{delete, insert, update};
 use shadowdb::render::{
     Review, TextOptions, Verdict, render_json, render_json_string, render_text, verdict_of,
 };
@@ -19,48 +22,6 @@ fn key(pairs: &[(&str, Value)]) -> Key {
         .iter()
         .map(|(c, v)| ((*c).to_owned(), v.clone()))
         .collect())
-}
-
-fn insert(table: &str, key: Key, new: Row) -> RowChange {
-    let changed = new.columns().map(str::to_owned).collect();
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Insert,
-        key,
-        old: None,
-        new: Some(new),
-        changed,
-        violations: Vec::new(),
-    }
-}
-
-fn update(table: &str, key: Key, old: Row, new: Row) -> RowChange {
-    let changed = new
-        .iter()
-        .filter(|(c, v)| old.get(c) != Some(*v))
-        .map(|(c, _)| c.to_owned())
-        .collect();
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Update,
-        key,
-        old: Some(old),
-        new: Some(new),
-        changed,
-        violations: Vec::new(),
-    }
-}
-
-fn delete(table: &str, key: Key, old: Row) -> RowChange {
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Delete,
-        key,
-        old: Some(old),
-        new: None,
-        changed: Vec::new(),
-        violations: Vec::new(),
-    }
 }
 
 fn violating(mut change: RowChange, violations: Vec<Violation>) -> RowChange {

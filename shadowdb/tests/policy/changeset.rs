@@ -2,6 +2,8 @@
 
 use safemodel::{Decimal, Row, Value};
 use shadowdb::diff::{ChangeSet, Key, Op, RowChange};
+
+use crate::changes;
 use shadowdb::policy::{
     ChangeSetHit, ChangeSetRule, ColumnCheck, ColumnRule, Decision, Policy, Threshold,
 };
@@ -11,45 +13,20 @@ fn key(id: i64) -> Key {
 }
 
 fn delete(table: &str, id: i64) -> RowChange {
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Delete,
-        key: key(id),
-        old: Some(Row::new().with("id", id)),
-        new: None,
-        changed: Vec::new(),
-        violations: Vec::new(),
-    }
+    changes::delete(table, key(id), Row::new().with("id", id))
 }
 
 fn insert(table: &str, id: i64, row: Row) -> RowChange {
-    let row = Row::new().with("id", id).with_all(row);
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Insert,
-        key: key(id),
-        changed: row.columns().map(str::to_owned).collect(),
-        old: None,
-        new: Some(row),
-        violations: Vec::new(),
-    }
+    changes::insert(table, key(id), Row::new().with("id", id).with_all(row))
 }
 
 fn update(table: &str, id: i64, old: Row, new: Row) -> RowChange {
-    let changed = new
-        .iter()
-        .filter(|(c, v)| old.get(c) != Some(*v))
-        .map(|(c, _)| c.to_owned())
-        .collect();
-    RowChange {
-        table: table.to_owned(),
-        op: Op::Update,
-        key: key(id),
-        old: Some(Row::new().with("id", id).with_all(old)),
-        new: Some(Row::new().with("id", id).with_all(new)),
-        changed,
-        violations: Vec::new(),
-    }
+    changes::update(
+        table,
+        key(id),
+        Row::new().with("id", id).with_all(old),
+        Row::new().with("id", id).with_all(new),
+    )
 }
 
 trait WithAll {

@@ -2,19 +2,22 @@
 //! custom rules and the limits that keep the checker safe.
 
 use shadowdb::policy::{
-    Decision, Policy, RuleHit, Scope, ScopedTable, StatementKind, StatementRule,
+    Decision, Policy, RuleHit, Scope, ScopedTable, StatementKind, StatementRule, StatementVerdict,
 };
 use sqlparser::ast::Statement;
 
 use super::corpus::outcome;
 use crate::scope;
 
+/// The verdicts of the `dev` profile on `sql`, in the shared scope.
+fn dev_verdicts(sql: &str) -> Vec<StatementVerdict> {
+    Policy::builtin("dev").unwrap().check_sql(sql, &scope())
+}
+
 #[test]
 fn one_verdict_per_statement_as_parsed() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql(
+    let v = dev_verdicts(
         "select id from tasks where id = 1 ; /* x */ delete   from tasks where id = 2",
-        &scope(),
     );
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].sql, "SELECT id FROM tasks WHERE id = 1");
@@ -36,8 +39,7 @@ fn empty_scripts_give_no_verdicts() {
 
 #[test]
 fn parse_errors_block_the_whole_script_with_the_parser_message() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql("SELECT id FROM tasks; DR/**/OP TABLE tasks", &scope());
+    let v = dev_verdicts("SELECT id FROM tasks; DR/**/OP TABLE tasks");
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].decision, Decision::Block);
     assert_eq!(v[0].kind, StatementKind::Write);
@@ -113,11 +115,7 @@ fn reasons_name_tables_and_columns() {
 
 #[test]
 fn the_values_written_never_appear_in_reasons() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql(
-        "UPDATE tasks SET email = 'secret@example.com' WHERE id = 1",
-        &scope(),
-    );
+    let v = dev_verdicts("UPDATE tasks SET email = 'secret@example.com' WHERE id = 1");
     assert!(v[0].hits.iter().all(|h| !h.reason.contains("secret")));
 }
 
@@ -232,32 +230,37 @@ fn qualified_names_and_case() {
         .with_table(ScopedTable::new("App.Tasks").with_pii(["Email"]))
         .with_table(ScopedTable::new("ref").read_only());
     let policy = Policy::builtin("dev").unwrap();
-    let check = |sql: &str| outcome(&policy.check_sql(sql, &scope));
-    assert_eq!(check("SELECT id FROM app.tasks"), (Decision::Allow, None));
-    assert_eq!(
-        check("SELECT id FROM \"App\".\"Tasks\""),
-        (Decision::Allow, None)
-    );
-    assert_eq!(
-        check("SELECT id FROM \"App.Tasks\""),
-        (Decision::Allow, None)
-    );
-    assert_eq!(
-        check("SELECT id FROM \"app\".\"tasks\""),
-        (Decision::Block, Some("outside_scope".into()))
-    );
-    assert_eq!(
-        check("SELECT id FROM tasks"),
-        (Decision::Block, Some("outside_scope".into()))
-    );
-    assert_eq!(
-        check("UPDATE app.tasks SET email = 'x' WHERE id = 1"),
-        (Decision::Block, Some("pii_write".into()))
-    );
-    assert_eq!(
-        check("UPDATE ref SET a = 1 WHERE id = 1"),
-        (Decision::Block, Some("read_only_table".into()))
-    );
+    for (sql, decision, rule) in [
+        ("SELECT id FROM app.tasks", Decision::Allow, None),
+        ("SELECT id FROM \"App\".\"Tasks\"", Decision::Allow, None),
+        ("SELECT id FROM \"App.Tasks\"", Decision::Allow, None),
+        (
+            "SELECT id FROM \"app\".\"tasks\"",
+            Decision::Block,
+            Some("outside_scope"),
+        ),
+        (
+            "SELECT id FROM tasks",
+            Decision::Block,
+            Some("outside_scope"),
+        ),
+        (
+            "UPDATE app.tasks SET email = 'x' WHERE id = 1",
+            Decision::Block,
+            Some("pii_write"),
+        ),
+        (
+            "UPDATE ref SET a = 1 WHERE id = 1",
+            Decision::Block,
+            Some("read_only_table"),
+        ),
+    ] {
+        assert_eq!(
+            outcome(&policy.check_sql(sql, &scope)),
+            (decision, rule.map(str::to_owned)),
+            "{sql}"
+        );
+    }
 }
 
 #[test]
@@ -324,8 +327,7 @@ fn big_bulk_inserts_are_fine() {
 
 #[test]
 fn verdicts_serialize_for_programs() {
-    let policy = Policy::builtin("dev").unwrap();
-    let v = policy.check_sql("DELETE FROM tasks", &scope());
+    let v = dev_verdicts("DELETE FROM tasks");
     let json = serde_json::to_value(&v[0]).unwrap();
     assert_eq!(
         json,

@@ -38,8 +38,83 @@ impl TestDb {
         })
     }
 
+    /// Runs a setup script of `;`-separated statements.
+    pub async fn exec(&self, script: &str) {
+        self.db.exec(script).await;
+    }
+
     /// Every row of `sql`, each column as text (NULL as `NULL`).
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         self.db.rows(sql).await
     }
+
+    /// The tasks as `id|user_id|title|status`, in id order.
+    pub async fn tasks(&self) -> Vec<String> {
+        self.rows("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+            .await
+            .into_iter()
+            .map(|r| r.join("|"))
+            .collect()
+    }
+}
+
+/// The tasks of the SQLite database at `url` as `id|user_id|title|status`,
+/// read on a connection of its own.
+pub async fn sqlite_tasks(url: &str) -> Vec<String> {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows: Vec<(i64, i64, String, String)> =
+        sqlx::query_as("SELECT id, user_id, title, status FROM tasks ORDER BY id")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    c.close().await.unwrap();
+    rows.into_iter()
+        .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+        .collect()
+}
+
+/// WHERE clauses true on every row of the tests' `tasks`, each a spelling
+/// other than a bare `1`; each test adds spellings of its own.
+pub const ALWAYS_TRUE: &[&str] = &[
+    "~0",
+    "abs(1)",
+    "CAST(1 AS INTEGER)",
+    "CASE WHEN 1 THEN 1 END",
+    "id = (id)",
+    "\"id\" = id",
+    "`id` = \"id\"",
+    "0 = 1 < 0",
+];
+
+/// The DELETE and the UPDATE of `tasks` under `WHERE {form}`, ended by `end`,
+/// each with the policy rule that blocks a write to the whole table.
+pub fn whole_table_writes(form: &str, end: &str) -> [(String, &'static str); 2] {
+    [
+        (
+            format!("DELETE FROM tasks WHERE {form}{end}"),
+            "delete_without_where",
+        ),
+        (
+            format!("UPDATE tasks SET status = 'x' WHERE {form}{end}"),
+            "update_without_where",
+        ),
+    ]
+}
+
+/// `shadowdb run` against `url` for tenant 42 on `tasks`, which the stock
+/// binary (no contracts) writes through `--allow-uncontracted`.
+pub fn run_args(url: &str) -> [&str; 10] {
+    [
+        "run",
+        "--db",
+        url,
+        "--tenant",
+        "42",
+        "--table",
+        "tasks",
+        "--allow-uncontracted",
+        "--tenant-column",
+        "user_id",
+    ]
 }
