@@ -687,12 +687,13 @@ impl fmt::Display for Refusal {
 }
 
 /// One row that moved on in production, or whose key is taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
     /// The table.
     pub table: String,
-    /// The primary key (of the row in this changeset).
-    pub key: String,
+    /// The primary key of the row in this changeset (`key.render()` gives
+    /// the `id=7` form messages use).
+    pub key: crate::value::Key,
     /// What happened.
     pub kind: ConflictKind,
 }

@@ -537,7 +537,7 @@ async fn rollback_refuses_rows_that_moved_on() {
         };
         assert_eq!(conflicts.len(), 1, "{err}");
         assert_eq!(conflicts[0].table, "gv_tasks");
-        assert_eq!(conflicts[0].key, "id=2");
+        assert_eq!(conflicts[0].key.render(), "id=2");
         assert_eq!(
             conflicts[0].kind,
             ConflictKind::Changed {

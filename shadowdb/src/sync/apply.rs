@@ -258,7 +258,7 @@ impl Syncer<'_> {
         };
         Ok(Conflict {
             table: c.table.clone(),
-            key: c.key.render(),
+            key: c.key.clone(),
             kind,
         })
     }
@@ -398,7 +398,7 @@ pub(super) fn batch_rows(dialect: Dialect, width: usize) -> usize {
 pub(super) fn not_unique(c: &RowChange) -> Conflict {
     Conflict {
         table: c.table.clone(),
-        key: c.key.render(),
+        key: c.key.clone(),
         kind: ConflictKind::NotUnique,
     }
 }

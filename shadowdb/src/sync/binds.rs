@@ -96,7 +96,7 @@ pub(super) fn guard_value(
     prod::guard_bind(dialect, col, v).map_err(|e| {
         Error::Conflict(vec![Conflict {
             table: c.table.clone(),
-            key: c.key.render(),
+            key: c.key.clone(),
             kind: ConflictKind::Changed {
                 columns: vec![format!("{} ({})", col.name, e.0)],
             },

@@ -201,9 +201,10 @@ impl Syncer<'_> {
                 sql.push_str(" FOR UPDATE");
                 for values in tx.fetch(sql, &binds, &decode).await.map_err(fail)? {
                     let (key_values, now) = values.split_at(key_cols.len().min(values.len()));
-                    let key = key_from(&key_cols, key_values.to_vec()).render();
-                    let columns = digests_moved(digests, &key, now);
-                    if !columns.is_empty() && moved.insert((name.clone(), key.clone())) {
+                    let key = key_from(&key_cols, key_values.to_vec());
+                    let text = key.render();
+                    let columns = digests_moved(digests, &text, now);
+                    if !columns.is_empty() && moved.insert((name.clone(), text)) {
                         conflicts.push(Conflict {
                             table: name.clone(),
                             key,

@@ -263,7 +263,7 @@ impl Syncer<'_> {
                 } else {
                     conflicts.push(Conflict {
                         table: c.table.clone(),
-                        key: c.key.render(),
+                        key: c.key.clone(),
                         kind: ConflictKind::KeyExists,
                     });
                 }
@@ -515,7 +515,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 fn key_exists(c: &RowChange) -> Conflict {
     Conflict {
         table: c.table.clone(),
-        key: c.key.render(),
+        key: c.key.clone(),
         kind: ConflictKind::KeyExists,
     }
 }

@@ -167,11 +167,7 @@ fn applied_changes(
 ) -> Vec<RowChange> {
     cs.changes()
         .iter()
-        .filter(|c| {
-            !skipped
-                .iter()
-                .any(|k| k.table == c.table && k.key == c.key.render())
-        })
+        .filter(|c| !skipped.iter().any(|k| k.table == c.table && k.key == c.key))
         .map(|c| {
             let mut c = c.clone();
             if c.op == Op::Insert {

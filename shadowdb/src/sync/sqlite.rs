@@ -99,7 +99,7 @@ fn still_as_cloned<'b>(
             None => {
                 conflicts.push(Conflict {
                     table: c.table.clone(),
-                    key: c.key.render(),
+                    key: c.key.clone(),
                     kind: ConflictKind::Gone,
                 });
                 continue;
@@ -118,7 +118,7 @@ fn still_as_cloned<'b>(
         } else {
             conflicts.push(Conflict {
                 table: c.table.clone(),
-                key: c.key.render(),
+                key: c.key.clone(),
                 kind: ConflictKind::Changed { columns: moved },
             });
         }

@@ -115,12 +115,39 @@ pub fn only_violation(cs: &shadowdb::diff::ChangeSet) -> safemodel::Violation {
 }
 
 /// A conflict as the commit reports it.
+/// `key` is written as messages render it: `id=1`, `code="k3"`, `a=1,b="x"`.
 pub fn conflict(table: &str, key: &str, kind: shadowdb::ConflictKind) -> shadowdb::Conflict {
     shadowdb::Conflict {
         table: table.to_owned(),
-        key: key.to_owned(),
+        key: parse_key(key),
         kind,
     }
+}
+
+/// A key from its rendered form: integers, and text quoted as JSON strings.
+pub fn parse_key(text: &str) -> shadowdb::Key {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (col, after) = rest.split_once('=').expect("col=value");
+        let (value, tail) = if after.starts_with('"') {
+            let mut end = 1;
+            let bytes = after.as_bytes();
+            while end < bytes.len() && bytes[end] != b'"' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            let quoted = &after[..=end];
+            let text: String = serde_json::from_str(quoted).expect("a quoted key value");
+            (safemodel::Value::Text(text), &after[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            let n: i64 = after[..end].parse().expect("an integer key value");
+            (safemodel::Value::Int(n), &after[end..])
+        };
+        parts.push((col.to_owned(), value));
+        rest = tail.strip_prefix(',').unwrap_or(tail);
+    }
+    shadowdb::Key(parts)
 }
 
 /// Rows of text, as tables of strings are written in the tests.
