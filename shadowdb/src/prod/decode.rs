@@ -52,6 +52,14 @@ pub(super) fn decode_pg(
     Ok(v.unwrap_or(Value::Null))
 }
 
+/// An unsigned MySQL integer as a value: one above `i64::MAX` has no exact
+/// form in the sandbox.
+fn unsigned(v: u64) -> std::result::Result<Value, String> {
+    i64::try_from(v)
+        .map(Value::Int)
+        .map_err(|_| "an unsigned value above 9223372036854775807".to_owned())
+}
+
 fn decode_mysql(
     row: &sqlx::mysql::MySqlRow,
     i: usize,
@@ -78,17 +86,13 @@ fn decode_mysql(
                 Ok(v) => Ok(Value::Int(v)),
                 Err(signed) => {
                     let v = row.try_get::<u64, _>(i).map_err(|_| signed.to_string())?;
-                    return i64::try_from(v)
-                        .map(Value::Int)
-                        .map_err(|_| "an unsigned value above 9223372036854775807".to_owned());
+                    return unsigned(v);
                 }
             }
         }
         ColumnKind::UInt64 => {
             let v = row.try_get::<u64, _>(i).map_err(|e| e.to_string())?;
-            return i64::try_from(v)
-                .map(Value::Int)
-                .map_err(|_| "an unsigned value above 9223372036854775807".to_owned());
+            return unsigned(v);
         }
         ColumnKind::Float32 => row.try_get::<f32, _>(i).map(|v| Value::Float(v.into())),
         ColumnKind::Float64 => row.try_get::<f64, _>(i).map(Value::Float),

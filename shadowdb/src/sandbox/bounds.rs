@@ -247,6 +247,70 @@ pub(crate) fn path_steps(path: &[u8]) -> usize {
     steps
 }
 
+impl Guarded {
+    /// Why this call is refused before SQLite runs it, in the order the
+    /// bounds are checked: the LIKE/GLOB pattern, the work of two inputs,
+    /// the work of many paths, an edit path's steps, then JSONB depth.
+    fn refusal(&self, ctx: &Context<'_>, max_work: u64, max_pattern: u64) -> Option<Refusal> {
+        let name = self.name;
+        let len = |i: usize| {
+            if i < ctx.len() {
+                arg_len(ctx.get_raw(i))
+            } else {
+                0
+            }
+        };
+        let too_much_work = || Refusal::TooMuchWork {
+            function: name.to_owned(),
+            limit: max_work,
+        };
+        if matches!(name, "like" | "glob") && len(0) > max_pattern {
+            return Some(Refusal::PatternTooLong {
+                limit: usize::try_from(max_pattern).unwrap_or(usize::MAX),
+            });
+        }
+        let unit = self.unit;
+        if self
+            .work
+            .is_some_and(|(a, b)| (len(a) / unit).saturating_mul(len(b) / unit) > max_work)
+        {
+            return Some(too_much_work());
+        }
+        // Each path is looked up in the whole document (and an edit moves
+        // the rest of it): the work is the document's size times the number
+        // of paths, in one call.
+        let paths = self.paths.count(ctx.len());
+        if paths > 1
+            && (0..ctx.len())
+                .fold(0u64, |n, i| n.saturating_add(len(i)))
+                .saturating_mul(paths)
+                > max_work
+        {
+            return Some(too_much_work());
+        }
+        // SQLite builds what an edit path names and does not find by
+        // recursion, one level per step, with no limit: a path of 30,000
+        // steps overflowed the stack.
+        if self.paths == Paths::Edits
+            && (1..ctx.len()).step_by(2).any(|i| match ctx.get_raw(i) {
+                ValueRef::Text(p) | ValueRef::Blob(p) => {
+                    path_steps(p) > crate::sandbox::json::MAX_DEPTH
+                }
+                _ => false,
+            })
+        {
+            return Some(Refusal::JsonPathTooLong {
+                function: name.to_owned(),
+                limit: crate::sandbox::json::MAX_DEPTH,
+            });
+        }
+        if self.json {
+            return crate::sandbox::json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)));
+        }
+        None
+    }
+}
+
 const fn g(name: &'static str, n_arg: i32) -> Guarded {
     Guarded {
         name,
@@ -344,6 +408,14 @@ fn arg_len(v: ValueRef<'_>) -> u64 {
         ValueRef::Null => 0,
         ValueRef::Integer(_) | ValueRef::Real(_) => 32,
     }
+}
+
+/// A result SQLite's own function cannot give: an error, not a guess.
+pub(crate) fn unexpected(what: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_INTERNAL),
+        Some(format!("sandbox fault: {what}")),
+    )
 }
 
 pub(crate) fn refused(why: &Refusal) -> rusqlite::Error {
@@ -477,7 +549,9 @@ impl Delegate {
             .lock()
             .map_err(|_| rusqlite::Error::InvalidQuery)?
             .take();
-        Ok(captured.unwrap_or((Out::Null, 0)))
+        // SQLite calls the capture once per call: no capture is a fault,
+        // never a NULL result.
+        captured.ok_or_else(|| unexpected("the guarded call gave no result"))
     }
 }
 
@@ -511,12 +585,7 @@ pub(crate) fn guard_functions(
     let delegate = Arc::new(Delegate::open(limits)?);
     for guarded in GUARDED {
         let &Guarded {
-            name,
-            n_arg,
-            work,
-            unit,
-            json,
-            paths,
+            name, n_arg, json, ..
         } = guarded;
         let mut flags = FunctionFlags::SQLITE_UTF8
             | FunctionFlags::SQLITE_DETERMINISTIC
@@ -528,60 +597,8 @@ pub(crate) fn guard_functions(
         let refuse = Arc::clone(refuse);
         let max_work = limits.max_call_work;
         let max_pattern = u64::try_from(limits.max_like_pattern_bytes).unwrap_or(u64::MAX);
-        let pattern = matches!(name, "like" | "glob");
         conn.create_scalar_function(name, n_arg, flags, move |ctx: &Context<'_>| {
-            let len = |i: usize| {
-                if i < ctx.len() {
-                    arg_len(ctx.get_raw(i))
-                } else {
-                    0
-                }
-            };
-            let why = if pattern && len(0) > max_pattern {
-                Some(Refusal::PatternTooLong {
-                    limit: usize::try_from(max_pattern).unwrap_or(usize::MAX),
-                })
-            } else if work
-                .is_some_and(|(a, b)| (len(a) / unit).saturating_mul(len(b) / unit) > max_work)
-            {
-                Some(Refusal::TooMuchWork {
-                    function: name.to_owned(),
-                    limit: max_work,
-                })
-            } else if paths.count(ctx.len()) > 1
-                && (0..ctx.len())
-                    .fold(0u64, |n, i| n.saturating_add(len(i)))
-                    .saturating_mul(paths.count(ctx.len()))
-                    > max_work
-            {
-                // Each path is looked up in the whole document (and an
-                // edit moves the rest of it): the work is the document's
-                // size times the number of paths, in one call.
-                Some(Refusal::TooMuchWork {
-                    function: name.to_owned(),
-                    limit: max_work,
-                })
-            } else if paths == Paths::Edits
-                && (1..ctx.len()).step_by(2).any(|i| match ctx.get_raw(i) {
-                    ValueRef::Text(p) | ValueRef::Blob(p) => {
-                        path_steps(p) > crate::sandbox::json::MAX_DEPTH
-                    }
-                    _ => false,
-                })
-            {
-                // SQLite builds what an edit path names and does not find
-                // by recursion, one level per step, with no limit: a path
-                // of 30,000 steps overflowed the stack.
-                Some(Refusal::JsonPathTooLong {
-                    function: name.to_owned(),
-                    limit: crate::sandbox::json::MAX_DEPTH,
-                })
-            } else if json {
-                crate::sandbox::json::too_deep(name, (0..ctx.len()).map(|i| ctx.get_raw(i)))
-            } else {
-                None
-            };
-            if let Some(why) = why {
+            if let Some(why) = guarded.refusal(ctx, max_work, max_pattern) {
                 let err = refused(&why);
                 refuse(why);
                 return Err(err);

@@ -24,7 +24,7 @@ use rusqlite::{Connection, ffi};
 
 use crate::error::Refusal;
 use crate::sandbox::Limits;
-use crate::sandbox::bounds::{Delegate, JSON_SUBTYPE, Out, refused};
+use crate::sandbox::bounds::{Delegate, JSON_SUBTYPE, Out, refused, unexpected};
 
 /// SQLite's own bound on the nesting of JSON text (`JSON_MAX_DEPTH`).
 pub(crate) const MAX_DEPTH: usize = 1000;
@@ -255,7 +255,7 @@ impl Group {
         }
         match self.delegate.call("json_quote(?1)", &[value])?.0 {
             Out::Text(t) => Ok(t),
-            _ => Ok(b"null".to_vec()),
+            _ => Err(unexpected("json_quote() gave no text")),
         }
     }
 
@@ -268,7 +268,7 @@ impl Group {
             ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
             real @ ValueRef::Real(_) => match self.delegate.call("CAST(?1 AS TEXT)", &[real])?.0 {
                 Out::Text(t) => t,
-                _ => return Ok(None),
+                _ => return Err(unexpected("a float cast as text gave no text")),
             },
         };
         let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
